@@ -1,0 +1,9 @@
+//! Example modules built with luamod's macros, used by the demo host and the
+//! workspace tests.
+
+pub mod greet;
+
+/// Every example module, for hosts that bind them all.
+pub fn all() -> Vec<&'static luamod::ModuleDef> {
+    vec![&greet::MODULE]
+}

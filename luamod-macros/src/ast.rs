@@ -1,0 +1,194 @@
+//! The syntax the macros work on: a module and its exported functions, read
+//! from `syn` items. Reading only; checks are in `valid`.
+
+use syn::parse::Parser;
+use syn::{FnArg, GenericArgument, ItemFn, ItemMod, LitStr, PathArguments, Type};
+
+use crate::attr::{self, FunctionArgs, ModuleArgs, ParamArgs};
+use crate::ctxt::Ctxt;
+
+pub struct Module {
+    pub item: ItemMod,
+    pub args: ModuleArgs,
+    pub doc: String,
+    pub functions: Vec<Function>,
+}
+
+pub struct Function {
+    /// The function as the user wrote it, minus our attributes.
+    pub item: ItemFn,
+    /// The `name = "..."` literal, if given.
+    pub name_lit: Option<LitStr>,
+    pub doc: String,
+    pub params: Vec<Param>,
+}
+
+impl Function {
+    /// The Lua name: `name = "..."` or the Rust name.
+    pub fn lua_name(&self) -> String {
+        match &self.name_lit {
+            Some(l) => l.value(),
+            None => self.item.sig.ident.to_string(),
+        }
+    }
+}
+
+pub enum ParamKind {
+    /// `lua: &Lua`, supplied by the runtime.
+    Lua,
+    /// A Lua argument.
+    Arg {
+        /// `Option<T>` or `#[lua(default = ...)]`: absent or nil is accepted.
+        optional: bool,
+        /// `Variadic<T>`: takes every remaining argument.
+        variadic: bool,
+        default: Option<syn::Expr>,
+    },
+    /// A `self` receiver (an error in a free function).
+    Receiver,
+}
+
+pub struct Param {
+    pub kind: ParamKind,
+    pub ty: Option<Type>,
+    /// The whole input, for spans.
+    pub span_of: FnArg,
+}
+
+pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod) -> Module {
+    let args =
+        match (|input: syn::parse::ParseStream| attr::parse_module_args(cx, input)).parse2(args) {
+            Ok(a) => a,
+            Err(e) => {
+                cx.syn_error(e);
+                ModuleArgs {
+                    name: None,
+                    classes: Vec::new(),
+                }
+            }
+        };
+    let doc = attr::doc_text(&item.attrs);
+    let mut functions = Vec::new();
+    if let Some((_, items)) = &mut item.content {
+        for it in items.iter_mut() {
+            let syn::Item::Fn(f) = it else { continue };
+            let Some(pos) = f.attrs.iter().position(attr::is_function_attr) else {
+                continue;
+            };
+            let fattr = f.attrs.remove(pos);
+            let fargs = parse_function_attr(cx, &fattr);
+            let params = parse_params(cx, f);
+            functions.push(Function {
+                doc: attr::doc_text(&f.attrs),
+                item: f.clone(),
+                name_lit: fargs.name,
+                params,
+            });
+        }
+    }
+    Module {
+        item,
+        args,
+        doc,
+        functions,
+    }
+}
+
+fn parse_function_attr(cx: &Ctxt, attr: &syn::Attribute) -> FunctionArgs {
+    match &attr.meta {
+        syn::Meta::Path(_) => FunctionArgs::default(),
+        syn::Meta::List(list) => {
+            match (|input: syn::parse::ParseStream| attr::parse_function_args(cx, input))
+                .parse2(list.tokens.clone())
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    cx.syn_error(e);
+                    FunctionArgs::default()
+                }
+            }
+        }
+        syn::Meta::NameValue(nv) => {
+            cx.error_spanned_by(
+                nv,
+                "expected `#[luamod::function]` or `#[luamod::function(name = \"...\")]`",
+            );
+            FunctionArgs::default()
+        }
+    }
+}
+
+/// Reads the parameters and strips `#[lua(...)]` from them (it is not a real
+/// attribute and must not reach the compiler).
+fn parse_params(cx: &Ctxt, f: &mut ItemFn) -> Vec<Param> {
+    let mut out = Vec::new();
+    for input in f.sig.inputs.iter_mut() {
+        match input {
+            FnArg::Receiver(_) => out.push(Param {
+                kind: ParamKind::Receiver,
+                ty: None,
+                span_of: input.clone(),
+            }),
+            FnArg::Typed(pt) => {
+                let mut pargs = ParamArgs::default();
+                pt.attrs.retain(|a| {
+                    if attr::is_lua_attr(a) {
+                        attr::parse_param_attr(cx, a, &mut pargs);
+                        false
+                    } else {
+                        true
+                    }
+                });
+                let ty = (*pt.ty).clone();
+                let kind = if is_ref_to(&ty, "Lua") {
+                    ParamKind::Lua
+                } else {
+                    ParamKind::Arg {
+                        optional: last_segment_is(&ty, "Option") || pargs.default.is_some(),
+                        variadic: last_segment_is(&ty, "Variadic"),
+                        default: pargs.default,
+                    }
+                };
+                out.push(Param {
+                    kind,
+                    ty: Some(ty),
+                    span_of: FnArg::Typed(pt.clone()),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `&Lua` / `&mlua::Lua`: the runtime-supplied state handle. Recognised by
+/// shape, as PyO3 recognises `Python<'py>`: it is a calling-convention
+/// marker, not a type whose Lua type we derive.
+fn is_ref_to(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Reference(r) => last_segment_is(&r.elem, name) && generic_args(&r.elem).is_none(),
+        _ => false,
+    }
+}
+
+/// Whether the type's path ends in `name` (`Option`, `std::option::Option`).
+pub fn last_segment_is(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.last().is_some_and(|s| s.ident == name)
+        }
+        _ => false,
+    }
+}
+
+/// The type argument of `Wrapper<T>`, if any.
+pub fn generic_args(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let seg = p.path.segments.last()?;
+    let PathArguments::AngleBracketed(ab) = &seg.arguments else {
+        return None;
+    };
+    ab.args.iter().find_map(|a| match a {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}

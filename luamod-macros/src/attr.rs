@@ -1,0 +1,206 @@
+//! Parsing the arguments of `#[luamod::module(...)]`, `#[luamod::function(...)]`
+//! and the parameter attribute `#[lua(...)]`.
+
+use syn::parse::ParseStream;
+use syn::{Attribute, Expr, Ident, LitStr, Token};
+
+use crate::ctxt::Ctxt;
+
+/// The module classes, as written in `class(...)`, with their Rust variants.
+pub const CLASSES: &[(&str, &str)] = &[
+    ("deterministic", "Deterministic"),
+    ("nondeterministic", "Nondeterministic"),
+    ("io", "Io"),
+    ("network", "Network"),
+    ("storage", "Storage"),
+    ("workflow", "Workflow"),
+    ("encoding", "Encoding"),
+    ("time", "Time"),
+    ("process", "Process"),
+    ("security", "Security"),
+];
+
+pub struct ModuleArgs {
+    pub name: Option<LitStr>,
+    /// Each class as written, with its Rust variant name once validated.
+    pub classes: Vec<(Ident, &'static str)>,
+}
+
+pub fn parse_module_args(cx: &Ctxt, input: ParseStream) -> syn::Result<ModuleArgs> {
+    let mut args = ModuleArgs {
+        name: None,
+        classes: Vec::new(),
+    };
+    while !input.is_empty() {
+        let key: Ident = input.parse()?;
+        if key == "name" {
+            input.parse::<Token![=]>()?;
+            let lit: LitStr = input.parse()?;
+            if args.name.is_some() {
+                cx.error_spanned_by(&key, "duplicate `name`");
+            }
+            args.name = Some(lit);
+        } else if key == "class" {
+            let content;
+            syn::parenthesized!(content in input);
+            let list = content.parse_terminated(Ident::parse_any_ident, Token![,])?;
+            for class in list {
+                match CLASSES.iter().find(|(lua, _)| class == lua) {
+                    Some((_, variant)) => {
+                        if args.classes.iter().any(|(c, _)| *c == class) {
+                            cx.error_spanned_by(&class, format!("duplicate class `{class}`"));
+                        }
+                        args.classes.push((class, variant));
+                    }
+                    None => cx.error_spanned_by(
+                        &class,
+                        format!(
+                            "unknown module class `{class}`; expected one of: {}",
+                            CLASSES
+                                .iter()
+                                .map(|(c, _)| *c)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ),
+                }
+            }
+        } else {
+            cx.error_spanned_by(
+                &key,
+                format!("unknown module option `{key}`; expected `name = \"...\"` or `class(...)`"),
+            );
+            // Skip whatever value follows so later options still parse.
+            let _ = input.step(|cursor| {
+                let mut rest = *cursor;
+                while let Some((tt, next)) = rest.token_tree() {
+                    if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
+                        return Ok(((), rest));
+                    }
+                    rest = next;
+                }
+                Ok(((), rest))
+            });
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(args)
+}
+
+trait ParseAnyIdent {
+    fn parse_any_ident(input: ParseStream) -> syn::Result<Ident>;
+}
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: ParseStream) -> syn::Result<Ident> {
+        syn::ext::IdentExt::parse_any(input)
+    }
+}
+
+#[derive(Default)]
+pub struct FunctionArgs {
+    pub name: Option<LitStr>,
+}
+
+pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<FunctionArgs> {
+    let mut args = FunctionArgs::default();
+    while !input.is_empty() {
+        let key: Ident = syn::ext::IdentExt::parse_any(input)?;
+        input.parse::<Token![=]>()?;
+        if key == "name" {
+            args.name = Some(input.parse()?);
+        } else {
+            let _: Expr = input.parse()?;
+            cx.error_spanned_by(
+                &key,
+                format!("unknown function option `{key}`; expected `name = \"...\"`"),
+            );
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(args)
+}
+
+/// Options of a parameter's `#[lua(...)]`.
+#[derive(Default)]
+pub struct ParamArgs {
+    pub default: Option<Expr>,
+}
+
+/// Whether `attr` is `#[lua(...)]`.
+pub fn is_lua_attr(attr: &Attribute) -> bool {
+    attr.path().is_ident("lua")
+}
+
+pub fn parse_param_attr(cx: &Ctxt, attr: &Attribute, out: &mut ParamArgs) {
+    let res = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("default") {
+            let expr: Expr = meta.value()?.parse()?;
+            if out.default.is_some() {
+                cx.error_spanned_by(&meta.path, "duplicate `default`");
+            }
+            out.default = Some(expr);
+            Ok(())
+        } else {
+            let key = meta
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "?".to_owned());
+            cx.error_spanned_by(
+                &meta.path,
+                format!("unknown parameter option `{key}`; expected `default = <expr>`"),
+            );
+            // Consume a value if one follows, so parsing can go on.
+            if meta.input.peek(Token![=]) {
+                let _: Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        }
+    });
+    if let Err(e) = res {
+        cx.syn_error(e);
+    }
+}
+
+/// Whether `attr` is `#[luamod::function]` (or `#[function]` after a `use`).
+pub fn is_function_attr(attr: &Attribute) -> bool {
+    let segs: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    matches!(
+        segs.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["luamod", "function"] | ["function"]
+    )
+}
+
+/// The text of `///` comments, one line each, without the leading space.
+pub fn doc_text(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("doc") {
+            continue;
+        }
+        if let syn::Meta::NameValue(nv) = &attr.meta
+            && let Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) = &nv.value
+        {
+            let v = s.value();
+            lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}

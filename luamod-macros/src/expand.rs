@@ -1,0 +1,186 @@
+//! Code generation. Generated code names only `::luamod::__private::*`
+//! paths and assumes nothing about what is in scope at the use site.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Item, ItemMod};
+
+use crate::ast::{self, Function, Module, ParamKind};
+use crate::ctxt::Ctxt;
+use crate::valid;
+
+pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item: ItemMod = match syn::parse2(input.clone()) {
+        Ok(m) => m,
+        Err(_) => {
+            let e = syn::Error::new(
+                Span::call_site(),
+                "`#[luamod::module]` goes on an inline module: `pub mod name { ... }`",
+            );
+            let mut out = e.to_compile_error();
+            out.extend(input);
+            return out;
+        }
+    };
+    let cx = Ctxt::new();
+    let m = ast::parse_module(&cx, args, item);
+    valid::check_module(&cx, &m);
+    match cx.check() {
+        Ok(()) => expand_module(&m),
+        Err(e) => {
+            let mut out = e.to_compile_error();
+            out.extend(strip_only(m));
+            out
+        }
+    }
+}
+
+/// The user's module with our attributes removed (`parse_module` strips
+/// them in place), so one mistake does not also produce a cascade of
+/// "unknown attribute" errors.
+fn strip_only(m: Module) -> TokenStream {
+    let item = m.item;
+    quote!(#item)
+}
+
+fn expand_module(m: &Module) -> TokenStream {
+    let mut item = m.item.clone();
+    let mod_ident = &item.ident;
+    let lua_mod_name = m
+        .args
+        .name
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| mod_ident.to_string());
+    let description = &m.doc;
+    let classes = m.args.classes.iter().map(|(ident, variant)| {
+        let v = format_ident!("{}", variant, span = ident.span());
+        quote!(::luamod::__private::Class::#v)
+    });
+
+    let mut exports = Vec::new();
+    let mut defs = Vec::new();
+    for f in &m.functions {
+        let (export_fn, def) = expand_function(&lua_mod_name, f);
+        exports.push(export_fn);
+        defs.push(def);
+    }
+
+    let generated: TokenStream = quote! {
+        #(#exports)*
+
+        /// The Lua module defined here; bind it with `luamod::lua_with` or
+        /// a runtime builder.
+        pub static MODULE: ::luamod::__private::ModuleDef = ::luamod::__private::ModuleDef {
+            name: #lua_mod_name,
+            description: #description,
+            classes: &[#(#classes),*],
+            functions: &[#(#defs),*],
+        };
+    };
+    if let Some((_, items)) = &mut item.content {
+        items.push(Item::Verbatim(generated));
+    }
+    quote!(#item)
+}
+
+fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
+    let ident = &f.item.sig.ident;
+    let export_ident = format_ident!("__luamod_export_{}", ident);
+    let lua_name = f.lua_name();
+    let doc = &f.doc;
+
+    let mut bindings = Vec::new();
+    let mut call_args = Vec::new();
+    let mut lua_idx: i32 = 0;
+    for (i, p) in f.params.iter().enumerate() {
+        let var = format_ident!("__luamod_a{}", i);
+        match &p.kind {
+            ParamKind::Lua => {
+                bindings.push(quote!(let #var = __cx.lua();));
+            }
+            ParamKind::Arg { default, .. } => {
+                lua_idx += 1;
+                let Some(ty) = &p.ty else { continue };
+                let span = ty.span();
+                let read = match default {
+                    None => quote_spanned! {span=>
+                        let #var: #ty = ::luamod::__private::arg::<#ty>(__cx, #lua_idx)?;
+                    },
+                    Some(expr) => {
+                        let dspan = expr.span();
+                        let fallback = quote_spanned! {dspan=>
+                            ::luamod::__private::default_into::<#ty, _>(#expr)
+                        };
+                        quote_spanned! {span=>
+                            let #var: #ty = match ::luamod::__private::arg::<
+                                ::luamod::__private::Option<#ty>,
+                            >(__cx, #lua_idx)? {
+                                ::luamod::__private::Some(v) => v,
+                                ::luamod::__private::None => #fallback,
+                            };
+                        }
+                    }
+                };
+                bindings.push(read);
+            }
+            ParamKind::Receiver => continue,
+        }
+        call_args.push(var);
+    }
+
+    let ret_span = match &f.item.sig.output {
+        syn::ReturnType::Default => ident.span(),
+        syn::ReturnType::Type(_, ty) => ty.span(),
+    };
+    let push = quote_spanned! {ret_span=>
+        #[allow(unused_imports)]
+        use ::luamod::__private::{FastRet as _, SlowRet as _};
+        (&__luamod_ret).__luamod_ret().push(__luamod_ret, __cx)
+    };
+
+    let export = quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::needless_lifetimes)]
+        unsafe extern "C-unwind" fn #export_ident(
+            state: *mut ::luamod::__private::lua_State,
+        ) -> ::luamod::__private::c_int {
+            static INFO: ::luamod::__private::ExportInfo = ::luamod::__private::ExportInfo {
+                module: #module,
+                name: #lua_name,
+            };
+            // SAFETY: Lua calls this as a C function with its running state;
+            // `call` raises errors only after every Rust value is dropped.
+            unsafe {
+                ::luamod::__private::call(state, &INFO, |__cx| {
+                    #(#bindings)*
+                    let __luamod_ret = self::#ident(#(#call_args),*);
+                    #push
+                })
+            }
+        }
+    };
+    let def = quote! {
+        ::luamod::__private::FunctionDef {
+            name: #lua_name,
+            doc: #doc,
+            func: #export_ident,
+        }
+    };
+    (export, def)
+}
+
+pub fn lone_function(_args: TokenStream, input: TokenStream) -> TokenStream {
+    let span = syn::parse2::<syn::ItemFn>(input.clone())
+        .map(|f| f.sig.ident.span())
+        .unwrap_or_else(|_| Span::call_site());
+    let e = syn::Error::new(
+        span,
+        "`#[luamod::function]` must be inside a `#[luamod::module]` inline module; \
+         the module collects its functions into `MODULE`",
+    );
+    let mut out = e.to_compile_error();
+    out.extend(input);
+    out
+}

@@ -1,0 +1,160 @@
+//! Checks a parsed module before anything is generated. Every problem is
+//! recorded on the span of the token that causes it.
+
+use std::collections::HashMap;
+
+use syn::spanned::Spanned;
+
+use crate::ast::{Function, Module, ParamKind};
+use crate::ctxt::Ctxt;
+
+const LUA_KEYWORDS: &[&str] = &[
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+];
+
+/// Whether `s` can be written as `m.s` in Lua.
+pub fn is_lua_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first == '_' || first.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        && !LUA_KEYWORDS.contains(&s)
+}
+
+pub fn check_module(cx: &Ctxt, m: &Module) {
+    if m.item.content.is_none() {
+        cx.error_spanned_by(
+            &m.item,
+            "`#[luamod::module]` needs an inline module (`mod name { ... }`), not `mod name;`",
+        );
+    }
+    if let Some(name) = &m.args.name {
+        let v = name.value();
+        if v.is_empty() || !v.split('.').all(is_lua_identifier) {
+            cx.error_spanned_by(
+                name,
+                format!("`{v}` is not a valid Lua module name (identifiers separated by dots)"),
+            );
+        }
+    }
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    for f in &m.functions {
+        check_function(cx, f);
+        let name = f.lua_name();
+        if seen.insert(name.clone(), ()).is_some() {
+            match &f.name_lit {
+                Some(l) => cx.error_spanned_by(l, format!("duplicate export name `{name}`")),
+                None => cx
+                    .error_spanned_by(&f.item.sig.ident, format!("duplicate export name `{name}`")),
+            }
+        }
+    }
+}
+
+fn check_function(cx: &Ctxt, f: &Function) {
+    let sig = &f.item.sig;
+    if let Some(l) = &f.name_lit
+        && !is_lua_identifier(&l.value())
+    {
+        cx.error_spanned_by(
+            l,
+            format!(
+                "`{}` is not a valid Lua identifier for an export name",
+                l.value()
+            ),
+        );
+    }
+    if f.name_lit.is_none() && !is_lua_identifier(&sig.ident.to_string()) {
+        cx.error_spanned_by(
+            &sig.ident,
+            format!(
+                "`{}` is a Lua keyword; rename the export with `#[luamod::function(name = \"...\")]`",
+                sig.ident
+            ),
+        );
+    }
+    if let Some(gp) = sig.generics.type_params().next() {
+        cx.error_spanned_by(
+            gp,
+            "Lua exports cannot be generic: Lua needs one concrete function per export",
+        );
+    }
+    if let Some(cp) = sig.generics.const_params().next() {
+        cx.error_spanned_by(cp, "Lua exports cannot have const generic parameters");
+    }
+    if let Some(a) = &sig.asyncness {
+        cx.error_spanned_by(
+            a,
+            "`async fn` exports are not supported yet; return a value instead",
+        );
+    }
+    if let Some(u) = &sig.unsafety {
+        cx.error_spanned_by(u, "Lua exports cannot be `unsafe fn`");
+    }
+    if let Some(abi) = &sig.abi {
+        cx.error_spanned_by(
+            abi,
+            "Lua exports cannot declare an ABI; luamod generates the C entry point",
+        );
+    }
+    if let Some(v) = &sig.variadic {
+        cx.error_spanned_by(
+            v,
+            "use a final `Variadic<T>` parameter for variable arguments",
+        );
+    }
+
+    let mut seen_arg = false;
+    let mut seen_optional: Option<&syn::FnArg> = None;
+    let n = f.params.len();
+    for (i, p) in f.params.iter().enumerate() {
+        match &p.kind {
+            ParamKind::Receiver => cx.error_spanned_by(
+                &p.span_of,
+                "`self` receiver in a free function: exports in a module are plain functions \
+                 (methods belong in a `#[luamod::methods]` impl block)",
+            ),
+            ParamKind::Lua => {
+                if seen_arg {
+                    cx.error_spanned_by(
+                        &p.span_of,
+                        "`lua: &Lua` must come before the Lua arguments",
+                    );
+                }
+            }
+            ParamKind::Arg {
+                optional,
+                variadic,
+                default,
+            } => {
+                seen_arg = true;
+                if *variadic && i + 1 != n {
+                    cx.error_spanned_by(&p.span_of, "`Variadic<T>` must be the last parameter");
+                }
+                if *variadic && default.is_some() {
+                    cx.error_spanned_by(
+                        &p.span_of,
+                        "a `Variadic<T>` parameter cannot have a default",
+                    );
+                }
+                if *optional {
+                    seen_optional.get_or_insert(&p.span_of);
+                } else if !*variadic && let Some(prev) = seen_optional {
+                    let mut e = syn::Error::new(
+                        p.span_of.span(),
+                        "required parameter after an optional one: Lua callers could not omit the \
+                         optional one; make this parameter optional too, or move it first",
+                    );
+                    e.combine(syn::Error::new(
+                        prev.span(),
+                        "the optional parameter is here",
+                    ));
+                    cx.syn_error(e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Reading Lua arguments into Rust parameters with Lua's own checks.
+//!
+//! Each parameter type implements [`FromArg`]. The checks and their wording
+//! follow Lua 5.4's auxiliary library (`luaL_checkinteger`,
+//! `luaL_checklstring`, `luaL_checknumber`, `luaL_checktype`,
+//! `luaL_checkany`, `luaL_opt*`): numbers are accepted where strings are
+//! expected and numeric strings where numbers are; an absent argument reads
+//! `got no value`, an explicit nil `got nil`.
+//!
+//! Nothing here raises a Lua error: failures are returned as [`ArgError`] and
+//! raised by [`crate::call`] once no Rust value is alive.
+
+use std::ffi::c_int;
+
+use mlua::ffi;
+
+use crate::call::{ArgError, CallCx};
+
+/// A Rust type that can be a parameter of a `#[luamod::function]`.
+///
+/// `'a` is the duration of the call: borrowed parameters (`&str`, `&[u8]`)
+/// point straight into Lua strings on the call's stack, with no copy.
+///
+/// Implement it for your own types to accept them as parameters; types with
+/// a `#[derive(LuaRecord)]` or `#[luamod::userdata]` get it generated.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parameter of a Lua export: it does not implement `luamod::FromArg`",
+    label = "unsupported parameter type",
+    note = "parameters are read through `luamod::FromArg`; implement it for `{Self}`, or take `mlua::Value` and convert in the body"
+)]
+pub trait FromArg<'a>: Sized {
+    /// Reads argument `idx` (1-based stack index) of the running call.
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError>;
+}
+
+#[inline(always)]
+fn is_none_or_nil(cx: &CallCx, idx: c_int) -> bool {
+    // SAFETY: lua_type accepts any index of a live state (LUA_TNONE past top).
+    unsafe { ffi::lua_type(cx.state(), idx) <= ffi::LUA_TNIL }
+}
+
+/// `lua_tolstring` on `idx`: Lua strings, and numbers converted in place as
+/// `luaL_checklstring` does.
+#[inline(always)]
+fn bytes_at<'a>(cx: &'a CallCx, idx: c_int) -> Result<&'a [u8], ArgError> {
+    let mut len = 0usize;
+    // SAFETY: the returned pointer addresses `len` bytes owned by the value
+    // at `idx`, which stays on the stack (unmodified by us after this) until
+    // the call returns, and `'a` is bounded by the call.
+    unsafe {
+        let p = ffi::lua_tolstring(cx.state(), idx, &mut len);
+        if p.is_null() {
+            return Err(ArgError::Type {
+                idx,
+                expected: "string",
+            });
+        }
+        Ok(std::slice::from_raw_parts(p as *const u8, len))
+    }
+}
+
+impl<'a> FromArg<'a> for &'a [u8] {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        bytes_at(cx, idx)
+    }
+}
+
+impl<'a> FromArg<'a> for &'a str {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let b = bytes_at(cx, idx)?;
+        std::str::from_utf8(b).map_err(|_| ArgError::msg(idx, "string is not valid UTF-8"))
+    }
+}
+
+impl<'a> FromArg<'a> for String {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        <&str>::from_arg(cx, idx).map(str::to_owned)
+    }
+}
+
+impl<'a> FromArg<'a> for Vec<u8> {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        bytes_at(cx, idx).map(<[u8]>::to_vec)
+    }
+}
+
+/// `luaL_checkinteger`: integers, floats with an exact integer value, and
+/// strings convertible to either.
+#[inline(always)]
+fn integer_at(cx: &CallCx, idx: c_int) -> Result<i64, ArgError> {
+    let mut isnum = 0;
+    // SAFETY: live state, any index.
+    let v = unsafe { ffi::lua_tointegerx(cx.state(), idx, &mut isnum) };
+    if isnum != 0 {
+        Ok(v)
+    } else {
+        Err(integer_error(cx, idx))
+    }
+}
+
+#[cold]
+fn integer_error(cx: &CallCx, idx: c_int) -> ArgError {
+    // SAFETY: live state, any index.
+    if unsafe { ffi::lua_isnumber(cx.state(), idx) } != 0 {
+        ArgError::msg(idx, "number has no integer representation")
+    } else {
+        ArgError::Type {
+            idx,
+            expected: "number",
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for i64 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        integer_at(cx, idx)
+    }
+}
+
+macro_rules! narrow_integer {
+    ($($t:ty),*) => {$(
+        impl<'a> FromArg<'a> for $t {
+            #[inline(always)]
+            fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+                let v = integer_at(cx, idx)?;
+                // Same wording as `string.char` for a value that does not fit.
+                <$t>::try_from(v).map_err(|_| ArgError::msg(idx, "value out of range"))
+            }
+        }
+    )*};
+}
+narrow_integer!(i8, i16, i32, isize, u8, u16, u32, u64, usize);
+
+impl<'a> FromArg<'a> for f64 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let mut isnum = 0;
+        // SAFETY: live state, any index.
+        let v = unsafe { ffi::lua_tonumberx(cx.state(), idx, &mut isnum) };
+        if isnum != 0 {
+            Ok(v)
+        } else {
+            Err(ArgError::Type {
+                idx,
+                expected: "number",
+            })
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for f32 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        // As C's `(float)luaL_checknumber(L, i)`: rounds, never fails on range.
+        f64::from_arg(cx, idx).map(|v| v as f32)
+    }
+}
+
+impl<'a> FromArg<'a> for bool {
+    /// Lua's C API has no `luaL_checkboolean`; a Rust `bool` parameter is
+    /// checked like `luaL_checktype(L, i, LUA_TBOOLEAN)`. Take `Value` or
+    /// `Option<bool>` to accept any truthy value or nothing.
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        // SAFETY: live state, any index.
+        unsafe {
+            if ffi::lua_type(cx.state(), idx) == ffi::LUA_TBOOLEAN {
+                Ok(ffi::lua_toboolean(cx.state(), idx) != 0)
+            } else {
+                Err(ArgError::Type {
+                    idx,
+                    expected: "boolean",
+                })
+            }
+        }
+    }
+}
+
+/// `nil` or an absent argument is `None` (as `luaL_opt*`); anything else
+/// must be a valid `T`.
+impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        if is_none_or_nil(cx, idx) {
+            Ok(None)
+        } else {
+            T::from_arg(cx, idx).map(Some)
+        }
+    }
+}
+
+/// Every argument from this position to the last one.
+impl<'a, T: FromArg<'a>> FromArg<'a> for mlua::Variadic<T> {
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let top = cx.top();
+        let mut out = mlua::Variadic::with_capacity((top - idx + 1).max(0) as usize);
+        for i in idx..=top {
+            out.push(T::from_arg(cx, i)?);
+        }
+        Ok(out)
+    }
+}
+
+fn handle_at<T: mlua::FromLua>(cx: &CallCx, idx: c_int) -> Result<T, ArgError> {
+    crate::bridge::from_lua_at(cx, idx).map_err(|e| ArgError::msg(idx, e.to_string()))
+}
+
+macro_rules! typed_handle {
+    ($($t:ty => $lua_type:ident, $name:literal;)*) => {$(
+        impl<'a> FromArg<'a> for $t {
+            fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+                // SAFETY: live state, any index.
+                if unsafe { ffi::lua_type(cx.state(), idx) } != ffi::$lua_type {
+                    return Err(ArgError::Type { idx, expected: $name });
+                }
+                handle_at(cx, idx)
+            }
+        }
+    )*};
+}
+typed_handle! {
+    mlua::Table => LUA_TTABLE, "table";
+    mlua::Function => LUA_TFUNCTION, "function";
+    mlua::Thread => LUA_TTHREAD, "thread";
+    mlua::AnyUserData => LUA_TUSERDATA, "userdata";
+}
+
+/// Any value, including an explicit `nil`; only an absent argument is an
+/// error (`value expected`, as `luaL_checkany`).
+impl<'a> FromArg<'a> for mlua::Value {
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        // SAFETY: live state, any index.
+        if unsafe { ffi::lua_type(cx.state(), idx) } == ffi::LUA_TNONE {
+            return Err(ArgError::msg(idx, "value expected"));
+        }
+        handle_at(cx, idx)
+    }
+}
+
+/// Reads argument `idx` as `T` (used by generated code).
+#[doc(hidden)]
+#[inline(always)]
+pub fn arg<'a, T: FromArg<'a>>(cx: &'a CallCx, idx: c_int) -> Result<T, ArgError> {
+    T::from_arg(cx, idx)
+}

@@ -1,0 +1,67 @@
+//! luamod: write Lua modules in Rust with attribute macros, on top of mlua.
+//!
+//! ```
+//! use luamod::prelude::*;
+//!
+//! /// Greeting utilities.
+//! #[luamod::module(name = "greet", class(deterministic, encoding))]
+//! pub mod greet {
+//!     /// Greets `name`.
+//!     #[luamod::function]
+//!     pub fn greet(name: &str, #[lua(default = "Hello")] greeting: &str) -> String {
+//!         format!("{greeting}, {name}!")
+//!     }
+//! }
+//!
+//! let lua = luamod::lua_with(&[&greet::MODULE])?;
+//! let s: String = lua.load("return require('greet').greet('Ann')").eval()?;
+//! assert_eq!(s, "Hello, Ann!");
+//! # Ok::<(), mlua::Error>(())
+//! ```
+//!
+//! Exports are raw Lua C functions: arguments are read straight off the Lua
+//! stack with the checks and wording of Lua's own `luaL_check*` functions,
+//! and results are pushed straight back. See [`call`] for how errors are
+//! raised without skipping Rust destructors.
+
+pub mod arg;
+mod bridge;
+pub mod call;
+mod def;
+mod error;
+mod errors_module;
+pub mod ret;
+
+pub use arg::FromArg;
+pub use call::{ArgError, CallCx};
+pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with};
+pub use error::{Detail, ErrorKind, LuaError};
+pub use luamod_macros::{function, module};
+pub use mlua;
+pub use ret::IntoReturn;
+
+/// Every name an author or host needs.
+pub mod prelude {
+    pub use crate::{Class, ErrorKind, FromArg, IntoReturn, LuaError, ModuleDef, lua_with};
+    pub use mlua::{Function, Lua, Table, Value, Variadic};
+}
+
+/// Paths used by generated code. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::arg::arg;
+    pub use crate::call::{CallCx, CallError, ExportInfo, call};
+    pub use crate::def::{Class, FunctionDef, ModuleDef};
+    pub use crate::ret::{FastRet, SlowRet};
+    pub use core::ffi::c_int;
+    pub use core::option::Option::{self, None, Some};
+    pub use core::result::Result::{Err, Ok};
+    pub use mlua::ffi::lua_State;
+    pub use mlua::{Lua, Variadic};
+
+    /// Converts a `#[lua(default = ...)]` expression to the parameter type.
+    #[inline(always)]
+    pub fn default_into<T, D: Into<T>>(d: D) -> T {
+        d.into()
+    }
+}
