@@ -7,7 +7,7 @@
 
 use std::ffi::c_int;
 
-use mlua::{Function, Lua, Table};
+use mlua::{Lua, Table};
 
 /// A class describes what a module's functions may touch. Hosts use classes
 /// to decide which modules a context may bind.
@@ -113,48 +113,28 @@ impl ModuleDef {
             let func = unsafe { lua.create_c_function(f.func)? };
             inner.raw_set(f.name, func)?;
         }
-        let proxy = freeze(lua, self.name, inner)?;
+        let proxy = crate::readonly::freeze(lua, self.name, inner)?;
         cache.raw_set(self.name, &proxy)?;
         lua.register_module(self.name, &proxy)?;
         Ok(proxy)
     }
 }
 
-const BASE_KEY: &str = "luamod.freeze";
 const MODULES_KEY: &str = "luamod.modules";
-
-fn freeze(lua: &Lua, name: &str, inner: Table) -> mlua::Result<Table> {
-    let f: Function = lua.named_registry_value(BASE_KEY)?;
-    f.call((name, inner))
-}
 
 /// Installs luamod's base in `lua`: the read-only guards and the global
 /// `errors` module. Idempotent.
 pub fn install_base(lua: &Lua) -> mlua::Result<()> {
     if lua
-        .named_registry_value::<Option<Function>>(BASE_KEY)?
+        .named_registry_value::<Option<Table>>(MODULES_KEY)?
         .is_some()
     {
         return Ok(());
     }
-    let g = lua.globals();
-    let string: Table = g.get("string")?;
-    let freeze: Function = lua
-        .load(include_str!("readonly.lua"))
-        .set_name("=luamod.base")
-        .call((
-            g.get::<Function>("rawset")?,
-            g.get::<Function>("rawget")?,
-            g.get::<Function>("rawlen")?,
-            g.get::<Function>("next")?,
-            g.get::<Function>("setmetatable")?,
-            g.get::<Function>("error")?,
-            string.get::<Function>("format")?,
-        ))?;
-    lua.set_named_registry_value(BASE_KEY, &freeze)?;
+    crate::readonly::install(lua)?;
     lua.set_named_registry_value(MODULES_KEY, lua.create_table()?)?;
-    let errors = freeze.call::<Table>(("errors", crate::errors_module::create(lua)?))?;
-    g.raw_set("errors", &errors)?;
+    let errors = crate::readonly::freeze(lua, "errors", crate::errors_module::create(lua)?)?;
+    lua.globals().raw_set("errors", &errors)?;
     lua.register_module("errors", &errors)?;
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod call;
 mod def;
 mod error;
 mod errors_module;
+mod readonly;
 pub mod ret;
 
 pub use arg::FromArg;

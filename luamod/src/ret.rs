@@ -160,6 +160,18 @@ impl<T: IntoReturn> IntoReturn for Result<T, LuaError> {
     }
 }
 
+/// mlua's own result: `Ok(v)` returns `v`; `Err(e)` is raised (as an error
+/// value of kind `INTERNAL`, or the `LuaError` the error carries), so
+/// failures of mlua calls inside an export propagate as they would in mlua.
+impl<T: IntoReturn> IntoReturn for mlua::Result<T> {
+    fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
+        match self {
+            Ok(v) => v.push_return(cx),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// A `LuaError` returned on its own is a value (an error userdata), not a raise.
 impl IntoReturn for LuaError {
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
