@@ -69,7 +69,11 @@ unsafe fn refuse_if_proxy(state: *mut lua_State, idx: c_int) {
         ffi::lua_rawget(state, -2);
         if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
             let name = ffi::lua_tostring(state, -1);
-            ffi::luaL_error(state, c"attempt to modify read-only table '%s'".as_ptr(), name);
+            ffi::luaL_error(
+                state,
+                c"attempt to modify read-only table '%s'".as_ptr(),
+                name,
+            );
         }
         ffi::lua_pop(state, 2);
     }

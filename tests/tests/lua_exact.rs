@@ -33,8 +33,16 @@ const CASES: &[(&str, &str, &str)] = &[
     ("string.rep", "probe.rep", "return H.f(nil)"),
     ("string.rep", "probe.rep", "return H.f({})"),
     ("string.rep", "probe.rep", "return H.f(print)"),
-    ("string.rep", "probe.rep", "return H.f(coroutine.create(print))"),
-    ("string.rep", "probe.rep", "return H.f(setmetatable({}, {__name = 'My.Type'}))"),
+    (
+        "string.rep",
+        "probe.rep",
+        "return H.f(coroutine.create(print))",
+    ),
+    (
+        "string.rep",
+        "probe.rep",
+        "return H.f(setmetatable({}, {__name = 'My.Type'}))",
+    ),
     ("string.rep", "probe.rep", "return H.f('x')"),
     ("string.rep", "probe.rep", "return H.f('x', 1.5)"),
     ("string.rep", "probe.rep", "return H.f('x', '1.5')"),
@@ -49,7 +57,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ("string.rep", "probe.rep", "return H.f(12, 2)"),
     ("string.rep", "probe.rep", "return H.f(1.5, 2)"),
     ("string.rep", "probe.rep", "return H.f('x', 2, nil)"),
-    ("string.rep", "probe.rep", "return H.f('ab', 2, '-', 'extra', {})"),
+    (
+        "string.rep",
+        "probe.rep",
+        "return H.f('ab', 2, '-', 'extra', {})",
+    ),
     ("string.rep", "probe.rep", "return H.f('x', ' 0x10 ')"),
     // method calls: self is not counted; a bad self says so
     ("string.rep", "probe.rep", "return O:f(2)"),
@@ -99,7 +111,12 @@ fn messages_match_lua_standard_functions() {
         }
     }
     assert!(CASES.len() >= 25);
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -119,7 +136,10 @@ fn string_method_calls_do_not_count_self() {
             .set_name("=m")
             .eval()
             .unwrap();
-        assert_eq!(msg, "m:4: bad argument #1 to 'rep' (number has no integer representation)");
+        assert_eq!(
+            msg,
+            "m:4: bad argument #1 to 'rep' (number has no integer representation)"
+        );
     }
 }
 
@@ -149,9 +169,18 @@ fn narrow_integers_report_out_of_range() {
         .unwrap()
     };
     assert_eq!(run("127, 65535, 1"), "65663");
-    assert_eq!(run("128, 0, 0"), "n:1: bad argument #1 to 'narrow' (value out of range)");
-    assert_eq!(run("0, -1, 0"), "n:1: bad argument #2 to 'narrow' (value out of range)");
-    assert_eq!(run("0, 0, -1"), "n:1: bad argument #3 to 'narrow' (value out of range)");
+    assert_eq!(
+        run("128, 0, 0"),
+        "n:1: bad argument #1 to 'narrow' (value out of range)"
+    );
+    assert_eq!(
+        run("0, -1, 0"),
+        "n:1: bad argument #2 to 'narrow' (value out of range)"
+    );
+    assert_eq!(
+        run("0, 0, -1"),
+        "n:1: bad argument #3 to 'narrow' (value out of range)"
+    );
     assert_eq!(
         run("0, 0, 0.5"),
         "n:1: bad argument #3 to 'narrow' (number has no integer representation)"
@@ -172,13 +201,21 @@ fn other_parameter_kinds() {
         .unwrap();
     assert_eq!(v, (2.0, false, 7));
     let e: String = lua
-        .load("local ok, e = pcall(function() return require('probe').mixed(1, 'yes') end) return e")
+        .load(
+            "local ok, e = pcall(function() return require('probe').mixed(1, 'yes') end) return e",
+        )
         .set_name("=b")
         .eval()
         .unwrap();
-    assert_eq!(e, "b:1: bad argument #2 to 'mixed' (boolean expected, got string)");
+    assert_eq!(
+        e,
+        "b:1: bad argument #2 to 'mixed' (boolean expected, got string)"
+    );
 
-    let s: f64 = lua.load("return require('probe').sum(1, 2, '3', 4.5)").eval().unwrap();
+    let s: f64 = lua
+        .load("return require('probe').sum(1, 2, '3', 4.5)")
+        .eval()
+        .unwrap();
     assert_eq!(s, 10.5);
     let s: f64 = lua.load("return require('probe').sum()").eval().unwrap();
     assert_eq!(s, 0.0);
@@ -187,7 +224,10 @@ fn other_parameter_kinds() {
         .set_name("=v")
         .eval()
         .unwrap();
-    assert_eq!(e, "v:1: bad argument #3 to 'sum' (number expected, got table)");
+    assert_eq!(
+        e,
+        "v:1: bad argument #3 to 'sum' (number expected, got table)"
+    );
 
     let (a, b): (i64, i64) = lua
         .load("local t = require('probe').pair(1, 2); t.c = 3; return t.a, t.b + t.c")
@@ -201,7 +241,10 @@ fn other_parameter_kinds() {
         .unwrap();
     assert_eq!(v, 42);
 
-    let v: String = lua.load("return require('probe').renamed()").eval().unwrap();
+    let v: String = lua
+        .load("return require('probe').renamed()")
+        .eval()
+        .unwrap();
     assert_eq!(v, "renamed");
     let v: Value = lua
         .load("return require('probe').original_name")
@@ -222,5 +265,8 @@ fn other_parameter_kinds() {
         .load("local ok, e = pcall(require('probe').bytes_len, '', '\\255') return e")
         .eval()
         .unwrap();
-    assert_eq!(e, "bad argument #2 to 'probe.bytes_len' (string is not valid UTF-8)");
+    assert_eq!(
+        e,
+        "bad argument #2 to 'probe.bytes_len' (string is not valid UTF-8)"
+    );
 }

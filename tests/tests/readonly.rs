@@ -1,0 +1,119 @@
+//! Module tables are created once per state and are read-only.
+
+use luamod::mlua::Lua;
+
+fn state() -> Lua {
+    luamod::lua_with(&[&luamod_tests::probe::MODULE]).unwrap()
+}
+
+fn error_of(lua: &Lua, code: &str) -> String {
+    lua.load(format!("local p = require('probe')\nlocal ok, e = pcall(function() {code} end)\nassert(not ok, 'no error')\nreturn tostring(e)"))
+        .set_name("=ro")
+        .eval()
+        .unwrap_or_else(|e| panic!("{code}: {e}"))
+}
+
+#[test]
+fn writes_fail_naming_the_module() {
+    let lua = state();
+    let want = "ro:2: attempt to modify read-only table 'probe'";
+    assert_eq!(error_of(&lua, "p.floor = nil"), want);
+    assert_eq!(error_of(&lua, "p.new_key = 1"), want);
+    assert_eq!(error_of(&lua, "p[1] = 1"), want);
+    assert_eq!(error_of(&lua, "rawset(p, 'floor', 1)"), want);
+    assert_eq!(error_of(&lua, "setmetatable(p, {})"), want);
+    assert_eq!(
+        error_of(&lua, "getmetatable(p).__index = {}"),
+        "ro:2: attempt to modify read-only table 'metatable of probe'"
+    );
+    assert_eq!(
+        error_of(&lua, "rawset(getmetatable(p), '__index', {})"),
+        "ro:2: attempt to modify read-only table 'metatable of probe'"
+    );
+    // Nothing changed.
+    let n: i64 = lua
+        .load("return require('probe').floor(3.5)")
+        .eval()
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn reads_iterate_like_a_table() {
+    let lua = state();
+    let (names, via_next, first_key_ok, raw): (String, bool, bool, bool) = lua
+        .load(
+            "local p = require('probe')
+             local names = {}
+             for k, v in pairs(p) do assert(type(v) == 'function'); names[#names + 1] = k end
+             table.sort(names)
+             local k = next(p)
+             return table.concat(names, ','), k ~= nil, p[k] ~= nil, rawget(p, 'floor') == p.floor",
+        )
+        .eval()
+        .unwrap();
+    assert!(
+        names.starts_with("apply,boom,byte,bytes_len,char,concat,"),
+        "{names}"
+    );
+    assert!(via_next && first_key_ok && raw);
+    let len: i64 = lua.load("return #require('probe')").eval().unwrap();
+    assert_eq!(len, 0); // no array part: `#` is forwarded, not faked
+}
+
+#[test]
+fn same_table_on_every_require_and_data_stays_mutable() {
+    let lua = state();
+    let same: bool = lua
+        .load("return require('probe') == require('probe') and require('probe') == package.loaded.probe")
+        .eval()
+        .unwrap();
+    assert!(same);
+    // Binding again returns the cached table.
+    let t1 = luamod_tests::probe::MODULE.bind(&lua).unwrap();
+    let t2 = luamod_tests::probe::MODULE.bind(&lua).unwrap();
+    assert_eq!(t1, t2);
+    let v: i64 = lua
+        .load("local t = require('probe').pair(1, 2); t.a = 10; rawset(t, 'z', 5); setmetatable(t, nil); return t.a + t.z")
+        .eval()
+        .unwrap();
+    assert_eq!(v, 15);
+}
+
+#[test]
+fn guarded_raw_functions_keep_lua_wording() {
+    let lua = state();
+    for (code, want) in [
+        (
+            "rawset(1)",
+            "bad argument #1 to 'rawset' (table expected, got number)",
+        ),
+        (
+            "rawset({}, 1)",
+            "bad argument #3 to 'rawset' (value expected)",
+        ),
+        (
+            "next(nil)",
+            "bad argument #1 to 'next' (table expected, got nil)",
+        ),
+        (
+            "rawlen(5)",
+            "bad argument #1 to 'rawlen' (table or string expected, got number)",
+        ),
+        (
+            "setmetatable({}, 1)",
+            "bad argument #2 to 'setmetatable' (nil or table expected, got number)",
+        ),
+        (
+            "rawget()",
+            "bad argument #1 to 'rawget' (table expected, got no value)",
+        ),
+    ] {
+        assert_eq!(error_of(&lua, code), format!("ro:2: {want}"));
+    }
+    let msg = error_of(
+        &lua,
+        "local t = setmetatable({}, {__metatable = 'locked'}); setmetatable(t, {})",
+    );
+    assert_eq!(msg, "ro:2: cannot change a protected metatable");
+}
