@@ -14,8 +14,15 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemMod = match syn::parse2(input.clone()) {
         Ok(m) => m,
         Err(_) => {
+            let span = match syn::parse2::<Item>(input.clone()) {
+                Ok(Item::Struct(s)) => s.ident.span(),
+                Ok(Item::Enum(e)) => e.ident.span(),
+                Ok(Item::Fn(f)) => f.sig.ident.span(),
+                Ok(Item::Impl(i)) => i.impl_token.span,
+                _ => Span::call_site(),
+            };
             let e = syn::Error::new(
-                Span::call_site(),
+                span,
                 "`#[luamod::module]` goes on an inline module: `pub mod name { ... }`",
             );
             let mut out = e.to_compile_error();

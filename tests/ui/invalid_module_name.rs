@@ -1,0 +1,7 @@
+#[luamod::module(name = "my module", class(deterministic))]
+pub mod m {
+    #[luamod::function]
+    pub fn f() {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[luamod::module(name = "m", class(deterministic))]
+pub struct NotAModule;
+
+fn main() {}
