@@ -1,1 +1,149 @@
-fn main() {}
+//! Call cost from Lua, side by side in one run: the luamod export vs the
+//! same function hand-written with mlua's `create_function` vs a raw C
+//! function written against the Lua C API vs pure Lua.
+//!
+//! Each sample runs a Lua loop of `CALLS` calls; divide the reported time by
+//! `CALLS` for the cost of one call (BENCHMARKS.md does).
+//!
+//! Run: `cargo bench -p luamod --bench calls`
+
+use std::ffi::c_int;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use luamod::mlua::{self, Function, Lua, ffi};
+
+const CALLS: usize = 1000;
+
+#[luamod::module(name = "bench", class(deterministic))]
+mod bench {
+    #[luamod::function]
+    pub fn add(a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+
+    #[luamod::function]
+    pub fn len(s: &str) -> usize {
+        s.len()
+    }
+
+    #[luamod::function]
+    pub fn echo(s: String) -> String {
+        s
+    }
+
+    #[luamod::function]
+    pub fn noop() {}
+}
+
+// Raw C API versions, as a careful C programmer would write them.
+unsafe extern "C-unwind" fn c_add(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this with a live state; only integers are live
+    // when luaL_checkinteger raises.
+    unsafe {
+        let a = ffi::luaL_checkinteger(l, 1);
+        let b = ffi::luaL_checkinteger(l, 2);
+        ffi::lua_pushinteger(l, a.wrapping_add(b));
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn c_len(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as c_add.
+    unsafe {
+        let mut n = 0usize;
+        ffi::luaL_checklstring(l, 1, &mut n);
+        ffi::lua_pushinteger(l, n as i64);
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn c_echo(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: as c_add; the Rust copy mirrors the `String` the others make.
+    unsafe {
+        let mut n = 0usize;
+        let p = ffi::luaL_checklstring(l, 1, &mut n);
+        let owned = std::slice::from_raw_parts(p as *const u8, n).to_vec();
+        ffi::lua_pushlstring(l, owned.as_ptr().cast(), owned.len());
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn c_noop(_: *mut ffi::lua_State) -> c_int {
+    0
+}
+
+struct Impls {
+    luamod: Function,
+    mlua: Function,
+    c_api: Function,
+    lua: Function,
+}
+
+fn impls(lua: &Lua, name: &str) -> mlua::Result<Impls> {
+    let m = bench::MODULE.bind(lua)?;
+    let (mlua_fn, c_fn, lua_src) = match name {
+        "add" => (
+            lua.create_function(|_, (a, b): (i64, i64)| Ok(a.wrapping_add(b)))?,
+            // SAFETY: c_add follows the C function protocol.
+            unsafe { lua.create_c_function(c_add)? },
+            "return function(a, b) return a + b end",
+        ),
+        "len" => (
+            lua.create_function(|_, s: mlua::LuaString| Ok(s.as_bytes().len()))?,
+            // SAFETY: as above.
+            unsafe { lua.create_c_function(c_len)? },
+            "return function(s) return #s end",
+        ),
+        "echo" => (
+            lua.create_function(|_, s: String| Ok(s))?,
+            // SAFETY: as above.
+            unsafe { lua.create_c_function(c_echo)? },
+            "return function(s) return s end",
+        ),
+        _ => (
+            lua.create_function(|_, ()| Ok(()))?,
+            // SAFETY: as above.
+            unsafe { lua.create_c_function(c_noop)? },
+            "return function() end",
+        ),
+    };
+    Ok(Impls {
+        luamod: m.get(name)?,
+        mlua: mlua_fn,
+        c_api: c_fn,
+        lua: lua.load(lua_src).eval()?,
+    })
+}
+
+fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
+    let lua = luamod::lua_with(&[]).expect("lua");
+    let fns = impls(&lua, name).expect("impls");
+    let looped: Function = lua
+        .load(format!(
+            "local f = ...\nreturn function() for i = 1, {CALLS} do {call} end end"
+        ))
+        .into_function()
+        .expect("loop chunk");
+    let mut g = c.benchmark_group(title);
+    for (label, f) in [
+        ("luamod", &fns.luamod),
+        ("mlua", &fns.mlua),
+        ("c_api", &fns.c_api),
+        ("pure_lua", &fns.lua),
+    ] {
+        let body: Function = looped.call(f).expect("bind loop");
+        g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
+    }
+    g.finish();
+}
+
+fn calls(c: &mut Criterion) {
+    group(c, "add_i64_i64", "add", "f(i, 2)");
+    group(c, "len_str", "len", "f('hello world')");
+    group(c, "echo_string", "echo", "f('hello')");
+    group(c, "noop", "noop", "f()");
+    group(c, "bad_arg_pcall", "add", "pcall(f, i, nil)");
+}
+
+criterion_group!(benches, calls);
+criterion_main!(benches);
