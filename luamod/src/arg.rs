@@ -42,7 +42,7 @@ fn is_none_or_nil(cx: &CallCx, idx: c_int) -> bool {
 /// `lua_tolstring` on `idx`: Lua strings, and numbers converted in place as
 /// `luaL_checklstring` does.
 #[inline(always)]
-fn bytes_at<'a>(cx: &'a CallCx, idx: c_int) -> Result<&'a [u8], ArgError> {
+fn bytes_at(cx: &CallCx, idx: c_int) -> Result<&[u8], ArgError> {
     let mut len = 0usize;
     // SAFETY: the returned pointer addresses `len` bytes owned by the value
     // at `idx`, which stays on the stack (unmodified by us after this) until

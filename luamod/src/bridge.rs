@@ -7,6 +7,12 @@
 //! writes or reads the slot directly, and mlua's side reads or writes it
 //! inside `Lua::exec_raw`, whichever thread mlua considers current.
 //!
+//! Known limit: mlua calls made from inside an export (`Function::call`,
+//! `Table::get` with metamethods) run on mlua's current thread, which inside
+//! a Lua coroutine is not the coroutine itself; a Lua callback invoked that
+//! way cannot `coroutine.yield` (a C function calling Lua cannot either,
+//! without a continuation) and sees the outer thread as `coroutine.running()`.
+//!
 //! Only values that need an mlua handle cross here (tables, functions,
 //! userdata, `Value`, any `IntoLua`/`FromLua` type). Numbers, strings and
 //! booleans never do: they are read and pushed on the raw stack directly.

@@ -139,3 +139,8 @@ pub mod probe {
         (b.len(), s)
     }
 }
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExample;

@@ -153,3 +153,26 @@ fn mlua_errors_inside_an_export_propagate() {
     );
     assert!(msg.contains("inner failure"), "{msg}");
 }
+
+#[test]
+fn exports_work_inside_lua_coroutines() {
+    // Inside a coroutine mlua's idea of the current thread differs from the
+    // thread running the export; values that cross through mlua (tables,
+    // functions, error userdata) must still land on the right stack.
+    let lua = state();
+    let (a, applied, kind, yielded): (i64, i64, String, i64) = eval(
+        &lua,
+        "local p = require('probe')
+         local co = coroutine.wrap(function()
+           local t = p.pair(1, 2)
+           local v = p.apply(function(x) return x * 3 end, 5)
+           local _, err = p.fail('TIMEOUT', 'x')
+           coroutine.yield(t.b)
+           return t.a, v, err:kind()
+         end)
+         local y = co()
+         local a, v, k = co()
+         return a, v, k, y",
+    );
+    assert_eq!((a, applied, kind.as_str(), yielded), (1, 15, "TIMEOUT", 2));
+}
