@@ -33,4 +33,22 @@ local names = {}
 for k in pairs(greet) do names[#names + 1] = k end
 table.sort(names)
 print("exports: " .. table.concat(names, ", "))
+
+print("== userdata: buffer objects")
+local buffer = require("buffer")
+local buf = buffer.Buffer.new("hello")
+buf:write(", ", "world", "\n", 42, "\n")
+buf.label = "greeting"
+print(tostring(buf), "#buf = " .. #buf, "size field = " .. buf.size, "writes = " .. buf.writes)
+print(buf:sub(1, 5), buf:sub(-3))
+local st = buf:stats()
+print("stats: size=" .. st.size .. " lines=" .. st.lines .. " writes=" .. st.writes)
+buf:each_line(function(line) print("  line: " .. line) end)
+local other = buffer.Buffer.with{ label = "copy", init = buf:contents() }
+print("equal contents:", buf == other, tostring(buf .. other))
+print(tostring(buffer.join({ buffer.Buffer.new("a"), buffer.Buffer.new("b") }, "+")), buffer.join({ buffer.Buffer.new("a"), buffer.Buffer.new("b") }, "+"):contents())
+print(pcall(function() buf.size = 3 end))
+print(pcall(function() buf.colour = "red" end))
+print(pcall(buf.write, "not a buffer"))
+print(pcall(function() buf:each_line(function() buf:write("x") end) end))
 print("tour finished")

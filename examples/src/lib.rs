@@ -1,9 +1,10 @@
 //! Example modules built with luamod's macros, used by the demo host and the
 //! workspace tests.
 
+pub mod buffer;
 pub mod greet;
 
 /// Every example module, for hosts that bind them all.
 pub fn all() -> Vec<&'static luamod::ModuleDef> {
-    vec![&greet::MODULE]
+    vec![&greet::MODULE, &buffer::MODULE]
 }

@@ -12,6 +12,8 @@ pub struct Module {
     pub args: ModuleArgs,
     pub doc: String,
     pub functions: Vec<Function>,
+    /// Userdata types defined in the module.
+    pub classes: Vec<syn::Ident>,
 }
 
 pub struct Function {
@@ -45,7 +47,12 @@ pub enum ParamKind {
         default: Option<syn::Expr>,
     },
     /// A `self` receiver (an error in a free function).
-    Receiver,
+    Receiver {
+        /// `&mut self`.
+        mutable: bool,
+        /// `self` by value (not `&self`/`&mut self`).
+        by_value: bool,
+    },
 }
 
 pub struct Param {
@@ -69,15 +76,25 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
         };
     let doc = attr::doc_text(&item.attrs);
     let mut functions = Vec::new();
+    let mut classes = Vec::new();
+    let lua_name = args
+        .name
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| item.ident.to_string());
     if let Some((_, items)) = &mut item.content {
         for it in items.iter_mut() {
+            if let Some(ident) = crate::class::adopt_userdata(&lua_name, it) {
+                classes.push(ident);
+                continue;
+            }
             let syn::Item::Fn(f) = it else { continue };
             let Some(pos) = f.attrs.iter().position(attr::is_function_attr) else {
                 continue;
             };
             let fattr = f.attrs.remove(pos);
             let fargs = parse_function_attr(cx, &fattr);
-            let params = parse_params(cx, f);
+            let params = parse_params(cx, &mut f.sig);
             functions.push(Function {
                 doc: attr::doc_text(&f.attrs),
                 item: f.clone(),
@@ -91,6 +108,7 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
         args,
         doc,
         functions,
+        classes,
     }
 }
 
@@ -120,12 +138,15 @@ fn parse_function_attr(cx: &Ctxt, attr: &syn::Attribute) -> FunctionArgs {
 
 /// Reads the parameters and strips `#[lua(...)]` from them (it is not a real
 /// attribute and must not reach the compiler).
-fn parse_params(cx: &Ctxt, f: &mut ItemFn) -> Vec<Param> {
+pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
     let mut out = Vec::new();
-    for input in f.sig.inputs.iter_mut() {
+    for input in sig.inputs.iter_mut() {
         match input {
-            FnArg::Receiver(_) => out.push(Param {
-                kind: ParamKind::Receiver,
+            FnArg::Receiver(r) => out.push(Param {
+                kind: ParamKind::Receiver {
+                    mutable: r.reference.is_some() && r.mutability.is_some(),
+                    by_value: r.reference.is_none(),
+                },
                 ty: None,
                 span_of: input.clone(),
             }),

@@ -2,12 +2,12 @@
 //! paths and assumes nothing about what is in scope at the use site.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
+use quote::{format_ident, quote};
 use syn::{Item, ItemMod};
 
-use crate::ast::{self, Function, Module, ParamKind};
+use crate::ast::{self, Function, Module};
 use crate::ctxt::Ctxt;
+use crate::export::{self, ExportSpec};
 use crate::valid;
 
 pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -66,6 +66,7 @@ fn expand_module(m: &Module) -> TokenStream {
         quote!(::luamod::__private::Class::#v)
     });
 
+    let userdata_types = &m.classes;
     let mut exports = Vec::new();
     let mut defs = Vec::new();
     for f in &m.functions {
@@ -84,6 +85,7 @@ fn expand_module(m: &Module) -> TokenStream {
             description: #description,
             classes: &[#(#classes),*],
             functions: &[#(#defs),*],
+            userdata: &[#(<#userdata_types as ::luamod::__private::LuaClass>::CLASS),*],
         };
     };
     if let Some((_, items)) = &mut item.content {
@@ -97,77 +99,16 @@ fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
     let export_ident = format_ident!("__luamod_export_{}", ident);
     let lua_name = f.lua_name();
     let doc = &f.doc;
-
-    let mut bindings = Vec::new();
-    let mut call_args = Vec::new();
-    let mut lua_idx: i32 = 0;
-    for (i, p) in f.params.iter().enumerate() {
-        let var = format_ident!("__luamod_a{}", i);
-        match &p.kind {
-            ParamKind::Lua => {
-                bindings.push(quote!(let #var = __cx.lua();));
-            }
-            ParamKind::Arg { default, .. } => {
-                lua_idx += 1;
-                let Some(ty) = &p.ty else { continue };
-                let span = ty.span();
-                let read = match default {
-                    None => quote_spanned! {span=>
-                        let #var: #ty = ::luamod::__private::arg::<#ty>(__cx, #lua_idx)?;
-                    },
-                    Some(expr) => {
-                        let dspan = expr.span();
-                        let fallback = quote_spanned! {dspan=>
-                            ::luamod::__private::default_into::<#ty, _>(#expr)
-                        };
-                        quote_spanned! {span=>
-                            let #var: #ty = match ::luamod::__private::arg::<
-                                ::luamod::__private::Option<#ty>,
-                            >(__cx, #lua_idx)? {
-                                ::luamod::__private::Some(v) => v,
-                                ::luamod::__private::None => #fallback,
-                            };
-                        }
-                    }
-                };
-                bindings.push(read);
-            }
-            ParamKind::Receiver => continue,
-        }
-        call_args.push(var);
-    }
-
-    let ret_span = match &f.item.sig.output {
-        syn::ReturnType::Default => ident.span(),
-        syn::ReturnType::Type(_, ty) => ty.span(),
-    };
-    let push = quote_spanned! {ret_span=>
-        #[allow(unused_imports)]
-        use ::luamod::__private::{FastRet as _, SlowRet as _};
-        (&__luamod_ret).__luamod_ret().push(__luamod_ret, __cx)
-    };
-
-    let export = quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case, clippy::needless_lifetimes)]
-        unsafe extern "C-unwind" fn #export_ident(
-            state: *mut ::luamod::__private::lua_State,
-        ) -> ::luamod::__private::c_int {
-            static INFO: ::luamod::__private::ExportInfo = ::luamod::__private::ExportInfo {
-                module: #module,
-                name: #lua_name,
-            };
-            // SAFETY: Lua calls this as a C function with its running state;
-            // `call` raises errors only after every Rust value is dropped.
-            unsafe {
-                ::luamod::__private::call(state, &INFO, |__cx| {
-                    #(#bindings)*
-                    let __luamod_ret = self::#ident(#(#call_args),*);
-                    #push
-                })
-            }
-        }
-    };
+    let export = export::export_fn(&ExportSpec {
+        export_ident: export_ident.clone(),
+        info_module: quote!(#module),
+        lua_name: lua_name.clone(),
+        setter: false,
+        receiver: None,
+        params: &f.params,
+        call_path: quote!(self::#ident),
+        ret_span: export::ret_span(&f.item.sig),
+    });
     let def = quote! {
         ::luamod::__private::FunctionDef {
             name: #lua_name,

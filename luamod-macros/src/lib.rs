@@ -4,8 +4,11 @@
 
 mod ast;
 mod attr;
+mod class;
 mod ctxt;
 mod expand;
+mod export;
+mod record;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -22,4 +25,27 @@ pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn function(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::lone_function(args.into(), input.into()).into()
+}
+
+/// Makes a struct or enum a Lua userdata type (`name = "mod.Type"`
+/// optional; inside a module it defaults to `<module>.<Type>`; `clone` lets
+/// it be taken by value). Fields marked `#[lua(field)]`, `#[lua(get)]` or
+/// `#[lua(set)]` become Lua fields.
+#[proc_macro_attribute]
+pub fn userdata(args: TokenStream, input: TokenStream) -> TokenStream {
+    class::userdata(args.into(), input.into()).into()
+}
+
+/// Exports the functions of an impl block of a `#[luamod::userdata]` type:
+/// methods, `#[lua(get)]`/`#[lua(set)]` fields, `#[lua(meta = "__name")]`
+/// metamethods, and associated functions (constructors).
+#[proc_macro_attribute]
+pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
+    class::methods(args.into(), input.into()).into()
+}
+
+/// Converts a struct with named fields to and from a Lua table.
+#[proc_macro_derive(LuaRecord, attributes(lua))]
+pub fn lua_record(input: TokenStream) -> TokenStream {
+    record::derive(input.into()).into()
 }

@@ -55,8 +55,14 @@ pub fn check_module(cx: &Ctxt, m: &Module) {
 }
 
 fn check_function(cx: &Ctxt, f: &Function) {
-    let sig = &f.item.sig;
-    if let Some(l) = &f.name_lit
+    check_signature(cx, &f.item.sig, &f.name_lit);
+    check_params(cx, &f.params, false);
+}
+
+/// Checks shared by functions and methods: the name, generics, qualifiers.
+pub fn check_signature(cx: &Ctxt, sig: &syn::Signature, name_lit: &Option<syn::LitStr>) {
+    let f_name_lit = name_lit;
+    if let Some(l) = f_name_lit
         && !is_lua_identifier(&l.value())
     {
         cx.error_spanned_by(
@@ -67,7 +73,7 @@ fn check_function(cx: &Ctxt, f: &Function) {
             ),
         );
     }
-    if f.name_lit.is_none() && !is_lua_identifier(&sig.ident.to_string()) {
+    if f_name_lit.is_none() && !is_lua_identifier(&sig.ident.to_string()) {
         cx.error_spanned_by(
             &sig.ident,
             format!(
@@ -106,17 +112,30 @@ fn check_function(cx: &Ctxt, f: &Function) {
             "use a final `Variadic<T>` parameter for variable arguments",
         );
     }
+}
 
+/// Parameter order rules. `allow_receiver`: a leading `&self`/`&mut self`
+/// is fine (methods).
+pub fn check_params(cx: &Ctxt, params: &[crate::ast::Param], allow_receiver: bool) {
     let mut seen_arg = false;
     let mut seen_optional: Option<&syn::FnArg> = None;
-    let n = f.params.len();
-    for (i, p) in f.params.iter().enumerate() {
+    let n = params.len();
+    for (i, p) in params.iter().enumerate() {
         match &p.kind {
-            ParamKind::Receiver => cx.error_spanned_by(
-                &p.span_of,
-                "`self` receiver in a free function: exports in a module are plain functions \
-                 (methods belong in a `#[luamod::methods]` impl block)",
-            ),
+            ParamKind::Receiver { by_value, .. } => {
+                if !allow_receiver {
+                    cx.error_spanned_by(
+                        &p.span_of,
+                        "`self` receiver in a free function: exports in a module are plain functions \
+                         (methods belong in a `#[luamod::methods]` impl block)",
+                    )
+                } else if *by_value {
+                    cx.error_spanned_by(
+                        &p.span_of,
+                        "methods take `&self` or `&mut self`: Lua owns the object, so it cannot be moved out by value",
+                    )
+                }
+            }
             ParamKind::Lua => {
                 if seen_arg {
                     cx.error_spanned_by(

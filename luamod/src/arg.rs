@@ -81,13 +81,6 @@ impl<'a> FromArg<'a> for String {
     }
 }
 
-impl<'a> FromArg<'a> for Vec<u8> {
-    #[inline(always)]
-    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        bytes_at(cx, idx).map(<[u8]>::to_vec)
-    }
-}
-
 /// `luaL_checkinteger`: integers, floats with an exact integer value, and
 /// strings convertible to either.
 #[inline(always)]

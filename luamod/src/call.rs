@@ -25,10 +25,24 @@ use crate::error::{ErrorKind, LuaError};
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ExportInfo {
-    /// Lua name of the module (`greet`).
+    /// Lua name of the module (`greet`), or of the class (`greet.Counter`)
+    /// for methods.
     pub module: &'static str,
-    /// Lua name of the function (`hello`), or `Type.method` for methods.
+    /// Lua name of the function, method or field.
     pub name: &'static str,
+    /// How argument errors are worded.
+    pub kind: ExportKind,
+}
+
+/// What an export is, for the wording of its argument errors.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// A function or method: `bad argument #N to 'f' (...)`.
+    Function,
+    /// A field setter (called by `__newindex` with `(obj, value)`):
+    /// `invalid value for field 'x' of mod.Type (...)`.
+    Setter,
 }
 
 /// What went wrong while reading an argument. Formatted into Lua's own
@@ -70,6 +84,12 @@ pub enum CallError {
     /// Anything else (a conversion failure, a Lua error from a callback):
     /// raised as a luamod error value.
     Raise(LuaError),
+    /// Raised as a plain string with the caller's position, like
+    /// `luaL_error`.
+    Message(String),
+    /// A Lua error raised by Lua code the export called (through mlua),
+    /// raised again unchanged.
+    Rethrow(String),
 }
 
 impl From<ArgError> for CallError {
@@ -79,8 +99,21 @@ impl From<ArgError> for CallError {
 }
 
 impl From<mlua::Error> for CallError {
+    /// A Lua error from a callback is raised again as the same message
+    /// (without the traceback mlua appends); a `LuaError` carried by mlua is
+    /// raised as that error value; anything else as an `INTERNAL` error.
     fn from(e: mlua::Error) -> Self {
-        CallError::Raise(LuaError::from_mlua(e))
+        match e {
+            mlua::Error::CallbackError { cause, .. } => (*cause).clone().into(),
+            mlua::Error::RuntimeError(msg) => {
+                let msg = match msg.find("\nstack traceback:\n") {
+                    Some(i) => msg[..i].to_owned(),
+                    None => msg,
+                };
+                CallError::Rethrow(msg)
+            }
+            other => CallError::Raise(LuaError::from_mlua(other)),
+        }
     }
 }
 
@@ -89,6 +122,17 @@ pub struct CallCx {
     state: *mut lua_State,
     info: &'static ExportInfo,
     lua: OnceCell<&'static mlua::Lua>,
+    /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
+    /// the call ends (see [`crate::userdata`]).
+    borrows: std::cell::RefCell<Vec<&'static std::cell::Cell<isize>>>,
+}
+
+impl Drop for CallCx {
+    fn drop(&mut self) {
+        for flag in self.borrows.get_mut().drain(..) {
+            crate::userdata::release(flag);
+        }
+    }
 }
 
 impl CallCx {
@@ -120,6 +164,14 @@ impl CallCx {
     /// Static facts about the export being called.
     pub fn info(&self) -> &'static ExportInfo {
         self.info
+    }
+
+    /// Remembers a userdata borrow to release when the call ends.
+    ///
+    /// The `'static` is a lie the caller must uphold: `flag` lives in a
+    /// userdata anchored on this call's stack, so it outlives the call.
+    pub(crate) fn hold_borrow(&self, flag: &'static std::cell::Cell<isize>) {
+        self.borrows.borrow_mut().push(flag);
     }
 }
 
@@ -155,6 +207,7 @@ where
         state,
         info,
         lua: OnceCell::new(),
+        borrows: std::cell::RefCell::new(Vec::new()),
     };
     match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
         Ok(Ok(n)) => n,
@@ -165,6 +218,20 @@ where
         }
         Ok(Err(CallError::Raise(e))) => {
             push_error_value(&cx, e);
+            RAISE
+        }
+        Ok(Err(CallError::Rethrow(m))) => {
+            // SAFETY: live state; pushes one string.
+            unsafe { push_str(state, &m) };
+            RAISE
+        }
+        Ok(Err(CallError::Message(m))) => {
+            // SAFETY: live state; pushes one string.
+            unsafe {
+                ffi::luaL_where(state, 1);
+                push_str(state, &m);
+                ffi::lua_concat(state, 2);
+            }
             RAISE
         }
         Err(payload) => {
@@ -271,6 +338,23 @@ pub(crate) unsafe fn type_name_at(state: *mut lua_State, idx: c_int) -> String {
     }
 }
 
+/// Renders an argument error's parenthesised detail while the offending
+/// value is still on the stack: `(argument index, detail)`.
+///
+/// # Safety
+/// Live state with room for one value; for `Type` errors `idx` must still
+/// hold the offending value.
+pub(crate) unsafe fn render(state: *mut lua_State, e: ArgError) -> (c_int, String) {
+    match e {
+        ArgError::Type { idx, expected } => {
+            // SAFETY: forwarded.
+            let got = unsafe { type_name_at(state, idx) };
+            (idx, format!("{expected} expected, got {got}"))
+        }
+        ArgError::Message { idx, msg } => (idx, msg),
+    }
+}
+
 /// Pushes the message `luaL_argerror` would raise, with one difference:
 /// where Lua would print `'?'` (no call-site name, as in `pcall(m.f)`, because
 /// it cannot see through the read-only module proxy), we print the export's
@@ -283,13 +367,19 @@ unsafe fn push_arg_error(state: *mut lua_State, info: &ExportInfo, e: ArgError) 
     // SAFETY: debug API on the running C function (level 0) and its caller
     // (level 1, via luaL_where); all pushes are balanced below.
     unsafe {
-        let (mut idx, detail) = match e {
-            ArgError::Type { idx, expected } => {
-                let got = type_name_at(state, idx);
-                (idx, format!("{expected} expected, got {got}"))
-            }
-            ArgError::Message { idx, msg } => (idx, msg),
-        };
+        let (mut idx, detail) = render(state, e);
+        if info.kind == ExportKind::Setter {
+            ffi::luaL_where(state, 1);
+            push_str(
+                state,
+                &format!(
+                    "invalid value for field '{}' of {} ({detail})",
+                    info.name, info.module
+                ),
+            );
+            ffi::lua_concat(state, 2);
+            return;
+        }
         let mut ar: ffi::lua_Debug = std::mem::zeroed();
         let mut fname: Option<String> = None;
         let mut method = false;

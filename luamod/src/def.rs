@@ -89,6 +89,9 @@ pub struct ModuleDef {
     pub classes: &'static [Class],
     /// The exported functions, in source order.
     pub functions: &'static [FunctionDef],
+    /// The userdata classes defined in the module; their associated
+    /// functions are exported as `module.Type.name`.
+    pub userdata: &'static [&'static crate::userdata::ClassDef],
 }
 
 impl ModuleDef {
@@ -112,6 +115,11 @@ impl ModuleDef {
             // `luamod::call`'s drop-safe path.
             let func = unsafe { lua.create_c_function(f.func)? };
             inner.raw_set(f.name, func)?;
+        }
+        for class in self.userdata {
+            if let Some(t) = crate::userdata::statics_table(lua, class)? {
+                inner.raw_set(class.short, t)?;
+            }
         }
         let proxy = crate::readonly::freeze(lua, self.name, inner)?;
         cache.raw_set(self.name, &proxy)?;

@@ -27,23 +27,27 @@
 pub mod arg;
 mod bridge;
 pub mod call;
+mod collections;
 mod def;
 mod error;
 mod errors_module;
 mod readonly;
 pub mod ret;
+pub mod userdata;
 
 pub use arg::FromArg;
 pub use call::{ArgError, CallCx};
 pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with};
 pub use error::{Detail, ErrorKind, LuaError};
-pub use luamod_macros::{function, module};
+pub use luamod_macros::{LuaRecord, function, methods, module, userdata};
 pub use mlua;
 pub use ret::IntoReturn;
 
 /// Every name an author or host needs.
 pub mod prelude {
-    pub use crate::{Class, ErrorKind, FromArg, IntoReturn, LuaError, ModuleDef, lua_with};
+    pub use crate::{
+        Class, ErrorKind, FromArg, IntoReturn, LuaError, LuaRecord, ModuleDef, lua_with,
+    };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
 }
 
@@ -51,12 +55,19 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::arg::arg;
-    pub use crate::call::{CallCx, CallError, ExportInfo, call};
+    pub use crate::call::{ArgError, CallCx, CallError, ExportInfo, ExportKind, call};
+    pub use crate::collections::{expect_table, field, field_is_nil, new_table, set_field};
     pub use crate::def::{Class, FunctionDef, ModuleDef};
     pub use crate::ret::{FastRet, SlowRet};
+    pub use crate::userdata::{
+        ClassDef, LuaClass, LuaMethods, MethodsDef, gc, push as ud_push, ud_mut, ud_ref,
+    };
+    pub use crate::{FromArg, IntoReturn};
+    pub use core::clone::Clone;
+    pub use core::default::Default;
     pub use core::ffi::c_int;
     pub use core::option::Option::{self, None, Some};
-    pub use core::result::Result::{Err, Ok};
+    pub use core::result::Result::{self, Err, Ok};
     pub use mlua::ffi::lua_State;
     pub use mlua::{Lua, Variadic};
 

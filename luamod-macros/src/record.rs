@@ -1,0 +1,153 @@
+//! `#[derive(LuaRecord)]`: a struct with named fields read from and written
+//! to a Lua table.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, LitStr};
+
+use crate::ast;
+use crate::ctxt::Ctxt;
+use crate::valid;
+
+struct FieldSpec {
+    ident: syn::Ident,
+    ty: syn::Type,
+    lua_name: String,
+    default: bool,
+}
+
+pub fn derive(input: TokenStream) -> TokenStream {
+    let di: DeriveInput = match syn::parse2(input) {
+        Ok(d) => d,
+        Err(e) => return e.to_compile_error(),
+    };
+    let cx = Ctxt::new();
+    let fields = parse(&cx, &di);
+    match cx.check() {
+        Ok(()) => expand(&di, &fields),
+        Err(e) => e.to_compile_error(),
+    }
+}
+
+fn parse(cx: &Ctxt, di: &DeriveInput) -> Vec<FieldSpec> {
+    if !di.generics.params.is_empty() {
+        cx.error_spanned_by(&di.generics, "`LuaRecord` types cannot be generic");
+    }
+    let named = match &di.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(n) => n,
+            Fields::Unnamed(_) | Fields::Unit => {
+                cx.error_spanned_by(
+                    &di.ident,
+                    "`LuaRecord` needs a struct with named fields: they become the table's keys",
+                );
+                return Vec::new();
+            }
+        },
+        _ => {
+            cx.error_spanned_by(&di.ident, "`LuaRecord` needs a struct with named fields");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for f in &named.named {
+        let Some(ident) = f.ident.clone() else {
+            continue;
+        };
+        let mut rename: Option<LitStr> = None;
+        let mut default = false;
+        for a in f.attrs.iter().filter(|a| a.path().is_ident("lua")) {
+            let r = a.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    rename = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident("default") {
+                    default = true;
+                } else {
+                    cx.error_spanned_by(
+                        &meta.path,
+                        "unknown record field option; expected `rename = \"...\"` or `default`",
+                    );
+                    if meta.input.peek(syn::Token![=]) {
+                        let _: syn::Expr = meta.value()?.parse()?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                cx.syn_error(e);
+            }
+        }
+        let lua_name = rename
+            .as_ref()
+            .map(|l| l.value())
+            .unwrap_or_else(|| ident.to_string());
+        if lua_name.is_empty() {
+            cx.error_spanned_by(&ident, "a record field name cannot be empty");
+        }
+        if default && ast::last_segment_is(&f.ty, "Option") {
+            cx.error_spanned_by(
+                &ident,
+                "an `Option` field is already optional; drop `default`",
+            );
+        }
+        let _ = valid::is_lua_identifier;
+        out.push(FieldSpec {
+            ident,
+            ty: f.ty.clone(),
+            lua_name,
+            default,
+        });
+    }
+    out
+}
+
+fn expand(di: &DeriveInput, fields: &[FieldSpec]) -> TokenStream {
+    let ident = &di.ident;
+    let reads = fields.iter().map(|f| {
+        let (fid, ty, name) = (&f.ident, &f.ty, &f.lua_name);
+        let read = quote_spanned! {ty.span()=>
+            ::luamod::__private::field::<#ty>(cx, idx, #name)?
+        };
+        if f.default {
+            quote! {
+                #fid: if ::luamod::__private::field_is_nil(cx, idx, #name)? {
+                    <#ty as ::luamod::__private::Default>::default()
+                } else {
+                    #read
+                }
+            }
+        } else {
+            quote!(#fid: #read)
+        }
+    });
+    let writes = fields.iter().map(|f| {
+        let (fid, name) = (&f.ident, &f.lua_name);
+        quote!(::luamod::__private::set_field(cx, #name, self.#fid)?;)
+    });
+    let n = fields.len();
+    quote! {
+        const _: () = {
+            impl<'a> ::luamod::__private::FromArg<'a> for #ident {
+                fn from_arg(
+                    cx: &'a ::luamod::__private::CallCx,
+                    idx: ::luamod::__private::c_int,
+                ) -> ::luamod::__private::Result<Self, ::luamod::__private::ArgError> {
+                    ::luamod::__private::expect_table(cx, idx)?;
+                    ::luamod::__private::Ok(#ident { #(#reads),* })
+                }
+            }
+
+            impl ::luamod::__private::IntoReturn for #ident {
+                fn push_return(
+                    self,
+                    cx: &::luamod::__private::CallCx,
+                ) -> ::luamod::__private::Result<::luamod::__private::c_int, ::luamod::__private::CallError> {
+                    ::luamod::__private::new_table(cx, 0, #n)?;
+                    #(#writes)*
+                    ::luamod::__private::Ok(1)
+                }
+            }
+        };
+    }
+}
