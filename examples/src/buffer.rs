@@ -95,6 +95,11 @@ pub mod buffer {
             }
         }
 
+        /// Whether the buffer holds no bytes.
+        pub fn is_empty(&self) -> bool {
+            self.data.is_empty()
+        }
+
         /// Empties the buffer.
         pub fn clear(&mut self) {
             self.data.clear();

@@ -468,7 +468,13 @@ pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
     check_duplicates(&cx, &specs);
     let body = match cx.check() {
         Ok(()) => expand_methods(&self_ty, &specs),
-        Err(e) => e.to_compile_error(),
+        Err(e) => {
+            // Still implement the trait (with no items) so that one mistake
+            // does not also report "has no methods block" on the type.
+            let mut out = e.to_compile_error();
+            out.extend(expand_methods(&self_ty, &[]));
+            out
+        }
     };
     quote!(#imp #body)
 }

@@ -8,7 +8,6 @@ use syn::{Data, DeriveInput, Fields, LitStr};
 
 use crate::ast;
 use crate::ctxt::Ctxt;
-use crate::valid;
 
 struct FieldSpec {
     ident: syn::Ident,
@@ -31,7 +30,16 @@ pub fn derive(input: TokenStream) -> TokenStream {
 }
 
 fn parse(cx: &Ctxt, di: &DeriveInput) -> Vec<FieldSpec> {
-    if !di.generics.params.is_empty() {
+    if di.generics.type_params().next().is_none()
+        && di.generics.const_params().next().is_none()
+        && di.generics.lifetimes().next().is_some()
+    {
+        cx.error_spanned_by(
+            &di.generics,
+            "`LuaRecord` fields must own their data (`String`, not `&str`): \
+             the table is read into the struct and then left behind",
+        );
+    } else if !di.generics.params.is_empty() {
         cx.error_spanned_by(&di.generics, "`LuaRecord` types cannot be generic");
     }
     let named = match &di.data {
@@ -91,7 +99,6 @@ fn parse(cx: &Ctxt, di: &DeriveInput) -> Vec<FieldSpec> {
                 "an `Option` field is already optional; drop `default`",
             );
         }
-        let _ = valid::is_lua_identifier;
         out.push(FieldSpec {
             ident,
             ty: f.ty.clone(),

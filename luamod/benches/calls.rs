@@ -33,6 +33,76 @@ mod bench {
 
     #[luamod::function]
     pub fn noop() {}
+
+    /// A counter object.
+    #[luamod::userdata]
+    pub struct Counter {
+        n: i64,
+    }
+
+    #[luamod::methods]
+    impl Counter {
+        pub fn new() -> Counter {
+            Counter { n: 0 }
+        }
+
+        pub fn add(&mut self, by: i64) -> i64 {
+            self.n = self.n.wrapping_add(by);
+            self.n
+        }
+    }
+}
+
+/// The same counter, hand-written against mlua's `UserData`.
+struct MluaCounter {
+    n: i64,
+}
+
+impl mlua::UserData for MluaCounter {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
+        m.add_method_mut("add", |_, this, by: i64| {
+            this.n = this.n.wrapping_add(by);
+            Ok(this.n)
+        });
+    }
+}
+
+fn method_group(c: &mut Criterion) {
+    let lua = luamod::lua_with(&[&bench::MODULE]).expect("lua");
+    let objects: [(&str, mlua::Value); 3] = [
+        (
+            "luamod",
+            lua.load("return require('bench').Counter.new()")
+                .eval()
+                .expect("ours"),
+        ),
+        (
+            "mlua",
+            mlua::Value::UserData(lua.create_userdata(MluaCounter { n: 0 }).expect("mlua")),
+        ),
+        (
+            "pure_lua",
+            lua.load(
+                "local C = {}; C.__index = C
+                 function C:add(by) self.n = self.n + by; return self.n end
+                 return setmetatable({ n = 0 }, C)",
+            )
+            .eval()
+            .expect("lua object"),
+        ),
+    ];
+    let looped: Function = lua
+        .load(format!(
+            "local o = ...\nreturn function() for i = 1, {CALLS} do o:add(1) end end"
+        ))
+        .into_function()
+        .expect("loop chunk");
+    let mut g = c.benchmark_group("method_add");
+    for (label, o) in objects {
+        let body: Function = looped.call(o).expect("bind loop");
+        g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
+    }
+    g.finish();
 }
 
 // Raw C API versions, as a careful C programmer would write them.
@@ -143,6 +213,7 @@ fn calls(c: &mut Criterion) {
     group(c, "echo_string", "echo", "f('hello')");
     group(c, "noop", "noop", "f()");
     group(c, "bad_arg_pcall", "add", "pcall(f, i, nil)");
+    method_group(c);
 }
 
 criterion_group!(benches, calls);

@@ -13,7 +13,7 @@
 //! It must never raise from inside the closure or call a `luaL_check*`
 //! function (those longjmp from wherever they are).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::ffi::{CStr, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -123,13 +123,22 @@ pub struct CallCx {
     info: &'static ExportInfo,
     lua: OnceCell<&'static mlua::Lua>,
     /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
-    /// the call ends (see [`crate::userdata`]).
-    borrows: std::cell::RefCell<Vec<&'static std::cell::Cell<isize>>>,
+    /// the call ends (see [`crate::userdata`]). The first few are kept
+    /// inline: a method call must not allocate.
+    borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
+    more_borrows: std::cell::RefCell<Vec<&'static Cell<isize>>>,
 }
+
+const INLINE_BORROWS: usize = 4;
 
 impl Drop for CallCx {
     fn drop(&mut self) {
-        for flag in self.borrows.get_mut().drain(..) {
+        for slot in &self.borrows {
+            if let Some(flag) = slot.take() {
+                crate::userdata::release(flag);
+            }
+        }
+        for flag in self.more_borrows.get_mut().drain(..) {
             crate::userdata::release(flag);
         }
     }
@@ -170,8 +179,11 @@ impl CallCx {
     ///
     /// The `'static` is a lie the caller must uphold: `flag` lives in a
     /// userdata anchored on this call's stack, so it outlives the call.
-    pub(crate) fn hold_borrow(&self, flag: &'static std::cell::Cell<isize>) {
-        self.borrows.borrow_mut().push(flag);
+    pub(crate) fn hold_borrow(&self, flag: &'static Cell<isize>) {
+        match self.borrows.iter().find(|s| s.get().is_none()) {
+            Some(slot) => slot.set(Some(flag)),
+            None => self.more_borrows.borrow_mut().push(flag),
+        }
     }
 }
 
@@ -207,7 +219,8 @@ where
         state,
         info,
         lua: OnceCell::new(),
-        borrows: std::cell::RefCell::new(Vec::new()),
+        borrows: Default::default(),
+        more_borrows: std::cell::RefCell::new(Vec::new()),
     };
     match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
         Ok(Ok(n)) => n,
@@ -369,7 +382,8 @@ unsafe fn push_arg_error(state: *mut lua_State, info: &ExportInfo, e: ArgError) 
     unsafe {
         let (mut idx, detail) = render(state, e);
         if info.kind == ExportKind::Setter {
-            ffi::luaL_where(state, 1);
+            // Level 1 is the class's `__newindex`; level 2 the assignment.
+            ffi::luaL_where(state, 2);
             push_str(
                 state,
                 &format!(

@@ -113,7 +113,7 @@ fn key(class: &'static ClassDef) -> *const c_void {
 }
 
 /// Checks that `idx` holds a live object of class `T` and returns its slot.
-fn slot_at<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a Slot<T>, ArgError> {
+fn slot_at<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&Slot<T>, ArgError> {
     let state = cx.state();
     let class = T::CLASS;
     // SAFETY: type and metatable checks on a live state; two values pushed
@@ -125,12 +125,13 @@ fn slot_at<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a Slot<T>, A
         }
         let block = ffi::lua_touserdata(state, idx);
         let mut same = false;
-        if !block.is_null() && ffi::lua_type(state, idx) == ffi::LUA_TUSERDATA {
-            if ffi::lua_getmetatable(state, idx) != 0 {
-                ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
-                same = ffi::lua_rawequal(state, -1, -2) != 0;
-                ffi::lua_pop(state, 2);
-            }
+        if !block.is_null()
+            && ffi::lua_type(state, idx) == ffi::LUA_TUSERDATA
+            && ffi::lua_getmetatable(state, idx) != 0
+        {
+            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
+            same = ffi::lua_rawequal(state, -1, -2) != 0;
+            ffi::lua_pop(state, 2);
         }
         if !same {
             return Err(ArgError::Type {
@@ -151,7 +152,7 @@ fn slot_at<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a Slot<T>, A
 
 /// Borrows the object at `idx` shared for the rest of the call.
 #[doc(hidden)]
-pub fn ud_ref<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a T, ArgError> {
+pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
     let slot = slot_at::<T>(cx, idx)?;
     let b = slot.borrow.get();
     if b < 0 {
@@ -170,7 +171,11 @@ pub fn ud_ref<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a T, ArgE
 }
 
 /// Borrows the object at `idx` exclusively for the rest of the call.
+///
+/// The `&mut T` comes from the object's memory, not from `cx`; exclusivity
+/// is enforced by the borrow flag, as `RefCell` does.
 #[doc(hidden)]
+#[allow(clippy::mut_from_ref, clippy::needless_lifetimes)]
 pub fn ud_mut<'a, T: LuaClass>(cx: &'a CallCx, idx: c_int) -> Result<&'a mut T, ArgError> {
     let slot = slot_at::<T>(cx, idx)?;
     if slot.borrow.get() != 0 {

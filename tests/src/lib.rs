@@ -144,3 +144,151 @@ pub mod probe {
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeExample;
+
+/// Objects for the userdata tests: drop tracking and re-entrancy.
+#[luamod::module(name = "objects", class(deterministic))]
+pub mod objects {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use luamod::mlua;
+    use luamod::prelude::*;
+
+    /// How many `Tracked` values have been dropped.
+    pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A value whose `Drop` is counted.
+    #[luamod::userdata]
+    pub struct Tracked {
+        #[lua(field)]
+        pub id: i64,
+    }
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[luamod::methods]
+    impl Tracked {
+        /// A new tracked value.
+        pub fn new(id: i64) -> Tracked {
+            Tracked { id }
+        }
+
+        /// Calls `f(self)` while holding `&mut self`.
+        pub fn with_mut(&mut self, f: Function) -> mlua::Result<()> {
+            self.id += 1;
+            f.call::<()>(())
+        }
+
+        /// Reads the id.
+        pub fn get(&self) -> i64 {
+            self.id
+        }
+
+        /// Compares ids.
+        #[lua(meta = "__lt")]
+        pub fn lt(&self, other: &Self) -> bool {
+            self.id < other.id
+        }
+
+        /// Compares ids.
+        #[lua(meta = "__le")]
+        pub fn le(&self, other: &Self) -> bool {
+            self.id <= other.id
+        }
+
+        /// `obj(x)`: id + x.
+        #[lua(meta = "__call")]
+        pub fn call(&self, x: i64) -> i64 {
+            self.id + x
+        }
+
+        /// `-obj`.
+        #[lua(meta = "__unm")]
+        pub fn neg(&self) -> i64 {
+            -self.id
+        }
+
+        /// `obj + n`.
+        #[lua(meta = "__add")]
+        pub fn add(&self, n: i64) -> i64 {
+            self.id + n
+        }
+
+        /// Unknown keys read as `"dyn:" .. key`.
+        #[lua(meta = "__index")]
+        pub fn dynamic(&self, key: String) -> String {
+            format!("dyn:{key}")
+        }
+
+        /// `<close>` marks the object.
+        #[lua(meta = "__close")]
+        pub fn close(&mut self) {
+            self.id = -1;
+        }
+    }
+
+    /// Takes a tracked value by reference.
+    #[luamod::function]
+    pub fn id_of(t: &Tracked) -> i64 {
+        t.id
+    }
+
+    /// Takes a tracked value mutably.
+    #[luamod::function]
+    pub fn bump(t: &mut Tracked, by: Option<i64>) -> i64 {
+        t.id += by.unwrap_or(1);
+        t.id
+    }
+
+    /// A nested record.
+    #[derive(LuaRecord, Debug, Clone, PartialEq)]
+    pub struct Endpoint {
+        pub host: String,
+        pub port: u16,
+        #[lua(rename = "tls")]
+        pub use_tls: Option<bool>,
+    }
+
+    /// A record with a nested record, a list and a default.
+    #[derive(LuaRecord, Debug, Clone, PartialEq)]
+    pub struct Config {
+        pub name: String,
+        pub primary: Endpoint,
+        pub backups: Vec<Endpoint>,
+        #[lua(default)]
+        pub retries: u32,
+        pub labels: Option<BTreeMap<String, String>>,
+    }
+
+    /// Round-trips a config.
+    #[luamod::function]
+    pub fn echo_config(c: Config) -> Config {
+        c
+    }
+
+    /// Sums a list.
+    #[luamod::function]
+    pub fn total(xs: Vec<i64>) -> i64 {
+        xs.iter().sum()
+    }
+
+    /// Sums a map's values.
+    #[luamod::function]
+    pub fn weights(m: HashMap<String, f64>) -> f64 {
+        m.values().sum()
+    }
+
+    /// Returns a map.
+    #[luamod::function]
+    pub fn counts(words: Vec<String>) -> BTreeMap<String, i64> {
+        let mut m = BTreeMap::new();
+        for w in words {
+            *m.entry(w).or_insert(0) += 1;
+        }
+        m
+    }
+}

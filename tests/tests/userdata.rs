@@ -1,0 +1,271 @@
+//! Userdata classes, records and collections, from Lua.
+
+use std::sync::atomic::Ordering;
+
+use luamod::mlua::{FromLuaMulti, Lua};
+use luamod_tests::objects;
+
+fn state() -> Lua {
+    luamod::lua_with(&[&objects::MODULE, &luamod_examples::buffer::MODULE]).unwrap()
+}
+
+fn eval<T: FromLuaMulti>(lua: &Lua, code: &str) -> T {
+    lua.load(code)
+        .set_name("=u")
+        .eval()
+        .unwrap_or_else(|e| panic!("{code}: {e}"))
+}
+
+fn err(lua: &Lua, code: &str) -> String {
+    eval(
+        lua,
+        &format!(
+            "local ok, e = pcall(function() {code} end) assert(not ok, 'no error') return tostring(e)"
+        ),
+    )
+}
+
+const PRELUDE: &str = "local O = require('objects'); local B = require('buffer'); ";
+
+#[test]
+fn methods_fields_and_metamethods() {
+    let lua = state();
+    let (s, len, size, label, eq, ne, cat): (String, i64, i64, String, bool, bool, String) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE}
+             local b = B.Buffer.new('ab')
+             b:write('cd', 5)
+             b.label = 'x'
+             local c = B.Buffer.new('abcd5')
+             return tostring(b), #b, b.size, b.label, b == c, b == B.Buffer.new('z'), (b .. c):contents()"
+        ),
+    );
+    assert_eq!(
+        (s.as_str(), len, size, label.as_str(), eq, ne, cat.as_str()),
+        ("Buffer(x, 5 bytes)", 5, 5, "x", true, false, "abcd5abcd5")
+    );
+    let (lt, le, called, neg, add, dynamic, missing): (bool, bool, i64, i64, i64, String, String) =
+        eval(
+            &lua,
+            &format!(
+                "{PRELUDE}
+             local a, b = O.Tracked.new(1), O.Tracked.new(2)
+             return a < b, b <= a, a(10), -b, a + 5, a.anything, a.other"
+            ),
+        );
+    assert_eq!(
+        (lt, le, called, neg, add, dynamic.as_str(), missing.as_str()),
+        (true, false, 11, -2, 6, "dyn:anything", "dyn:other")
+    );
+    let closed: i64 = eval(
+        &lua,
+        &format!("{PRELUDE} local t = O.Tracked.new(5) do local c <close> = t end return t.id"),
+    );
+    assert_eq!(closed, -1);
+}
+
+#[test]
+fn unknown_fields_read_nil_and_writes_fail() {
+    let lua = state();
+    let v: Option<String> = eval(&lua, &format!("{PRELUDE} return B.Buffer.new().nope"));
+    assert_eq!(v, None);
+    assert_eq!(
+        err(&lua, &format!("{PRELUDE} B.Buffer.new().nope = 1")),
+        "u:1: attempt to set unknown field 'nope' on buffer.Buffer"
+    );
+    assert_eq!(
+        err(&lua, &format!("{PRELUDE} B.Buffer.new().writes = 1")),
+        "u:1: attempt to set read-only field 'writes' on buffer.Buffer"
+    );
+    assert_eq!(
+        err(&lua, &format!("{PRELUDE} B.Buffer.new().label = {{}}")),
+        "u:1: invalid value for field 'label' of buffer.Buffer (string expected, got table)"
+    );
+    let id: i64 = eval(
+        &lua,
+        &format!("{PRELUDE} local t = O.Tracked.new(1); t.id = '7'; return t.id"),
+    );
+    assert_eq!(id, 7);
+}
+
+#[test]
+fn bad_self_and_wrong_objects_read_like_lua() {
+    let lua = state();
+    assert_eq!(
+        err(
+            &lua,
+            &format!("{PRELUDE} local b = B.Buffer.new(); b.write(5)")
+        ),
+        "u:1: bad argument #1 to 'write' (buffer.Buffer expected, got number)"
+    );
+    assert_eq!(
+        err(
+            &lua,
+            &format!("{PRELUDE} local b = B.Buffer.new(); local t = {{w = b.write}}; t:w('x')")
+        ),
+        "u:1: calling 'w' on bad self (buffer.Buffer expected, got table)"
+    );
+    assert_eq!(
+        err(&lua, &format!("{PRELUDE} O.id_of(B.Buffer.new())")),
+        "u:1: bad argument #1 to 'id_of' (objects.Tracked expected, got buffer.Buffer)"
+    );
+    assert_eq!(
+        err(
+            &lua,
+            &format!("{PRELUDE} local b = B.Buffer.new(); b:sub('x')")
+        ),
+        "u:1: bad argument #1 to 'sub' (number expected, got string)"
+    );
+    // The metatable is hidden and cannot be replaced.
+    let hidden: bool = eval(
+        &lua,
+        &format!("{PRELUDE} return getmetatable(B.Buffer.new()) == false"),
+    );
+    assert!(hidden);
+    // Objects are accepted by &T / &mut T parameters of module functions.
+    let (a, b): (i64, i64) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local t = O.Tracked.new(3); O.bump(t, 4); return O.id_of(t), O.bump(t)"
+        ),
+    );
+    assert_eq!((a, b), (7, 8));
+}
+
+#[test]
+fn reentrant_mut_borrow_is_a_lua_error() {
+    let lua = state();
+    let msg = err(
+        &lua,
+        &format!("{PRELUDE} local t = O.Tracked.new(1); t:with_mut(function() return t:get() end)"),
+    );
+    assert_eq!(
+        msg,
+        "u:1: calling 'get' on bad self (objects.Tracked is in use by a running method)"
+    );
+    // After the failed call the object is usable again.
+    let v: i64 = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local t = O.Tracked.new(1)
+             pcall(t.with_mut, t, function() t:get() end)
+             t:with_mut(function() end)
+             return t:get()"
+        ),
+    );
+    assert_eq!(v, 3);
+}
+
+#[test]
+fn objects_are_collected_and_dropped() {
+    let lua = state();
+    let before = objects::DROPPED.load(Ordering::SeqCst);
+    lua.load(format!("{PRELUDE} for i = 1, 100 do O.Tracked.new(i) end"))
+        .exec()
+        .unwrap();
+    lua.gc_collect().unwrap();
+    lua.gc_collect().unwrap();
+    let after = objects::DROPPED.load(Ordering::SeqCst);
+    // Other tests in this binary may drop their own objects concurrently,
+    // so at least ours must have been dropped.
+    assert!(after - before >= 100, "dropped {}", after - before);
+    // Closing the state drops what is still alive.
+    let lua2 = state();
+    lua2.load(format!("{PRELUDE} KEEP = O.Tracked.new(1)"))
+        .exec()
+        .unwrap();
+    let mid = objects::DROPPED.load(Ordering::SeqCst);
+    drop(lua2);
+    assert!(objects::DROPPED.load(Ordering::SeqCst) > mid);
+}
+
+#[test]
+fn records_convert_both_ways_with_field_errors() {
+    let lua = state();
+    let (name, port, tls, backups, retries, label): (String, u16, bool, i64, u32, String) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE}
+             local c = O.echo_config{{ name = 'svc', primary = {{ host = 'a', port = 80, tls = true }},
+                                        backups = {{ {{ host = 'b', port = '81' }} }},
+                                        labels = {{ env = 'prod' }} }}
+             c.name = c.name .. '!'   -- a fresh, mutable table
+             return c.name, c.primary.port, c.primary.tls, #c.backups, c.retries, c.labels.env"
+        ),
+    );
+    assert_eq!(
+        (name.as_str(), port, tls, backups, retries, label.as_str()),
+        ("svc!", 80, true, 1, 0, "prod")
+    );
+    let cases = [
+        (
+            "O.echo_config('x')",
+            "bad argument #1 to 'echo_config' (table expected, got string)",
+        ),
+        (
+            "O.echo_config{ name = 'a', primary = { host = 'h', port = 'p' }, backups = {} }",
+            "bad argument #1 to 'echo_config' (field 'primary': field 'port': number expected, got string)",
+        ),
+        (
+            "O.echo_config{ name = 'a', primary = { host = 'h', port = 70000 }, backups = {} }",
+            "bad argument #1 to 'echo_config' (field 'primary': field 'port': value out of range)",
+        ),
+        (
+            "O.echo_config{ primary = { host = 'h', port = 1 }, backups = {} }",
+            "bad argument #1 to 'echo_config' (field 'name': string expected, got nil)",
+        ),
+        (
+            "O.echo_config{ name = 'a', primary = { host = 'h', port = 1 }, backups = { { host = 'b', port = 1 }, 5 } }",
+            "bad argument #1 to 'echo_config' (field 'backups': index 2: table expected, got number)",
+        ),
+        (
+            "O.echo_config{ name = 'a', primary = { host = 'h', port = 1, tls = 'yes' }, backups = {} }",
+            "bad argument #1 to 'echo_config' (field 'primary': field 'tls': boolean expected, got string)",
+        ),
+        (
+            "O.total({1, 2, 'x'})",
+            "bad argument #1 to 'total' (index 3: number expected, got string)",
+        ),
+        (
+            "O.weights({a = 1, b = {}})",
+            "bad argument #1 to 'weights' (key 'b': number expected, got table)",
+        ),
+        (
+            "O.weights({[{}] = 1})",
+            "bad argument #1 to 'weights' (key: string expected, got table)",
+        ),
+    ];
+    for (code, want) in cases {
+        assert_eq!(
+            err(&lua, &format!("{PRELUDE} {code}")),
+            format!("u:1: {want}"),
+            "{code}"
+        );
+    }
+    let (t, w, a, b): (i64, f64, i64, i64) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local c = O.counts({{'a', 'b', 'a'}})
+             return O.total({{1, 2, '3'}}), O.weights({{x = 1.5, y = 2}}), c.a, c.b"
+        ),
+    );
+    assert_eq!((t, w, a, b), (6, 3.5, 2, 1));
+}
+
+#[test]
+fn constructors_live_in_a_read_only_class_table() {
+    let lua = state();
+    assert_eq!(
+        err(&lua, &format!("{PRELUDE} B.Buffer.new = nil")),
+        "u:1: attempt to modify read-only table 'buffer.Buffer'"
+    );
+    let (n, joined): (i64, String) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local parts = {{ B.Buffer.new('a'), B.Buffer.with{{ init = 'b', capacity = 8 }} }}
+             return B.Buffer.with{{}}.size, B.join(parts, ','):contents()"
+        ),
+    );
+    assert_eq!((n, joined.as_str()), (0, "a,b"));
+}

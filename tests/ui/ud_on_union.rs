@@ -1,0 +1,7 @@
+#[luamod::userdata]
+pub union Bits {
+    pub i: u32,
+    pub f: f32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[luamod::userdata]
+pub struct Lonely {
+    pub x: i64,
+}
+
+fn main() {}
