@@ -42,7 +42,7 @@ pub mod buffer {
         /// A free-form label, readable and writable from Lua.
         #[lua(field)]
         pub label: String,
-        /// How many times `write` was called (read-only).
+        /// How many times `write` was called.
         #[lua(get)]
         pub writes: u64,
     }

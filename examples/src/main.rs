@@ -3,12 +3,16 @@
 //! ```text
 //! luamod-examples run FILE.lua
 //! luamod-examples modules
+//! luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]
 //! ```
 
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: luamod-examples run FILE.lua | modules");
+    eprintln!(
+        "usage: luamod-examples run FILE.lua\n       luamod-examples modules\n       \
+         luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]"
+    );
     ExitCode::from(2)
 }
 
@@ -31,7 +35,42 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        ["stubs", rest @ ..] => stubs(rest),
         _ => usage(),
+    }
+}
+
+fn stubs(args: &[&str]) -> ExitCode {
+    let mut out: Option<&str> = None;
+    let mut format = luamod::stubs::Format::All;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--out", Some(dir)) => out = Some(dir),
+            ("--format", Some(f)) => match f.parse() {
+                Ok(f) => format = f,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => return usage(),
+        }
+    }
+    let Some(out) = out else {
+        return usage();
+    };
+    match luamod::stubs::write(&luamod_examples::all(), format, out.as_ref()) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write stubs to {out}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

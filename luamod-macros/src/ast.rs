@@ -21,6 +21,8 @@ pub struct Function {
     pub item: ItemFn,
     /// The `name = "..."` literal, if given.
     pub name_lit: Option<LitStr>,
+    /// The `returns = "..."` literal, if given.
+    pub returns: Option<LitStr>,
     pub doc: String,
     pub params: Vec<Param>,
 }
@@ -60,6 +62,10 @@ pub struct Param {
     pub ty: Option<Type>,
     /// The whole input, for spans.
     pub span_of: FnArg,
+    /// The Rust parameter name (for manifests), if the pattern is a name.
+    pub name: Option<String>,
+    /// `#[lua(type = "...")]`.
+    pub type_override: Option<LitStr>,
 }
 
 pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod) -> Module {
@@ -84,6 +90,7 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
         .unwrap_or_else(|| item.ident.to_string());
     if let Some((_, items)) = &mut item.content {
         for it in items.iter_mut() {
+            crate::class::adopt_record(&lua_name, it);
             if let Some(ident) = crate::class::adopt_userdata(&lua_name, it) {
                 classes.push(ident);
                 continue;
@@ -99,6 +106,7 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
                 doc: attr::doc_text(&f.attrs),
                 item: f.clone(),
                 name_lit: fargs.name,
+                returns: fargs.returns,
                 params,
             });
         }
@@ -149,6 +157,8 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
                 },
                 ty: None,
                 span_of: input.clone(),
+                name: Some("self".to_owned()),
+                type_override: None,
             }),
             FnArg::Typed(pt) => {
                 let mut pargs = ParamArgs::default();
@@ -161,6 +171,11 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
                     }
                 });
                 let ty = (*pt.ty).clone();
+                let name = match &*pt.pat {
+                    syn::Pat::Ident(pi) => Some(pi.ident.to_string()),
+                    _ => None,
+                };
+                let type_override = pargs.ty.take();
                 let kind = if is_ref_to(&ty, "Lua") {
                     ParamKind::Lua
                 } else {
@@ -174,6 +189,8 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
                     kind,
                     ty: Some(ty),
                     span_of: FnArg::Typed(pt.clone()),
+                    name,
+                    type_override,
                 });
             }
         }

@@ -102,6 +102,8 @@ impl ParseAnyIdent for Ident {
 #[derive(Default)]
 pub struct FunctionArgs {
     pub name: Option<LitStr>,
+    /// `returns = "T1, T2"`: overrides the return types in the manifest.
+    pub returns: Option<LitStr>,
 }
 
 pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<FunctionArgs> {
@@ -111,11 +113,17 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
         input.parse::<Token![=]>()?;
         if key == "name" {
             args.name = Some(input.parse()?);
+        } else if key == "returns" {
+            let lit: LitStr = input.parse()?;
+            check_type_list(cx, &lit);
+            args.returns = Some(lit);
         } else {
             let _: Expr = input.parse()?;
             cx.error_spanned_by(
                 &key,
-                format!("unknown function option `{key}`; expected `name = \"...\"`"),
+                format!(
+                    "unknown function option `{key}`; expected `name = \"...\"` or `returns = \"...\"`"
+                ),
             );
         }
         if input.is_empty() {
@@ -130,6 +138,41 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
 #[derive(Default)]
 pub struct ParamArgs {
     pub default: Option<Expr>,
+    /// `type = "..."`: the parameter's type in the manifest.
+    pub ty: Option<LitStr>,
+}
+
+/// Checks a `type = "..."` string with the manifest's own parser, so a typo
+/// is a compile error on the literal.
+pub fn check_type(cx: &Ctxt, lit: &LitStr) {
+    if let Err(e) = luamod_types::Type::parse(&lit.value()) {
+        cx.error_spanned_by(lit, format!("invalid Lua type `{}`: {e}", lit.value()));
+    }
+}
+
+/// Checks `returns = "A, B"`: comma-separated types.
+pub fn check_type_list(cx: &Ctxt, lit: &LitStr) {
+    let v = lit.value();
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut parts = Vec::new();
+    for (i, c) in v.char_indices() {
+        match c {
+            '(' | '<' | '{' | '[' => depth += 1,
+            ')' | '>' | '}' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&v[start..]);
+    for part in parts {
+        if let Err(e) = luamod_types::Type::parse(part.trim()) {
+            cx.error_spanned_by(lit, format!("invalid Lua type `{}`: {e}", part.trim()));
+        }
+    }
 }
 
 /// Whether `attr` is `#[lua(...)]`.
@@ -146,6 +189,11 @@ pub fn parse_param_attr(cx: &Ctxt, attr: &Attribute, out: &mut ParamArgs) {
             }
             out.default = Some(expr);
             Ok(())
+        } else if meta.path.is_ident("type") {
+            let lit: LitStr = meta.value()?.parse()?;
+            check_type(cx, &lit);
+            out.ty = Some(lit);
+            Ok(())
         } else {
             let key = meta
                 .path
@@ -154,7 +202,9 @@ pub fn parse_param_attr(cx: &Ctxt, attr: &Attribute, out: &mut ParamArgs) {
                 .unwrap_or_else(|| "?".to_owned());
             cx.error_spanned_by(
                 &meta.path,
-                format!("unknown parameter option `{key}`; expected `default = <expr>`"),
+                format!(
+                    "unknown parameter option `{key}`; expected `default = <expr>` or `type = \"...\"`"
+                ),
             );
             // Consume a value if one follows, so parsing can go on.
             if meta.input.peek(Token![=]) {
@@ -203,4 +253,50 @@ pub fn doc_text(attrs: &[Attribute]) -> String {
         }
     }
     lines.join("\n").trim().to_owned()
+}
+
+/// Splits a doc comment into its description and the entries of a
+/// `# Arguments` section (`* `name` - text` or `- name: text`), rustdoc style.
+pub fn split_arguments(doc: &str) -> (String, Vec<(String, String)>) {
+    let mut desc = Vec::new();
+    let mut args = Vec::new();
+    let mut in_args = false;
+    for line in doc.lines() {
+        let t = line.trim();
+        if t.starts_with('#') {
+            in_args = t
+                .trim_start_matches('#')
+                .trim()
+                .eq_ignore_ascii_case("arguments");
+            if in_args {
+                continue;
+            }
+        }
+        if !in_args {
+            desc.push(line);
+            continue;
+        }
+        let item = t
+            .strip_prefix('*')
+            .or_else(|| t.strip_prefix('-'))
+            .map(str::trim);
+        match item {
+            Some(item) => {
+                let (name, text) = match item.split_once(" - ").or_else(|| item.split_once(':')) {
+                    Some((n, d)) => (n, d),
+                    None => (item, ""),
+                };
+                let name = name.trim().trim_matches('`').to_owned();
+                args.push((name, text.trim().to_owned()));
+            }
+            None if !t.is_empty() => {
+                if let Some(last) = args.last_mut() {
+                    last.1.push(' ');
+                    last.1.push_str(t);
+                }
+            }
+            None => {}
+        }
+    }
+    (desc.join("\n").trim().to_owned(), args)
 }

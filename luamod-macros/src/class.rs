@@ -82,6 +82,7 @@ struct ItemOpts {
     skip: bool,
     name: Option<LitStr>,
     meta: Option<LitStr>,
+    returns: Option<LitStr>,
 }
 
 fn parse_item_opts(cx: &Ctxt, attrs: &mut Vec<Attribute>, on_field: bool) -> ItemOpts {
@@ -105,11 +106,15 @@ fn parse_item_opts(cx: &Ctxt, attrs: &mut Vec<Attribute>, on_field: bool) -> Ite
                 o.name = Some(meta.value()?.parse()?);
             } else if p.is_ident("meta") && !on_field {
                 o.meta = Some(meta.value()?.parse()?);
+            } else if p.is_ident("returns") && !on_field {
+                let lit: LitStr = meta.value()?.parse()?;
+                attr::check_type_list(cx, &lit);
+                o.returns = Some(lit);
             } else {
                 let expected = if on_field {
                     "`field`, `get`, `set` or `name = \"...\"`"
                 } else {
-                    "`get`, `set`, `meta = \"__name\"`, `name = \"...\"` or `skip`"
+                    "`get`, `set`, `meta = \"__name\"`, `name = \"...\"`, `returns = \"...\"` or `skip`"
                 };
                 cx.error_spanned_by(p, format!("unknown option; expected {expected}"));
                 if meta.input.peek(Token![=]) {
@@ -132,6 +137,7 @@ struct FieldSpec {
     lua_name: String,
     get: bool,
     set: bool,
+    doc: String,
 }
 
 // ------------------------------------------------------------- userdata
@@ -206,6 +212,7 @@ pub fn userdata(args: TokenStream, input: TokenStream) -> TokenStream {
                 lua_name,
                 get: o.get,
                 set: o.set,
+                doc: attr::doc_text(&f.attrs),
             });
         }
     }
@@ -290,9 +297,22 @@ fn expand_userdata(
                     }
                 }
             });
-            getters.push(
-                quote!(::luamod::__private::FunctionDef { name: #lua_name, doc: "", func: #gid }),
-            );
+            let gsig = format_ident!("__luamod_get_{}__sig", fid);
+            let fdoc = &f.doc;
+            fns.push(quote! {
+                #[allow(non_snake_case)]
+                fn #gsig(reg: &mut ::luamod::__private::TypeRegistry) -> ::luamod::__private::FunctionType {
+                    #[allow(unused_imports)]
+                    use ::luamod::__private::{AnyType as _, KnownType as _};
+                    ::luamod::__private::FunctionType {
+                        returns: ::std::vec![(&::luamod::__private::Tag::<#ty>::new()).__lua_type(reg)],
+                        ..::luamod::__private::Default::default()
+                    }
+                }
+            });
+            getters.push(quote! {
+                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #gid, sig: #gsig }
+            });
         }
         if f.set {
             let sid = format_ident!("__luamod_set_{}", fid);
@@ -317,9 +337,27 @@ fn expand_userdata(
                     }
                 }
             });
-            setters.push(
-                quote!(::luamod::__private::FunctionDef { name: #lua_name, doc: "", func: #sid }),
-            );
+            let ssig = format_ident!("__luamod_set_{}__sig", fid);
+            let fdoc = &f.doc;
+            fns.push(quote! {
+                #[allow(non_snake_case)]
+                fn #ssig(reg: &mut ::luamod::__private::TypeRegistry) -> ::luamod::__private::FunctionType {
+                    #[allow(unused_imports)]
+                    use ::luamod::__private::{AnyType as _, KnownType as _};
+                    ::luamod::__private::FunctionType {
+                        params: ::std::vec![::luamod::__private::Param {
+                            name: ::luamod::__private::String::from("value"),
+                            ty: (&::luamod::__private::Tag::<#ty>::new()).__lua_type(reg),
+                            optional: false,
+                            doc: ::luamod::__private::String::new(),
+                        }],
+                        ..::luamod::__private::Default::default()
+                    }
+                }
+            });
+            setters.push(quote! {
+                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #sid, sig: #ssig }
+            });
         }
     }
     let by_value = by_clone.then(|| {
@@ -349,6 +387,12 @@ fn expand_userdata(
                     items: <#ident as ::luamod::__private::LuaMethods>::ITEMS,
                     gc: ::luamod::__private::gc::<#ident>,
                 };
+            }
+
+            impl ::luamod::__private::LuaType for #ident {
+                fn lua_type(reg: &mut ::luamod::__private::TypeRegistry) -> ::luamod::__private::Type {
+                    reg.class(<#ident as ::luamod::__private::LuaClass>::CLASS)
+                }
             }
 
             impl<'a> ::luamod::__private::FromArg<'a> for &'a #ident {
@@ -393,6 +437,8 @@ struct MethodSpec {
     params: Vec<Param>,
     receiver: Option<bool>,
     ret_span: Span,
+    ret_ty: Option<Type>,
+    returns: Option<LitStr>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -461,7 +507,15 @@ pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
                 ReplaceSelf(&self_ty).visit_type_mut(ty);
             }
         }
-        if let Some(spec) = classify(&cx, f, o, params) {
+        let ret_ty = match &f.sig.output {
+            syn::ReturnType::Default => None,
+            syn::ReturnType::Type(_, ty) => {
+                let mut t = (**ty).clone();
+                ReplaceSelf(&self_ty).visit_type_mut(&mut t);
+                Some(t)
+            }
+        };
+        if let Some(spec) = classify(&cx, f, o, params, ret_ty) {
             specs.push(spec);
         }
     }
@@ -479,7 +533,13 @@ pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
     quote!(#imp #body)
 }
 
-fn classify(cx: &Ctxt, f: &syn::ImplItemFn, o: ItemOpts, params: Vec<Param>) -> Option<MethodSpec> {
+fn classify(
+    cx: &Ctxt,
+    f: &syn::ImplItemFn,
+    o: ItemOpts,
+    params: Vec<Param>,
+    ret_ty: Option<Type>,
+) -> Option<MethodSpec> {
     let sig = &f.sig;
     valid::check_signature(cx, sig, &o.name);
     valid::check_params(cx, &params, true);
@@ -558,6 +618,8 @@ fn classify(cx: &Ctxt, f: &syn::ImplItemFn, o: ItemOpts, params: Vec<Param>) -> 
         params,
         receiver,
         ret_span: export::ret_span(sig),
+        ret_ty,
+        returns: o.returns,
     })
 }
 
@@ -584,8 +646,8 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
     for s in specs {
         let export_ident = format_ident!("__luamod_method_{}", s.ident);
         let ident = &s.ident;
-        fns.push(export::export_fn(&ExportSpec {
-            export_ident: export_ident.clone(),
+        let spec = ExportSpec {
+            export_ident,
             info_module: class_name.clone(),
             lua_name: s.lua_name.clone(),
             setter: s.role == Role::Setter,
@@ -593,8 +655,11 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
             params: &s.params,
             call_path: quote!(<#self_ty>::#ident),
             ret_span: s.ret_span,
-        }));
-        let (name, doc) = (&s.lua_name, &s.doc);
+            ret_ty: s.ret_ty.clone(),
+            returns_override: s.returns.clone(),
+            doc: s.doc.clone(),
+        };
+        fns.push(export::export_fn(&spec));
         let slot = match s.role {
             Role::Method => 0,
             Role::Getter => 1,
@@ -602,9 +667,7 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
             Role::Meta => 3,
             Role::Static => 4,
         };
-        lists[slot].push(quote! {
-            ::luamod::__private::FunctionDef { name: #name, doc: #doc, func: #export_ident }
-        });
+        lists[slot].push(export::function_def(&spec));
     }
     let [methods, getters, setters, meta, statics] = &lists;
     quote! {
@@ -673,4 +736,21 @@ pub fn adopt_userdata(module: &str, item: &mut Item) -> Option<syn::Ident> {
         *a = syn::parse_quote!(#[#path(name = #name #extra)]);
     }
     Some(ident)
+}
+
+/// For a `#[derive(LuaRecord)]` struct inside a module: adds
+/// `#[lua(name = "module.Type")]` when the author gave no name.
+pub fn adopt_record(module: &str, item: &mut Item) {
+    let Item::Struct(st) = item else { return };
+    if !derives(&st.attrs, "LuaRecord") {
+        return;
+    }
+    let has_name = st.attrs.iter().any(|a| {
+        attr::is_lua_attr(a)
+            && matches!(&a.meta, syn::Meta::List(l) if l.tokens.clone().into_iter().any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "name")))
+    });
+    if !has_name {
+        let name = format!("{module}.{}", st.ident);
+        st.attrs.push(syn::parse_quote!(#[lua(name = #name)]));
+    }
 }

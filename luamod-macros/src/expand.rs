@@ -96,27 +96,23 @@ fn expand_module(m: &Module) -> TokenStream {
 
 fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
     let ident = &f.item.sig.ident;
-    let export_ident = format_ident!("__luamod_export_{}", ident);
-    let lua_name = f.lua_name();
-    let doc = &f.doc;
-    let export = export::export_fn(&ExportSpec {
-        export_ident: export_ident.clone(),
+    let spec = ExportSpec {
+        export_ident: format_ident!("__luamod_export_{}", ident),
         info_module: quote!(#module),
-        lua_name: lua_name.clone(),
+        lua_name: f.lua_name(),
         setter: false,
         receiver: None,
         params: &f.params,
         call_path: quote!(self::#ident),
         ret_span: export::ret_span(&f.item.sig),
-    });
-    let def = quote! {
-        ::luamod::__private::FunctionDef {
-            name: #lua_name,
-            doc: #doc,
-            func: #export_ident,
-        }
+        ret_ty: match &f.item.sig.output {
+            syn::ReturnType::Default => None,
+            syn::ReturnType::Type(_, ty) => Some((**ty).clone()),
+        },
+        returns_override: f.returns.clone(),
+        doc: f.doc.clone(),
     };
-    (export, def)
+    (export::export_fn(&spec), export::function_def(&spec))
 }
 
 pub fn lone_function(_args: TokenStream, input: TokenStream) -> TokenStream {

@@ -14,6 +14,15 @@ struct FieldSpec {
     ty: syn::Type,
     lua_name: String,
     default: bool,
+    doc: String,
+}
+
+struct RecordSpec {
+    /// The Lua type name: `#[lua(name = "...")]` (added by the module
+    /// macro as `module.Type`), else the Rust name.
+    name: String,
+    doc: String,
+    fields: Vec<FieldSpec>,
 }
 
 pub fn derive(input: TokenStream) -> TokenStream {
@@ -22,9 +31,32 @@ pub fn derive(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let cx = Ctxt::new();
-    let fields = parse(&cx, &di);
+    let mut name: Option<LitStr> = None;
+    for a in di.attrs.iter().filter(|a| a.path().is_ident("lua")) {
+        let r = a.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                name = Some(meta.value()?.parse()?);
+            } else {
+                cx.error_spanned_by(
+                    &meta.path,
+                    "unknown record option; expected `name = \"...\"`",
+                );
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            cx.syn_error(e);
+        }
+    }
+    let spec = RecordSpec {
+        name: name
+            .map(|l| l.value())
+            .unwrap_or_else(|| di.ident.to_string()),
+        doc: crate::attr::doc_text(&di.attrs),
+        fields: parse(&cx, &di),
+    };
     match cx.check() {
-        Ok(()) => expand(&di, &fields),
+        Ok(()) => expand(&di, &spec),
         Err(e) => e.to_compile_error(),
     }
 }
@@ -104,13 +136,29 @@ fn parse(cx: &Ctxt, di: &DeriveInput) -> Vec<FieldSpec> {
             ty: f.ty.clone(),
             lua_name,
             default,
+            doc: crate::attr::doc_text(&f.attrs),
         });
     }
     out
 }
 
-fn expand(di: &DeriveInput, fields: &[FieldSpec]) -> TokenStream {
+fn expand(di: &DeriveInput, spec: &RecordSpec) -> TokenStream {
     let ident = &di.ident;
+    let fields = &spec.fields;
+    let (rec_name, rec_doc) = (&spec.name, &spec.doc);
+    let type_fields = fields.iter().map(|f| {
+        let (ty, name, doc) = (&f.ty, &f.lua_name, &f.doc);
+        let optional = f.default || ast::last_segment_is(ty, "Option");
+        quote! {
+            ::luamod::__private::Field {
+                name: ::luamod::__private::String::from(#name),
+                ty: (&::luamod::__private::Tag::<#ty>::new()).__lua_type(reg).strip_optional().clone(),
+                optional: #optional,
+                readonly: false,
+                doc: ::luamod::__private::String::from(#doc),
+            }
+        }
+    });
     let reads = fields.iter().map(|f| {
         let (fid, ty, name) = (&f.ident, &f.ty, &f.lua_name);
         let read = quote_spanned! {ty.span()=>
@@ -135,6 +183,14 @@ fn expand(di: &DeriveInput, fields: &[FieldSpec]) -> TokenStream {
     let n = fields.len();
     quote! {
         const _: () = {
+            impl ::luamod::__private::LuaType for #ident {
+                fn lua_type(reg: &mut ::luamod::__private::TypeRegistry) -> ::luamod::__private::Type {
+                    #[allow(unused_imports)]
+                    use ::luamod::__private::{AnyType as _, KnownType as _};
+                    reg.record(#rec_name, #rec_doc, |reg| ::std::vec![#(#type_fields),*])
+                }
+            }
+
             impl<'a> ::luamod::__private::FromArg<'a> for #ident {
                 fn from_arg(
                     cx: &'a ::luamod::__private::CallCx,

@@ -72,10 +72,12 @@ impl Class {
 pub struct FunctionDef {
     /// The Lua name.
     pub name: &'static str,
-    /// Its doc comment.
+    /// Its doc comment (without a `# Arguments` list).
     pub doc: &'static str,
     /// The generated C function.
     pub func: unsafe extern "C-unwind" fn(*mut mlua::ffi::lua_State) -> c_int,
+    /// Describes its signature (generated from the Rust signature).
+    pub sig: fn(&mut crate::TypeRegistry) -> luamod_types::FunctionType,
 }
 
 /// A Lua module, as `#[luamod::module]` emits it (`pub static MODULE`).
@@ -98,6 +100,29 @@ impl ModuleDef {
     /// The module's classes.
     pub fn classes(&self) -> &'static [Class] {
         self.classes
+    }
+
+    /// The module's type manifest: every export's signature and the records
+    /// and userdata interfaces they use, from the Rust signatures.
+    pub fn manifest(&self) -> luamod_types::TypeManifest {
+        let mut reg = crate::TypeRegistry::new();
+        let functions = self
+            .functions
+            .iter()
+            .map(|f| luamod_types::FunctionDecl {
+                name: f.name.to_owned(),
+                doc: f.doc.to_owned(),
+                sig: (f.sig)(&mut reg),
+            })
+            .collect();
+        for class in self.userdata {
+            reg.class(class);
+        }
+        let mut m = luamod_types::TypeManifest::new(self.name, self.description);
+        m.classes = self.classes.iter().map(|c| c.as_str().to_owned()).collect();
+        m.functions = functions;
+        m.types = reg.into_types();
+        m
     }
 
     /// Binds the module to `lua` (once; later calls return the same table)

@@ -33,6 +33,8 @@ mod error;
 mod errors_module;
 mod readonly;
 pub mod ret;
+pub mod stubs;
+pub mod types;
 pub mod userdata;
 
 pub use arg::FromArg;
@@ -42,6 +44,7 @@ pub use error::{Detail, ErrorKind, LuaError};
 pub use luamod_macros::{LuaRecord, function, methods, module, userdata};
 pub use mlua;
 pub use ret::IntoReturn;
+pub use types::{LuaReturns, LuaType, TypeRegistry};
 
 /// Every name an author or host needs.
 pub mod prelude {
@@ -59,17 +62,23 @@ pub mod __private {
     pub use crate::collections::{expect_table, field, field_is_nil, new_table, set_field};
     pub use crate::def::{Class, FunctionDef, ModuleDef};
     pub use crate::ret::{FastRet, SlowRet};
+    pub use crate::types::{
+        AnyReturns, AnyType, KnownReturns, KnownType, Tag, parse_returns, parse_type,
+    };
     pub use crate::userdata::{
         ClassDef, LuaClass, LuaMethods, MethodsDef, gc, push as ud_push, ud_mut, ud_ref,
     };
-    pub use crate::{FromArg, IntoReturn};
+    pub use crate::{FromArg, IntoReturn, LuaType, TypeRegistry};
     pub use core::clone::Clone;
     pub use core::default::Default;
     pub use core::ffi::c_int;
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
+    pub use luamod_types::{Field, FunctionType, Param, Type};
     pub use mlua::ffi::lua_State;
     pub use mlua::{Lua, Variadic};
+    pub use std::string::String;
+    pub use std::vec::Vec;
 
     /// Converts a `#[lua(default = ...)]` expression to the parameter type.
     #[inline(always)]

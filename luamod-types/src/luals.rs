@@ -1,0 +1,342 @@
+//! LuaLS / EmmyLua `---@meta` stubs: one file per module, so that
+//! `require("name")` resolves in the editor.
+
+use std::fmt::Write;
+
+use crate::manifest::{Field, FunctionDecl, TypeDef, TypeManifest};
+use crate::names;
+use crate::ty::{FunctionType, Type};
+
+/// The LuaLS spelling of a type.
+pub fn render(t: &Type) -> String {
+    match t {
+        Type::Nil => "nil".into(),
+        Type::Boolean => "boolean".into(),
+        Type::Integer => "integer".into(),
+        Type::Number => "number".into(),
+        Type::String => "string".into(),
+        Type::Any => "any".into(),
+        Type::Unknown => "unknown".into(),
+        Type::Table => "table".into(),
+        Type::Thread => "thread".into(),
+        Type::Userdata => "userdata".into(),
+        Type::Optional { of } => format!("{}?", atom(of)),
+        Type::Union { of } => of.iter().map(render).collect::<Vec<_>>().join("|"),
+        Type::Array { of } => format!("{}[]", atom(of)),
+        Type::Map { key, value } => format!("table<{}, {}>", render(key), render(value)),
+        Type::Tuple { of } => match of.as_slice() {
+            [one] => render(one),
+            _ => "any".into(),
+        },
+        Type::Function(f) => render_fun(f),
+        Type::Record { fields } => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let key = if names::is_identifier(&f.name) {
+                        f.name.clone()
+                    } else {
+                        format!("[{}]", names::quote(&f.name))
+                    };
+                    format!(
+                        "{key}{}: {}",
+                        if f.optional { "?" } else { "" },
+                        render(&f.ty)
+                    )
+                })
+                .collect();
+            format!("{{ {} }}", inner.join(", "))
+        }
+        Type::Named { name } => name.clone(),
+        Type::Literal { value } => names::quote(value),
+        Type::Error => "errors.Error".into(),
+    }
+}
+
+/// Renders `t`, parenthesised when a postfix (`?`, `[]`) would bind wrongly.
+fn atom(t: &Type) -> String {
+    match t {
+        Type::Union { .. } | Type::Function(_) => format!("({})", render(t)),
+        _ => render(t),
+    }
+}
+
+fn render_fun(f: &FunctionType) -> String {
+    if f.params.is_empty()
+        && f.returns.is_empty()
+        && f.variadic.is_some()
+        && f.variadic_returns.is_some()
+    {
+        return "function".into();
+    }
+    let mut params: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| {
+            format!(
+                "{}{}: {}",
+                names::param(&p.name),
+                if p.optional { "?" } else { "" },
+                render(p.ty.strip_optional_if(p.optional))
+            )
+        })
+        .collect();
+    if let Some(v) = &f.variadic {
+        params.push(format!("...: {}", render(v)));
+    }
+    let mut rets: Vec<String> = f.returns.iter().map(render).collect();
+    if let Some(v) = &f.variadic_returns {
+        rets.push(format!("...{}", render(v)));
+    }
+    if rets.is_empty() {
+        format!("fun({})", params.join(", "))
+    } else {
+        format!("fun({}): {}", params.join(", "), rets.join(", "))
+    }
+}
+
+impl Type {
+    fn strip_optional_if(&self, optional: bool) -> &Type {
+        if optional {
+            self.strip_optional()
+        } else {
+            self
+        }
+    }
+}
+
+fn doc_lines(out: &mut String, doc: &str) {
+    for line in doc.lines() {
+        let _ = writeln!(out, "---{line}");
+    }
+}
+
+fn function_annotations(out: &mut String, f: &FunctionDecl) {
+    doc_lines(out, &f.doc);
+    if f.sig.is_async {
+        out.push_str("---@async\n");
+    }
+    for p in &f.sig.params {
+        let _ = write!(
+            out,
+            "---@param {}{} {}",
+            names::param(&p.name),
+            if p.optional { "?" } else { "" },
+            render(p.ty.strip_optional_if(p.optional))
+        );
+        if !p.doc.is_empty() {
+            let _ = write!(out, " {}", p.doc.replace('\n', " "));
+        }
+        out.push('\n');
+    }
+    if let Some(v) = &f.sig.variadic {
+        let _ = writeln!(out, "---@param ... {}", render(v));
+    }
+    for r in &f.sig.returns {
+        let _ = writeln!(out, "---@return {}", render(r));
+    }
+    if let Some(v) = &f.sig.variadic_returns {
+        let _ = writeln!(out, "---@return {} ...", render(v));
+    }
+}
+
+fn param_list(sig: &FunctionType) -> String {
+    let mut names: Vec<String> = sig.params.iter().map(|p| names::param(&p.name)).collect();
+    if sig.variadic.is_some() {
+        names.push("...".into());
+    }
+    names.join(", ")
+}
+
+/// `---@operator` names for the metamethods LuaLS understands.
+fn operator(meta: &str) -> Option<&'static str> {
+    Some(match meta {
+        "__add" => "add",
+        "__sub" => "sub",
+        "__mul" => "mul",
+        "__div" => "div",
+        "__mod" => "mod",
+        "__pow" => "pow",
+        "__unm" => "unm",
+        "__idiv" => "idiv",
+        "__band" => "band",
+        "__bor" => "bor",
+        "__bxor" => "bxor",
+        "__shl" => "shl",
+        "__shr" => "shr",
+        "__bnot" => "bnot",
+        "__concat" => "concat",
+        "__len" => "len",
+        "__call" => "call",
+        _ => return None,
+    })
+}
+
+fn field_line(out: &mut String, f: &Field) {
+    let _ = write!(
+        out,
+        "---@field {}{} {}",
+        names::luals_field(&f.name),
+        if f.optional { "?" } else { "" },
+        render(f.ty.strip_optional_if(f.optional))
+    );
+    let mut doc = f.doc.replace('\n', " ");
+    if f.readonly {
+        doc = if doc.is_empty() {
+            "(read-only)".into()
+        } else {
+            format!("{doc} (read-only)")
+        };
+    }
+    if !doc.is_empty() {
+        let _ = write!(out, " {doc}");
+    }
+    out.push('\n');
+}
+
+/// Writes a type definition. An interface's statics are functions of its
+/// class table, which the module exposes as a field of that class's type.
+fn type_def(out: &mut String, t: &TypeDef) {
+    match t {
+        TypeDef::Record { name, doc, fields } => {
+            doc_lines(out, doc);
+            let _ = writeln!(out, "---@class {name}");
+            for f in fields {
+                field_line(out, f);
+            }
+            out.push('\n');
+        }
+        TypeDef::Interface {
+            name,
+            doc,
+            fields,
+            methods,
+            metamethods,
+            statics,
+        } => {
+            let local = names::luau_type(name);
+            doc_lines(out, doc);
+            let _ = writeln!(out, "---@class {name}");
+            for f in fields {
+                field_line(out, f);
+            }
+            for m in metamethods {
+                let Some(op) = operator(&m.name) else {
+                    continue;
+                };
+                let ret = m
+                    .sig
+                    .returns
+                    .first()
+                    .map(render)
+                    .unwrap_or_else(|| "nil".into());
+                let operand: Vec<String> = m
+                    .sig
+                    .params
+                    .iter()
+                    .map(|p| render(p.ty.strip_optional_if(p.optional)))
+                    .collect();
+                if operand.is_empty() || matches!(op, "unm" | "len" | "bnot") {
+                    let _ = writeln!(out, "---@operator {op}: {ret}");
+                } else {
+                    let _ = writeln!(out, "---@operator {op}({}): {ret}", operand.join(", "));
+                }
+            }
+            let _ = writeln!(out, "local {local} = {{}}\n");
+            for m in methods {
+                function_annotations(out, m);
+                let _ = writeln!(
+                    out,
+                    "function {local}:{}({}) end\n",
+                    m.name,
+                    param_list(&m.sig)
+                );
+            }
+            for s in statics {
+                function_annotations(out, s);
+                let _ = writeln!(
+                    out,
+                    "function {local}.{}({}) end\n",
+                    s.name,
+                    param_list(&s.sig)
+                );
+            }
+        }
+    }
+}
+
+/// The stub file for one module. `own_types` are the type definitions this
+/// file carries (each type is written in exactly one file of a set).
+pub fn module_stub(m: &TypeManifest, own_types: &[&TypeDef]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "---@meta {}\n", m.name);
+    let _ = writeln!(
+        out,
+        "-- Generated by luamod from the Rust sources. Do not edit.\n"
+    );
+    let var = if m.global {
+        m.name.clone()
+    } else {
+        names::luau_type(&m.name)
+    };
+    for t in own_types {
+        type_def(&mut out, t);
+    }
+    doc_lines(&mut out, &m.description);
+    if !m.classes.is_empty() {
+        let _ = writeln!(out, "---\n---Classes: {}", m.classes.join(", "));
+    }
+    let _ = writeln!(out, "---@class {}", m.name);
+    for c in &m.constants {
+        field_line(&mut out, c);
+    }
+    for t in m.exported_interfaces() {
+        let _ = writeln!(out, "---@field {} {}", t.short_name(), t.name());
+    }
+    if m.global {
+        let _ = writeln!(out, "{var} = {{}}\n");
+    } else {
+        let _ = writeln!(out, "local {var} = {{}}\n");
+    }
+    for f in &m.functions {
+        function_annotations(&mut out, f);
+        let _ = writeln!(
+            out,
+            "function {var}.{}({}) end\n",
+            f.name,
+            param_list(&f.sig)
+        );
+    }
+    let _ = writeln!(out, "return {var}");
+    out
+}
+
+/// Stubs for a set of modules: `(file name, contents)`, one per module.
+/// Each named type is written once: in the module that defines it, or else
+/// in the first module that uses it.
+pub fn write_all(manifests: &[TypeManifest]) -> Vec<(String, String)> {
+    let mut placed: Vec<&str> = Vec::new();
+    let mut owners: Vec<Vec<&TypeDef>> = vec![Vec::new(); manifests.len()];
+    for (i, m) in manifests.iter().enumerate() {
+        for t in &m.types {
+            if m.defines(t) && !placed.contains(&t.name()) {
+                placed.push(t.name());
+                owners[i].push(t);
+            }
+        }
+    }
+    for (i, m) in manifests.iter().enumerate() {
+        for t in &m.types {
+            let defined_elsewhere = manifests.iter().any(|o| o.defines(t));
+            if !defined_elsewhere && !placed.contains(&t.name()) {
+                placed.push(t.name());
+                owners[i].push(t);
+            }
+        }
+    }
+    manifests
+        .iter()
+        .zip(owners)
+        .map(|(m, own)| (format!("{}.lua", m.name), module_stub(m, &own)))
+        .collect()
+}

@@ -1,0 +1,27 @@
+-- Wrong uses. Each line ending in an arrow comment and a code must get
+-- exactly that diagnostic from emmylua_check; no other line may get any.
+local greet = require("greet")
+local buffer = require("buffer")
+
+greet.greet(42) --> param-type-mismatch
+greet.greet() --> missing-parameter
+greet.hello("extra") --> redundant-parameter
+greet.goodbye() --> undefined-field
+greet.chant("x", "three") --> param-type-mismatch
+---@type integer
+local n = greet.hello() --> assign-type-mismatch
+local buf = buffer.Buffer.new("x")
+buf:sub("one") --> param-type-mismatch
+buf:nope() --> undefined-field
+buf.contents() --> missing-parameter
+buffer.join("a") --> param-type-mismatch
+buffer.Buffer.new("x", "y") --> redundant-parameter
+local _, err = greet.in_language("xx")
+if err then
+  err:kind(1) --> redundant-parameter
+end
+errors.wrap() --> missing-parameter
+errors.new(5) --> param-type-mismatch
+---@type string
+local s = buf:write("a") --> assign-type-mismatch
+print(n, s)

@@ -1,0 +1,41 @@
+-- Correct uses of every example module: the stub check expects no
+-- diagnostics in this file.
+local greet = require("greet")
+local buffer = require("buffer")
+
+---@type string
+local hello = greet.hello()
+local a = greet.greet("Ann")
+local b = greet.greet("Ann", "Howdy")
+local c = greet.chant("la", 3)
+local d = greet.chant("la", 3, "-")
+local word, err = greet.in_language("fr")
+if err then
+  local kind = err:kind()
+  local msg = err:message()
+  local retry = err:retryable()
+  local wrapped = errors.wrap(err, "context")
+  local is = errors.is(wrapped, errors.NOT_FOUND)
+  print(kind, msg, retry, is, wrapped:cause())
+end
+print(hello, a, b, c, d, word)
+for _, g in ipairs({ greet.greet_all("Ann", "Bob") }) do print(g) end
+
+local buf = buffer.Buffer.new("x")
+local buf2 = buffer.Buffer.with({ label = "y", capacity = 8 })
+---@type integer
+local size = buf:write("a", "b", "c")
+buf.label = "named"
+---@type integer
+local writes = buf.writes
+local part = buf:sub(1, 2)
+local stats = buf:stats()
+---@type integer
+local lines = stats.lines
+buf:each_line(function(line) print(line) end)
+local joined = buffer.join({ buf, buf2 }, ",")
+print(size, writes, part, lines, joined:contents(), #buf, buf == buf2, buf:is_empty())
+buf:clear()
+
+local e = errors.new({ kind = errors.TIMEOUT, message = "slow", retryable = true })
+print(e:kind(), e:details(), e:stack())
