@@ -340,3 +340,87 @@ pub fn write_all(manifests: &[TypeManifest]) -> Vec<(String, String)> {
         .map(|(m, own)| (format!("{}.lua", m.name), module_stub(m, &own)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ty::Param;
+
+    #[test]
+    fn annotation_words_are_quoted_and_keywords_renamed() {
+        let mut m = TypeManifest::new("m", "");
+        m.types.push(TypeDef::Record {
+            name: "m.R".into(),
+            doc: String::new(),
+            fields: ["private", "public", "ok", "two words"]
+                .iter()
+                .map(|n| Field {
+                    name: (*n).into(),
+                    ty: Type::String,
+                    optional: false,
+                    readonly: false,
+                    doc: String::new(),
+                })
+                .collect(),
+        });
+        m.functions.push(FunctionDecl {
+            name: "f".into(),
+            doc: String::new(),
+            sig: FunctionType {
+                params: vec![Param {
+                    name: "function".into(),
+                    ty: Type::named("m.R"),
+                    optional: false,
+                    doc: String::new(),
+                }],
+                ..FunctionType::default()
+            },
+        });
+        let text = &write_all(&[m])[0].1;
+        for want in [
+            "---@field [\"private\"] string\n",
+            "---@field [\"public\"] string\n",
+            "---@field ok string\n",
+            "---@field [\"two words\"] string\n",
+            "---@param function_ m.R\n",
+            "function m.f(function_) end\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn yielding_functions_are_marked_async() {
+        let mut m = TypeManifest::new("t", "");
+        m.functions.push(FunctionDecl {
+            name: "sleep".into(),
+            doc: "Waits.".into(),
+            sig: FunctionType {
+                is_async: true,
+                ..FunctionType::default()
+            },
+        });
+        let text = &write_all(&[m])[0].1;
+        assert!(
+            text.contains("---Waits.\n---@async\nfunction t.sleep() end"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn types_render_and_parse_back() {
+        for s in [
+            "string?",
+            "integer[]",
+            "(string|integer)[]",
+            "table<string, boolean>",
+            "fun(a: integer, b?: string, ...: number): string, integer",
+            "{ host: string, port?: integer }",
+            "\"GET\"|\"POST\"",
+            "buffer.Buffer",
+        ] {
+            let t = Type::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(render(&t), s);
+        }
+    }
+}

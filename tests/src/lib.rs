@@ -133,6 +133,18 @@ pub mod probe {
     #[luamod::function]
     pub fn nothing() {}
 
+    /// Slices a list.
+    ///
+    /// # Arguments
+    ///
+    /// * `items` - the list to slice
+    /// * `r#end` - last index (inclusive); a Lua keyword as a name
+    #[luamod::function(returns = "string[]")]
+    pub fn upto(#[lua(type = "string[]")] items: Table, r#end: i64) -> mlua::Result<Table> {
+        let _ = r#end;
+        Ok(items)
+    }
+
     /// Echoes raw bytes (not UTF-8).
     #[luamod::function]
     pub fn bytes_len(b: &[u8], s: Option<String>) -> (usize, Option<String>) {
