@@ -3,8 +3,9 @@
 
 pub mod buffer;
 pub mod greet;
+pub mod time;
 
 /// Every example module, for hosts that bind them all.
 pub fn all() -> Vec<&'static luamod::ModuleDef> {
-    vec![&greet::MODULE, &buffer::MODULE]
+    vec![&greet::MODULE, &buffer::MODULE, &time::MODULE]
 }

@@ -23,6 +23,10 @@ pub struct Function {
     pub name_lit: Option<LitStr>,
     /// The `returns = "..."` literal, if given.
     pub returns: Option<LitStr>,
+    /// `command = N` for an `async fn`.
+    pub command: Option<syn::LitInt>,
+    /// `C` when the function returns `Yield<C>`.
+    pub yields: Option<Type>,
     pub doc: String,
     pub params: Vec<Param>,
 }
@@ -107,6 +111,8 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
                 item: f.clone(),
                 name_lit: fargs.name,
                 returns: fargs.returns,
+                command: fargs.command,
+                yields: yield_command(&f.sig.output),
                 params,
             });
         }
@@ -229,4 +235,17 @@ pub fn generic_args(ty: &Type) -> Option<&Type> {
         GenericArgument::Type(t) => Some(t),
         _ => None,
     })
+}
+
+/// `C` in a `-> Yield<C>` or `-> Then<C, T>` return type (recognised by shape, like `Option`:
+/// it decides the calling convention, not a Lua type).
+pub fn yield_command(output: &syn::ReturnType) -> Option<Type> {
+    match output {
+        syn::ReturnType::Type(_, ty)
+            if last_segment_is(ty, "Yield") || last_segment_is(ty, "Then") =>
+        {
+            generic_args(ty).cloned()
+        }
+        _ => None,
+    }
 }

@@ -104,6 +104,8 @@ pub struct FunctionArgs {
     pub name: Option<LitStr>,
     /// `returns = "T1, T2"`: overrides the return types in the manifest.
     pub returns: Option<LitStr>,
+    /// `command = N`: the id of an `async fn`'s generated command.
+    pub command: Option<syn::LitInt>,
 }
 
 pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<FunctionArgs> {
@@ -113,6 +115,13 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
         input.parse::<Token![=]>()?;
         if key == "name" {
             args.name = Some(input.parse()?);
+        } else if key == "command" {
+            let lit: syn::LitInt = input.parse()?;
+            match lit.base10_parse::<u16>() {
+                Ok(v) if v >= 256 => {}
+                _ => cx.error_spanned_by(&lit, "a command id is a number in 256..=65535"),
+            }
+            args.command = Some(lit);
         } else if key == "returns" {
             let lit: LitStr = input.parse()?;
             check_type_list(cx, &lit);
@@ -122,7 +131,7 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
             cx.error_spanned_by(
                 &key,
                 format!(
-                    "unknown function option `{key}`; expected `name = \"...\"` or `returns = \"...\"`"
+                    "unknown function option `{key}`; expected `name = \"...\"`, `returns = \"...\"` or `command = N`"
                 ),
             );
         }

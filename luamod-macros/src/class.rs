@@ -439,6 +439,8 @@ struct MethodSpec {
     ret_span: Span,
     ret_ty: Option<Type>,
     returns: Option<LitStr>,
+    /// `C` when the method returns `Yield<C>`.
+    yields: Option<Type>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -542,6 +544,12 @@ fn classify(
 ) -> Option<MethodSpec> {
     let sig = &f.sig;
     valid::check_signature(cx, sig, &o.name);
+    if let Some(a) = &sig.asyncness {
+        cx.error_spanned_by(
+            a,
+            "`async fn` methods are not supported; return `Yield<C>` with a command instead",
+        );
+    }
     valid::check_params(cx, &params, true);
     let receiver = params.iter().find_map(|p| match p.kind {
         ParamKind::Receiver { mutable, .. } => Some(mutable),
@@ -620,6 +628,7 @@ fn classify(
         ret_span: export::ret_span(sig),
         ret_ty,
         returns: o.returns,
+        yields: ast::yield_command(&sig.output),
     })
 }
 
@@ -658,6 +667,7 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
             ret_ty: s.ret_ty.clone(),
             returns_override: s.returns.clone(),
             doc: s.doc.clone(),
+            is_async: s.yields.is_some(),
         };
         fns.push(export::export_fn(&spec));
         let slot = match s.role {
@@ -670,6 +680,7 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
         lists[slot].push(export::function_def(&spec));
     }
     let [methods, getters, setters, meta, statics] = &lists;
+    let commands = specs.iter().filter_map(|s| s.yields.as_ref());
     quote! {
         const _: () = {
             #(#fns)*
@@ -681,6 +692,7 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
                     setters: &[#(#setters),*],
                     meta: &[#(#meta),*],
                     statics: &[#(#statics),*],
+                    commands: &[#(<#commands as ::luamod::__private::Command>::DEF),*],
                 };
             }
         };

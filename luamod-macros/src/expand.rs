@@ -67,6 +67,18 @@ fn expand_module(m: &Module) -> TokenStream {
     });
 
     let userdata_types = &m.classes;
+    let commands: Vec<syn::Type> = m
+        .functions
+        .iter()
+        .filter_map(|f| {
+            if f.item.sig.asyncness.is_some() {
+                let c = async_command_ident(f);
+                Some(syn::parse_quote!(#c))
+            } else {
+                f.yields.clone()
+            }
+        })
+        .collect();
     let mut exports = Vec::new();
     let mut defs = Vec::new();
     for f in &m.functions {
@@ -86,6 +98,7 @@ fn expand_module(m: &Module) -> TokenStream {
             classes: &[#(#classes),*],
             functions: &[#(#defs),*],
             userdata: &[#(<#userdata_types as ::luamod::__private::LuaClass>::CLASS),*],
+            commands: &[#(<#commands as ::luamod::__private::Command>::DEF),*],
         };
     };
     if let Some((_, items)) = &mut item.content {
@@ -96,6 +109,12 @@ fn expand_module(m: &Module) -> TokenStream {
 
 fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
     let ident = &f.item.sig.ident;
+    let is_async = f.item.sig.asyncness.is_some();
+    let async_parts = is_async.then(|| expand_async(module, f));
+    let call_path = match &async_parts {
+        Some((_, shim)) => quote!(self::#shim),
+        None => quote!(self::#ident),
+    };
     let spec = ExportSpec {
         export_ident: format_ident!("__luamod_export_{}", ident),
         info_module: quote!(#module),
@@ -103,7 +122,7 @@ fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
         setter: false,
         receiver: None,
         params: &f.params,
-        call_path: quote!(self::#ident),
+        call_path,
         ret_span: export::ret_span(&f.item.sig),
         ret_ty: match &f.item.sig.output {
             syn::ReturnType::Default => None,
@@ -111,8 +130,83 @@ fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
         },
         returns_override: f.returns.clone(),
         doc: f.doc.clone(),
+        is_async: is_async || f.yields.is_some(),
     };
-    (export::export_fn(&spec), export::function_def(&spec))
+    let mut export = export::export_fn(&spec);
+    if let Some((tokens, _)) = async_parts {
+        export.extend(tokens);
+    }
+    (export, export::function_def(&spec))
+}
+
+/// The command type of an `async fn` export.
+fn async_command_ident(f: &Function) -> syn::Ident {
+    format_ident!("__luamod_cmd_{}", f.item.sig.ident)
+}
+
+/// For `async fn f(a: A) -> R`: a command struct carrying the arguments,
+/// its `Command` impl whose default handler awaits `f`, and a shim the
+/// export calls that returns `Yield<command>`.
+fn expand_async(module: &str, f: &Function) -> (TokenStream, syn::Ident) {
+    let ident = &f.item.sig.ident;
+    let cmd = async_command_ident(f);
+    let shim = format_ident!("__luamod_async_{}", ident);
+    let name = format!("{module}.{}", f.lua_name());
+    let id = match &f.command {
+        Some(lit) => quote!(::luamod::__private::CommandId(#lit)),
+        None => quote!(::luamod::__private::CommandId::derive(#name)),
+    };
+    let mut fields = Vec::new();
+    let mut names = Vec::new();
+    for (i, p) in f.params.iter().enumerate() {
+        if let Some(ty) = &p.ty {
+            let n = format_ident!("a{}", i);
+            fields.push(quote!(pub #n: #ty));
+            names.push(n);
+        }
+    }
+    let (output, body) = match &f.item.sig.output {
+        syn::ReturnType::Type(_, ty) if ast::last_segment_is(ty, "Result") => {
+            let ok = ast::generic_args(ty)
+                .cloned()
+                .unwrap_or_else(|| syn::parse_quote!(()));
+            (quote!(#ok), quote!(self::#ident(#(cmd.#names),*).await))
+        }
+        syn::ReturnType::Type(_, ty) => (
+            quote!(#ty),
+            quote!(::luamod::__private::Ok(self::#ident(#(cmd.#names),*).await)),
+        ),
+        syn::ReturnType::Default => (
+            quote!(()),
+            quote!(::luamod::__private::Ok(self::#ident(#(cmd.#names),*).await)),
+        ),
+    };
+    let tys: Vec<_> = f.params.iter().filter_map(|p| p.ty.clone()).collect();
+    let tokens = quote! {
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        pub struct #cmd { #(#fields),* }
+
+        impl ::luamod::__private::Command for #cmd {
+            const ID: ::luamod::__private::CommandId = #id;
+            const NAME: &'static str = #name;
+            type Output = #output;
+            fn default_handler() -> ::luamod::__private::Option<
+                ::luamod::__private::Arc<dyn ::luamod::__private::ErasedHandler>,
+            > {
+                ::luamod::__private::Some(::luamod::__private::handler_fn(
+                    |cmd: Self, _cx: ::luamod::__private::HandlerCx| async move { #body },
+                ))
+            }
+        }
+
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #shim(#(#names: #tys),*) -> ::luamod::__private::Yield<#cmd> {
+            ::luamod::__private::Yield(#cmd { #(#names),* })
+        }
+    };
+    (tokens, shim)
 }
 
 pub fn lone_function(_args: TokenStream, input: TokenStream) -> TokenStream {

@@ -30,6 +30,8 @@ pub struct ExportSpec<'a> {
     pub returns_override: Option<LitStr>,
     /// The doc comment, possibly with a `# Arguments` list.
     pub doc: String,
+    /// Whether calling it suspends the process (a yield).
+    pub is_async: bool,
 }
 
 /// Replaces every named lifetime by `'static`: a type description only needs
@@ -75,6 +77,7 @@ pub fn function_def(spec: &ExportSpec) -> TokenStream {
 /// The function describing the export's signature for the manifest.
 fn sig_fn(spec: &ExportSpec) -> TokenStream {
     let sig_ident = format_ident!("{}__sig", spec.export_ident);
+    let is_async = spec.is_async;
     let (_, arg_docs) = attr::split_arguments(&spec.doc);
     let mut params = Vec::new();
     let mut variadic = quote!(::luamod::__private::None);
@@ -144,7 +147,7 @@ fn sig_fn(spec: &ExportSpec) -> TokenStream {
                 variadic: #variadic,
                 returns,
                 variadic_returns,
-                is_async: false,
+                is_async: #is_async,
             }
         }
     }

@@ -5,6 +5,7 @@
 mod ast;
 mod attr;
 mod class;
+mod command;
 mod ctxt;
 mod expand;
 mod export;
@@ -48,4 +49,11 @@ pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_derive(LuaRecord, attributes(lua))]
 pub fn lua_record(input: TokenStream) -> TokenStream {
     record::derive(input.into()).into()
+}
+
+/// Makes a plain-data struct a command:
+/// `#[command(id = N, name = "mod.name", output = T, handler = path)]`.
+#[proc_macro_derive(Command, attributes(command))]
+pub fn command(input: TokenStream) -> TokenStream {
+    command::derive(input.into()).into()
 }

@@ -40,8 +40,31 @@ pub fn check_module(cx: &Ctxt, m: &Module) {
             );
         }
     }
+    let pure = !m.args.classes.is_empty()
+        && m.args
+            .classes
+            .iter()
+            .all(|(c, _)| c == "deterministic" || c == "encoding");
     let mut seen: HashMap<String, ()> = HashMap::new();
     for f in &m.functions {
+        if pure && (f.item.sig.asyncness.is_some() || f.yields.is_some()) {
+            let culprit: &dyn quote::ToTokens = match &f.item.sig.asyncness {
+                Some(a) => a,
+                None => &f.item.sig.output,
+            };
+            cx.error_spanned_by(
+                culprit,
+                format!(
+                    "`{}` waits on a command, which reaches the outside world, but the module's \
+                     classes are only deterministic/encoding; add a class such as io, network, \
+                     storage or time",
+                    f.item.sig.ident
+                ),
+            );
+        }
+        if f.item.sig.asyncness.is_some() {
+            check_async_params(cx, f);
+        }
         check_function(cx, f);
         let name = f.lua_name();
         if seen.insert(name.clone(), ()).is_some() {
@@ -90,12 +113,6 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature, name_lit: &Option<syn::L
     }
     if let Some(cp) = sig.generics.const_params().next() {
         cx.error_spanned_by(cp, "Lua exports cannot have const generic parameters");
-    }
-    if let Some(a) = &sig.asyncness {
-        cx.error_spanned_by(
-            a,
-            "`async fn` exports are not supported yet; return a value instead",
-        );
     }
     if let Some(u) = &sig.unsafety {
         cx.error_spanned_by(u, "Lua exports cannot be `unsafe fn`");
@@ -174,6 +191,25 @@ pub fn check_params(cx: &Ctxt, params: &[crate::ast::Param], allow_receiver: boo
                     cx.syn_error(e);
                 }
             }
+        }
+    }
+}
+
+/// An `async fn`'s arguments move into a command that crosses threads.
+fn check_async_params(cx: &Ctxt, f: &Function) {
+    for p in &f.params {
+        match (&p.kind, &p.ty) {
+            (ParamKind::Lua, _) => cx.error_spanned_by(
+                &p.span_of,
+                "an `async fn` export runs off the Lua thread and cannot take `lua: &Lua`",
+            ),
+            (ParamKind::Arg { .. }, Some(ty)) if quote::quote!(#ty).to_string().contains('&') => cx
+                .error_spanned_by(
+                    ty,
+                    "`async fn` exports take owned arguments (`String`, not `&str`): they are \
+                     moved into a command and handled on another thread",
+                ),
+            _ => {}
         }
     }
 }

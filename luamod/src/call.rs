@@ -127,6 +127,9 @@ pub struct CallCx {
     /// inline: a method call must not allocate.
     borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
     more_borrows: std::cell::RefCell<Vec<&'static Cell<isize>>>,
+    /// Set by a `Yield` result: suspend the process with this continuation
+    /// once the call's Rust values are dropped.
+    yield_k: Cell<Option<ffi::lua_KFunction>>,
 }
 
 const INLINE_BORROWS: usize = 4;
@@ -175,6 +178,12 @@ impl CallCx {
         self.info
     }
 
+    /// Asks `call` to yield (with the value the export pushed) and to resume
+    /// in `k`.
+    pub(crate) fn request_yield(&self, k: ffi::lua_KFunction) {
+        self.yield_k.set(Some(k));
+    }
+
     /// Remembers a userdata borrow to release when the call ends.
     ///
     /// The `'static` is a lie the caller must uphold: `flag` lives in a
@@ -200,18 +209,27 @@ where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
     // SAFETY: forwarded from our caller.
-    let n = unsafe { run(state, info, body) };
+    let (n, yield_k) = unsafe { run(state, info, body) };
     if n == RAISE {
         // SAFETY: `run` has returned, so every Rust value it or `body` owned
         // is dropped; this frame holds only `state` and `n`. The error value
         // is on top of the stack, where `run` left it.
         unsafe { ffi::lua_error(state) }
     }
+    if let Some(k) = yield_k {
+        // SAFETY: as above, nothing here needs dropping; `Yield` checked
+        // that the running coroutine can yield, and pushed the one value.
+        return unsafe { ffi::lua_yieldk(state, n, 0, Some(k)) };
+    }
     n
 }
 
 #[inline(always)]
-unsafe fn run<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> c_int
+unsafe fn run<F>(
+    state: *mut lua_State,
+    info: &'static ExportInfo,
+    body: F,
+) -> (c_int, Option<ffi::lua_KFunction>)
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
@@ -221,8 +239,9 @@ where
         lua: OnceCell::new(),
         borrows: Default::default(),
         more_borrows: std::cell::RefCell::new(Vec::new()),
+        yield_k: Cell::new(None),
     };
-    match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
+    let n = match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
         Ok(Ok(n)) => n,
         Ok(Err(CallError::Arg(e))) => {
             // SAFETY: live state; pushes one string.
@@ -257,7 +276,9 @@ where
             push_error_value(&cx, e);
             RAISE
         }
-    }
+    };
+    let k = if n == RAISE { None } else { cx.yield_k.get() };
+    (n, k)
 }
 
 #[cold]

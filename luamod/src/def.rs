@@ -94,6 +94,8 @@ pub struct ModuleDef {
     /// The userdata classes defined in the module; their associated
     /// functions are exported as `module.Type.name`.
     pub userdata: &'static [&'static crate::userdata::ClassDef],
+    /// The commands its functions may yield.
+    pub commands: &'static [crate::runtime::CommandDef],
 }
 
 impl ModuleDef {

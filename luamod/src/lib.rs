@@ -33,7 +33,9 @@ mod error;
 mod errors_module;
 mod readonly;
 pub mod ret;
+pub mod runtime;
 pub mod stubs;
+pub mod testing;
 pub mod types;
 pub mod userdata;
 
@@ -41,15 +43,17 @@ pub use arg::FromArg;
 pub use call::{ArgError, CallCx};
 pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with};
 pub use error::{Detail, ErrorKind, LuaError};
-pub use luamod_macros::{LuaRecord, function, methods, module, userdata};
+pub use luamod_macros::{Command, LuaRecord, function, methods, module, userdata};
 pub use mlua;
 pub use ret::IntoReturn;
+pub use runtime::{Command, CommandId, Error, Pid, Runtime, SpawnOptions, Then, Yield};
 pub use types::{LuaReturns, LuaType, TypeRegistry};
 
 /// Every name an author or host needs.
 pub mod prelude {
     pub use crate::{
-        Class, ErrorKind, FromArg, IntoReturn, LuaError, LuaRecord, ModuleDef, lua_with,
+        Class, Command, ErrorKind, FromArg, IntoReturn, LuaError, LuaRecord, ModuleDef, Runtime,
+        Then, Yield, lua_with,
     };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
 }
@@ -62,6 +66,8 @@ pub mod __private {
     pub use crate::collections::{expect_table, field, field_is_nil, new_table, set_field};
     pub use crate::def::{Class, FunctionDef, ModuleDef};
     pub use crate::ret::{FastRet, SlowRet};
+    pub use crate::runtime::command::{Command, CommandDef, CommandId, Then, Yield};
+    pub use crate::runtime::dispatch::{ErasedHandler, HandlerCx, handler_fn};
     pub use crate::types::{
         AnyReturns, AnyType, KnownReturns, KnownType, Tag, parse_returns, parse_type,
     };
@@ -78,6 +84,7 @@ pub mod __private {
     pub use mlua::ffi::lua_State;
     pub use mlua::{Lua, Variadic};
     pub use std::string::String;
+    pub use std::sync::Arc;
     pub use std::vec::Vec;
 
     /// Converts a `#[lua(default = ...)]` expression to the parameter type.

@@ -256,6 +256,38 @@ impl<T: LuaType> LuaReturns for mlua::Variadic<T> {
     }
 }
 
+/// A yield resumes with the command's output, or `nil, err`.
+impl<C: crate::runtime::Command> LuaReturns for crate::runtime::Yield<C>
+where
+    C::Output: LuaReturns,
+{
+    fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
+        let (mut fixed, rest) = C::Output::lua_returns(reg);
+        match fixed.len() {
+            0 if rest.is_none() => {}
+            _ => {
+                for t in fixed.iter_mut() {
+                    *t = t.clone().optional();
+                }
+            }
+        }
+        fixed.push(Type::Error.optional());
+        (fixed, None)
+    }
+}
+
+/// A mapped yield resumes with the mapped value, or `nil, err`.
+impl<C: crate::runtime::Command, T: LuaReturns> LuaReturns for crate::runtime::Then<C, T> {
+    fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
+        let (mut fixed, _) = T::lua_returns(reg);
+        for t in fixed.iter_mut() {
+            *t = t.clone().optional();
+        }
+        fixed.push(Type::Error.optional());
+        (fixed, None)
+    }
+}
+
 /// Names a type for autoref dispatch in generated code.
 #[doc(hidden)]
 pub struct Tag<T: ?Sized>(PhantomData<fn() -> *const T>);

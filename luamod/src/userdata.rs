@@ -41,6 +41,8 @@ pub struct MethodsDef {
     /// Associated functions without a receiver, exported through the module
     /// as `module.Type.name`.
     pub statics: &'static [FunctionDef],
+    /// Commands its methods may yield.
+    pub commands: &'static [crate::runtime::CommandDef],
 }
 
 /// Everything luamod knows about a userdata type.

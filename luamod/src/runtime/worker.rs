@@ -1,0 +1,369 @@
+//! One scheduler worker: a thread that owns one Lua state and the processes
+//! (coroutines) in it, and runs them until they finish, yield a command, or
+//! are cancelled.
+//!
+//! The worker owns: process table, ready queue, per-process generation.
+//! It never blocks on a handler: a handler's future is polled once inline
+//! (an immediately ready result resumes the process at once) and otherwise
+//! moved to the tokio pool, whose completion comes back as a message. A
+//! completion whose process is gone or whose generation is stale is dropped.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::task::{Context as TaskCx, Poll, Waker};
+use std::time::Duration;
+
+use mlua::prelude::{LuaGcGenParams, LuaGcMode};
+use mlua::thread::ThreadStatus;
+use mlua::{Lua, MultiValue, Table, Thread, Value};
+
+use crate::error::{ErrorKind, LuaError};
+use crate::runtime::cancel::CancelToken;
+use crate::runtime::command::{COMPLETED, Delivery, PARKED, WORKER_STATE, sentinel};
+use crate::runtime::dispatch::HandlerCx;
+use crate::runtime::{Error, Pid, Shared};
+
+/// Converts a finished process's values (on the worker thread) and delivers
+/// them to whoever waits.
+pub(crate) type Done = Box<dyn FnOnce(&Lua, Result<MultiValue, Error>) + Send>;
+
+pub(crate) enum Msg {
+    Spawn {
+        pid: Pid,
+        name: String,
+        source: String,
+        deadline: Option<Duration>,
+        done: Done,
+    },
+    Complete {
+        pid: Pid,
+        generation: u64,
+        result: Box<dyn Any + Send>,
+    },
+    Cancel {
+        pid: Pid,
+        error: LuaError,
+    },
+    Shutdown {
+        grace: Duration,
+    },
+    ForceStop,
+}
+
+/// A failure the continuation reports as `nil, err` whatever the command.
+pub(crate) struct Failed(pub LuaError);
+
+struct Proc {
+    thread: Thread,
+    generation: u64,
+    waiting: bool,
+    cancel: CancelToken,
+    result: Option<Box<dyn Any + Send>>,
+    /// `Then`'s mapping function while the process waits.
+    map: Option<Box<dyn Any>>,
+    done: Option<Done>,
+}
+
+pub(crate) struct Worker {
+    lua: Lua,
+    shared: Arc<Shared>,
+    procs: HashMap<Pid, Proc>,
+    ready: VecDeque<Pid>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    draining: bool,
+    env_mt: Table,
+}
+
+/// Lua side of the scheduler in each worker state: forwards commands
+/// yielded inside user coroutines to the scheduler, so `coroutine.resume`
+/// and `coroutine.wrap` keep their meaning for ordinary yields.
+const COROUTINE_SHIM: &str = r#"
+local SENTINEL = ...
+local co = coroutine
+local create, raw_resume, raw_yield, status = co.create, co.resume, co.yield, co.status
+local pack, unpack = table.pack, table.unpack
+
+local function resume(c, ...)
+  local r = pack(raw_resume(c, ...))
+  while r[1] and r[2] == SENTINEL and status(c) == "suspended" do
+    r = pack(raw_resume(c, raw_yield(SENTINEL)))
+  end
+  return unpack(r, 1, r.n)
+end
+
+local function wrap(f)
+  local c = create(f)
+  return function(...)
+    local r = pack(resume(c, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+
+local shim = {}
+for k, v in pairs(co) do shim[k] = v end
+shim.resume, shim.wrap = resume, wrap
+return shim
+"#;
+
+impl Worker {
+    pub fn new(shared: Arc<Shared>, tx: Sender<Msg>, rx: Receiver<Msg>) -> mlua::Result<Worker> {
+        let lua = crate::lua_with(&shared.modules)?;
+        lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
+        let shim: Table = lua
+            .load(COROUTINE_SHIM)
+            .set_name("=luamod.scheduler")
+            .call(Value::LightUserData(mlua::LightUserData(sentinel())))?;
+        lua.globals().raw_set("coroutine", shim)?;
+        let env_mt = lua.create_table()?;
+        env_mt.raw_set("__index", lua.globals())?;
+        // SAFETY: reads the registry's main-thread entry (one push, one
+        // pop) to record which state this worker thread runs; `Yield`
+        // compares against it to tell runtime states from plain ones.
+        unsafe {
+            lua.exec_raw::<()>((), |st| {
+                mlua::ffi::lua_rawgeti(
+                    st,
+                    mlua::ffi::LUA_REGISTRYINDEX,
+                    mlua::ffi::LUA_RIDX_MAINTHREAD,
+                );
+                WORKER_STATE.with(|w| w.set(mlua::ffi::lua_tothread(st, -1)));
+                mlua::ffi::lua_pop(st, 1);
+            })?;
+        }
+        Ok(Worker {
+            lua,
+            shared,
+            procs: HashMap::new(),
+            ready: VecDeque::new(),
+            tx,
+            rx,
+            draining: false,
+            env_mt,
+        })
+    }
+
+    pub fn run(mut self) {
+        loop {
+            while let Some(pid) = self.ready.pop_front() {
+                self.step(pid);
+            }
+            if self.draining && self.procs.is_empty() {
+                break;
+            }
+            let Ok(msg) = self.rx.recv() else { break };
+            self.handle(msg);
+        }
+        WORKER_STATE.with(|w| w.set(std::ptr::null_mut()));
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Spawn {
+                pid,
+                name,
+                source,
+                deadline,
+                done,
+            } => self.spawn(pid, &name, &source, deadline, done),
+            Msg::Complete {
+                pid,
+                generation,
+                result,
+            } => {
+                if let Some(p) = self.procs.get_mut(&pid)
+                    && p.waiting
+                    && p.generation == generation
+                {
+                    p.waiting = false;
+                    p.result = Some(result);
+                    self.ready.push_back(pid);
+                }
+                // Otherwise: late, for a finished or cancelled process. Dropped.
+            }
+            Msg::Cancel { pid, error } => {
+                if self.procs.contains_key(&pid) {
+                    self.finish(pid, Err(Error::from_lua_error(error)));
+                }
+            }
+            Msg::Shutdown { grace } => {
+                self.draining = true;
+                let tx = self.tx.clone();
+                self.shared.tokio.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let _ = tx.send(Msg::ForceStop);
+                });
+            }
+            Msg::ForceStop => {
+                let pids: Vec<Pid> = self.procs.keys().copied().collect();
+                for pid in pids {
+                    let e = LuaError::new(ErrorKind::Canceled, "the runtime is shutting down");
+                    self.finish(pid, Err(Error::from_lua_error(e)));
+                }
+            }
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        source: &str,
+        deadline: Option<Duration>,
+        done: Done,
+    ) {
+        if self.draining {
+            let e = LuaError::new(ErrorKind::Canceled, "the runtime is shutting down");
+            done(&self.lua, Err(Error::from_lua_error(e)));
+            return;
+        }
+        let thread = (|| -> mlua::Result<Thread> {
+            let env = self.lua.create_table()?;
+            env.set_metatable(Some(self.env_mt.clone()))?;
+            env.raw_set("_G", &env)?;
+            let f = self
+                .lua
+                .load(source)
+                .set_name(format!("={name}"))
+                .set_environment(env)
+                .into_function()?;
+            self.lua.create_thread(f)
+        })();
+        let thread = match thread {
+            Ok(t) => t,
+            Err(e) => {
+                done(&self.lua, Err(Error::from(e)));
+                return;
+            }
+        };
+        self.procs.insert(
+            pid,
+            Proc {
+                thread,
+                generation: 0,
+                waiting: false,
+                cancel: CancelToken::new(),
+                result: None,
+                map: None,
+                done: Some(done),
+            },
+        );
+        if let Some(d) = deadline {
+            let tx = self.tx.clone();
+            self.shared.tokio.spawn(async move {
+                tokio::time::sleep(d).await;
+                let e = LuaError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "process {pid} exceeded its deadline of {} ms",
+                        d.as_millis()
+                    ),
+                )
+                .with_retryable(true);
+                let _ = tx.send(Msg::Cancel { pid, error: e });
+            });
+        }
+        self.ready.push_back(pid);
+    }
+
+    fn step(&mut self, pid: Pid) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let delivery = p.result.take().map(|result| Delivery {
+            result,
+            map: p.map.take(),
+        });
+        let thread = p.thread.clone();
+        COMPLETED.with(|c| *c.borrow_mut() = delivery);
+        let r = thread.resume::<MultiValue>(());
+        COMPLETED.with(|c| c.borrow_mut().take());
+        let parked = PARKED.with(|c| c.borrow_mut().take());
+        match r {
+            Err(e) => self.finish(pid, Err(Error::from(e))),
+            Ok(values) => match thread.status() {
+                ThreadStatus::Resumable => {
+                    let system = matches!(values.front(), Some(Value::LightUserData(l)) if l.0 == sentinel());
+                    match (system, parked) {
+                        (true, Some(parked)) => self.dispatch(pid, parked),
+                        // An ordinary `coroutine.yield` at the top of a
+                        // process: a cooperative reschedule.
+                        _ => self.ready.push_back(pid),
+                    }
+                }
+                _ => self.finish(pid, Ok(values)),
+            },
+        }
+    }
+
+    fn dispatch(&mut self, pid: Pid, parked: crate::runtime::command::Parked) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        p.generation += 1;
+        p.map = parked.map;
+        let generation = p.generation;
+        let handler = self.shared.dispatch.get(parked.id).cloned();
+        let Some(handler) = handler else {
+            p.result = Some(Box::new(Failed(LuaError::new(
+                ErrorKind::Internal,
+                format!(
+                    "no handler for command {} ({}): register one with Runtime::builder().handler(...)",
+                    parked.id, parked.name
+                ),
+            ))));
+            self.ready.push_back(pid);
+            return;
+        };
+        let cancel = p.cancel.clone();
+        let mut fut = handler.start(
+            parked.cmd,
+            HandlerCx {
+                pid,
+                cancel: cancel.clone(),
+            },
+        );
+        let polled = {
+            let _enter = self.shared.tokio.enter();
+            fut.as_mut().poll(&mut TaskCx::from_waker(Waker::noop()))
+        };
+        match polled {
+            Poll::Ready(r) => {
+                p.result = Some(r);
+                self.ready.push_back(pid);
+            }
+            Poll::Pending => {
+                p.waiting = true;
+                let tx = self.tx.clone();
+                self.shared.tokio.spawn(async move {
+                    tokio::select! {
+                        r = fut => {
+                            let _ = tx.send(Msg::Complete { pid, generation, result: r });
+                        }
+                        _ = cancel.cancelled() => {}
+                    }
+                });
+            }
+        }
+    }
+
+    fn finish(&mut self, pid: Pid, result: Result<MultiValue, Error>) {
+        let Some(mut p) = self.procs.remove(&pid) else {
+            return;
+        };
+        p.cancel.cancel();
+        let summary: Result<(), Error> = match &result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.clone()),
+        };
+        if let Some(done) = p.done.take() {
+            done(&self.lua, result);
+        }
+        if let Some(hook) = &self.shared.on_complete {
+            hook(pid, &summary);
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The scheduler: processes, yields through pcall and coroutines,
+//! dispatch failures, cancellation, deadlines, late completions, shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use luamod::prelude::*;
+use luamod::runtime::{HandlerCx, SpawnOptions, handler_fn};
+use luamod::testing::{FakeClock, eval, eval_err};
+use luamod_examples::time;
+
+#[derive(Command)]
+#[command(id = 700, name = "test.unhandled", output = i64)]
+struct Unhandled;
+#[derive(Command)]
+#[command(id = 701, name = "test.fails", output = i64)]
+struct Fails;
+#[derive(Command)]
+#[command(id = 702, name = "test.panics", output = i64)]
+struct Panics;
+
+#[luamod::module(name = "cmds", class(io))]
+mod cmds {
+    use super::*;
+    #[luamod::function]
+    pub fn unhandled() -> Yield<Unhandled> {
+        Yield(Unhandled)
+    }
+    #[luamod::function]
+    pub fn fails() -> Yield<Fails> {
+        Yield(Fails)
+    }
+    #[luamod::function]
+    pub fn panics() -> Yield<Panics> {
+        Yield(Panics)
+    }
+}
+
+#[derive(Command)]
+#[command(id = 710, name = "test.slow", output = i64)]
+struct Slow {
+    tag: i64,
+}
+#[luamod::module(name = "slow", class(io))]
+mod slow {
+    use super::*;
+    #[luamod::function]
+    pub fn get(tag: i64) -> Yield<Slow> {
+        Yield(Slow { tag })
+    }
+}
+
+fn rt_with(clock: Option<&FakeClock>) -> Runtime {
+    let mut b = Runtime::builder()
+        .module(&time::MODULE)
+        .module(&luamod_tests::probe::MODULE)
+        .workers(2);
+    if let Some(c) = clock {
+        b = b.handler(c.clone());
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_a_process_to_completion() {
+    let rt = rt_with(None);
+    let (a, b): (i64, String) = eval(&rt, "return 1 + 2, require('probe').rep('ab', 2)").await;
+    assert_eq!((a, b.as_str()), (3, "abab"));
+    let e = eval_err(&rt, "local x = nil\nreturn x.field").await;
+    assert!(e.message().contains("attempt to index a nil value"), "{e}");
+    assert!(
+        e.traceback().is_some_and(|t| t.contains("stack traceback")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sleep_suspends_only_the_process_on_the_real_clock() {
+    let rt = rt_with(None);
+    let start = Instant::now();
+    let v: i64 = eval(
+        &rt,
+        "local time = require('time'); time.sleep(20); return 7",
+    )
+    .await;
+    assert_eq!(v, 7);
+    assert!(start.elapsed() >= Duration::from_millis(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yields_pass_through_pcall_and_user_coroutines() {
+    let clock = FakeClock::new();
+    let rt = rt_with(Some(&clock));
+    let src = r#"
+        local time = require('time')
+        local ok, v = pcall(function() time.sleep(0); return time.now() end)
+        assert(ok, v)
+        -- a command yielded inside a user coroutine goes to the scheduler;
+        -- an ordinary yield keeps its meaning
+        local co = coroutine.wrap(function(a)
+          local t = time.now()
+          local b = coroutine.yield(a + 1)
+          time.sleep(0)
+          return b * 2, t
+        end)
+        local first = co(1)
+        local second = co(20)
+        local co2 = coroutine.create(function() time.sleep(0); return 'done' end)
+        local okr, r = coroutine.resume(co2)
+        return v, first, second, okr, r
+    "#;
+    let (v, first, second, okr, r): (i64, i64, i64, bool, String) = eval(&rt, src).await;
+    assert_eq!(
+        (v, first, second, okr, r.as_str()),
+        (0, 2, 40, true, "done")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_command_and_handler_failures_resume_with_nil_err() {
+    let rt = Runtime::builder()
+        .module(&cmds::MODULE)
+        .handler(handler_fn(|_: Fails, _: HandlerCx| async {
+            Err(LuaError::new(ErrorKind::Unavailable, "backend down").with_retryable(true))
+        }))
+        .handler(handler_fn(|_: Panics, _: HandlerCx| async {
+            panic!("handler bug")
+        }))
+        .workers(1)
+        .build()
+        .unwrap();
+    let (a, b, c): (String, String, String) = eval(
+        &rt,
+        r#"
+        local m = require('cmds')
+        local function show(v, err) return tostring(v) .. '|' .. err:kind() .. '|' .. err:message() end
+        return show(m.unhandled()), show(m.fails()), show(m.panics())
+        "#,
+    )
+    .await;
+    assert_eq!(
+        a,
+        "nil|INTERNAL|no handler for command 700 (test.unhandled): register one with Runtime::builder().handler(...)"
+    );
+    assert_eq!(b, "nil|UNAVAILABLE|backend down");
+    assert_eq!(
+        c,
+        "nil|INTERNAL|handler of 'test.panics' panicked: handler bug"
+    );
+    // The runtime keeps running.
+    let n: i64 = eval(&rt, "return 5").await;
+    assert_eq!(n, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yielding_outside_a_process_is_a_clear_error() {
+    let lua = luamod::lua_with(&[&time::MODULE]).unwrap();
+    let err = lua
+        .load("require('time').sleep(1)")
+        .exec()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'sleep' waits on the outside world (clock.sleep), so it can only run inside a luamod process"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_completions_never_reach_another_process() {
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let d = delivered.clone();
+    let rt = Runtime::builder()
+        .module(&slow::MODULE)
+        // Ignores cancellation on purpose: completes late, after its
+        // process is gone.
+        .handler(handler_fn(move |c: Slow, _: HandlerCx| {
+            let d = d.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(if c.tag == 1 { 60 } else { 5 })).await;
+                d.fetch_add(1, Ordering::SeqCst);
+                Ok(c.tag)
+            }
+        }))
+        .workers(1)
+        .build()
+        .unwrap();
+    let first = rt
+        .spawn("return require('slow').get(1)", SpawnOptions::default())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    rt.cancel(first);
+    let e = rt.join(first).await.unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Canceled));
+    // A new process on the same worker waits while the stale completion
+    // for the cancelled one arrives; it must get its own value.
+    let v: i64 = eval(
+        &rt,
+        "local s = require('slow'); local a = s.get(2); local b = s.get(3); return a * 10 + b",
+    )
+    .await;
+    assert_eq!(v, 23);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let v: i64 = eval(&rt, "return require('slow').get(4)").await;
+    assert_eq!(v, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_hooks_and_shutdown() {
+    let clock = FakeClock::new();
+    let completed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let c2 = completed.clone();
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .handler(clock.clone())
+        .workers(2)
+        .on_complete(move |pid, r| {
+            c2.lock()
+                .unwrap()
+                .push((pid, r.as_ref().err().and_then(|e| e.kind())))
+        })
+        .build()
+        .unwrap();
+    let opts = SpawnOptions {
+        deadline: Some(Duration::from_millis(30)),
+        ..Default::default()
+    };
+    let e = rt
+        .run_with::<()>("require('time').sleep(1000000)", opts)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Timeout));
+    assert!(
+        e.message().contains("exceeded its deadline of 30 ms"),
+        "{e}"
+    );
+    let p1 = rt
+        .spawn("require('time').sleep(5000)", SpawnOptions::default())
+        .unwrap();
+    let p2 = rt.spawn("return 1", SpawnOptions::default()).unwrap();
+    rt.join(p2).await.unwrap();
+    clock.wait_for_sleepers(1).await;
+    // p1 is still sleeping: shutdown gives it the grace period, then
+    // cancels it and its in-flight command.
+    rt.shutdown(Duration::from_millis(10)).await;
+    let e = rt.join(p1).await.unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Canceled));
+    assert_eq!(clock.sleepers(), 0, "the cancelled sleep is gone");
+    assert!(
+        rt.spawn("return 1", SpawnOptions::default()).is_err()
+            || rt.run::<()>("return").await.is_err()
+    );
+    let done = completed.lock().unwrap().clone();
+    assert_eq!(done.len(), 3, "{done:?}");
+    assert!(done.iter().any(|(_, k)| *k == Some(ErrorKind::Timeout)));
+    assert!(done.iter().any(|(_, k)| *k == Some(ErrorKind::Canceled)));
+    assert!(done.iter().any(|(_, k)| k.is_none()));
+}
