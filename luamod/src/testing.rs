@@ -108,6 +108,14 @@ impl FakeClock {
         }
     }
 
+    /// Waits until no process waits on this clock any more (for instance
+    /// after their processes were cancelled).
+    pub async fn wait_until_idle(&self) {
+        while self.sleepers() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
     async fn sleep_until(&self, at: i64, cx: HandlerCx) -> Result<(), LuaError> {
         let rx = {
             let mut st = self.state();

@@ -304,3 +304,35 @@ pub mod objects {
         m
     }
 }
+
+/// `async fn` exports: each becomes a command with a default handler that
+/// runs the body on the runtime's tokio pool.
+#[luamod::module(name = "jobs", class(io))]
+pub mod jobs {
+    use luamod::prelude::*;
+
+    /// Doubles `x` after a short real wait.
+    #[luamod::function]
+    pub async fn double(x: i64) -> Result<i64, LuaError> {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        Ok(x * 2)
+    }
+
+    /// Fails with `INVALID` for negative input.
+    #[luamod::function(command = 4242)]
+    pub async fn checked(x: i64, label: Option<String>) -> Result<String, LuaError> {
+        if x < 0 {
+            return Err(LuaError::new(
+                ErrorKind::Invalid,
+                format!("{x} is negative"),
+            ));
+        }
+        Ok(format!("{}{x}", label.unwrap_or_default()))
+    }
+
+    /// Returns a plain value (no `Result`).
+    #[luamod::function]
+    pub async fn echo(s: String) -> String {
+        s
+    }
+}

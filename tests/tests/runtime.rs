@@ -254,3 +254,102 @@ async fn deadlines_hooks_and_shutdown() {
     assert!(done.iter().any(|(_, k)| *k == Some(ErrorKind::Canceled)));
     assert!(done.iter().any(|(_, k)| k.is_none()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_fn_exports_run_on_the_pool() {
+    let rt = Runtime::builder()
+        .module(&luamod_tests::jobs::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let (d, c, e, kind, echo): (i64, String, Option<String>, String, String) = eval(
+        &rt,
+        r#"
+        local jobs = require('jobs')
+        local ok, err = jobs.checked(-1)
+        return jobs.double(21), jobs.checked(5, 'n='), ok, err:kind(), jobs.echo('hi')
+        "#,
+    )
+    .await;
+    assert_eq!(
+        (d, c.as_str(), e, kind.as_str(), echo.as_str()),
+        (42, "n=5", None, "INVALID", "hi")
+    );
+    // The commands are declared with derived and explicit ids.
+    let ids: Vec<(u16, &str)> = luamod_tests::jobs::MODULE
+        .commands
+        .iter()
+        .map(|c| (c.id.0, c.name))
+        .collect();
+    assert_eq!(ids[1], (4242, "jobs.checked"));
+    assert_eq!(ids[0].0, luamod::CommandId::derive("jobs.double").0);
+    // And typed as yielding in the manifest.
+    let m = luamod_tests::jobs::MODULE.manifest();
+    assert!(m.functions.iter().all(|f| f.sig.is_async));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_have_their_own_globals() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let a: i64 = eval(&rt, "counter = 1; _G.other = 2; return counter + other").await;
+    assert_eq!(a, 3);
+    let (c, o, s): (Option<i64>, Option<i64>, String) =
+        eval(&rt, "return counter, other, type(string.format)").await;
+    assert_eq!((c, o, s.as_str()), (None, None, "function"));
+    // The shared standard tables are read-only, so no process can change
+    // them for the others; nor can `load` or the environment's metatable
+    // reach the shared globals.
+    let e = eval_err(&rt, "string.format = nil").await;
+    assert_eq!(
+        e.message(),
+        "process:1: attempt to modify read-only table 'string'"
+    );
+    let e = eval_err(&rt, "getmetatable('').__index.upper = nil").await;
+    assert!(
+        e.message().contains("attempt to index a boolean value"),
+        "{e}"
+    );
+    let (v, hidden): (i64, bool) = eval(
+        &rt,
+        "load('leak = 41')(); return leak + 1, getmetatable(_G) == false",
+    )
+    .await;
+    assert_eq!((v, hidden), (42, true));
+    let (leak, upper): (Option<i64>, String) = eval(&rt, "return leak, ('x'):upper()").await;
+    assert_eq!((leak, upper.as_str()), (None, "X"));
+}
+
+#[test]
+fn duplicate_ids_are_refused_naming_both() {
+    #[derive(Command)]
+    #[command(id = 4242, name = "other.clash", output = ())]
+    struct Clash;
+    let h1 = handler_fn(|_: Clash, _: HandlerCx| async { Ok(()) });
+    let h2 = handler_fn(|_: Clash, _: HandlerCx| async { Ok(()) });
+    let err = Runtime::builder()
+        .handler(h1)
+        .handler(h2)
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.message(),
+        "two handlers for command id 4242: 'other.clash' and 'other.clash'"
+    );
+
+    #[luamod::module(name = "clash", class(io))]
+    mod clash {
+        #[luamod::function(command = 4242)]
+        pub async fn clash() {}
+    }
+    let err = Runtime::builder()
+        .module(&luamod_tests::jobs::MODULE)
+        .module(&clash::MODULE)
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.message(),
+        "commands 'jobs.checked' (module 'jobs') and 'clash.clash' (module 'clash') both use id 4242"
+    );
+}

@@ -74,12 +74,40 @@ pub(crate) struct Worker {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     draining: bool,
-    env_mt: Table,
+    make_env: mlua::Function,
 }
 
 /// Lua side of the scheduler in each worker state: forwards commands
 /// yielded inside user coroutines to the scheduler, so `coroutine.resume`
 /// and `coroutine.wrap` keep their meaning for ordinary yields.
+/// Builds a process's global table: reads fall through to the shared base,
+/// writes stay in the process; `load`, `loadfile` and `dofile` default to the
+/// process's globals (they would otherwise write the shared base).
+const MAKE_ENV: &str = r#"
+local mt, load, loadfile, setmetatable, assert = ...
+return function()
+  local env = setmetatable({}, mt)
+  env._G = env
+  env.load = function(chunk, name, mode, e) return load(chunk, name, mode, e or env) end
+  env.loadfile = function(f, mode, e) return loadfile(f, mode, e or env) end
+  env.dofile = function(f) return assert(loadfile(f, "bt", env))() end
+  return env
+end
+"#;
+
+/// Standard tables every process shares; frozen so that no process can
+/// change them for the others.
+const SHARED_TABLES: &[&str] = &[
+    "string",
+    "table",
+    "math",
+    "os",
+    "io",
+    "utf8",
+    "coroutine",
+    "package",
+];
+
 const COROUTINE_SHIM: &str = r#"
 local SENTINEL = ...
 local co = coroutine
@@ -117,9 +145,27 @@ impl Worker {
             .load(COROUTINE_SHIM)
             .set_name("=luamod.scheduler")
             .call(Value::LightUserData(mlua::LightUserData(sentinel())))?;
-        lua.globals().raw_set("coroutine", shim)?;
+        let globals = lua.globals();
+        globals.raw_set("coroutine", shim)?;
+        for name in SHARED_TABLES {
+            if let Some(t) = globals.raw_get::<Option<Table>>(*name)? {
+                globals.raw_set(*name, crate::readonly::freeze(&lua, name, t)?)?;
+            }
+        }
+        // Strings index the frozen `string`; their metatable is hidden.
+        let string_mt: Table = lua.load("return getmetatable('')").eval()?;
+        string_mt.raw_set("__index", globals.raw_get::<Table>("string")?)?;
+        string_mt.raw_set("__metatable", false)?;
         let env_mt = lua.create_table()?;
-        env_mt.raw_set("__index", lua.globals())?;
+        env_mt.raw_set("__index", &globals)?;
+        env_mt.raw_set("__metatable", false)?;
+        let make_env: mlua::Function = lua.load(MAKE_ENV).set_name("=luamod.env").call((
+            env_mt,
+            globals.raw_get::<mlua::Function>("load")?,
+            globals.raw_get::<mlua::Function>("loadfile")?,
+            globals.raw_get::<mlua::Function>("setmetatable")?,
+            globals.raw_get::<mlua::Function>("assert")?,
+        ))?;
         // SAFETY: reads the registry's main-thread entry (one push, one
         // pop) to record which state this worker thread runs; `Yield`
         // compares against it to tell runtime states from plain ones.
@@ -142,7 +188,7 @@ impl Worker {
             tx,
             rx,
             draining: false,
-            env_mt,
+            make_env,
         })
     }
 
@@ -221,9 +267,7 @@ impl Worker {
             return;
         }
         let thread = (|| -> mlua::Result<Thread> {
-            let env = self.lua.create_table()?;
-            env.set_metatable(Some(self.env_mt.clone()))?;
-            env.raw_set("_G", &env)?;
+            let env: Table = self.make_env.call(())?;
             let f = self
                 .lua
                 .load(source)
