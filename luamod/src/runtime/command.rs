@@ -74,6 +74,10 @@ pub struct CommandDef {
 /// Usually derived: `#[derive(Command)] #[command(id = 300, name = "time.sleep", output = ())]`.
 /// Implement it by hand to override [`complete`](Command::complete), i.e.
 /// how the result reaches Lua.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a command",
+    note = "derive it: `#[derive(Command)] #[command(id = N, name = \"mod.name\", output = T)]`"
+)]
 pub trait Command: Send + 'static {
     /// The id.
     const ID: CommandId;

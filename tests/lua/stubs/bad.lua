@@ -25,3 +25,12 @@ errors.new(5) --> param-type-mismatch
 ---@type string
 local s = buf:write("a") --> assign-type-mismatch
 print(n, s)
+local time = require("time")
+local function not_async()
+  time.sleep(5) --> await-in-sync
+end
+---@async
+local function waits()
+  time.sleep("soon") --> param-type-mismatch
+end
+print(not_async, waits)

@@ -39,3 +39,17 @@ buf:clear()
 
 local e = errors.new({ kind = errors.TIMEOUT, message = "slow", retryable = true })
 print(e:kind(), e:details(), e:stack())
+
+local time = require("time")
+
+---@async
+local function tick()
+  time.sleep(10)
+  local now = time.now()
+  local ticker = time.ticker(5)
+  if ticker then
+    ticker:wait()
+    print(now, ticker.period, ticker.active, ticker:stop())
+  end
+end
+print(coroutine.wrap(tick))
