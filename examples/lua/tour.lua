@@ -51,4 +51,21 @@ print(pcall(function() buf.size = 3 end))
 print(pcall(function() buf.colour = "red" end))
 print(pcall(buf.write, "not a buffer"))
 print(pcall(function() buf:each_line(function() buf:write("x") end) end))
+
+print("== time: processes wait without blocking a thread")
+local time = require("time")
+local t0 = time.now()
+time.sleep(20)
+local ticker = time.ticker(10)
+local ticks = 0
+for _ = 1, 3 do
+  ticker:wait()
+  ticks = ticks + 1
+end
+ticker:stop()
+print("slept and ticked " .. ticks .. " times; at least 50 ms passed: " .. tostring(time.now() - t0 >= 50))
+local ok, v = pcall(function() time.sleep(1); return "sleeping inside pcall works" end)
+print(ok, v)
+local co = coroutine.wrap(function() time.sleep(1); coroutine.yield("and inside coroutines") end)
+print(co())
 print("tour finished")

@@ -82,18 +82,41 @@ fn run(file: &str) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lua = match luamod::lua_with(&luamod_examples::all()) {
-        Ok(l) => l,
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(t) => t,
         Err(e) => {
-            eprintln!("cannot set up Lua: {e}");
+            eprintln!("cannot start tokio: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match lua.load(&src).set_name(format!("@{file}")).exec() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+    tokio.block_on(async {
+        let mut builder = luamod::Runtime::builder().workers(1);
+        for m in luamod_examples::all() {
+            builder = builder.module(m);
         }
-    }
+        let rt = match builder.build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("cannot start the runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let opts = luamod::SpawnOptions {
+            name: Some(file.to_owned()),
+            ..Default::default()
+        };
+        let result = rt.run_with::<()>(&src, opts).await;
+        rt.shutdown(std::time::Duration::from_secs(1)).await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

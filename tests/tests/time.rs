@@ -152,3 +152,25 @@ async fn timers_stop_reset_and_die_with_their_process() {
         "the cancelled ticker still waits on the clock"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_under_a_stream_of_yields() {
+    let (rt, _clock) = fake();
+    rt.run::<()>("return").await.unwrap();
+    let before: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
+    let n: i64 = eval(
+        &rt,
+        "local time = require('time'); local n = 0
+         for i = 1, 200000 do n = n + time.now() + (time.sleep(0) or 0) end
+         return n",
+    )
+    .await;
+    assert_eq!(n, 0);
+    let after: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
+    // 400,000 yields; the state may grow a little but must not keep garbage
+    // per yield (that would be tens of MB).
+    assert!(
+        after < before + 4 * 1024 * 1024,
+        "before {before} B, after {after} B"
+    );
+}

@@ -241,7 +241,10 @@ impl<C: Command, T: IntoReturn + 'static> IntoReturn for Then<C, T> {
 
 /// Takes the delivered result for `C` (or the failure the scheduler put
 /// in its place) and the mapping function, if any.
-fn delivered<C: Command>() -> (Result<C::Output, LuaError>, Option<Box<dyn Any>>) {
+/// A `Then` mapping function, type-erased while the process waits.
+type ErasedMap = Option<Box<dyn Any>>;
+
+fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap) {
     let Some(d) = COMPLETED.with(|c| c.borrow_mut().take()) else {
         let e = LuaError::new(
             crate::ErrorKind::Internal,

@@ -150,6 +150,17 @@ pub struct Builder {
     on_complete: Option<Hook>,
 }
 
+/// A snapshot of one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Live processes.
+    pub processes: usize,
+    /// Of those, how many wait on a command handled off the worker.
+    pub waiting: usize,
+    /// Bytes the worker's Lua state uses.
+    pub lua_memory: usize,
+}
+
 /// Options for one process.
 #[derive(Debug, Clone, Default)]
 pub struct SpawnOptions {
@@ -439,6 +450,20 @@ impl Runtime {
             }
         })
         .await;
+    }
+
+    /// A snapshot of every worker (answered between process steps).
+    pub async fn stats(&self) -> Vec<WorkerStats> {
+        let mut out = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = oneshot::channel();
+            if w.tx.send(Msg::Stats(tx)).is_ok()
+                && let Ok(s) = rx.await
+            {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// The handle of the pool handlers run on.

@@ -50,6 +50,7 @@ pub(crate) enum Msg {
         grace: Duration,
     },
     ForceStop,
+    Stats(tokio::sync::oneshot::Sender<crate::runtime::WorkerStats>),
 }
 
 /// A failure the continuation reports as `nil, err` whatever the command.
@@ -241,6 +242,13 @@ impl Worker {
                 self.shared.tokio.spawn(async move {
                     tokio::time::sleep(grace).await;
                     let _ = tx.send(Msg::ForceStop);
+                });
+            }
+            Msg::Stats(reply) => {
+                let _ = reply.send(crate::runtime::WorkerStats {
+                    processes: self.procs.len(),
+                    waiting: self.procs.values().filter(|p| p.waiting).count(),
+                    lua_memory: self.lua.used_memory(),
                 });
             }
             Msg::ForceStop => {

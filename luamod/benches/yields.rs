@@ -1,0 +1,150 @@
+//! Yield round trips and scale.
+//!
+//! `round_trip`: a Lua process yields a command 10,000 times; the handler
+//! completes at once. Side by side, one run: the luamod runtime (export →
+//! park → scheduler → dispatch → handler → resume), and mlua's own
+//! `create_async_function` returning at once, driven by `call_async`.
+//!
+//! `scale`: spawn 100,000 processes that each sleep 100 ms on the real
+//! clock; prints wall time, spawns per second and bytes per suspended
+//! process (Lua memory delta / count).
+//!
+//! Run: `cargo bench -p luamod --bench yields`
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use luamod::prelude::*;
+use luamod::runtime::{HandlerCx, SpawnOptions, handler_fn};
+
+const N: u64 = 10_000;
+
+#[derive(Command)]
+#[command(id = 900, name = "bench.ping", output = i64)]
+struct Ping(i64);
+
+#[luamod::module(name = "bench", class(io))]
+mod bench {
+    use super::*;
+
+    #[luamod::function]
+    pub fn ping(x: i64) -> Yield<Ping> {
+        Yield(Ping(x))
+    }
+
+    #[luamod::function]
+    pub fn sleep(ms: u64) -> Yield<luamod::runtime::clock::Sleep> {
+        Yield(luamod::runtime::clock::Sleep { ms })
+    }
+}
+
+fn round_trip(c: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let rt = tokio.block_on(async {
+        Runtime::builder()
+            .module(&bench::MODULE)
+            .handler(handler_fn(
+                |p: Ping, _: HandlerCx| async move { Ok(p.0 + 1) },
+            ))
+            .workers(1)
+            .build()
+            .expect("runtime")
+    });
+    let src = format!(
+        "local ping = require('bench').ping; local s = 0 for i = 1, {N} do s = s + ping(i) end return s"
+    );
+
+    let lua = mlua::Lua::new();
+    lua.gc_set_mode(mlua::prelude::LuaGcMode::Generational(Default::default()));
+    let f = lua
+        .create_async_function(|_, x: i64| async move { Ok(x + 1) })
+        .expect("async fn");
+    lua.globals().set("ping", f).expect("set");
+    let looped: mlua::Function = lua
+        .load(format!(
+            "return function() local s = 0 for i = 1, {N} do s = s + ping(i) end return s end"
+        ))
+        .eval()
+        .expect("loop");
+
+    let mut g = c.benchmark_group("yield_round_trip_x10000");
+    g.sample_size(20);
+    g.bench_function("luamod_runtime", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let s: i64 = tokio.block_on(rt.run(&src)).expect("run");
+                assert_eq!(s as u64, N * (N + 1) / 2 + N);
+            }
+            start.elapsed()
+        })
+    });
+    g.bench_function("mlua_async_fn", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let s: i64 = tokio.block_on(looped.call_async(())).expect("call");
+                assert_eq!(s as u64, N * (N + 1) / 2 + N);
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+fn scale(_: &mut Criterion) {
+    const COUNT: usize = 100_000;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async {
+        let rt = Runtime::builder()
+            .module(&bench::MODULE)
+            .workers(1)
+            .build()
+            .expect("runtime");
+        // Warm the state so its own allocations are not counted.
+        rt.run::<()>("return").await.expect("warm");
+        let before: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
+        let start = Instant::now();
+        let mut pids = Vec::with_capacity(COUNT);
+        for _ in 0..COUNT {
+            pids.push(
+                rt.spawn("require('bench').sleep(100)", SpawnOptions::default())
+                    .expect("spawn"),
+            );
+        }
+        let spawned = start.elapsed();
+        // Wait until every process is suspended on its sleep.
+        loop {
+            let s = rt.stats().await;
+            if s.iter().map(|w| w.waiting).sum::<usize>() == COUNT {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let suspended = start.elapsed();
+        let during: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
+        for p in pids {
+            rt.join(p).await.expect("join");
+        }
+        let total = start.elapsed();
+        let per = (during - before) as f64 / COUNT as f64;
+        println!(
+            "scale: {COUNT} processes sleeping 100 ms: requests sent in {spawned:?}; all \
+             started and suspended after {suspended:?} ({:.0} spawns/s); all done after \
+             {total:?}; {per:.0} bytes of Lua memory per suspended process",
+            COUNT as f64 / suspended.as_secs_f64()
+        );
+        rt.shutdown(Duration::from_secs(1)).await;
+    });
+}
+
+criterion_group!(benches, round_trip, scale);
+criterion_main!(benches);
