@@ -108,6 +108,13 @@ async fn yields_pass_through_pcall_and_user_coroutines() {
         local second = co(20)
         local co2 = coroutine.create(function() time.sleep(0); return 'done' end)
         local okr, r = coroutine.resume(co2)
+        -- and through metamethods of Lua tables
+        local lazy = setmetatable({}, { __index = function(_, k) time.sleep(0); return k .. '!' end,
+                                         __lt = function() time.sleep(0); return true end })
+        assert(lazy.x == 'x!' and lazy < lazy)
+        -- xpcall with a handler
+        local okx, vx = xpcall(function() time.sleep(0); error('boom') end, function(m) return 'handled' end)
+        assert(not okx and vx == 'handled')
         return v, first, second, okr, r
     "#;
     let (v, first, second, okr, r): (i64, i64, i64, bool, String) = eval(&rt, src).await;
