@@ -52,6 +52,12 @@ print(pcall(function() buf.colour = "red" end))
 print(pcall(buf.write, "not a buffer"))
 print(pcall(function() buf:each_line(function() buf:write("x") end) end))
 
+print("== permissions: checked before the body runs")
+print("running as " .. greet.whoami())
+print(greet.secret("Ann"))
+local secret, denied = greet.secret("Bob")
+print(secret, denied:kind() == errors.PERMISSION_DENIED, denied:message())
+
 print("== time: processes wait without blocking a thread")
 local time = require("time")
 local t0 = time.now()

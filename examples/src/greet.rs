@@ -44,6 +44,20 @@ pub mod greet {
         }
     }
 
+    /// A greeting only some callers may ask for: checks the permission
+    /// `greet.secret` with `name` as the resource before running.
+    #[luamod::function(permission = "greet.secret", resource = name)]
+    pub fn secret(name: &str) -> String {
+        format!("The secret handshake for {name} is three taps.")
+    }
+
+    /// Who is asking: the actor of the calling process (checked by hand).
+    #[luamod::function]
+    pub fn whoami(ctx: &Context) -> Result<String, LuaError> {
+        ctx.check("greet.whoami", "*")?;
+        Ok(ctx.actor.as_ref().map(|a| a.id.clone()).unwrap_or_default())
+    }
+
     /// Greets everyone given, returning one greeting per name.
     #[luamod::function]
     pub fn greet_all(names: Variadic<String>) -> Variadic<String> {

@@ -94,7 +94,14 @@ fn run(file: &str) -> ExitCode {
         }
     };
     tokio.block_on(async {
-        let mut builder = luamod::Runtime::builder().workers(1);
+        // Security is explicit: the demo's processes act for the actor
+        // "demo", which may ask `greet.secret` for Ann but not for anyone
+        // else (nothing allows it, so it is denied).
+        let mut builder = luamod::Runtime::builder()
+            .workers(1)
+            .actor(luamod::Actor::new("demo"))
+            .policy(luamod::Policy::allow("greet.secret").on("Ann"))
+            .policy(luamod::Policy::allow("greet.whoami"));
         for m in luamod_examples::all() {
             builder = builder.module(m);
         }

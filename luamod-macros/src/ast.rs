@@ -27,6 +27,10 @@ pub struct Function {
     pub command: Option<syn::LitInt>,
     /// `C` when the function returns `Yield<C>`.
     pub yields: Option<Type>,
+    /// `permission = "..."`.
+    pub permission: Option<LitStr>,
+    /// `resource = param`.
+    pub resource: Option<syn::Ident>,
     pub doc: String,
     pub params: Vec<Param>,
 }
@@ -44,6 +48,8 @@ impl Function {
 pub enum ParamKind {
     /// `lua: &Lua`, supplied by the runtime.
     Lua,
+    /// `ctx: &Context`, the process's security context.
+    Context,
     /// A Lua argument.
     Arg {
         /// `Option<T>` or `#[lua(default = ...)]`: absent or nil is accepted.
@@ -112,6 +118,8 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
                 name_lit: fargs.name,
                 returns: fargs.returns,
                 command: fargs.command,
+                permission: fargs.permission,
+                resource: fargs.resource,
                 yields: yield_command(&f.sig.output),
                 params,
             });
@@ -184,6 +192,8 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
                 let type_override = pargs.ty.take();
                 let kind = if is_ref_to(&ty, "Lua") {
                     ParamKind::Lua
+                } else if is_ref_to(&ty, "Context") {
+                    ParamKind::Context
                 } else {
                     ParamKind::Arg {
                         optional: last_segment_is(&ty, "Option") || pargs.default.is_some(),

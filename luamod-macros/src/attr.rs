@@ -106,6 +106,10 @@ pub struct FunctionArgs {
     pub returns: Option<LitStr>,
     /// `command = N`: the id of an `async fn`'s generated command.
     pub command: Option<syn::LitInt>,
+    /// `permission = "mod.action"`.
+    pub permission: Option<LitStr>,
+    /// `resource = param`: the parameter whose value is the resource.
+    pub resource: Option<Ident>,
 }
 
 pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<FunctionArgs> {
@@ -115,6 +119,14 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
         input.parse::<Token![=]>()?;
         if key == "name" {
             args.name = Some(input.parse()?);
+        } else if key == "permission" {
+            let lit: LitStr = input.parse()?;
+            if lit.value().trim().is_empty() {
+                cx.error_spanned_by(&lit, "a permission names an action, such as \"fs.read\"");
+            }
+            args.permission = Some(lit);
+        } else if key == "resource" {
+            args.resource = Some(input.parse()?);
         } else if key == "command" {
             let lit: syn::LitInt = input.parse()?;
             match lit.base10_parse::<u16>() {
@@ -131,7 +143,7 @@ pub fn parse_function_args(cx: &Ctxt, input: ParseStream) -> syn::Result<Functio
             cx.error_spanned_by(
                 &key,
                 format!(
-                    "unknown function option `{key}`; expected `name = \"...\"`, `returns = \"...\"` or `command = N`"
+                    "unknown function option `{key}`; expected `name`, `returns`, `command`, `permission` or `resource`"
                 ),
             );
         }

@@ -311,7 +311,7 @@ fn expand_userdata(
                 }
             });
             getters.push(quote! {
-                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #gid, sig: #gsig }
+                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #gid, sig: #gsig, permission: ::luamod::__private::None }
             });
         }
         if f.set {
@@ -356,7 +356,7 @@ fn expand_userdata(
                 }
             });
             setters.push(quote! {
-                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #sid, sig: #ssig }
+                ::luamod::__private::FunctionDef { name: #lua_name, doc: #fdoc, func: #sid, sig: #ssig, permission: ::luamod::__private::None }
             });
         }
     }
@@ -668,6 +668,7 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
             returns_override: s.returns.clone(),
             doc: s.doc.clone(),
             is_async: s.yields.is_some(),
+            permission: None,
         };
         fns.push(export::export_fn(&spec));
         let slot = match s.role {

@@ -131,6 +131,7 @@ fn expand_function(module: &str, f: &Function) -> (TokenStream, TokenStream) {
         returns_override: f.returns.clone(),
         doc: f.doc.clone(),
         is_async: is_async || f.yields.is_some(),
+        permission: f.permission.clone().map(|p| (p, f.resource.clone())),
     };
     let mut export = export::export_fn(&spec);
     if let Some((tokens, _)) = async_parts {

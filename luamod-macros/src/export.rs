@@ -32,6 +32,8 @@ pub struct ExportSpec<'a> {
     pub doc: String,
     /// Whether calling it suspends the process (a yield).
     pub is_async: bool,
+    /// `permission = "..."` and the resource parameter's name.
+    pub permission: Option<(LitStr, Option<Ident>)>,
 }
 
 /// Replaces every named lifetime by `'static`: a type description only needs
@@ -64,12 +66,20 @@ pub fn function_def(spec: &ExportSpec) -> TokenStream {
     let name = &spec.lua_name;
     let export_ident = &spec.export_ident;
     let sig_ident = format_ident!("{}__sig", spec.export_ident);
+    let permission = match &spec.permission {
+        Some((action, resource)) => {
+            let res = resource.as_ref().map(|r| r.to_string()).unwrap_or_default();
+            quote!(::luamod::__private::Some((#action, #res)))
+        }
+        None => quote!(::luamod::__private::None),
+    };
     quote! {
         ::luamod::__private::FunctionDef {
             name: #name,
             doc: #desc,
             func: #export_ident,
             sig: #sig_ident,
+            permission: #permission,
         }
     }
 }
@@ -180,6 +190,9 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
             ParamKind::Lua => {
                 bindings.push(quote!(let #var = __cx.lua();));
             }
+            ParamKind::Context => {
+                bindings.push(quote!(let #var = ::luamod::__private::context(__cx);));
+            }
             ParamKind::Arg { default, .. } => {
                 lua_idx += 1;
                 let Some(ty) = &p.ty else { continue };
@@ -210,6 +223,22 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
         call_args.push(var);
     }
 
+    if let Some((action, resource)) = &spec.permission {
+        let res = match resource.as_ref().and_then(|r| {
+            spec.params
+                .iter()
+                .position(|p| p.name.as_deref() == Some(&r.to_string()))
+        }) {
+            Some(i) => {
+                let v = format_ident!("__luamod_a{}", i);
+                quote!(&#v)
+            }
+            None => quote!(&"*"),
+        };
+        bindings.push(quote! {
+            ::luamod::__private::check_permission(__cx, #action, #res)?;
+        });
+    }
     let push = quote_spanned! {spec.ret_span=>
         #[allow(unused_imports)]
         use ::luamod::__private::{FastRet as _, SlowRet as _};

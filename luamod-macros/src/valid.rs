@@ -80,6 +80,31 @@ pub fn check_module(cx: &Ctxt, m: &Module) {
 fn check_function(cx: &Ctxt, f: &Function) {
     check_signature(cx, &f.item.sig, &f.name_lit);
     check_params(cx, &f.params, false);
+    if let Some(res) = &f.resource {
+        let names: Vec<String> = f
+            .params
+            .iter()
+            .filter(|p| matches!(p.kind, ParamKind::Arg { .. }))
+            .filter_map(|p| p.name.clone())
+            .collect();
+        if !names.iter().any(|n| res == n) {
+            cx.error_spanned_by(
+                res,
+                format!(
+                    "`resource = {res}` names no parameter of `{}`; its Lua parameters are: {}",
+                    f.item.sig.ident,
+                    if names.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            );
+        }
+        if f.permission.is_none() {
+            cx.error_spanned_by(res, "`resource` goes with `permission = \"...\"`");
+        }
+    }
 }
 
 /// Checks shared by functions and methods: the name, generics, qualifiers.
@@ -153,11 +178,11 @@ pub fn check_params(cx: &Ctxt, params: &[crate::ast::Param], allow_receiver: boo
                     )
                 }
             }
-            ParamKind::Lua => {
+            ParamKind::Lua | ParamKind::Context => {
                 if seen_arg {
                     cx.error_spanned_by(
                         &p.span_of,
-                        "`lua: &Lua` must come before the Lua arguments",
+                        "`lua: &Lua` and `ctx: &Context` must come before the Lua arguments",
                     );
                 }
             }
@@ -199,9 +224,9 @@ pub fn check_params(cx: &Ctxt, params: &[crate::ast::Param], allow_receiver: boo
 fn check_async_params(cx: &Ctxt, f: &Function) {
     for p in &f.params {
         match (&p.kind, &p.ty) {
-            (ParamKind::Lua, _) => cx.error_spanned_by(
+            (ParamKind::Lua | ParamKind::Context, _) => cx.error_spanned_by(
                 &p.span_of,
-                "an `async fn` export runs off the Lua thread and cannot take `lua: &Lua`",
+                "an `async fn` export runs off the Lua thread and cannot take `lua: &Lua` or `ctx: &Context`",
             ),
             (ParamKind::Arg { .. }, Some(ty)) if quote::quote!(#ty).to_string().contains('&') => cx
                 .error_spanned_by(

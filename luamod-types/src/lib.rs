@@ -24,6 +24,6 @@ pub mod luals;
 pub mod luau;
 pub mod markdown;
 
-pub use manifest::{Field, FunctionDecl, TypeDef, TypeManifest};
+pub use manifest::{Field, FunctionDecl, Permission, TypeDef, TypeManifest};
 pub use parse::ParseError;
 pub use ty::{FunctionType, Param, Type};

@@ -113,6 +113,19 @@ fn doc_lines(out: &mut String, doc: &str) {
 
 fn function_annotations(out: &mut String, f: &FunctionDecl) {
     doc_lines(out, &f.doc);
+    if let Some(p) = &f.permission {
+        let on = p
+            .resource
+            .as_ref()
+            .map(|r| format!(" on `{r}`"))
+            .unwrap_or_default();
+        let sep = if f.doc.is_empty() { "" } else { "---\n" };
+        let _ = writeln!(
+            out,
+            "{sep}---Requires permission `{}`{on}; refused: `nil, err` (PERMISSION_DENIED).",
+            p.action
+        );
+    }
     if f.sig.is_async {
         out.push_str("---@async\n");
     }
@@ -364,6 +377,7 @@ mod tests {
                 .collect(),
         });
         m.functions.push(FunctionDecl {
+            permission: None,
             name: "f".into(),
             doc: String::new(),
             sig: FunctionType {
@@ -393,6 +407,7 @@ mod tests {
     fn yielding_functions_are_marked_async() {
         let mut m = TypeManifest::new("t", "");
         m.functions.push(FunctionDecl {
+            permission: None,
             name: "sleep".into(),
             doc: "Waits.".into(),
             sig: FunctionType {

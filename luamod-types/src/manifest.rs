@@ -22,6 +22,16 @@ pub struct Field {
     pub doc: String,
 }
 
+/// The permission an export checks before its body runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    /// The action (`fs.read`).
+    pub action: String,
+    /// The parameter whose value is the resource, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
 /// A named function with its signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionDecl {
@@ -32,6 +42,9 @@ pub struct FunctionDecl {
     pub doc: String,
     /// The signature.
     pub sig: FunctionType,
+    /// The permission it checks, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
 }
 
 /// A named type a module defines.

@@ -32,6 +32,14 @@ fn function(out: &mut String, prefix: &str, sep: &str, f: &FunctionDecl) {
     if f.sig.is_async {
         out.push_str("*Yields:* the calling process waits for the result.\n\n");
     }
+    if let Some(p) = &f.permission {
+        let on = p
+            .resource
+            .as_ref()
+            .map(|r| format!(" on `{r}`"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "*Permission:* `{}`{on}.\n", p.action);
+    }
     if !f.doc.is_empty() {
         let _ = writeln!(out, "{}\n", f.doc);
     }

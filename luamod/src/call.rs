@@ -87,6 +87,8 @@ pub enum CallError {
     /// Raised as a plain string with the caller's position, like
     /// `luaL_error`.
     Message(String),
+    /// Not raised: returned to Lua as `nil, err` (a refused permission).
+    Return(LuaError),
     /// A Lua error raised by Lua code the export called (through mlua),
     /// raised again unchanged.
     Rethrow(String),
@@ -127,6 +129,8 @@ pub struct CallCx {
     /// inline: a method call must not allocate.
     borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
     more_borrows: std::cell::RefCell<Vec<&'static Cell<isize>>>,
+    /// The security context, looked up on first use.
+    context: OnceCell<std::sync::Arc<crate::security::Context>>,
     /// Set by a `Yield` result: suspend the process with this continuation
     /// once the call's Rust values are dropped.
     yield_k: Cell<Option<ffi::lua_KFunction>>,
@@ -170,6 +174,21 @@ impl CallCx {
             // outlives this call; the reference does not escape the call
             // (`CallCx` is only lent to the body, never stored).
             unsafe { mlua::Lua::get_or_init_from_ptr(self.state) }
+        })
+    }
+
+    /// The security context of the running call: the runtime process's,
+    /// else the one set on a plain state with [`crate::set_context`], else
+    /// none (every permission denied).
+    pub fn context(&self) -> &crate::security::Context {
+        self.context.get_or_init(|| {
+            crate::runtime::current_context()
+                .or_else(|| {
+                    self.lua()
+                        .app_data_ref::<std::sync::Arc<crate::security::Context>>()
+                        .map(|c| c.clone())
+                })
+                .unwrap_or_else(|| std::sync::Arc::new(crate::security::Context::none().clone()))
         })
     }
 
@@ -240,6 +259,7 @@ where
         borrows: Default::default(),
         more_borrows: std::cell::RefCell::new(Vec::new()),
         yield_k: Cell::new(None),
+        context: OnceCell::new(),
     };
     let n = match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
         Ok(Ok(n)) => n,
@@ -251,6 +271,16 @@ where
         Ok(Err(CallError::Raise(e))) => {
             push_error_value(&cx, e);
             RAISE
+        }
+        Ok(Err(CallError::Return(e))) => {
+            match crate::ret::IntoReturn::push_return(Err::<(), LuaError>(e), &cx) {
+                Ok(n) => n,
+                Err(_) => {
+                    // SAFETY: live state; pushes one string.
+                    unsafe { push_str(state, "cannot report a refused permission") };
+                    RAISE
+                }
+            }
         }
         Ok(Err(CallError::Rethrow(m))) => {
             // SAFETY: live state; pushes one string.

@@ -78,6 +78,9 @@ pub struct FunctionDef {
     pub func: unsafe extern "C-unwind" fn(*mut mlua::ffi::lua_State) -> c_int,
     /// Describes its signature (generated from the Rust signature).
     pub sig: fn(&mut crate::TypeRegistry) -> luamod_types::FunctionType,
+    /// `permission = "..."`: the action checked before the body runs, and
+    /// the name of the parameter used as resource (empty: none).
+    pub permission: Option<(&'static str, &'static str)>,
 }
 
 /// A Lua module, as `#[luamod::module]` emits it (`pub static MODULE`).
@@ -115,6 +118,12 @@ impl ModuleDef {
                 name: f.name.to_owned(),
                 doc: f.doc.to_owned(),
                 sig: (f.sig)(&mut reg),
+                permission: f
+                    .permission
+                    .map(|(action, resource)| luamod_types::Permission {
+                        action: action.to_owned(),
+                        resource: (!resource.is_empty()).then(|| resource.to_owned()),
+                    }),
             })
             .collect();
         for class in self.userdata {
@@ -172,6 +181,12 @@ pub fn install_base(lua: &Lua) -> mlua::Result<()> {
     lua.globals().raw_set("errors", &errors)?;
     lua.register_module("errors", &errors)?;
     Ok(())
+}
+
+/// Sets the security context of a plain state (one made by [`lua_with`]);
+/// permission checks in its exports use it. Without one, they deny.
+pub fn set_context(lua: &Lua, ctx: crate::security::Context) {
+    lua.set_app_data(std::sync::Arc::new(ctx));
 }
 
 /// A Lua state with luamod's base and `modules` bound, so

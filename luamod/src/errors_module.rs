@@ -168,6 +168,7 @@ pub(crate) fn manifest() -> luamod_types::TypeManifest {
             returns,
             ..FunctionType::default()
         },
+        permission: None,
     };
     let p = |name: &str, ty: Type| Param {
         name: name.to_owned(),

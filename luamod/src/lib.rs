@@ -34,6 +34,7 @@ mod errors_module;
 mod readonly;
 pub mod ret;
 pub mod runtime;
+pub mod security;
 pub mod stubs;
 pub mod testing;
 pub mod types;
@@ -41,19 +42,20 @@ pub mod userdata;
 
 pub use arg::FromArg;
 pub use call::{ArgError, CallCx};
-pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with};
+pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with, set_context};
 pub use error::{Detail, ErrorKind, LuaError};
 pub use luamod_macros::{Command, LuaRecord, function, methods, module, userdata};
 pub use mlua;
 pub use ret::IntoReturn;
 pub use runtime::{Command, CommandId, Error, Pid, Runtime, SpawnOptions, Then, Yield};
+pub use security::{Actor, Context, ContextKind, Policy, Scope};
 pub use types::{LuaReturns, LuaType, TypeRegistry};
 
 /// Every name an author or host needs.
 pub mod prelude {
     pub use crate::{
-        Class, Command, ErrorKind, FromArg, IntoReturn, LuaError, LuaRecord, ModuleDef, Runtime,
-        Then, Yield, lua_with,
+        Actor, Class, Command, Context, ContextKind, ErrorKind, FromArg, IntoReturn, LuaError,
+        LuaRecord, ModuleDef, Policy, Runtime, Then, Yield, lua_with,
     };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
 }
@@ -68,6 +70,7 @@ pub mod __private {
     pub use crate::ret::{FastRet, SlowRet};
     pub use crate::runtime::command::{Command, CommandDef, CommandId, Then, Yield};
     pub use crate::runtime::dispatch::{ErasedHandler, HandlerCx, handler_fn};
+    pub use crate::security::Context;
     pub use crate::types::{
         AnyReturns, AnyType, KnownReturns, KnownType, Tag, parse_returns, parse_type,
     };
@@ -86,6 +89,24 @@ pub mod __private {
     pub use std::string::String;
     pub use std::sync::Arc;
     pub use std::vec::Vec;
+
+    /// The context of the running call: the runtime process's, else the
+    /// plain state's (`Lua::set_app_data(Context)`), else none (denies all).
+    pub fn context(cx: &CallCx) -> &Context {
+        cx.context()
+    }
+
+    /// Runs a `permission = "..."` check; refused → `nil, err`.
+    pub fn check_permission(
+        cx: &CallCx,
+        action: &str,
+        resource: &dyn ::core::fmt::Display,
+    ) -> Result<(), CallError> {
+        match cx.context().check(action, resource) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(CallError::Return(e)),
+        }
+    }
 
     /// Converts a `#[lua(default = ...)]` expression to the parameter type.
     #[inline(always)]

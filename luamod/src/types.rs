@@ -91,6 +91,7 @@ impl TypeRegistry {
                     name: d.name.to_owned(),
                     doc: d.doc.to_owned(),
                     sig: (d.sig)(reg),
+                    permission: None,
                 })
                 .collect()
         }

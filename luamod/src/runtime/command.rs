@@ -157,6 +157,8 @@ thread_local! {
     pub(crate) static PARKED: RefCell<Option<Parked>> = const { RefCell::new(None) };
     /// The result the scheduler hands to the next continuation.
     pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
+    /// The context of the process the worker is running right now.
+    pub(crate) static CURRENT_CONTEXT: RefCell<Option<std::sync::Arc<crate::security::Context>>> = const { RefCell::new(None) };
     /// The main state of the runtime worker on this thread, if any.
     pub(crate) static WORKER_STATE: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }

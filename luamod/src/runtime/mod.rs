@@ -39,6 +39,11 @@ use crate::def::ModuleDef;
 use crate::error::{ErrorKind, LuaError};
 use worker::{Msg, Worker};
 
+/// The context of the process running on this thread, if any.
+pub(crate) fn current_context() -> Option<Arc<crate::security::Context>> {
+    command::CURRENT_CONTEXT.with(|c| c.borrow().clone())
+}
+
 /// A process id. Never reused within a runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(pub u64);
@@ -148,6 +153,7 @@ pub struct Builder {
     handlers: Vec<Arc<dyn ErasedHandler>>,
     workers: usize,
     on_complete: Option<Hook>,
+    context: crate::security::Context,
 }
 
 /// A snapshot of one worker.
@@ -168,6 +174,15 @@ pub struct SpawnOptions {
     pub name: Option<String>,
     /// Cancel the process with a `Timeout` error after this long.
     pub deadline: Option<Duration>,
+    /// Its context (default: the runtime's). A `Workflow` context is
+    /// refused before any Lua runs if the runtime binds modules a workflow
+    /// may not use.
+    pub context: Option<crate::security::Context>,
+    /// Spawned on behalf of this (live) process: inherits its actor and
+    /// scope, narrowed by `narrow`.
+    pub parent: Option<Pid>,
+    /// Policies that restrict the inherited scope (with `parent`).
+    pub narrow: Vec<crate::security::Policy>,
 }
 
 impl Builder {
@@ -190,6 +205,27 @@ impl Builder {
         self
     }
 
+    /// The kind of context processes run in (default `Process`). A
+    /// `Workflow` runtime refuses, when built, any module whose classes are
+    /// not `deterministic` or `workflow`.
+    pub fn context(mut self, kind: crate::security::ContextKind) -> Self {
+        self.context.kind = kind;
+        self
+    }
+
+    /// Who processes act for. Without an actor every permission is denied.
+    pub fn actor(mut self, actor: crate::security::Actor) -> Self {
+        self.context.actor = Some(actor);
+        self
+    }
+
+    /// Adds a policy to the processes' scope. Without any allowing policy,
+    /// every permission is denied; `Policy::allow_all()` opts out visibly.
+    pub fn policy(mut self, p: crate::security::Policy) -> Self {
+        self.context = self.context.with_policy(p);
+        self
+    }
+
     /// Called once per process, on its worker thread, when it completes.
     pub fn on_complete(
         mut self,
@@ -202,6 +238,9 @@ impl Builder {
     /// Builds the dispatch table (refusing duplicate or reserved ids) and
     /// starts the workers.
     pub fn build(self) -> Result<Runtime, Error> {
+        for m in &self.modules {
+            self.context.kind.admit(m).map_err(Error::from_lua_error)?;
+        }
         let mut table = dispatch::Table::default();
         for h in clock::real_clock() {
             table.insert(h);
@@ -268,6 +307,7 @@ impl Builder {
             tokio,
             on_complete: self.on_complete,
         });
+        let default_context = Arc::new(self.context);
         let mut workers = Vec::new();
         for i in 0..self.workers {
             let (tx, rx) = mpsc::channel();
@@ -298,6 +338,8 @@ impl Builder {
             workers,
             next_pid: AtomicU64::new(1),
             shared,
+            default_context,
+            contexts: Arc::new(Mutex::new(std::collections::HashMap::new())),
             joins: Mutex::new(std::collections::HashMap::new()),
             _owned_tokio: owned.map(OwnedTokio),
         })
@@ -330,6 +372,9 @@ pub struct Runtime {
     workers: Vec<WorkerHandle>,
     next_pid: AtomicU64,
     shared: Arc<Shared>,
+    default_context: Arc<crate::security::Context>,
+    /// Contexts of live processes, for children that inherit them.
+    contexts: Arc<Mutex<std::collections::HashMap<Pid, Arc<crate::security::Context>>>>,
     joins: Mutex<std::collections::HashMap<Pid, oneshot::Receiver<Result<(), Error>>>>,
     _owned_tokio: Option<OwnedTokio>,
 }
@@ -344,6 +389,7 @@ impl Runtime {
                 .map(|n| n.get())
                 .unwrap_or(1),
             on_complete: None,
+            context: crate::security::Context::default(),
         }
     }
 
@@ -351,13 +397,48 @@ impl Runtime {
         &self.workers[(pid.0 % self.workers.len() as u64) as usize]
     }
 
+    /// The context a new process gets: explicit, inherited from a live
+    /// parent (narrowed), or the runtime's; refused before any Lua runs if
+    /// its kind does not admit the runtime's modules.
+    fn context_for(&self, opts: &mut SpawnOptions) -> Result<Arc<crate::security::Context>, Error> {
+        let ctx = if let Some(c) = opts.context.take() {
+            Arc::new(c)
+        } else if let Some(parent) = opts.parent {
+            let contexts = self
+                .contexts
+                .lock()
+                .map_err(|_| Error::new("context table poisoned"))?;
+            let p = contexts
+                .get(&parent)
+                .ok_or_else(|| Error::new(format!("no live parent process {parent}")))?;
+            Arc::new(p.child(std::mem::take(&mut opts.narrow)))
+        } else {
+            self.default_context.clone()
+        };
+        for m in &self.shared.modules {
+            ctx.kind.admit(m).map_err(Error::from_lua_error)?;
+        }
+        Ok(ctx)
+    }
+
     fn send_spawn(
         &self,
         source: &str,
-        opts: SpawnOptions,
+        mut opts: SpawnOptions,
         done: worker::Done,
     ) -> Result<Pid, Error> {
+        let context = self.context_for(&mut opts)?;
         let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
+        if let Ok(mut m) = self.contexts.lock() {
+            m.insert(pid, context.clone());
+        }
+        let contexts = self.contexts.clone();
+        let done: worker::Done = Box::new(move |lua, r| {
+            if let Ok(mut m) = contexts.lock() {
+                m.remove(&pid);
+            }
+            done(lua, r)
+        });
         self.worker_for(pid)
             .tx
             .send(Msg::Spawn {
@@ -365,6 +446,7 @@ impl Runtime {
                 name: opts.name.unwrap_or_else(|| "process".to_owned()),
                 source: source.to_owned(),
                 deadline: opts.deadline,
+                context,
                 done,
             })
             .map_err(|_| Error::new("the runtime has shut down"))?;

@@ -21,7 +21,9 @@ use mlua::{Lua, MultiValue, Table, Thread, Value};
 
 use crate::error::{ErrorKind, LuaError};
 use crate::runtime::cancel::CancelToken;
-use crate::runtime::command::{COMPLETED, Delivery, PARKED, WORKER_STATE, sentinel};
+use crate::runtime::command::{
+    COMPLETED, CURRENT_CONTEXT, Delivery, PARKED, WORKER_STATE, sentinel,
+};
 use crate::runtime::dispatch::HandlerCx;
 use crate::runtime::{Error, Pid, Shared};
 
@@ -35,6 +37,7 @@ pub(crate) enum Msg {
         name: String,
         source: String,
         deadline: Option<Duration>,
+        context: Arc<crate::security::Context>,
         done: Done,
     },
     Complete {
@@ -64,6 +67,7 @@ struct Proc {
     result: Option<Box<dyn Any + Send>>,
     /// `Then`'s mapping function while the process waits.
     map: Option<Box<dyn Any>>,
+    context: Arc<crate::security::Context>,
     done: Option<Done>,
 }
 
@@ -214,8 +218,9 @@ impl Worker {
                 name,
                 source,
                 deadline,
+                context,
                 done,
-            } => self.spawn(pid, &name, &source, deadline, done),
+            } => self.spawn(pid, &name, &source, deadline, context, done),
             Msg::Complete {
                 pid,
                 generation,
@@ -267,6 +272,7 @@ impl Worker {
         name: &str,
         source: &str,
         deadline: Option<Duration>,
+        context: Arc<crate::security::Context>,
         done: Done,
     ) {
         if self.draining {
@@ -300,6 +306,7 @@ impl Worker {
                 cancel: CancelToken::new(),
                 result: None,
                 map: None,
+                context,
                 done: Some(done),
             },
         );
@@ -331,7 +338,9 @@ impl Worker {
         });
         let thread = p.thread.clone();
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
+        CURRENT_CONTEXT.with(|c| *c.borrow_mut() = Some(p.context.clone()));
         let r = thread.resume::<MultiValue>(());
+        CURRENT_CONTEXT.with(|c| c.borrow_mut().take());
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());
         match r {

@@ -32,6 +32,19 @@ function greet.chant(name, times, sep) end
 ---@return errors.Error?
 function greet.in_language(code) end
 
+---A greeting only some callers may ask for: checks the permission
+---`greet.secret` with `name` as the resource before running.
+---
+---Requires permission `greet.secret` on `name`; refused: `nil, err` (PERMISSION_DENIED).
+---@param name string
+---@return string
+function greet.secret(name) end
+
+---Who is asking: the actor of the calling process (checked by hand).
+---@return string?
+---@return errors.Error?
+function greet.whoami() end
+
 ---Greets everyone given, returning one greeting per name.
 ---@param ... string
 ---@return string ...
