@@ -202,7 +202,9 @@ fn permissions_appear_in_manifests_and_stubs() {
         (p.action.as_str(), p.resource.as_deref()),
         ("greet.secret", Some("name"))
     );
-    let stub = luamod::types::luals::write_all(std::slice::from_ref(&m)).remove(0).1;
+    let stub = luamod::types::luals::write_all(std::slice::from_ref(&m))
+        .remove(0)
+        .1;
     assert!(stub.contains("---Requires permission `greet.secret` on `name`; refused: `nil, err` (PERMISSION_DENIED)."), "{stub}");
     assert!(
         luamod::types::markdown::module_page(&m)
