@@ -2,10 +2,18 @@
 //! workspace tests.
 
 pub mod buffer;
+pub mod fs;
 pub mod greet;
+pub mod json;
 pub mod time;
 
 /// Every example module, for hosts that bind them all.
 pub fn all() -> Vec<&'static luamod::ModuleDef> {
-    vec![&greet::MODULE, &buffer::MODULE, &time::MODULE]
+    vec![
+        &greet::MODULE,
+        &buffer::MODULE,
+        &time::MODULE,
+        &json::MODULE,
+        &fs::MODULE,
+    ]
 }

@@ -31,6 +31,8 @@ pub struct Function {
     pub permission: Option<LitStr>,
     /// `resource = param`.
     pub resource: Option<syn::Ident>,
+    /// `#[luamod::constant]`: evaluated once when the module is bound.
+    pub constant: bool,
     pub doc: String,
     pub params: Vec<Param>,
 }
@@ -106,9 +108,14 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
                 continue;
             }
             let syn::Item::Fn(f) = it else { continue };
-            let Some(pos) = f.attrs.iter().position(attr::is_function_attr) else {
+            let Some(pos) = f
+                .attrs
+                .iter()
+                .position(|a| attr::is_function_attr(a) || attr::is_constant_attr(a))
+            else {
                 continue;
             };
+            let constant = attr::is_constant_attr(&f.attrs[pos]);
             let fattr = f.attrs.remove(pos);
             let fargs = parse_function_attr(cx, &fattr);
             let params = parse_params(cx, &mut f.sig);
@@ -120,6 +127,7 @@ pub fn parse_module(cx: &Ctxt, args: proc_macro2::TokenStream, mut item: ItemMod
                 command: fargs.command,
                 permission: fargs.permission,
                 resource: fargs.resource,
+                constant,
                 yields: yield_command(&f.sig.output),
                 params,
             });

@@ -239,6 +239,23 @@ pub fn parse_param_attr(cx: &Ctxt, attr: &Attribute, out: &mut ParamArgs) {
     }
 }
 
+/// Whether `attr` is `#[luamod::constant]` (or `#[constant]`).
+pub fn is_constant_attr(attr: &Attribute) -> bool {
+    let segs: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    matches!(
+        segs.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["luamod", "constant"] | ["constant"]
+    )
+}
+
 /// Whether `attr` is `#[luamod::function]` (or `#[function]` after a `use`).
 pub fn is_function_attr(attr: &Attribute) -> bool {
     let segs: Vec<String> = attr

@@ -81,10 +81,15 @@ fn expand_module(m: &Module) -> TokenStream {
         .collect();
     let mut exports = Vec::new();
     let mut defs = Vec::new();
+    let mut constants = Vec::new();
     for f in &m.functions {
         let (export_fn, def) = expand_function(&lua_mod_name, f);
         exports.push(export_fn);
-        defs.push(def);
+        if f.constant {
+            constants.push(def);
+        } else {
+            defs.push(def);
+        }
     }
 
     let generated: TokenStream = quote! {
@@ -97,6 +102,7 @@ fn expand_module(m: &Module) -> TokenStream {
             description: #description,
             classes: &[#(#classes),*],
             functions: &[#(#defs),*],
+            constants: &[#(#constants),*],
             userdata: &[#(<#userdata_types as ::luamod::__private::LuaClass>::CLASS),*],
             commands: &[#(<#commands as ::luamod::__private::Command>::DEF),*],
         };
@@ -210,7 +216,8 @@ fn expand_async(module: &str, f: &Function) -> (TokenStream, syn::Ident) {
     (tokens, shim)
 }
 
-pub fn lone_function(_args: TokenStream, input: TokenStream) -> TokenStream {
+pub fn lone_function(args: TokenStream, input: TokenStream) -> TokenStream {
+    let _ = args;
     let span = syn::parse2::<syn::ItemFn>(input.clone())
         .map(|f| f.sig.ident.span())
         .unwrap_or_else(|_| Span::call_site());

@@ -57,3 +57,11 @@ pub fn lua_record(input: TokenStream) -> TokenStream {
 pub fn command(input: TokenStream) -> TokenStream {
     command::derive(input.into()).into()
 }
+
+/// Marks a zero-argument function inside a `#[luamod::module]` whose value
+/// becomes a constant field of the module table (evaluated once per state).
+/// On its own (outside a module) it is an error.
+#[proc_macro_attribute]
+pub fn constant(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::lone_function(args.into(), input.into()).into()
+}

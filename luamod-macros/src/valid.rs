@@ -80,6 +80,13 @@ pub fn check_module(cx: &Ctxt, m: &Module) {
 fn check_function(cx: &Ctxt, f: &Function) {
     check_signature(cx, &f.item.sig, &f.name_lit);
     check_params(cx, &f.params, false);
+    if f.constant && (!f.params.is_empty() || f.item.sig.asyncness.is_some() || f.yields.is_some())
+    {
+        cx.error_spanned_by(
+            &f.item.sig,
+            "a `#[luamod::constant]` is a plain function with no parameters, evaluated once when the module is bound",
+        );
+    }
     if let Some(res) = &f.resource {
         let names: Vec<String> = f
             .params

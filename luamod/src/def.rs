@@ -94,6 +94,8 @@ pub struct ModuleDef {
     pub classes: &'static [Class],
     /// The exported functions, in source order.
     pub functions: &'static [FunctionDef],
+    /// Constant fields (`#[luamod::constant]`), evaluated when bound.
+    pub constants: &'static [FunctionDef],
     /// The userdata classes defined in the module; their associated
     /// functions are exported as `module.Type.name`.
     pub userdata: &'static [&'static crate::userdata::ClassDef],
@@ -129,7 +131,23 @@ impl ModuleDef {
         for class in self.userdata {
             reg.class(class);
         }
+        let constants = self
+            .constants
+            .iter()
+            .map(|c| luamod_types::Field {
+                name: c.name.to_owned(),
+                ty: (c.sig)(&mut reg)
+                    .returns
+                    .into_iter()
+                    .next()
+                    .unwrap_or(luamod_types::Type::Any),
+                optional: false,
+                readonly: true,
+                doc: c.doc.to_owned(),
+            })
+            .collect();
         let mut m = luamod_types::TypeManifest::new(self.name, self.description);
+        m.constants = constants;
         m.classes = self.classes.iter().map(|c| c.as_str().to_owned()).collect();
         m.functions = functions;
         m.types = reg.into_types();
@@ -151,6 +169,11 @@ impl ModuleDef {
             // `luamod::call`'s drop-safe path.
             let func = unsafe { lua.create_c_function(f.func)? };
             inner.raw_set(f.name, func)?;
+        }
+        for c in self.constants {
+            // SAFETY: as above.
+            let f = unsafe { lua.create_c_function(c.func)? };
+            inner.raw_set(c.name, f.call::<mlua::Value>(())?)?;
         }
         for class in self.userdata {
             if let Some(t) = crate::userdata::statics_table(lua, class)? {

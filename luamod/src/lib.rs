@@ -26,6 +26,7 @@
 
 pub mod arg;
 mod bridge;
+mod bytes;
 pub mod call;
 mod collections;
 mod def;
@@ -41,10 +42,11 @@ pub mod types;
 pub mod userdata;
 
 pub use arg::FromArg;
+pub use bytes::Bytes;
 pub use call::{ArgError, CallCx};
 pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with, set_context};
 pub use error::{Detail, ErrorKind, LuaError};
-pub use luamod_macros::{Command, LuaRecord, function, methods, module, userdata};
+pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module, userdata};
 pub use mlua;
 pub use ret::IntoReturn;
 pub use runtime::{Command, CommandId, Error, Pid, Runtime, SpawnOptions, Then, Yield};
@@ -54,8 +56,8 @@ pub use types::{LuaReturns, LuaType, TypeRegistry};
 /// Every name an author or host needs.
 pub mod prelude {
     pub use crate::{
-        Actor, Class, Command, Context, ContextKind, ErrorKind, FromArg, IntoReturn, LuaError,
-        LuaRecord, ModuleDef, Policy, Runtime, Then, Yield, lua_with,
+        Actor, Bytes, Class, Command, Context, ContextKind, ErrorKind, FromArg, IntoReturn,
+        LuaError, LuaRecord, ModuleDef, Policy, Runtime, Then, Yield, lua_with,
     };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
 }

@@ -1,0 +1,176 @@
+//! JSON with serde_json.
+//!
+//! Encoding rules (predictable, documented):
+//! - a table whose keys are exactly `1..n` (n ≥ 1) is an array;
+//! - every other table is an object and must have only string keys
+//!   (a table mixing integer and string keys, or with other key types, is
+//!   refused with `nil, err` of kind `INVALID`);
+//! - the empty table is an empty object `{}`;
+//! - `json.null` encodes `null`, and decoding gives `json.null` for `null`;
+//! - NaN and infinities, functions, userdata and threads are refused;
+//! - a table that contains itself is refused (no infinite output).
+
+pub use self::json::MODULE;
+
+/// JSON encoding and decoding.
+#[luamod::module(name = "json", class(encoding, deterministic))]
+#[allow(clippy::module_inception)]
+pub mod json {
+    use luamod::mlua::{self, LightUserData, Value};
+    use luamod::prelude::*;
+
+    /// Options for `json.encode`.
+    #[derive(LuaRecord, Debug, Default)]
+    pub struct EncodeOptions {
+        /// Indent the output.
+        pub pretty: Option<bool>,
+    }
+
+    fn invalid(msg: impl Into<String>) -> LuaError {
+        LuaError::new(ErrorKind::Invalid, msg).with_retryable(false)
+    }
+
+    fn to_json(
+        v: &Value,
+        path: &mut Vec<*const std::ffi::c_void>,
+    ) -> Result<serde_json::Value, LuaError> {
+        use serde_json::Value as J;
+        Ok(match v {
+            Value::Nil => J::Null,
+            Value::LightUserData(p) if p.0.is_null() => J::Null,
+            Value::Boolean(b) => J::Bool(*b),
+            Value::Integer(i) => J::from(*i),
+            Value::Number(n) => serde_json::Number::from_f64(*n)
+                .map(J::Number)
+                .ok_or_else(|| invalid(format!("cannot encode {n} as JSON")))?,
+            Value::String(s) => J::String(
+                s.to_str()
+                    .map_err(|_| invalid("cannot encode a string that is not UTF-8"))?
+                    .to_owned(),
+            ),
+            Value::Table(t) => {
+                let ptr = t.to_pointer();
+                if path.contains(&ptr) {
+                    return Err(invalid("cannot encode a table that contains itself"));
+                }
+                path.push(ptr);
+                let len = t.raw_len();
+                let mut count = 0usize;
+                let mut int_keys = true;
+                for pair in t.clone().pairs::<Value, Value>() {
+                    let (k, _) = pair.map_err(|e| invalid(e.to_string()))?;
+                    count += 1;
+                    if !matches!(k, Value::Integer(i) if i >= 1 && (i as usize) <= len) {
+                        int_keys = false;
+                    }
+                }
+                let out = if len > 0 && int_keys && count == len {
+                    let mut arr = Vec::with_capacity(len);
+                    for i in 1..=len {
+                        let item: Value = t.raw_get(i).map_err(|e| invalid(e.to_string()))?;
+                        arr.push(to_json(&item, path)?);
+                    }
+                    J::Array(arr)
+                } else {
+                    let mut obj = serde_json::Map::new();
+                    for pair in t.clone().pairs::<Value, Value>() {
+                        let (k, item) = pair.map_err(|e| invalid(e.to_string()))?;
+                        let Value::String(k) = k else {
+                            return Err(invalid(format!(
+                                "cannot encode a table with a {} key as a JSON object (keys must be strings, or exactly 1..n for an array)",
+                                k.type_name()
+                            )));
+                        };
+                        let key = k
+                            .to_str()
+                            .map_err(|_| invalid("cannot encode a key that is not UTF-8"))?
+                            .to_owned();
+                        obj.insert(key, to_json(&item, path)?);
+                    }
+                    J::Object(obj)
+                };
+                path.pop();
+                out
+            }
+            other => {
+                return Err(invalid(format!(
+                    "cannot encode a {} as JSON",
+                    other.type_name()
+                )));
+            }
+        })
+    }
+
+    fn to_lua(lua: &Lua, v: serde_json::Value) -> mlua::Result<Value> {
+        use serde_json::Value as J;
+        Ok(match v {
+            J::Null => Value::LightUserData(LightUserData(std::ptr::null_mut())),
+            J::Bool(b) => Value::Boolean(b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            J::String(s) => Value::String(lua.create_string(&s)?),
+            J::Array(items) => {
+                let t = lua.create_table_with_capacity(items.len(), 0)?;
+                for (i, item) in items.into_iter().enumerate() {
+                    t.raw_set(i + 1, to_lua(lua, item)?)?;
+                }
+                Value::Table(t)
+            }
+            J::Object(map) => {
+                let t = lua.create_table_with_capacity(0, map.len())?;
+                for (k, item) in map {
+                    t.raw_set(k, to_lua(lua, item)?)?;
+                }
+                Value::Table(t)
+            }
+        })
+    }
+
+    /// Encodes a Lua value as JSON text (see the module docs for how tables
+    /// map to arrays and objects).
+    #[luamod::function]
+    pub fn encode(
+        #[lua(type = "any")] value: Value,
+        opts: Option<EncodeOptions>,
+    ) -> Result<String, LuaError> {
+        let j = to_json(&value, &mut Vec::new())?;
+        let pretty = opts.and_then(|o| o.pretty).unwrap_or(false);
+        let text = if pretty {
+            serde_json::to_string_pretty(&j)
+        } else {
+            serde_json::to_string(&j)
+        };
+        text.map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Decodes JSON text; `null` becomes `json.null`. Malformed input is
+    /// `nil, err` naming the line and column.
+    #[luamod::function(returns = "any, errors.Error?")]
+    pub fn decode(lua: &Lua, text: &str) -> Result<Value, LuaError> {
+        let j: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            invalid(format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ))
+            .with_detail("line", e.line() as i64)
+            .with_detail("column", e.column() as i64)
+        })?;
+        to_lua(lua, j).map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))
+    }
+
+    /// Whether `v` is `json.null`.
+    #[luamod::function]
+    pub fn is_null(v: Value) -> bool {
+        matches!(v, Value::LightUserData(p) if p.0.is_null())
+    }
+
+    /// The `null` sentinel: decoding gives it for JSON `null`, encoding
+    /// turns it into `null` (a light userdata, as mlua's `Value::NULL`).
+    #[luamod::constant(returns = "userdata")]
+    pub fn null() -> LightUserData {
+        LightUserData(std::ptr::null_mut())
+    }
+}
