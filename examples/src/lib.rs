@@ -4,7 +4,9 @@
 pub mod buffer;
 pub mod fs;
 pub mod greet;
+pub mod http_client;
 pub mod json;
+pub mod sql;
 pub mod time;
 
 /// Every example module, for hosts that bind them all.
@@ -15,5 +17,7 @@ pub fn all() -> Vec<&'static luamod::ModuleDef> {
         &time::MODULE,
         &json::MODULE,
         &fs::MODULE,
+        &http_client::MODULE,
+        &sql::MODULE,
     ]
 }

@@ -114,3 +114,148 @@ async fn fs_reads_writes_lists_and_checks_permissions() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_client_talks_to_a_real_server_on_loopback() {
+    let base = luamod_tests::http_server::start().await.unwrap();
+    let rt = Runtime::builder()
+        .module(&luamod_examples::http_client::MODULE)
+        .module(&json::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("http_client.request").on(format!("{base}/*").as_str()))
+        .workers(1)
+        .build()
+        .unwrap();
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let src = format!(
+        r#"
+        local http = require('http_client')
+        local json = require('json')
+        local base = {base:?}
+        local r = http.get(base .. '/hello')
+        local e = http.request{{ method = 'post', url = base .. '/echo', body = 'payload',
+                                 headers = {{ ['x-a'] = '1' }} }}
+        local j = json.decode(http.get(base .. '/json').body)
+        local nf = http.get(base .. '/nope')
+        local _, timeout = http.get(base .. '/slow?ms=2000', 50)
+        local _, refused = http.request{{ url = 'http://127.0.0.1:{closed}/' , timeout_ms = 2000 }}
+        local _, denied = http.get('http://127.0.0.1:{closed}/other')
+        return r.status, r.body, r.headers['x-test'], e.body, #j.items, nf.status,
+               timeout:kind(), timeout:retryable(), refused:kind(), refused:retryable(), denied:kind()
+        "#
+    );
+    let r: (
+        u16,
+        String,
+        String,
+        String,
+        i64,
+        u16,
+        String,
+        bool,
+        String,
+        bool,
+        String,
+    ) = eval(&rt, &src).await;
+    assert_eq!((r.0, r.1.as_str(), r.2.as_str()), (200, "hi", "yes"));
+    assert_eq!(r.3, "POST payload");
+    assert_eq!((r.4, r.5), (3, 404));
+    assert_eq!((r.6.as_str(), r.7), ("TIMEOUT", true));
+    assert_eq!(r.10, "PERMISSION_DENIED");
+    assert_eq!(
+        (r.8.as_str(), r.9),
+        ("PERMISSION_DENIED", false),
+        "the refused port is outside the policy"
+    );
+
+    // Allowed everywhere on loopback: a refused connection is UNAVAILABLE.
+    let rt2 = Runtime::builder()
+        .module(&luamod_examples::http_client::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("http_client.request").on("http://127.0.0.1:*"))
+        .workers(1)
+        .build()
+        .unwrap();
+    let (kind, retry): (String, bool) = eval(
+        &rt2,
+        &format!("local _, e = require('http_client').get('http://127.0.0.1:{closed}/') return e:kind(), e:retryable()"),
+    )
+    .await;
+    assert_eq!((kind.as_str(), retry), ("UNAVAILABLE", true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_persists_to_a_file_across_runtimes() {
+    let dir = std::env::temp_dir().join(format!("luamod-sql-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("app.db").display().to_string();
+    let make = || {
+        Runtime::builder()
+            .module(&luamod_examples::sql::MODULE)
+            .actor(Actor::new("tester"))
+            .policy(Policy::allow("sql.open").on(db.as_str()))
+            .workers(1)
+            .build()
+            .unwrap()
+    };
+    let rt = make();
+    let src = format!(
+        r#"
+        local sql = require('sql')
+        local db = assert(sql.open({db:?}))
+        assert(db:exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL)'))
+        assert(db:exec('INSERT INTO users (name, score) VALUES (?1, ?2)', {{ 'ann', 1.5 }}) == 1)
+        local n = db:transaction({{
+          {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'bob' }} }},
+          {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'cy' }} }},
+        }})
+        -- a failing transaction applies nothing
+        local none, terr = db:transaction({{
+          {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'dee' }} }},
+          {{ sql = 'INSERT INTO users (name) VALUES (NULL)' }},
+        }})
+        local bad, err = db:exec('SELEC nonsense')
+        local _, denied = sql.open('/tmp/elsewhere.db')
+        return n, none, terr:kind(), bad, err:message(), denied:kind(), db.path
+        "#
+    );
+    let r: (
+        i64,
+        Option<i64>,
+        String,
+        Option<i64>,
+        String,
+        String,
+        String,
+    ) = eval(&rt, &src).await;
+    assert_eq!((r.0, r.1, r.2.as_str(), r.3), (2, None, "CONFLICT", None));
+    assert!(r.4.contains("syntax error"), "{}", r.4);
+    assert_eq!(
+        (r.5.as_str(), r.6.as_str()),
+        ("PERMISSION_DENIED", db.as_str())
+    );
+    rt.shutdown(std::time::Duration::from_secs(1)).await;
+    drop(rt);
+
+    let rt = make();
+    let rows: Vec<String> = eval(
+        &rt,
+        &format!(
+            r#"
+            local db = assert(require('sql').open({db:?}))
+            local out = {{}}
+            for _, row in ipairs(db:query('SELECT id, name, score FROM users ORDER BY id')) do
+              out[#out + 1] = row.id .. ':' .. row.name .. ':' .. tostring(row.score)
+            end
+            return out
+            "#
+        ),
+    )
+    .await;
+    assert_eq!(rows, vec!["1:ann:1.5", "2:bob:nil", "3:cy:nil"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
