@@ -145,7 +145,8 @@ fn run_emmylua(config: Option<&Path>, workspace: &Path) -> Vec<(String, usize, S
     diags
 }
 
-/// `(line, code)` for each line of `file` ending in `--> code`.
+/// `(line, code)` for each code of each line of `file` ending in
+/// `--> code[, code]`.
 fn expected(file: &Path) -> Vec<(usize, String)> {
     std::fs::read_to_string(file)
         .unwrap()
@@ -153,7 +154,13 @@ fn expected(file: &Path) -> Vec<(usize, String)> {
         .enumerate()
         .filter_map(|(i, l)| {
             l.split_once("--> ")
-                .map(|(_, code)| (i + 1, code.trim().to_owned()))
+                .map(|(_, codes)| (i + 1, codes.to_owned()))
+        })
+        .flat_map(|(line, codes)| {
+            codes
+                .split(',')
+                .map(|c| (line, c.trim().to_owned()))
+                .collect::<Vec<_>>()
         })
         .collect()
 }

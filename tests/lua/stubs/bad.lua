@@ -33,4 +33,16 @@ end
 local function waits()
   time.sleep("soon") --> param-type-mismatch
 end
-print(not_async, waits)
+local json = require("json")
+json.encode({}, { pretty = "yes" }) --> param-type-mismatch
+local http = require("http_client")
+---@async
+local function fetches()
+  http.request({ method = "GET" }) --> missing-fields, param-type-mismatch
+  local r = http.get("http://x")
+  if r then
+    local line = r.status .. r.nothing --> undefined-field
+    print(line)
+  end
+end
+print(not_async, waits, fetches)

@@ -53,3 +53,33 @@ local function tick()
   end
 end
 print(coroutine.wrap(tick))
+
+local json = require("json")
+local text = json.encode({ a = 1, list = { 1, 2 } }, { pretty = true })
+local decoded, derr = json.decode(text or "{}")
+print(text, decoded, derr, json.is_null(json.null))
+
+local fs = require("fs")
+local http = require("http_client")
+local sql = require("sql")
+
+---@async
+local function io_work()
+  local n = fs.write("/tmp/x.txt", "data")
+  local data = fs.read("/tmp/x.txt")
+  local names = fs.list("/tmp")
+  print(n, data, names and #names, fs.exists("/tmp"), fs.remove("/tmp/x.txt"))
+  local resp = http.get("http://127.0.0.1:1/", 100)
+  if resp then print(resp.status, resp.headers["x"], resp.body) end
+  local r2 = http.request({ url = "http://127.0.0.1:1/", method = "POST", body = "b", timeout_ms = 10 })
+  print(r2)
+  local db = sql.open(":memory:")
+  if db then
+    db:exec("CREATE TABLE t (x)")
+    db:exec("INSERT INTO t VALUES (?1)", { 1 })
+    local rows = db:query("SELECT x FROM t")
+    print(rows and rows[1], db.path)
+    db:transaction({ { sql = "DELETE FROM t" } })
+  end
+end
+print(coroutine.wrap(io_work))
