@@ -74,4 +74,47 @@ local ok, v = pcall(function() time.sleep(1); return "sleeping inside pcall work
 print(ok, v)
 local co = coroutine.wrap(function() time.sleep(1); coroutine.yield("and inside coroutines") end)
 print(co())
+
+print("== json")
+local json = require("json")
+local doc = json.decode('{"name": "luamod", "tags": ["lua", "rust"], "parent": null}')
+print(doc.name, #doc.tags, doc.parent == json.null)
+print(json.encode({ ok = true, list = { 1, 2, 3 } }))
+local bad, jerr = json.decode('{"a": }')
+print(bad, jerr:kind(), jerr:message())
+
+print("== fs and sql, in the temporary directory the demo's policy allows")
+local fs = require("fs")
+local sql = require("sql")
+local dir = os.getenv("LUAMOD_DEMO_DIR") or "/tmp"
+local path = dir .. "/luamod-tour.txt"
+print("wrote " .. fs.write(path, "line one\nline two\n") .. " bytes; exists: " .. tostring(fs.exists(path)))
+print(#fs.read(path) .. " bytes read back")
+fs.remove(path)
+local _, fserr = fs.read("/etc/hostname")
+print("reading /etc/hostname:", fserr:kind())
+local dbpath = dir .. "/luamod-tour.db"
+fs.remove(dbpath)
+local db = assert(sql.open(dbpath))
+db:exec("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)")
+db:transaction({ { sql = "INSERT INTO notes (body) VALUES (?1)", params = { "first" } },
+                 { sql = "INSERT INTO notes (body) VALUES (?1)", params = { "second" } } })
+for _, row in ipairs(db:query("SELECT id, body FROM notes ORDER BY id")) do
+  print("  note " .. row.id .. ": " .. row.body)
+end
+local _, sqlerr = db:exec("INSERT INTO nowhere VALUES (1)")
+print("bad SQL:", sqlerr:message())
+fs.remove(dbpath)
+
+print("== http_client")
+local http = require("http_client")
+local url = os.getenv("LUAMOD_DEMO_URL")
+if url then
+  local resp = assert(http.get(url .. "/hello"))
+  print("GET /hello -> " .. resp.status .. " " .. resp.body)
+  local _, herr = http.get(url .. "/slow?ms=1000", 50)
+  print("slow server:", herr:kind(), "retryable: " .. tostring(herr:retryable()))
+else
+  print("(skipping HTTP: run the demo with --serve-demo for a loopback server)")
+end
 print("tour finished")

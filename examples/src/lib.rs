@@ -2,6 +2,7 @@
 //! workspace tests.
 
 pub mod buffer;
+pub mod demo_server;
 pub mod fs;
 pub mod greet;
 pub mod http_client;

@@ -1,42 +1,81 @@
-//! The luamod demo host: runs Lua scripts against the example modules.
+//! The luamod demo host: runs Lua scripts as runtime processes against the
+//! example modules, writes their stubs, and lists them.
 //!
 //! ```text
-//! luamod-examples run FILE.lua
-//! luamod-examples modules
+//! luamod-examples run FILE.lua [--context process|workflow] [--policy FILE] [--serve-demo]
 //! luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]
+//! luamod-examples modules
 //! ```
+
+mod policy_file;
 
 use std::process::ExitCode;
 
+use luamod::{Actor, ContextKind, Policy, Runtime, SpawnOptions};
+
+const USAGE: &str = "usage:
+  luamod-examples run FILE.lua [--context process|workflow] [--policy FILE] [--serve-demo]
+  luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]
+  luamod-examples modules";
+
 fn usage() -> ExitCode {
-    eprintln!(
-        "usage: luamod-examples run FILE.lua\n       luamod-examples modules\n       \
-         luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]"
-    );
+    eprintln!("{USAGE}");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["run", file] => run(file),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["run", file, rest @ ..] => run(file, rest),
         ["modules"] => {
-            for m in luamod_examples::all() {
-                let classes: Vec<&str> = m.classes().iter().map(|c| c.as_str()).collect();
-                println!("{} [{}]", m.name, classes.join(", "));
-                for f in m.functions {
-                    println!("  {}.{}", m.name, f.name);
-                }
-            }
+            modules();
             ExitCode::SUCCESS
         }
         ["stubs", rest @ ..] => stubs(rest),
         _ => usage(),
+    }
+}
+
+fn modules() {
+    use std::io::Write;
+    // Written through a locked handle, ignoring a closed pipe (`| head`).
+    let mut out = std::io::stdout().lock();
+    macro_rules! println {
+        ($($t:tt)*) => {{ let _ = writeln!(out, $($t)*); }};
+    }
+    for m in luamod_examples::all() {
+        let classes: Vec<&str> = m.classes().iter().map(|c| c.as_str()).collect();
+        println!("{} [{}]", m.name, classes.join(", "));
+        if !m.description.is_empty() {
+            println!("  {}", m.description.lines().next().unwrap_or(""));
+        }
+        for f in m.functions {
+            let perm = match f.permission {
+                Some((action, "")) => format!("  (permission {action})"),
+                Some((action, res)) => format!("  (permission {action} on {res})"),
+                None => String::new(),
+            };
+            println!("  fn {}.{}{perm}", m.name, f.name);
+        }
+        for c in m.constants {
+            println!("  const {}.{}", m.name, c.name);
+        }
+        for class in m.userdata {
+            let methods: Vec<&str> = class.items.methods.iter().map(|f| f.name).collect();
+            println!(
+                "  userdata {} (methods: {})",
+                class.name,
+                methods.join(", ")
+            );
+        }
+        let commands = m
+            .commands
+            .iter()
+            .chain(m.userdata.iter().flat_map(|c| c.items.commands.iter()));
+        for c in commands {
+            println!("  command {} ({})", c.id, c.name);
+        }
     }
 }
 
@@ -74,13 +113,81 @@ fn stubs(args: &[&str]) -> ExitCode {
     }
 }
 
-fn run(file: &str) -> ExitCode {
+struct RunOptions {
+    context: ContextKind,
+    policy: Option<String>,
+    serve: bool,
+}
+
+fn parse_run_options(args: &[&str]) -> Result<RunOptions, String> {
+    let mut o = RunOptions {
+        context: ContextKind::Process,
+        policy: None,
+        serve: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--context" => {
+                o.context = match it.next() {
+                    Some(&"process") => ContextKind::Process,
+                    Some(&"workflow") => ContextKind::Workflow,
+                    other => {
+                        return Err(format!(
+                            "--context takes process or workflow, not {other:?}"
+                        ));
+                    }
+                }
+            }
+            "--policy" => o.policy = Some(it.next().ok_or("--policy takes a file")?.to_string()),
+            "--serve-demo" => o.serve = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The demo's own policy when no `--policy` file is given: visible in code,
+/// narrow, and enough for the tour (and nothing else).
+fn default_security(temp: &str) -> (Actor, Vec<Policy>) {
+    (
+        Actor::new("demo"),
+        vec![
+            Policy::allow("greet.secret").on("Ann"),
+            Policy::allow("greet.whoami"),
+            Policy::allow(["fs.read", "fs.write"]).on(format!("{temp}/luamod-tour*").as_str()),
+            Policy::allow("sql.open").on(format!("{temp}/luamod-tour*").as_str()),
+            Policy::allow("http_client.request").on(["http://127.0.0.1:*", "http://localhost:*"]),
+        ],
+    )
+}
+
+fn run(file: &str, args: &[&str]) -> ExitCode {
+    let opts = match parse_run_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let src = match std::fs::read_to_string(file) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot read {file}: {e}");
             return ExitCode::from(2);
         }
+    };
+    let temp = std::env::temp_dir().display().to_string();
+    let temp = temp.trim_end_matches('/').to_owned();
+    let (actor, policies) = match &opts.policy {
+        Some(path) => match policy_file::load(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => default_security(&temp),
     };
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -94,16 +201,38 @@ fn run(file: &str) -> ExitCode {
         }
     };
     tokio.block_on(async {
-        // Security is explicit: the demo's processes act for the actor
-        // "demo", which may ask `greet.secret` for Ann but not for anyone
-        // else (nothing allows it, so it is denied).
-        let mut builder = luamod::Runtime::builder()
+        // SAFETY: set_var is unsafe in edition 2024 because other threads
+        // may read the environment concurrently; the tokio pool is idle and
+        // no worker exists yet, and nothing else reads these variables.
+        unsafe { std::env::set_var("LUAMOD_DEMO_DIR", &temp) };
+        if opts.serve {
+            match luamod_examples::demo_server::start().await {
+                // SAFETY: as above.
+                Ok(url) => unsafe { std::env::set_var("LUAMOD_DEMO_URL", url) },
+                Err(e) => eprintln!("cannot start the demo server: {e}"),
+            }
+        }
+        let mut builder = Runtime::builder()
             .workers(1)
-            .actor(luamod::Actor::new("demo"))
-            .policy(luamod::Policy::allow("greet.secret").on("Ann"))
-            .policy(luamod::Policy::allow("greet.whoami"));
+            .context(opts.context)
+            .actor(actor);
+        for p in policies {
+            builder = builder.policy(p);
+        }
+        let mut left_out: Vec<&str> = Vec::new();
         for m in luamod_examples::all() {
-            builder = builder.module(m);
+            if opts.context.admit(m).is_ok() {
+                builder = builder.module(m);
+            } else {
+                left_out.push(m.name);
+            }
+        }
+        if !left_out.is_empty() {
+            eprintln!(
+                "note: a {:?} context binds only deterministic or workflow modules; not bound: {}",
+                opts.context,
+                left_out.join(", ")
+            );
         }
         let rt = match builder.build() {
             Ok(rt) => rt,
@@ -112,18 +241,34 @@ fn run(file: &str) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let opts = luamod::SpawnOptions {
+        let spawn = SpawnOptions {
             name: Some(file.to_owned()),
             ..Default::default()
         };
-        let result = rt.run_with::<()>(&src, opts).await;
+        let result = rt.run_with::<()>(&src, spawn).await;
         rt.shutdown(std::time::Duration::from_secs(1)).await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("{e}");
+                report(file, &src, &e);
                 ExitCode::FAILURE
             }
         }
     })
+}
+
+/// Prints the Lua error, the source line it points at, and the traceback.
+fn report(file: &str, src: &str, e: &luamod::Error) {
+    eprintln!("error: {}", e.message());
+    let prefix = format!("{file}:");
+    if let Some(rest) = e.message().strip_prefix(&prefix)
+        && let Some((line, _)) = rest.split_once(':')
+        && let Ok(n) = line.parse::<usize>()
+        && let Some(text) = src.lines().nth(n.saturating_sub(1))
+    {
+        eprintln!("  --> {file}:{n}\n   |\n{n:>3} | {text}\n   |");
+    }
+    if let Some(tb) = e.traceback() {
+        eprintln!("{tb}");
+    }
 }

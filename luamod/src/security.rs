@@ -40,14 +40,15 @@ impl ContextKind {
         }
     }
 
-    /// Refuses `m` if its classes are not all allowed here, with a
-    /// `PermissionDenied` error naming the module, its classes and the
-    /// allowed ones.
+    /// Refuses `m` unless it has one of the allowed classes (a workflow
+    /// binds modules classed `deterministic` or `workflow`, such as `json`
+    /// with `encoding, deterministic`), with a `PermissionDenied` error
+    /// naming the module, its classes and the allowed ones.
     pub fn admit(self, m: &crate::ModuleDef) -> Result<(), LuaError> {
         let Some(allowed) = self.allowed_classes() else {
             return Ok(());
         };
-        if m.classes.iter().all(|c| allowed.contains(c)) {
+        if m.classes.iter().any(|c| allowed.contains(c)) {
             return Ok(());
         }
         let names =

@@ -159,8 +159,17 @@ async fn workflows_bind_only_deterministic_or_workflow_modules() {
     assert_eq!(err.kind(), Some(ErrorKind::PermissionDenied));
     assert_eq!(
         err.message(),
-        "module 'greet' (classes: deterministic, encoding) cannot be bound in a Workflow context, which allows only modules of class deterministic or workflow"
+        "module 'time' (classes: time) cannot be bound in a Workflow context, which allows only modules of class deterministic or workflow"
     );
+    // greet is classed deterministic (and encoding): a workflow may bind it.
+    let wf = Runtime::builder()
+        .context(ContextKind::Workflow)
+        .module(&greet::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let s: String = eval(&wf, "return require('greet').hello()").await;
+    assert_eq!(s, "Hello, World!");
     // A process runtime with an io-class module refuses a workflow process
     // before any Lua runs.
     let rt = Runtime::builder()
