@@ -239,38 +239,29 @@ pub fn parse_param_attr(cx: &Ctxt, attr: &Attribute, out: &mut ParamArgs) {
     }
 }
 
-/// Whether `attr` is `#[luamod::constant]` (or `#[constant]`).
-pub fn is_constant_attr(attr: &Attribute) -> bool {
+/// Whether `attr` is `#[luamod::NAME]` (or `#[NAME]` after a `use`).
+pub fn is_luamod_attr(attr: &Attribute, name: &str) -> bool {
     let segs: Vec<String> = attr
         .path()
         .segments
         .iter()
         .map(|s| s.ident.to_string())
         .collect();
-    matches!(
-        segs.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["luamod", "constant"] | ["constant"]
-    )
+    match segs.as_slice() {
+        [one] => one == name,
+        [krate, one] => krate == "luamod" && one == name,
+        _ => false,
+    }
 }
 
-/// Whether `attr` is `#[luamod::function]` (or `#[function]` after a `use`).
+/// Whether `attr` is `#[luamod::constant]`.
+pub fn is_constant_attr(attr: &Attribute) -> bool {
+    is_luamod_attr(attr, "constant")
+}
+
+/// Whether `attr` is `#[luamod::function]`.
 pub fn is_function_attr(attr: &Attribute) -> bool {
-    let segs: Vec<String> = attr
-        .path()
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    matches!(
-        segs.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["luamod", "function"] | ["function"]
-    )
+    is_luamod_attr(attr, "function")
 }
 
 /// The text of `///` comments, one line each, without the leading space.

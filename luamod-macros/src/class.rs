@@ -702,21 +702,9 @@ fn expand_methods(self_ty: &Type, specs: &[MethodSpec]) -> TokenStream {
 
 // ------------------------------------------------- inside a module
 
-/// Whether `attr` is `#[luamod::userdata]` (or `#[userdata]`).
+/// Whether `attr` is `#[luamod::userdata]`.
 pub fn is_userdata_attr(a: &Attribute) -> bool {
-    let segs: Vec<String> = a
-        .path()
-        .segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect();
-    matches!(
-        segs.iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["luamod", "userdata"] | ["userdata"]
-    )
+    attr::is_luamod_attr(a, "userdata")
 }
 
 /// For a userdata type inside a module: adds `name = "module.Type"` to its

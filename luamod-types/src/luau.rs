@@ -72,8 +72,9 @@ fn record(fields: &[Field]) -> String {
     format!("{{ {} }}", inner.join(", "))
 }
 
-/// Parameters of a `declare`d function or method (named, `...: T`).
-fn params(f: &FunctionType) -> Vec<String> {
+/// Parameter list. `...: T` is valid in `declare`d functions and methods;
+/// function types need `...T`.
+fn params(f: &FunctionType, in_declaration: bool) -> Vec<String> {
     let mut out: Vec<String> = f
         .params
         .iter()
@@ -87,8 +88,8 @@ fn params(f: &FunctionType) -> Vec<String> {
         })
         .collect();
     if let Some(v) = &f.variadic {
-        // `...: T` is valid in `declare` functions; types need `...T`.
-        out.push(format!("...: {}", render(v)));
+        let sep = if in_declaration { ": " } else { "" };
+        out.push(format!("...{sep}{}", render(v)));
     }
     out
 }
@@ -106,22 +107,7 @@ fn returns(f: &FunctionType) -> String {
 }
 
 fn render_fun(f: &FunctionType) -> String {
-    let mut ps: Vec<String> = f
-        .params
-        .iter()
-        .map(|p| {
-            let ty = if p.optional {
-                p.ty.clone().optional()
-            } else {
-                p.ty.clone()
-            };
-            format!("{}: {}", names::param(&p.name), render(&ty))
-        })
-        .collect();
-    if let Some(v) = &f.variadic {
-        ps.push(format!("...{}", render(v)));
-    }
-    format!("({}) -> {}", ps.join(", "), returns(f))
+    format!("({}) -> {}", params(f, false).join(", "), returns(f))
 }
 
 fn class(out: &mut String, t: &TypeDef) {
@@ -152,7 +138,7 @@ fn class(out: &mut String, t: &TypeDef) {
             }
             for m in methods.iter().chain(metamethods) {
                 let mut ps = vec!["self".to_owned()];
-                ps.extend(params(&m.sig));
+                ps.extend(params(&m.sig, true));
                 let _ = writeln!(
                     out,
                     "    function {}({}): {}",

@@ -160,6 +160,21 @@ where
     Ok((k, v))
 }
 
+/// Reads the table at `idx` (raw) into any map.
+fn read_map<K, V, M>(cx: &CallCx, idx: c_int) -> Result<M, ArgError>
+where
+    K: for<'b> FromArg<'b> + Display,
+    V: for<'b> FromArg<'b>,
+    M: Default + Extend<(K, V)>,
+{
+    let mut out = M::default();
+    for_each_pair(cx, idx, || {
+        out.extend(std::iter::once(read_pair(cx, idx)?));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// A table of key/value pairs (read raw).
 impl<'a, K, V> FromArg<'a> for HashMap<K, V>
 where
@@ -167,13 +182,7 @@ where
     V: for<'b> FromArg<'b>,
 {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        let mut out = HashMap::new();
-        for_each_pair(cx, idx, || {
-            let (k, v) = read_pair(cx, idx)?;
-            out.insert(k, v);
-            Ok(())
-        })?;
-        Ok(out)
+        read_map(cx, idx)
     }
 }
 
@@ -184,13 +193,7 @@ where
     V: for<'b> FromArg<'b>,
 {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        let mut out = BTreeMap::new();
-        for_each_pair(cx, idx, || {
-            let (k, v) = read_pair(cx, idx)?;
-            out.insert(k, v);
-            Ok(())
-        })?;
-        Ok(out)
+        read_map(cx, idx)
     }
 }
 

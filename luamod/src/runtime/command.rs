@@ -270,19 +270,24 @@ fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap) {
     (result, d.map)
 }
 
+/// What a continuation reports its errors as: the command's name.
+fn k_info<C: Command>() -> &'static ExportInfo {
+    const {
+        &ExportInfo {
+            module: C::NAME,
+            name: C::NAME,
+            kind: ExportKind::Function,
+        }
+    }
+}
+
 /// The continuation of a `Then` export: maps the output, then pushes it.
 unsafe extern "C-unwind" fn resume_then_k<C: Command, T: IntoReturn + 'static>(
     state: *mut lua_State,
     _status: c_int,
     _ctx: ffi::lua_KContext,
 ) -> c_int {
-    let info: &'static ExportInfo = const {
-        &ExportInfo {
-            module: C::NAME,
-            name: C::NAME,
-            kind: ExportKind::Function,
-        }
-    };
+    let info = k_info::<C>();
     // SAFETY: as resume_k.
     unsafe {
         crate::call::call(state, info, |cx| {
@@ -306,13 +311,7 @@ unsafe extern "C-unwind" fn resume_k<C: Command>(
     _status: c_int,
     _ctx: ffi::lua_KContext,
 ) -> c_int {
-    let info: &'static ExportInfo = const {
-        &ExportInfo {
-            module: C::NAME,
-            name: C::NAME,
-            kind: ExportKind::Function,
-        }
-    };
+    let info = k_info::<C>();
     // SAFETY: Lua calls the continuation on the resumed coroutine; `call`
     // raises only after dropping every Rust value.
     unsafe {
