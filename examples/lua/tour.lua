@@ -97,8 +97,16 @@ local dbpath = dir .. "/luamod-tour.db"
 fs.remove(dbpath)
 local db = assert(sql.open(dbpath))
 db:exec("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)")
-db:transaction({ { sql = "INSERT INTO notes (body) VALUES (?1)", params = { "first" } },
-                 { sql = "INSERT INTO notes (body) VALUES (?1)", params = { "second" } } })
+db:transaction(function()
+  db:exec("INSERT INTO notes (body) VALUES (?1)", { "first" })
+  time.sleep(1) -- waiting inside a transaction is fine
+  db:exec("INSERT INTO notes (body) VALUES (?1)", { "second" })
+end)
+local rolled, why = db:transaction(function()
+  db:exec("INSERT INTO notes (body) VALUES (?1)", { "never seen" })
+  error("abandoned")
+end)
+print("failed transaction:", rolled, why:message())
 for _, row in ipairs(db:query("SELECT id, body FROM notes ORDER BY id")) do
   print("  note " .. row.id .. ": " .. row.body)
 end

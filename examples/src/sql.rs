@@ -14,7 +14,7 @@ pub mod sql {
     use luamod::prelude::*;
     use luamod::runtime::HandlerCx;
     use luamod::types::Type;
-    use luamod::{ArgError, CallCx, LuaType, TypeRegistry};
+    use luamod::{ArgError, CallCx, Invoke, Invoked, LuaType, TypeRegistry};
     use rusqlite::types::Value as Sql;
 
     /// One SQL value: nil, integer, number, string (text) or a blob.
@@ -93,6 +93,9 @@ pub mod sql {
     }
 
     type Conn = Arc<Mutex<rusqlite::Connection>>;
+
+    /// The end of a transaction: `true`, or `nil, err`.
+    pub type TxEnd = Then<Exec, Result<bool, LuaError>>;
 
     /// An open database.
     #[luamod::userdata]
@@ -181,13 +184,13 @@ pub mod sql {
 
     /// Runs statements atomically: all or none.
     #[derive(Command)]
-    #[command(id = 1103, name = "sql.transaction", output = usize, handler = transaction)]
-    pub struct Transaction {
+    #[command(id = 1103, name = "sql.batch", output = usize, handler = batch)]
+    pub struct Batch {
         conn: Conn,
         statements: Vec<Statement>,
     }
 
-    async fn transaction(c: Transaction, _: HandlerCx) -> Result<usize, LuaError> {
+    async fn batch(c: Batch, _: HandlerCx) -> Result<usize, LuaError> {
         blocking(c.conn, move |db| {
             let tx = db.transaction()?;
             let mut changed = 0;
@@ -222,11 +225,30 @@ pub mod sql {
         }
 
         /// Runs `{ {sql = ..., params = {...}}, ... }` in one transaction:
-        /// all statements apply or none does.
-        pub fn transaction(&self, statements: Vec<Statement>) -> Yield<Transaction> {
-            Yield(Transaction {
+        /// all statements apply or none does; the number of changed rows.
+        pub fn batch(&self, statements: Vec<Statement>) -> Yield<Batch> {
+            Yield(Batch {
                 conn: self.conn.clone(),
                 statements,
+            })
+        }
+
+        /// Runs `f()` inside a transaction: commits when it returns, rolls
+        /// back when it raises. `f` may use the database (and wait on other
+        /// commands) freely. Returns `true`, or `nil, err` with `f`'s error
+        /// (or the failure to begin or commit).
+        pub fn transaction(&self, f: Function) -> Then<Exec, Invoke<TxEnd>> {
+            let conn = self.conn.clone();
+            let stmt = |conn: &Conn, sql: &str| Exec {
+                conn: conn.clone(),
+                sql: sql.to_owned(),
+                params: None,
+            };
+            Yield(stmt(&conn, "BEGIN")).then(move |_| {
+                Invoke::new(f, Vec::new(), move |how| match how {
+                    Invoked::Returned => Yield(stmt(&conn, "COMMIT")).then(|_| Ok(true)),
+                    Invoked::Failed(e) => Yield(stmt(&conn, "ROLLBACK")).then(move |_| Err(e)),
+                })
             })
         }
     }

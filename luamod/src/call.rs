@@ -45,6 +45,19 @@ pub enum ExportKind {
     Setter,
 }
 
+/// How a call hands control back to Lua other than by returning.
+#[derive(Clone, Copy)]
+pub(crate) enum Suspend {
+    /// Yield the pushed values; resume in `k`.
+    Yield(ffi::lua_KFunction),
+    /// Call a Lua function (protected, may yield); continue in `k`.
+    PCall {
+        nargs: c_int,
+        ctx: ffi::lua_KContext,
+        k: ffi::lua_KFunction,
+    },
+}
+
 /// What went wrong while reading an argument. Formatted into Lua's own
 /// `bad argument #N to 'f' (...)` wording by [`call`].
 #[derive(Debug)]
@@ -133,7 +146,7 @@ pub struct CallCx {
     context: OnceCell<std::sync::Arc<crate::security::Context>>,
     /// Set by a `Yield` result: suspend the process with this continuation
     /// once the call's Rust values are dropped.
-    yield_k: Cell<Option<ffi::lua_KFunction>>,
+    yield_k: Cell<Option<Suspend>>,
 }
 
 const INLINE_BORROWS: usize = 4;
@@ -200,7 +213,18 @@ impl CallCx {
     /// Asks `call` to yield (with the value the export pushed) and to resume
     /// in `k`.
     pub(crate) fn request_yield(&self, k: ffi::lua_KFunction) {
-        self.yield_k.set(Some(k));
+        self.yield_k.set(Some(Suspend::Yield(k)));
+    }
+
+    /// Asks `call` to call the function pushed below `nargs` arguments in
+    /// protected, yieldable mode, continuing in `k` with `ctx`.
+    pub(crate) fn request_pcall(
+        &self,
+        nargs: c_int,
+        ctx: ffi::lua_KContext,
+        k: ffi::lua_KFunction,
+    ) {
+        self.yield_k.set(Some(Suspend::PCall { nargs, ctx, k }));
     }
 
     /// Remembers a userdata borrow to release when the call ends.
@@ -229,18 +253,26 @@ where
 {
     // SAFETY: forwarded from our caller.
     let (n, yield_k) = unsafe { run(state, info, body) };
+    let yield_k: Option<Suspend> = yield_k;
     if n == RAISE {
         // SAFETY: `run` has returned, so every Rust value it or `body` owned
         // is dropped; this frame holds only `state` and `n`. The error value
         // is on top of the stack, where `run` left it.
         unsafe { ffi::lua_error(state) }
     }
-    if let Some(k) = yield_k {
+    match yield_k {
         // SAFETY: as above, nothing here needs dropping; `Yield` checked
         // that the running coroutine can yield, and pushed the one value.
-        return unsafe { ffi::lua_yieldk(state, n, 0, Some(k)) };
+        Some(Suspend::Yield(k)) => unsafe { ffi::lua_yieldk(state, n, 0, Some(k)) },
+        // SAFETY: as above; `Invoke` pushed the function and `nargs`
+        // arguments. If the callee yields, lua_pcallk leaves this frame by
+        // longjmp and Lua later runs `k`; if not, we run `k` ourselves.
+        Some(Suspend::PCall { nargs, ctx, k }) => unsafe {
+            let status = ffi::lua_pcallk(state, nargs, ffi::LUA_MULTRET, 0, ctx, Some(k));
+            k(state, status, ctx)
+        },
+        None => n,
     }
-    n
 }
 
 #[inline(always)]
@@ -248,7 +280,7 @@ unsafe fn run<F>(
     state: *mut lua_State,
     info: &'static ExportInfo,
     body: F,
-) -> (c_int, Option<ffi::lua_KFunction>)
+) -> (c_int, Option<Suspend>)
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {

@@ -284,8 +284,17 @@ impl<C: crate::runtime::Command, T: LuaReturns> LuaReturns for crate::runtime::T
         for t in fixed.iter_mut() {
             *t = t.clone().optional();
         }
-        fixed.push(Type::Error.optional());
+        if fixed.last() != Some(&Type::Error.optional()) {
+            fixed.push(Type::Error.optional());
+        }
         (fixed, None)
+    }
+}
+
+/// What the continuation returns.
+impl<T: LuaReturns> LuaReturns for crate::invoke::Invoke<T> {
+    fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
+        T::lua_returns(reg)
     }
 }
 

@@ -209,15 +209,29 @@ async fn sql_persists_to_a_file_across_runtimes() {
         local db = assert(sql.open({db:?}))
         assert(db:exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL)'))
         assert(db:exec('INSERT INTO users (name, score) VALUES (?1, ?2)', {{ 'ann', 1.5 }}) == 1)
-        local n = db:transaction({{
+        local n = db:batch({{
           {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'bob' }} }},
           {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'cy' }} }},
         }})
-        -- a failing transaction applies nothing
-        local none, terr = db:transaction({{
+        -- a failing batch applies nothing
+        local none, terr = db:batch({{
           {{ sql = 'INSERT INTO users (name) VALUES (?1)', params = {{ 'dee' }} }},
           {{ sql = 'INSERT INTO users (name) VALUES (NULL)' }},
         }})
+        -- transaction(fn): commits when fn returns...
+        assert(db:transaction(function()
+          assert(db:exec('INSERT INTO users (name) VALUES (?1)', {{ 'eve' }}))
+          local rows = db:query('SELECT count(*) AS c FROM users')
+          assert(rows[1].c == 4, 'fn sees its own writes')
+        end) == true)
+        -- ...and rolls back when it raises, returning nil, err
+        local ok, txerr = db:transaction(function()
+          db:exec('INSERT INTO users (name) VALUES (?1)', {{ 'fay' }})
+          error('changed my mind')
+        end)
+        assert(ok == nil and txerr:message():find('changed my mind', 1, true), tostring(txerr))
+        local count = db:query('SELECT count(*) AS c FROM users')[1].c
+        assert(count == 4, 'rolled back: ' .. count)
         local bad, err = db:exec('SELEC nonsense')
         local _, denied = sql.open('/tmp/elsewhere.db')
         return n, none, terr:kind(), bad, err:message(), denied:kind(), db.path
@@ -256,6 +270,9 @@ async fn sql_persists_to_a_file_across_runtimes() {
         ),
     )
     .await;
-    assert_eq!(rows, vec!["1:ann:1.5", "2:bob:nil", "3:cy:nil"]);
+    assert_eq!(
+        rows,
+        vec!["1:ann:1.5", "2:bob:nil", "3:cy:nil", "4:eve:nil"]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

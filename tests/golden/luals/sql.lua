@@ -30,12 +30,22 @@ function sql_Db:exec(sql, params) end
 function sql_Db:query(sql, params) end
 
 ---Runs `{ {sql = ..., params = {...}}, ... }` in one transaction:
----all statements apply or none does.
+---all statements apply or none does; the number of changed rows.
 ---@async
 ---@param statements sql.Statement[]
 ---@return integer?
 ---@return errors.Error?
-function sql_Db:transaction(statements) end
+function sql_Db:batch(statements) end
+
+---Runs `f()` inside a transaction: commits when it returns, rolls
+---back when it raises. `f` may use the database (and wait on other
+---commands) freely. Returns `true`, or `nil, err` with `f`'s error
+---(or the failure to begin or commit).
+---@async
+---@param f function
+---@return boolean?
+---@return errors.Error?
+function sql_Db:transaction(f) end
 
 ---SQLite databases. Opening checks the permission `sql.open` with the
 ---path as resource.

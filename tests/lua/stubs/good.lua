@@ -79,7 +79,10 @@ local function io_work()
     db:exec("INSERT INTO t VALUES (?1)", { 1 })
     local rows = db:query("SELECT x FROM t")
     print(rows and rows[1], db.path)
-    db:transaction({ { sql = "DELETE FROM t" } })
+    db:batch({ { sql = "DELETE FROM t" } })
+    ---@async
+    local function clear() db:exec("DELETE FROM t") end
+    db:transaction(clear)
   end
 end
 print(coroutine.wrap(io_work))
