@@ -30,6 +30,7 @@ fn the_tour_runs_every_module() {
         "{\"list\":[1,2,3],\"ok\":true}",
         "reading /etc/hostname:\tPERMISSION_DENIED",
         "  note 2: second",
+        "failed transaction:\tnil\texamples/lua/tour.lua:",
         "bad SQL:\tno such table: nowhere",
         "GET /hello -> 200 hi",
         "slow server:\tTIMEOUT\tretryable: true",
