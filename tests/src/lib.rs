@@ -243,6 +243,55 @@ pub mod objects {
         }
     }
 
+    /// A userdata enum.
+    #[luamod::userdata]
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Shape {
+        /// A circle of radius r.
+        Circle(f64),
+        /// A w×h rectangle.
+        Rect(f64, f64),
+    }
+
+    #[luamod::methods]
+    impl Shape {
+        /// A circle.
+        pub fn circle(r: f64) -> Shape {
+            Shape::Circle(r)
+        }
+
+        /// A rectangle.
+        pub fn rect(w: f64, h: f64) -> Shape {
+            Shape::Rect(w, h)
+        }
+
+        /// The area.
+        pub fn area(&self) -> f64 {
+            match self {
+                Shape::Circle(r) => std::f64::consts::PI * r * r,
+                Shape::Rect(w, h) => w * h,
+            }
+        }
+
+        /// `circle` or `rect`.
+        #[lua(get)]
+        pub fn kind(&self) -> &'static str {
+            match self {
+                Shape::Circle(_) => "circle",
+                Shape::Rect(..) => "rect",
+            }
+        }
+    }
+
+    /// Takes a shape by value (the enum is `Clone`).
+    #[luamod::function]
+    pub fn double(s: Shape) -> Shape {
+        match s {
+            Shape::Circle(r) => Shape::Circle(r * 2.0),
+            Shape::Rect(w, h) => Shape::Rect(w * 2.0, h * 2.0),
+        }
+    }
+
     /// Takes a tracked value by reference.
     #[luamod::function]
     pub fn id_of(t: &Tracked) -> i64 {

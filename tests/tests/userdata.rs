@@ -269,3 +269,15 @@ fn constructors_live_in_a_read_only_class_table() {
     );
     assert_eq!((n, joined.as_str()), (0, "a,b"));
 }
+
+#[test]
+fn enums_are_userdata_too() {
+    let lua = state();
+    let (a, k, d): (f64, String, f64) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local r = O.Shape.rect(2, 3); return r:area(), O.Shape.circle(1).kind, O.double(r):area()"
+        ),
+    );
+    assert_eq!((a, k.as_str(), d), (6.0, "circle", 24.0));
+}
