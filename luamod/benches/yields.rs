@@ -5,9 +5,10 @@
 //! park → scheduler → dispatch → handler → resume), and mlua's own
 //! `create_async_function` returning at once, driven by `call_async`.
 //!
-//! `scale`: spawn 100,000 processes that each sleep 100 ms on the real
-//! clock; prints wall time, spawns per second and bytes per suspended
-//! process (Lua memory delta / count).
+//! `scale`: spawns 100,000 processes that wait (long enough that none ends
+//! while counted) and prints spawns per second and bytes per suspended
+//! process (Lua memory delta / count); then spawns 100,000 processes that
+//! each sleep 100 ms on the real clock and prints the total wall time.
 //!
 //! Run: `cargo bench -p luamod --bench yields`
 
@@ -103,25 +104,27 @@ fn scale(_: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio");
-    tokio.block_on(async {
-        let rt = Runtime::builder()
+    let build = || {
+        Runtime::builder()
             .module(&bench::MODULE)
             .workers(1)
             .build()
-            .expect("runtime");
-        // Warm the state so its own allocations are not counted.
+            .expect("runtime")
+    };
+    tokio.block_on(async {
+        // Phase 1, memory and spawn rate: processes that sleep long enough
+        // that none finishes while they are counted.
+        let rt = build();
         rt.run::<()>("return").await.expect("warm");
         let before: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
         let start = Instant::now();
         let mut pids = Vec::with_capacity(COUNT);
         for _ in 0..COUNT {
             pids.push(
-                rt.spawn("require('bench').sleep(100)", SpawnOptions::default())
+                rt.spawn("require('bench').sleep(600000)", SpawnOptions::default())
                     .expect("spawn"),
             );
         }
-        let spawned = start.elapsed();
-        // Wait until every process is suspended on its sleep.
         loop {
             let s = rt.stats().await;
             if s.iter().map(|w| w.waiting).sum::<usize>() == COUNT {
@@ -131,18 +134,31 @@ fn scale(_: &mut Criterion) {
         }
         let suspended = start.elapsed();
         let during: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
+        rt.shutdown(Duration::ZERO).await;
+        let per = (during - before) as f64 / COUNT as f64;
+
+        // Phase 2, wall time: processes that each sleep 100 ms.
+        let rt = build();
+        rt.run::<()>("return").await.expect("warm");
+        let start = Instant::now();
+        let mut pids = Vec::with_capacity(COUNT);
+        for _ in 0..COUNT {
+            pids.push(
+                rt.spawn("require('bench').sleep(100)", SpawnOptions::default())
+                    .expect("spawn"),
+            );
+        }
         for p in pids {
             rt.join(p).await.expect("join");
         }
         let total = start.elapsed();
-        let per = (during - before) as f64 / COUNT as f64;
+        rt.shutdown(Duration::from_secs(1)).await;
         println!(
-            "scale: {COUNT} processes sleeping 100 ms: requests sent in {spawned:?}; all \
-             started and suspended after {suspended:?} ({:.0} spawns/s); all done after \
-             {total:?}; {per:.0} bytes of Lua memory per suspended process",
+            "scale: {COUNT} processes: all started and suspended after {suspended:?} \
+             ({:.0} spawns/s); {per:.0} bytes of Lua memory per suspended process; \
+             {COUNT} processes sleeping 100 ms each: all done after {total:?}",
             COUNT as f64 / suspended.as_secs_f64()
         );
-        rt.shutdown(Duration::from_secs(1)).await;
     });
 }
 
