@@ -341,7 +341,7 @@ impl Builder {
             default_context,
             contexts: Arc::new(Mutex::new(std::collections::HashMap::new())),
             joins: Mutex::new(std::collections::HashMap::new()),
-            _owned_tokio: owned.map(OwnedTokio),
+            _owned_tokio: owned.map(|rt| OwnedTokio(Some(rt))),
         })
     }
 }
@@ -353,17 +353,13 @@ struct WorkerHandle {
 
 /// Our own handler pool, when the host has no tokio runtime; shut down in
 /// the background so dropping it inside async code does not panic.
-struct OwnedTokio(tokio::runtime::Runtime);
+struct OwnedTokio(Option<tokio::runtime::Runtime>);
 
 impl Drop for OwnedTokio {
     fn drop(&mut self) {
-        let rt = std::mem::replace(
-            &mut self.0,
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("an empty current-thread runtime builds"),
-        );
-        rt.shutdown_background();
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
