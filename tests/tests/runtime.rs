@@ -360,3 +360,22 @@ fn duplicate_ids_are_refused_naming_both() {
         "commands 'jobs.checked' (module 'jobs') and 'clash.clash' (module 'clash') both use id 4242"
     );
 }
+
+#[test]
+fn a_runtime_built_outside_tokio_brings_its_own_handler_pool() {
+    // No tokio runtime here: the runtime starts (and later stops) its own.
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let driver = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let v: i64 = driver
+        .block_on(rt.run("require('time').sleep(5); return 9"))
+        .unwrap();
+    assert_eq!(v, 9);
+    drop(rt);
+}
