@@ -43,7 +43,7 @@ pub fn parse_module_args(cx: &Ctxt, input: ParseStream) -> syn::Result<ModuleArg
         } else if key == "class" {
             let content;
             syn::parenthesized!(content in input);
-            let list = content.parse_terminated(Ident::parse_any_ident, Token![,])?;
+            let list = content.parse_terminated(syn::ext::IdentExt::parse_any, Token![,])?;
             for class in list {
                 match CLASSES.iter().find(|(lua, _)| class == lua) {
                     Some((_, variant)) => {
@@ -88,15 +88,6 @@ pub fn parse_module_args(cx: &Ctxt, input: ParseStream) -> syn::Result<ModuleArg
         input.parse::<Token![,]>()?;
     }
     Ok(args)
-}
-
-trait ParseAnyIdent {
-    fn parse_any_ident(input: ParseStream) -> syn::Result<Ident>;
-}
-impl ParseAnyIdent for Ident {
-    fn parse_any_ident(input: ParseStream) -> syn::Result<Ident> {
-        syn::ext::IdentExt::parse_any(input)
-    }
 }
 
 #[derive(Default)]

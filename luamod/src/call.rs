@@ -121,11 +121,7 @@ impl From<mlua::Error> for CallError {
         match e {
             mlua::Error::CallbackError { cause, .. } => (*cause).clone().into(),
             mlua::Error::RuntimeError(msg) => {
-                let msg = match msg.find("\nstack traceback:\n") {
-                    Some(i) => msg[..i].to_owned(),
-                    None => msg,
-                };
-                CallError::Rethrow(msg)
+                CallError::Rethrow(crate::error::split_traceback(&msg).0.to_owned())
             }
             other => CallError::Raise(LuaError::from_mlua(other)),
         }
@@ -253,7 +249,6 @@ where
 {
     // SAFETY: forwarded from our caller.
     let (n, yield_k) = unsafe { run(state, info, body) };
-    let yield_k: Option<Suspend> = yield_k;
     if n == RAISE {
         // SAFETY: `run` has returned, so every Rust value it or `body` owned
         // is dropped; this frame holds only `state` and `n`. The error value

@@ -253,6 +253,16 @@ impl LuaError {
     }
 }
 
+/// Splits a Lua error message that mlua has suffixed with a traceback into
+/// `(message, Some("stack traceback:\n..."))`.
+pub(crate) fn split_traceback(msg: &str) -> (&str, Option<&str>) {
+    const MARK: &str = "\nstack traceback:\n";
+    match msg.find(MARK) {
+        Some(i) => (&msg[..i], Some(&msg[i + 1..])),
+        None => (msg, None),
+    }
+}
+
 impl fmt::Display for LuaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

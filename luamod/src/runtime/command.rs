@@ -97,7 +97,7 @@ pub trait Command: Send + 'static {
     fn complete(result: Result<Self::Output, LuaError>, cx: &CallCx) -> Result<c_int, CallError> {
         match result {
             Ok(v) => v.push_return(cx),
-            Err(e) => Err::<Self::Output, LuaError>(e).push_return(cx).map(|_| 2),
+            Err(e) => Err::<Self::Output, LuaError>(e).push_return(cx),
         }
     }
 
@@ -114,7 +114,8 @@ pub struct Yield<C>(pub C);
 /// Returned by an export to suspend the process until `C` is handled, then
 /// return `f(output)` instead of the output (errors still return
 /// `nil, err`). `f` runs on the process's thread and may capture Lua-side
-/// state (it need not be `Send`).
+/// state (it need not be `Send`). `f` takes the place of
+/// [`Command::complete`] for this call.
 pub struct Then<C: Command, T> {
     cmd: C,
     map: Box<dyn FnOnce(C::Output) -> T>,

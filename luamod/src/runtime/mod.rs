@@ -111,13 +111,11 @@ impl From<mlua::Error> for Error {
                 None => Error::new(e.to_string()),
             },
             mlua::Error::RuntimeError(msg) | mlua::Error::SyntaxError { message: msg, .. } => {
-                match msg.split_once("\nstack traceback:\n") {
-                    Some((m, tb)) => Error {
-                        message: m.to_owned(),
-                        traceback: Some(format!("stack traceback:\n{tb}")),
-                        kind: None,
-                    },
-                    None => Error::new(msg),
+                let (message, traceback) = crate::error::split_traceback(&msg);
+                Error {
+                    message: message.to_owned(),
+                    traceback: traceback.map(str::to_owned),
+                    kind: None,
                 }
             }
             other => Error::new(other.to_string()),

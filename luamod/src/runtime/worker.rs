@@ -336,16 +336,17 @@ impl Worker {
             result,
             map: p.map.take(),
         });
-        let thread = p.thread.clone();
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         CURRENT_CONTEXT.with(|c| *c.borrow_mut() = Some(p.context.clone()));
-        let r = thread.resume::<MultiValue>(());
+        // Resumed in place: no new handle (a registry reference) per step.
+        let r = p.thread.resume::<MultiValue>(());
+        let status = p.thread.status();
         CURRENT_CONTEXT.with(|c| c.borrow_mut().take());
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());
         match r {
             Err(e) => self.finish(pid, Err(Error::from(e))),
-            Ok(values) => match thread.status() {
+            Ok(values) => match status {
                 ThreadStatus::Resumable => {
                     let system = matches!(values.front(), Some(Value::LightUserData(l)) if l.0 == sentinel());
                     match (system, parked) {
