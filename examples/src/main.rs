@@ -221,7 +221,7 @@ fn run(file: &str, args: &[&str]) -> ExitCode {
         }
         let mut left_out: Vec<&str> = Vec::new();
         for m in luamod_examples::all() {
-            if opts.context.admit(m).is_ok() {
+            if m.admit(opts.context).is_ok() {
                 builder = builder.module(m);
             } else {
                 left_out.push(m.name);

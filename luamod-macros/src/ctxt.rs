@@ -6,31 +6,36 @@ use std::fmt::Display;
 
 use quote::ToTokens;
 
-#[derive(Default)]
+/// The error collector of one macro invocation. It must be consumed with
+/// [`Ctxt::check`]; dropping it unchecked is a bug in this crate, and
+/// panics (as serde_derive's does) so a test catches it.
 pub struct Ctxt {
-    errors: RefCell<Vec<syn::Error>>,
+    errors: RefCell<Option<Vec<syn::Error>>>,
 }
 
 impl Ctxt {
     pub fn new() -> Self {
-        Ctxt::default()
+        Ctxt {
+            errors: RefCell::new(Some(Vec::new())),
+        }
     }
 
     /// Records an error spanning `tokens`.
     pub fn error_spanned_by<T: ToTokens, M: Display>(&self, tokens: T, msg: M) {
-        self.errors
-            .borrow_mut()
-            .push(syn::Error::new_spanned(tokens.into_token_stream(), msg));
+        self.syn_error(syn::Error::new_spanned(tokens.into_token_stream(), msg));
     }
 
     /// Records a ready-made error.
     pub fn syn_error(&self, err: syn::Error) {
-        self.errors.borrow_mut().push(err);
+        if let Some(errors) = self.errors.borrow_mut().as_mut() {
+            errors.push(err);
+        }
     }
 
     /// All recorded errors, combined; `Ok` when there were none.
     pub fn check(self) -> syn::Result<()> {
-        let mut errors = self.errors.into_inner().into_iter();
+        let errors = self.errors.borrow_mut().take().unwrap_or_default();
+        let mut errors = errors.into_iter();
         let Some(mut first) = errors.next() else {
             return Ok(());
         };
@@ -38,5 +43,13 @@ impl Ctxt {
             first.combine(e);
         }
         Err(first)
+    }
+}
+
+impl Drop for Ctxt {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.errors.borrow().is_some() {
+            panic!("luamod-macros: an error collector was dropped without being checked");
+        }
     }
 }

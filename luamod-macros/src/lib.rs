@@ -1,15 +1,18 @@
-//! Attribute macros for luamod. Each entry point only dispatches; parsing
-//! lives in `ast`/`attr`, checks in `valid`, code generation in `expand`.
+//! Attribute macros for luamod. Every entry point is the same pipeline:
+//! `ast` reads the item (with `attr` for the options), `valid` checks it,
+//! `expand` generates code. Errors are collected in a [`ctxt::Ctxt`] so the
+//! user sees all of them at once, each on the token that causes it.
+//!
+//! Generated code names only `<crate>::__private::*` paths, where `<crate>`
+//! is `::luamod` or what `crate = "..."` says ([`krate`]).
+//!
 //! Use these through the `luamod` crate (`#[luamod::module]`).
 
 mod ast;
 mod attr;
-mod class;
-mod command;
 mod ctxt;
 mod expand;
-mod export;
-mod record;
+mod krate;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -18,14 +21,22 @@ use proc_macro::TokenStream;
 /// `#[luamod::function]` items and emits `pub static MODULE: luamod::ModuleDef`.
 #[proc_macro_attribute]
 pub fn module(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::module(args.into(), input.into()).into()
+    expand::module::entry(args.into(), input.into()).into()
 }
 
 /// Marks a function inside a `#[luamod::module]` as a Lua export.
 /// On its own (outside a module) it is an error.
 #[proc_macro_attribute]
 pub fn function(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::lone_function(args.into(), input.into()).into()
+    expand::module::lone_item(args.into(), input.into(), "function").into()
+}
+
+/// Marks a zero-argument function inside a `#[luamod::module]` whose value
+/// becomes a constant field of the module table (evaluated once per state).
+/// On its own (outside a module) it is an error.
+#[proc_macro_attribute]
+pub fn constant(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::module::lone_item(args.into(), input.into(), "constant").into()
 }
 
 /// Makes a struct or enum a Lua userdata type (`name = "mod.Type"`
@@ -34,7 +45,7 @@ pub fn function(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `#[lua(set)]` become Lua fields.
 #[proc_macro_attribute]
 pub fn userdata(args: TokenStream, input: TokenStream) -> TokenStream {
-    class::userdata(args.into(), input.into()).into()
+    expand::userdata::entry(args.into(), input.into()).into()
 }
 
 /// Exports the functions of an impl block of a `#[luamod::userdata]` type:
@@ -42,26 +53,18 @@ pub fn userdata(args: TokenStream, input: TokenStream) -> TokenStream {
 /// metamethods, and associated functions (constructors).
 #[proc_macro_attribute]
 pub fn methods(args: TokenStream, input: TokenStream) -> TokenStream {
-    class::methods(args.into(), input.into()).into()
+    expand::methods::entry(args.into(), input.into()).into()
 }
 
 /// Converts a struct with named fields to and from a Lua table.
 #[proc_macro_derive(LuaRecord, attributes(lua))]
 pub fn lua_record(input: TokenStream) -> TokenStream {
-    record::derive(input.into()).into()
+    expand::record::entry(input.into()).into()
 }
 
 /// Makes a plain-data struct a command:
 /// `#[command(id = N, name = "mod.name", output = T, handler = path)]`.
 #[proc_macro_derive(Command, attributes(command))]
 pub fn command(input: TokenStream) -> TokenStream {
-    command::derive(input.into()).into()
-}
-
-/// Marks a zero-argument function inside a `#[luamod::module]` whose value
-/// becomes a constant field of the module table (evaluated once per state).
-/// On its own (outside a module) it is an error.
-#[proc_macro_attribute]
-pub fn constant(args: TokenStream, input: TokenStream) -> TokenStream {
-    expand::lone_function(args.into(), input.into()).into()
+    expand::command::entry(input.into()).into()
 }

@@ -22,38 +22,49 @@
 //! Exports are raw Lua C functions: arguments are read straight off the Lua
 //! stack with the checks and wording of Lua's own `luaL_check*` functions,
 //! and results are pushed straight back. See [`call`] for how errors are
-//! raised without skipping Rust destructors.
+//! raised without skipping Rust destructors, and `docs/architecture.md` in
+//! the repository for how the layers fit together.
+//!
+//! The crate is layered; each layer uses only the ones before it:
+//! `ffi` → `error` → `types` → `readonly` → [`security`] → [`command`] →
+//! [`call`] → `convert` → `userdata` → `module` → `suspend` → [`runtime`]
+//! → [`testing`].
 
-pub mod arg;
-mod bridge;
-mod bytes;
+// Lets luamod use its own macros, whose output names `::luamod::__private`.
+extern crate self as luamod;
+
 pub mod call;
-mod collections;
-mod def;
+pub mod command;
+mod convert;
 mod error;
-mod errors_module;
-pub mod invoke;
+mod ffi;
+mod module;
 mod readonly;
-pub mod ret;
 pub mod runtime;
 pub mod security;
-pub mod stubs;
+mod suspend;
 pub mod testing;
 pub mod types;
-pub mod userdata;
+mod userdata;
 
-pub use arg::FromArg;
-pub use bytes::Bytes;
-pub use call::{ArgError, CallCx};
-pub use def::{Class, FunctionDef, ModuleDef, install_base, lua_with, set_context};
-pub use error::{Detail, ErrorKind, LuaError};
-pub use invoke::{Invoke, Invoked};
+#[doc(hidden)]
+pub mod __private;
+
+pub use call::{ArgError, CallCx, FunctionDef};
+pub use command::{Command, CommandId, Pid};
+pub use convert::{Bytes, FromArg, IntoReturn};
+pub use error::{Detail, Error, ErrorKind, LuaError};
+pub use ffi::alloc::MemoryControl;
 pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module, userdata};
 pub use mlua;
-pub use ret::IntoReturn;
-pub use runtime::{Command, CommandId, Error, Pid, Runtime, SpawnOptions, Then, Yield};
-pub use security::{Actor, Context, ContextKind, Policy, Scope};
+pub use module::errors::ErrorValue;
+pub use module::{ModuleDef, install_base, lua_with, stubs};
+pub use runtime::{Runtime, SpawnOptions};
+pub use security::current::set as set_context;
+pub use security::{Actor, Class, Context, ContextKind, Policy, Scope};
+pub use suspend::{Invoke, Invoked, Then, Yield};
 pub use types::{LuaReturns, LuaType, TypeRegistry};
+pub use userdata::{LuaClass, LuaMethods};
 
 /// Every name an author or host needs.
 pub mod prelude {
@@ -62,59 +73,4 @@ pub mod prelude {
         LuaError, LuaRecord, ModuleDef, Policy, Runtime, Then, Yield, lua_with,
     };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
-}
-
-/// Paths used by generated code. Not a stable API.
-#[doc(hidden)]
-pub mod __private {
-    pub use crate::arg::arg;
-    pub use crate::call::{ArgError, CallCx, CallError, ExportInfo, ExportKind, call};
-    pub use crate::collections::{expect_table, field, field_is_nil, new_table, set_field};
-    pub use crate::def::{Class, FunctionDef, ModuleDef};
-    pub use crate::ret::{FastRet, SlowRet};
-    pub use crate::runtime::command::{Command, CommandDef, CommandId, Then, Yield};
-    pub use crate::runtime::dispatch::{ErasedHandler, HandlerCx, handler_fn};
-    pub use crate::security::Context;
-    pub use crate::types::{
-        AnyReturns, AnyType, KnownReturns, KnownType, Tag, parse_returns, parse_type,
-    };
-    pub use crate::userdata::{
-        ClassDef, LuaClass, LuaMethods, MethodsDef, gc, push as ud_push, ud_mut, ud_ref,
-    };
-    pub use crate::{FromArg, IntoReturn, LuaType, TypeRegistry};
-    pub use core::clone::Clone;
-    pub use core::default::Default;
-    pub use core::ffi::c_int;
-    pub use core::option::Option::{self, None, Some};
-    pub use core::result::Result::{self, Err, Ok};
-    pub use luamod_types::{Field, FunctionType, Param, Type};
-    pub use mlua::ffi::lua_State;
-    pub use mlua::{Lua, Variadic};
-    pub use std::string::String;
-    pub use std::sync::Arc;
-    pub use std::vec::Vec;
-
-    /// The context of the running call: the runtime process's, else the
-    /// plain state's (`Lua::set_app_data(Context)`), else none (denies all).
-    pub fn context(cx: &CallCx) -> &Context {
-        cx.context()
-    }
-
-    /// Runs a `permission = "..."` check; refused → `nil, err`.
-    pub fn check_permission(
-        cx: &CallCx,
-        action: &str,
-        resource: &dyn ::core::fmt::Display,
-    ) -> Result<(), CallError> {
-        match cx.context().check(action, resource) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(CallError::Return(e)),
-        }
-    }
-
-    /// Converts a `#[lua(default = ...)]` expression to the parameter type.
-    #[inline(always)]
-    pub fn default_into<T, D: Into<T>>(d: D) -> T {
-        d.into()
-    }
 }

@@ -310,7 +310,7 @@ pub mod objects {
     pub struct Endpoint {
         pub host: String,
         pub port: u16,
-        #[lua(rename = "tls")]
+        #[lua(name = "tls")]
         pub use_tls: Option<bool>,
     }
 

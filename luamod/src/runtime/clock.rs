@@ -9,9 +9,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::command::{Command, CommandId, ErasedHandler, HandlerCx, handler_fn};
 use crate::error::{ErrorKind, LuaError};
-use crate::runtime::command::{Command, CommandId};
-use crate::runtime::dispatch::{ErasedHandler, HandlerCx, handler_fn};
 
 /// Suspends the process for `ms` milliseconds.
 #[derive(Debug, Clone, Copy)]

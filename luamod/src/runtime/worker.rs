@@ -10,6 +10,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::task::{Context as TaskCx, Poll, Waker};
@@ -19,13 +20,11 @@ use mlua::prelude::{LuaGcGenParams, LuaGcMode};
 use mlua::thread::ThreadStatus;
 use mlua::{Lua, MultiValue, Table, Thread, Value};
 
-use crate::error::{ErrorKind, LuaError};
-use crate::runtime::cancel::CancelToken;
-use crate::runtime::command::{
-    COMPLETED, CURRENT_CONTEXT, Delivery, PARKED, WORKER_STATE, sentinel,
-};
-use crate::runtime::dispatch::HandlerCx;
-use crate::runtime::{Error, Pid, Shared};
+use super::shared::Shared;
+use crate::command::{CancelToken, HandlerCx, Pid};
+use crate::error::{Error, ErrorKind, LuaError};
+use crate::security::Context;
+use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, sentinel};
 
 /// Converts a finished process's values (on the worker thread) and delivers
 /// them to whoever waits.
@@ -37,7 +36,7 @@ pub(crate) enum Msg {
         name: String,
         source: String,
         deadline: Option<Duration>,
-        context: Arc<crate::security::Context>,
+        context: Arc<Context>,
         done: Done,
     },
     Complete {
@@ -53,22 +52,30 @@ pub(crate) enum Msg {
         grace: Duration,
     },
     ForceStop,
-    Stats(tokio::sync::oneshot::Sender<crate::runtime::WorkerStats>),
+    Stats(tokio::sync::oneshot::Sender<WorkerStats>),
 }
-
-/// A failure the continuation reports as `nil, err` whatever the command.
-pub(crate) struct Failed(pub LuaError);
 
 struct Proc {
     thread: Thread,
     generation: u64,
     waiting: bool,
     cancel: CancelToken,
-    result: Option<Box<dyn Any + Send>>,
+    result: Option<Result<Box<dyn Any + Send>, LuaError>>,
     /// `Then`'s mapping function while the process waits.
     map: Option<Box<dyn Any>>,
-    context: Arc<crate::security::Context>,
+    context: Arc<Context>,
     done: Option<Done>,
+}
+
+/// A snapshot of one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Live processes.
+    pub processes: usize,
+    /// Of those, how many wait on a command handled off the worker.
+    pub waiting: usize,
+    /// Bytes the worker's Lua state uses.
+    pub lua_memory: usize,
 }
 
 pub(crate) struct Worker {
@@ -144,7 +151,7 @@ return shim
 
 impl Worker {
     pub fn new(shared: Arc<Shared>, tx: Sender<Msg>, rx: Receiver<Msg>) -> mlua::Result<Worker> {
-        let lua = crate::lua_with(&shared.modules)?;
+        let lua = crate::module::lua_with(&shared.modules)?;
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let shim: Table = lua
             .load(COROUTINE_SHIM)
@@ -231,7 +238,7 @@ impl Worker {
                     && p.generation == generation
                 {
                     p.waiting = false;
-                    p.result = Some(result);
+                    p.result = Some(Ok(result));
                     self.ready.push_back(pid);
                 }
                 // Otherwise: late, for a finished or cancelled process. Dropped.
@@ -250,7 +257,7 @@ impl Worker {
                 });
             }
             Msg::Stats(reply) => {
-                let _ = reply.send(crate::runtime::WorkerStats {
+                let _ = reply.send(WorkerStats {
                     processes: self.procs.len(),
                     waiting: self.procs.values().filter(|p| p.waiting).count(),
                     lua_memory: self.lua.used_memory(),
@@ -272,7 +279,7 @@ impl Worker {
         name: &str,
         source: &str,
         deadline: Option<Duration>,
-        context: Arc<crate::security::Context>,
+        context: Arc<Context>,
         done: Done,
     ) {
         if self.draining {
@@ -337,11 +344,11 @@ impl Worker {
             map: p.map.take(),
         });
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
-        CURRENT_CONTEXT.with(|c| *c.borrow_mut() = Some(p.context.clone()));
+        let entered = crate::security::current::enter(p.context.clone());
         // Resumed in place: no new handle (a registry reference) per step.
         let r = p.thread.resume::<MultiValue>(());
         let status = p.thread.status();
-        CURRENT_CONTEXT.with(|c| c.borrow_mut().take());
+        drop(entered);
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());
         match r {
@@ -361,7 +368,7 @@ impl Worker {
         }
     }
 
-    fn dispatch(&mut self, pid: Pid, parked: crate::runtime::command::Parked) {
+    fn dispatch(&mut self, pid: Pid, parked: Parked) {
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -370,13 +377,13 @@ impl Worker {
         let generation = p.generation;
         let handler = self.shared.dispatch.get(parked.id).cloned();
         let Some(handler) = handler else {
-            p.result = Some(Box::new(Failed(LuaError::new(
+            p.result = Some(Err(LuaError::new(
                 ErrorKind::Internal,
                 format!(
                     "no handler for command {} ({}): register one with Runtime::builder().handler(...)",
                     parked.id, parked.name
                 ),
-            ))));
+            )));
             self.ready.push_back(pid);
             return;
         };
@@ -394,7 +401,7 @@ impl Worker {
         };
         match polled {
             Poll::Ready(r) => {
-                p.result = Some(r);
+                p.result = Some(Ok(r));
                 self.ready.push_back(pid);
             }
             Poll::Pending => {
@@ -421,11 +428,20 @@ impl Worker {
             Ok(_) => Ok(()),
             Err(e) => Err(e.clone()),
         };
+        // Host code: a panic in it is reported, never allowed to end the
+        // worker (every other process on it would be lost).
         if let Some(done) = p.done.take() {
-            done(&self.lua, result);
+            let lua = &self.lua;
+            if catch_unwind(AssertUnwindSafe(|| done(lua, result))).is_err() {
+                eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
+            }
         }
-        if let Some(hook) = &self.shared.on_complete {
-            hook(pid, &summary);
+        if let Some(hook) = &self.shared.on_complete
+            && catch_unwind(AssertUnwindSafe(|| hook(pid, &summary))).is_err()
+        {
+            eprintln!(
+                "luamod: the on_complete hook panicked for process {pid}; the worker goes on"
+            );
         }
     }
 }

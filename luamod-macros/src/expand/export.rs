@@ -1,0 +1,246 @@
+//! One exported C function: read the arguments, run the body, push its
+//! results. Every export (module functions, methods, metamethods, field
+//! getters and setters, constructors) is generated here; what differs is
+//! the [`Body`].
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr, Member, Type};
+
+use super::sig;
+use crate::ast::param::{Param, ParamKind};
+use crate::attr;
+
+/// What an export does between reading its arguments and pushing results.
+pub enum Body<'a> {
+    /// Calls `path(args...)` with the parameters read from Lua.
+    Call {
+        path: TokenStream,
+        params: &'a [Param],
+        /// The self type and whether the receiver is `&mut self`.
+        receiver: Option<(Type, bool)>,
+    },
+    /// Returns a clone of field `member` of the object (argument 1).
+    Get {
+        self_ty: Type,
+        member: Member,
+        ty: Type,
+    },
+    /// Sets field `member` of the object (argument 1) to argument 2.
+    Set {
+        self_ty: Type,
+        member: Member,
+        ty: Type,
+    },
+}
+
+pub struct ExportSpec<'a> {
+    /// `<crate>::__private`.
+    pub p: TokenStream,
+    pub export_ident: Ident,
+    /// Expression for `ExportInfo::owner`: a function returning the module
+    /// or class name.
+    pub info_module: TokenStream,
+    pub lua_name: String,
+    pub body: Body<'a>,
+    /// Where a return-type error is reported.
+    pub ret_span: Span,
+    /// The Rust return type (`None`: `()`), with `Self` already replaced.
+    pub ret_ty: Option<Type>,
+    /// `returns = "..."`.
+    pub returns_override: Option<LitStr>,
+    /// The doc comment, possibly with a `# Arguments` list.
+    pub doc: String,
+    /// Whether calling it suspends the process (a yield).
+    pub is_async: bool,
+    /// `permission = "..."` and the resource parameter's name.
+    pub permission: Option<(LitStr, Option<Ident>)>,
+}
+
+impl ExportSpec<'_> {
+    pub fn sig_ident(&self) -> Ident {
+        format_ident!("{}__sig", self.export_ident)
+    }
+
+    fn is_setter(&self) -> bool {
+        matches!(self.body, Body::Set { .. })
+    }
+}
+
+/// The `FunctionDef` of the export.
+pub fn function_def(spec: &ExportSpec) -> TokenStream {
+    let p = &spec.p;
+    let (desc, _) = attr::doc::split_arguments(&spec.doc);
+    let name = &spec.lua_name;
+    let export_ident = &spec.export_ident;
+    let sig_ident = spec.sig_ident();
+    let permission = match &spec.permission {
+        Some((action, resource)) => {
+            let res = resource.as_ref().map(|r| r.to_string()).unwrap_or_default();
+            quote!(#p::Some((#action, #res)))
+        }
+        None => quote!(#p::None),
+    };
+    quote! {
+        #p::FunctionDef {
+            name: #name,
+            doc: #desc,
+            func: #export_ident,
+            sig: #sig_ident,
+            permission: #permission,
+        }
+    }
+}
+
+/// The C function and its manifest describer.
+pub fn export_fn(spec: &ExportSpec) -> TokenStream {
+    let p = &spec.p;
+    let body = match &spec.body {
+        Body::Call {
+            path,
+            params,
+            receiver,
+        } => call_body(spec, path, params, receiver.as_ref()),
+        Body::Get {
+            self_ty,
+            member,
+            ty,
+        } => {
+            let clone = quote_spanned! {ty.span()=>
+                <#ty as #p::Clone>::clone(&__luamod_self.#member)
+            };
+            let push = push_result(p, ty.span());
+            quote! {
+                let __luamod_self = #p::ud_ref::<#self_ty>(__cx, 1)?;
+                let __luamod_ret = #clone;
+                #push
+            }
+        }
+        Body::Set {
+            self_ty,
+            member,
+            ty,
+        } => {
+            let read = quote_spanned! {ty.span()=> #p::arg::<#ty>(__cx, 2)? };
+            quote! {
+                let __luamod_value: #ty = #read;
+                let __luamod_self = #p::ud_mut::<#self_ty>(__cx, 1)?;
+                __luamod_self.#member = __luamod_value;
+                #p::Ok(0)
+            }
+        }
+    };
+    let export_ident = &spec.export_ident;
+    let info_module = &spec.info_module;
+    let lua_name = &spec.lua_name;
+    let kind = if spec.is_setter() {
+        quote!(#p::ExportKind::Setter)
+    } else {
+        quote!(#p::ExportKind::Function)
+    };
+    let describer = sig::describer(spec);
+    quote! {
+        #describer
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, clippy::needless_lifetimes, clippy::let_unit_value)]
+        unsafe extern "C-unwind" fn #export_ident(
+            state: *mut #p::lua_State,
+        ) -> #p::c_int {
+            static INFO: #p::ExportInfo = #p::ExportInfo {
+                owner: #info_module,
+                name: #lua_name,
+                kind: #kind,
+            };
+            // SAFETY: Lua calls this as a C function with its running state;
+            // `call` raises errors only after every Rust value is dropped.
+            unsafe { #p::call(state, &INFO, |__cx| { #body }) }
+        }
+    }
+}
+
+/// Pushes `__luamod_ret`: through `IntoReturn` if the type has it, else
+/// through mlua, else a compile error naming both traits.
+fn push_result(p: &TokenStream, span: Span) -> TokenStream {
+    quote_spanned! {span=>
+        #[allow(unused_imports)]
+        use #p::{FastRet as _, NoRet as _, SlowRet as _};
+        (&&&#p::RetTag::of(&__luamod_ret)).__luamod_ret().push(__luamod_ret, __cx)
+    }
+}
+
+fn call_body(
+    spec: &ExportSpec,
+    path: &TokenStream,
+    params: &[Param],
+    receiver: Option<&(Type, bool)>,
+) -> TokenStream {
+    let p = &spec.p;
+    let mut bindings = Vec::new();
+    let mut call_args = Vec::new();
+    let mut lua_idx: i32 = 0;
+    if let Some((self_ty, mutable)) = receiver {
+        lua_idx += 1;
+        // Through `LuaMethods`, so a methods block on a type that is no
+        // userdata reports one error (on the block), not one per method.
+        let read = if *mutable {
+            quote!(#p::method_self_mut::<#self_ty>(__cx, 1)?)
+        } else {
+            quote!(#p::method_self::<#self_ty>(__cx, 1)?)
+        };
+        bindings.push(quote!(let __luamod_self = #read;));
+        call_args.push(format_ident!("__luamod_self"));
+    }
+    for (i, param) in params.iter().enumerate() {
+        let var = format_ident!("__luamod_a{}", i);
+        match &param.kind {
+            ParamKind::Lua => bindings.push(quote!(let #var = __cx.lua();)),
+            ParamKind::Context => bindings.push(quote!(let #var = #p::context(__cx);)),
+            ParamKind::Arg { default, .. } => {
+                lua_idx += 1;
+                let Some(ty) = &param.ty else { continue };
+                let span = ty.span();
+                let read = match default {
+                    None => quote_spanned! {span=>
+                        let #var: #ty = #p::arg::<#ty>(__cx, #lua_idx)?;
+                    },
+                    Some(expr) => {
+                        let fallback = quote_spanned! {expr.span()=>
+                            #p::default_into::<#ty, _>(#expr)
+                        };
+                        quote_spanned! {span=>
+                            let #var: #ty = match #p::arg::<#p::Option<#ty>>(__cx, #lua_idx)? {
+                                #p::Some(v) => v,
+                                #p::None => #fallback,
+                            };
+                        }
+                    }
+                };
+                bindings.push(read);
+            }
+            ParamKind::Receiver { .. } => continue,
+        }
+        call_args.push(var);
+    }
+    if let Some((action, resource)) = &spec.permission {
+        let res = match resource.as_ref().and_then(|r| {
+            params
+                .iter()
+                .position(|p| p.name.as_deref() == Some(&r.to_string()))
+        }) {
+            Some(i) => {
+                let v = format_ident!("__luamod_a{}", i);
+                quote!(&#v)
+            }
+            None => quote!(&"*"),
+        };
+        bindings.push(quote!(#p::check_permission(__cx, #action, #res)?;));
+    }
+    let push = push_result(p, spec.ret_span);
+    quote! {
+        #(#bindings)*
+        let __luamod_ret = #path(#(#call_args),*);
+        #push
+    }
+}

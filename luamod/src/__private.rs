@@ -1,0 +1,39 @@
+//! The macro contract: every path generated code names, and nothing else.
+//! Generated code spells these as `<crate path>::__private::NAME` (the
+//! crate path is `::luamod`, or what `crate = "..."` says), so it assumes
+//! nothing about the caller's scope. Not a stable API; no logic lives here.
+
+pub use core::clone::Clone;
+pub use core::default::Default;
+pub use core::ffi::c_int;
+pub use core::option::Option::{self, None, Some};
+pub use core::result::Result::{self, Err, Ok};
+pub use std::string::String;
+pub use std::sync::Arc;
+pub use std::vec;
+pub use std::vec::Vec;
+
+pub use luamod_types::{Field, FunctionType, Param, Type};
+pub use mlua::ffi::lua_State;
+pub use mlua::{Lua, Variadic};
+
+pub use crate::call::{
+    ArgError, CallCx, CallError, ExportInfo, ExportKind, FunctionDef, call, check_permission,
+    context,
+};
+pub use crate::command::{Command, CommandDef, CommandId, ErasedHandler, HandlerCx, handler_fn};
+pub use crate::convert::{
+    FastRet, FromArg, IntoReturn, NoRet, RetTag, SlowRet, arg, default_into, expect_table, field,
+    field_is_nil, new_table, set_field,
+};
+pub use crate::module::ModuleDef;
+pub use crate::security::{Class, Context};
+pub use crate::suspend::Yield;
+pub use crate::types::{
+    AnyReturns, AnyType, KnownReturns, KnownType, LuaType, Tag, TypeRegistry, parse_returns,
+    parse_type,
+};
+pub use crate::userdata::{
+    ClassDef, LuaClass, LuaMethods, MethodsDef, class_type, gc, method_self, method_self_mut,
+    push as ud_push, ud_mut, ud_ref,
+};

@@ -1,0 +1,239 @@
+//! [`CallCx`]: the context of one call of an export.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::ffi::c_int;
+use std::sync::Arc;
+
+use mlua::ffi::{self, lua_State};
+
+use super::error::CallError;
+use super::info::ExportInfo;
+use super::outcome::Suspend;
+use crate::ffi::bridge::{self, BridgeError};
+use crate::ffi::{Guard, GuardError};
+use crate::security::Context;
+
+const INLINE_BORROWS: usize = 4;
+
+/// The context of one call of an export: the Lua stack it reads and
+/// writes, the userdata it borrows, its security context.
+pub struct CallCx {
+    state: *mut lua_State,
+    info: &'static ExportInfo,
+    nargs: c_int,
+    /// Stack index of the error slot, reserved before the body runs.
+    slot: c_int,
+    lua: OnceCell<&'static mlua::Lua>,
+    guard: Cell<Option<Guard>>,
+    /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
+    /// the call ends. The first few are kept inline: a method call must not
+    /// allocate.
+    borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
+    more_borrows: RefCell<Vec<&'static Cell<isize>>>,
+    /// The security context, looked up on first use.
+    context: OnceCell<Arc<Context>>,
+    suspend: Cell<Option<Suspend>>,
+}
+
+impl Drop for CallCx {
+    fn drop(&mut self) {
+        for slot in &self.borrows {
+            if let Some(flag) = slot.take() {
+                release(flag);
+            }
+        }
+        for flag in self.more_borrows.get_mut().drain(..) {
+            release(flag);
+        }
+    }
+}
+
+/// Releases one userdata borrow (`-1`: exclusive, `n > 0`: shared).
+fn release(flag: &Cell<isize>) {
+    let b = flag.get();
+    flag.set(if b < 0 { 0 } else { b - 1 });
+}
+
+impl CallCx {
+    /// # Safety
+    /// `state` is the state of a running C function whose arguments are at
+    /// `1..=nargs` and whose error slot is at `nargs + 1`.
+    pub(crate) unsafe fn new(
+        state: *mut lua_State,
+        info: &'static ExportInfo,
+        nargs: c_int,
+    ) -> Self {
+        CallCx {
+            state,
+            info,
+            nargs,
+            slot: nargs + 1,
+            lua: OnceCell::new(),
+            guard: Cell::new(None),
+            borrows: Default::default(),
+            more_borrows: RefCell::new(Vec::new()),
+            context: OnceCell::new(),
+            suspend: Cell::new(None),
+        }
+    }
+
+    /// The raw state of the running call.
+    #[inline(always)]
+    pub fn state(&self) -> *mut lua_State {
+        self.state
+    }
+
+    /// Number of arguments the call received.
+    #[inline(always)]
+    pub fn top(&self) -> c_int {
+        self.nargs
+    }
+
+    /// Static facts about the export being called.
+    pub fn info(&self) -> &'static ExportInfo {
+        self.info
+    }
+
+    /// The mlua handle of this state (for `lua: &Lua` parameters and for
+    /// converting mlua values).
+    pub fn lua(&self) -> &mlua::Lua {
+        self.lua.get_or_init(|| {
+            // SAFETY: every state that can call a luamod export was created
+            // through mlua (`lua_with`, `Runtime`), so its `Lua` exists and
+            // outlives this call; the reference does not escape the call
+            // (`CallCx` is only lent to the body, never stored).
+            unsafe { mlua::Lua::get_or_init_from_ptr(self.state) }
+        })
+    }
+
+    /// The security context of the running call: the runtime process's,
+    /// else the one set on a plain state with [`crate::set_context`], else
+    /// none (every permission denied).
+    pub fn context(&self) -> &Context {
+        self.context
+            .get_or_init(|| crate::security::current::of(self.lua()))
+    }
+
+    #[inline(always)]
+    fn guard(&self) -> Guard {
+        match self.guard.get() {
+            Some(g) => g,
+            None => {
+                // SAFETY: live state; the guard is used within this call.
+                let g = unsafe { Guard::of(self.state) };
+                self.guard.set(Some(g));
+                g
+            }
+        }
+    }
+
+    /// Runs `f`, raw C API calls that may allocate, on the top `nargs`
+    /// values of the stack, so that a memory error cannot skip a Rust
+    /// destructor (see [`crate::call`]). `f` addresses those values with
+    /// negative indices only; what it leaves in their place stays on the
+    /// stack. `f` must not panic, call Lua code or own anything.
+    ///
+    /// Implementations of [`crate::IntoReturn`] that push with the raw C
+    /// API call their allocating functions through this:
+    ///
+    /// ```
+    /// # use luamod::{CallCx, IntoReturn, call::CallError};
+    /// # use luamod::mlua::ffi;
+    /// struct Two;
+    /// impl IntoReturn for Two {
+    ///     fn push_return(self, cx: &CallCx) -> Result<std::ffi::c_int, CallError> {
+    ///         cx.alloc(0, |st| unsafe { ffi::lua_createtable(st, 2, 0) })?;
+    ///         Ok(1)
+    ///     }
+    /// }
+    /// ```
+    #[inline(always)]
+    pub fn alloc<F>(&self, nargs: c_int, f: F) -> Result<(), CallError>
+    where
+        F: FnOnce(*mut lua_State) + Copy,
+    {
+        // SAFETY: `self.state` is the live state of the running call.
+        match unsafe { self.guard().run(self.state, nargs, f) } {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.guard_failed(e)),
+        }
+    }
+
+    /// Files a failed guarded call: the error value it left on top goes to
+    /// the error slot.
+    #[cold]
+    fn guard_failed(&self, e: GuardError) -> CallError {
+        match e {
+            GuardError::Raised => {
+                // SAFETY: the error value is on top; lua_replace moves it
+                // into the slot (no allocation).
+                unsafe { ffi::lua_replace(self.state, self.slot) };
+                CallError::Lua
+            }
+            GuardError::NoRoom => CallError::Message("stack overflow".to_owned()),
+        }
+    }
+
+    /// Whether an allocation failure was deferred during this call.
+    pub(crate) fn take_deferred(&self) -> bool {
+        self.guard.get().is_some_and(Guard::take_deferred)
+    }
+
+    /// The error slot's stack index.
+    pub(crate) fn slot(&self) -> c_int {
+        self.slot
+    }
+
+    /// Reads the value at `idx` as an mlua value.
+    pub(crate) fn value_at(&self, idx: c_int) -> Result<mlua::Value, CallError> {
+        // SAFETY: live state of this call; `lua()` is its Lua.
+        unsafe { bridge::value_at(self.state, self.lua(), self.guard(), idx) }
+            .map_err(|e| self.bridge_failed(e))
+    }
+
+    /// Pushes an mlua value.
+    pub(crate) fn push_value(&self, v: mlua::Value) -> Result<(), CallError> {
+        // SAFETY: as in value_at.
+        unsafe { bridge::push_value(self.state, self.lua(), self.guard(), v) }
+            .map_err(|e| self.bridge_failed(e))
+    }
+
+    fn bridge_failed(&self, e: BridgeError) -> CallError {
+        match e {
+            BridgeError::Mlua(e) => e.into(),
+            BridgeError::Guard(g) => self.guard_failed(g),
+        }
+    }
+
+    /// Asks `call` to yield (with the values the export pushed) and to
+    /// resume in `k`.
+    pub(crate) fn request_yield(&self, k: ffi::lua_KFunction) {
+        self.suspend.set(Some(Suspend::Yield(k)));
+    }
+
+    /// Asks `call` to call the function pushed below `nargs` arguments in
+    /// protected, yieldable mode, continuing in `k` with `ctx`.
+    pub(crate) fn request_pcall(
+        &self,
+        nargs: c_int,
+        ctx: ffi::lua_KContext,
+        k: ffi::lua_KFunction,
+    ) {
+        self.suspend.set(Some(Suspend::PCall { nargs, ctx, k }));
+    }
+
+    pub(crate) fn suspend(&self) -> Option<Suspend> {
+        self.suspend.get()
+    }
+
+    /// Remembers a userdata borrow to release when the call ends.
+    ///
+    /// The `'static` is a promise the caller keeps: `flag` lives in a
+    /// userdata anchored on this call's stack, so it outlives the call.
+    pub(crate) fn hold_borrow(&self, flag: &'static Cell<isize>) {
+        match self.borrows.iter().find(|s| s.get().is_none()) {
+            Some(slot) => slot.set(Some(flag)),
+            None => self.more_borrows.borrow_mut().push(flag),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! [`call`]: the one entry point every generated C function goes through.
+
+use std::ffi::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mlua::ffi::{self, lua_State};
+
+use super::cx::CallCx;
+use super::error::CallError;
+use super::info::ExportInfo;
+use super::outcome::{Outcome, Suspend};
+use super::report;
+use crate::error::{ErrorKind, LuaError, MEMORY_MESSAGE};
+
+/// Runs a generated export body. See [`crate::call`] for the rules.
+///
+/// `body` must not capture anything that needs dropping (`Copy`), so that
+/// this frame owns nothing when it raises.
+///
+/// # Safety
+/// `state` must be the state of a running Lua C function call.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn call<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> c_int
+where
+    F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
+{
+    // SAFETY: this frame owns nothing, so luaL_checkstack may raise here.
+    // Room for the error slot, the error value and a guarded call.
+    unsafe { ffi::luaL_checkstack(state, 4, std::ptr::null()) };
+    // SAFETY: forwarded from our caller.
+    let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body) })) {
+        Ok(o) => o,
+        Err(payload) => {
+            std::mem::forget(payload);
+            crate::ffi::abort_on_escaped_panic("luamod's error reporting");
+        }
+    };
+    // SAFETY: `run` has returned, so every Rust value it or `body` owned is
+    // dropped (borrows released); this frame holds only integers and
+    // pointers, so raising, yielding or calling Lua from here skips nothing.
+    unsafe {
+        match outcome {
+            Outcome::Return(n) => n,
+            Outcome::Raise => ffi::lua_error(state),
+            Outcome::OutOfMemory => {
+                // Lua keeps this string interned for its own memory errors,
+                // so pushing it does not allocate.
+                ffi::lua_pushlstring(state, MEMORY_MESSAGE.as_ptr().cast(), MEMORY_MESSAGE.len());
+                ffi::lua_error(state)
+            }
+            // `Yield` checked that the running coroutine can yield.
+            Outcome::Suspend(n, Suspend::Yield(k)) => ffi::lua_yieldk(state, n, 0, Some(k)),
+            // `Invoke` pushed the function and `nargs` arguments. If the
+            // callee yields, lua_pcallk leaves this frame by longjmp and Lua
+            // later runs `k`; if not, we run `k` ourselves.
+            Outcome::Suspend(_, Suspend::PCall { nargs, ctx, k }) => {
+                let status = ffi::lua_pcallk(state, nargs, ffi::LUA_MULTRET, 0, ctx, Some(k));
+                k(state, status, ctx)
+            }
+        }
+    }
+}
+
+/// Reserves the error slot, runs the body, reports its failure; every Rust
+/// value of the call lives and dies in here.
+///
+/// # Safety
+/// As [`call`]; room for the slot was checked.
+#[inline(always)]
+unsafe fn run<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> Outcome
+where
+    F: FnOnce(&CallCx) -> Result<c_int, CallError>,
+{
+    // SAFETY: live state with room (checked by `call`); pushing nil does
+    // not allocate.
+    let cx = unsafe {
+        let nargs = ffi::lua_gettop(state);
+        ffi::lua_pushnil(state);
+        CallCx::new(state, info, nargs)
+    };
+    let result = match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
+        Ok(r) => r,
+        Err(payload) => Err(CallError::Raise(panicked(info, payload))),
+    };
+    let outcome = match result {
+        Ok(n) => match cx.suspend() {
+            Some(s) => Outcome::Suspend(n, s),
+            None => Outcome::Return(n),
+        },
+        Err(e) => report::report(&cx, e),
+    };
+    if cx.take_deferred() {
+        return Outcome::OutOfMemory;
+    }
+    outcome
+}
+
+/// The error a panic of the body becomes. The payload is dropped here, under
+/// the outer `catch_unwind` (its `Drop` may panic too).
+#[cold]
+fn panicked(info: &ExportInfo, payload: Box<dyn std::any::Any + Send>) -> LuaError {
+    let what = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    };
+    drop(payload);
+    LuaError::new(
+        ErrorKind::Internal,
+        format!("panic in '{}': {what}", info.qualified_name()),
+    )
+}

@@ -1,0 +1,32 @@
+//! What a call does after its Rust part: return, raise, or hand control
+//! back to Lua another way.
+
+use std::ffi::c_int;
+
+use mlua::ffi;
+
+/// How a call hands control back to Lua other than by returning.
+#[derive(Clone, Copy)]
+pub(crate) enum Suspend {
+    /// Yield the pushed values; resume in `k`.
+    Yield(ffi::lua_KFunction),
+    /// Call a Lua function (protected, may yield); continue in `k`.
+    PCall {
+        nargs: c_int,
+        ctx: ffi::lua_KContext,
+        k: ffi::lua_KFunction,
+    },
+}
+
+/// What the inner part of a call decided; carried out by `call`'s outer
+/// frame, which owns nothing.
+pub(super) enum Outcome {
+    /// Return the top `n` values.
+    Return(c_int),
+    /// Raise the value on top of the stack.
+    Raise,
+    /// Raise Lua's memory error (an allocation failed inside a window).
+    OutOfMemory,
+    /// Yield the top `n` values and continue in the continuation.
+    Suspend(c_int, Suspend),
+}

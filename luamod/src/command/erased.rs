@@ -1,0 +1,32 @@
+//! What a dispatch table holds: a handler with its command type erased
+//! ([`ErasedHandler`]), and what a handler receives besides the command
+//! ([`HandlerCx`]).
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use super::cancel::CancelToken;
+use super::id::{CommandId, Pid};
+
+/// What a handler knows about the request besides the command itself.
+#[derive(Debug, Clone)]
+pub struct HandlerCx {
+    /// The process that yielded the command.
+    pub pid: Pid,
+    /// Cancelled when the process is cancelled, times out, or the runtime
+    /// shuts down; long handlers should stop when it fires.
+    pub cancel: CancelToken,
+}
+
+/// A boxed handler future; its output is a `Result<C::Output, LuaError>`
+/// in a box.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+/// A handler with its command type erased, as the dispatch table holds it.
+pub trait ErasedHandler: Send + Sync + 'static {
+    /// The command it answers.
+    fn command(&self) -> (CommandId, &'static str);
+    /// Starts handling `cmd` (which must be of the handler's command type).
+    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxFuture;
+}

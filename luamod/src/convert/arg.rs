@@ -1,0 +1,244 @@
+//! Reading Lua arguments into Rust parameters with Lua's own checks.
+//!
+//! Each parameter type implements [`FromArg`]. The checks and their wording
+//! follow Lua 5.4's auxiliary library (`luaL_checkinteger`,
+//! `luaL_checklstring`, `luaL_checknumber`, `luaL_checktype`,
+//! `luaL_checkany`, `luaL_opt*`): numbers are accepted where strings are
+//! expected and numeric strings where numbers are; an absent argument reads
+//! `got no value`, an explicit nil `got nil`.
+//!
+//! Nothing here raises a Lua error: failures are returned as [`ArgError`] and
+//! raised by [`crate::call()`] once no Rust value is alive.
+
+use std::ffi::c_int;
+
+use mlua::ffi;
+
+use crate::call::{ArgError, CallCx};
+
+/// A Rust type that can be a parameter of a `#[luamod::function]`.
+///
+/// `'a` is the duration of the call: borrowed parameters (`&str`, `&[u8]`)
+/// point straight into Lua strings on the call's stack, with no copy.
+///
+/// Implement it for your own types to accept them as parameters; types with
+/// a `#[derive(LuaRecord)]` or `#[luamod::userdata]` get it generated.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a parameter of a Lua export: it does not implement `luamod::FromArg`",
+    label = "unsupported parameter type",
+    note = "for a struct read from a Lua table, add `#[derive(LuaRecord)]` to it; for a Rust object owned by Lua, `#[luamod::userdata]`",
+    note = "otherwise implement `luamod::FromArg` for `{Self}`, or take `mlua::Value` and convert in the body"
+)]
+pub trait FromArg<'a>: Sized {
+    /// Reads argument `idx` (1-based stack index) of the running call.
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError>;
+}
+
+#[inline(always)]
+fn is_none_or_nil(cx: &CallCx, idx: c_int) -> bool {
+    // SAFETY: lua_type accepts any index of a live state (LUA_TNONE past top).
+    unsafe { ffi::lua_type(cx.state(), idx) <= ffi::LUA_TNIL }
+}
+
+/// `lua_tolstring` on `idx`: Lua strings, and numbers converted in place as
+/// `luaL_checklstring` does.
+#[inline(always)]
+fn bytes_at(cx: &CallCx, idx: c_int) -> Result<&[u8], ArgError> {
+    let state = cx.state();
+    // SAFETY: live state, any index.
+    match unsafe { ffi::lua_type(state, idx) } {
+        ffi::LUA_TSTRING => {}
+        ffi::LUA_TNUMBER => number_to_string(cx, idx)?,
+        _ => {
+            return Err(ArgError::Type {
+                idx,
+                expected: "string",
+            });
+        }
+    }
+    let mut len = 0usize;
+    // SAFETY: `idx` holds a string, so lua_tolstring does not allocate; the
+    // returned pointer addresses `len` bytes owned by that value, which stays
+    // at `idx` (unmodified by us after this) until the call returns, and
+    // `'a` is bounded by the call.
+    unsafe {
+        let p = ffi::lua_tolstring(state, idx, &mut len);
+        Ok(std::slice::from_raw_parts(p as *const u8, len))
+    }
+}
+
+/// Converts the number at `idx` to a string in place, as
+/// `luaL_checklstring` does (the conversion allocates, so it is guarded).
+#[cold]
+fn number_to_string(cx: &CallCx, idx: c_int) -> Result<(), ArgError> {
+    let state = cx.state();
+    // SAFETY: a copy of the number is converted by the guarded call and then
+    // moved over the original (lua_replace does not allocate).
+    unsafe {
+        if ffi::lua_checkstack(state, 1) == 0 {
+            return Err(ArgError::msg(idx, "stack overflow"));
+        }
+        ffi::lua_pushvalue(state, idx);
+        if let Err(e) = cx.alloc(1, |st| {
+            ffi::lua_tolstring(st, -1, std::ptr::null_mut());
+        }) {
+            return Err(e.into_arg(idx));
+        }
+        ffi::lua_replace(state, idx);
+    }
+    Ok(())
+}
+
+impl<'a> FromArg<'a> for &'a [u8] {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        bytes_at(cx, idx)
+    }
+}
+
+impl<'a> FromArg<'a> for &'a str {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let b = bytes_at(cx, idx)?;
+        std::str::from_utf8(b).map_err(|_| ArgError::msg(idx, "string is not valid UTF-8"))
+    }
+}
+
+impl<'a> FromArg<'a> for String {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        <&str>::from_arg(cx, idx).map(str::to_owned)
+    }
+}
+
+/// `luaL_checkinteger`: integers, floats with an exact integer value, and
+/// strings convertible to either.
+#[inline(always)]
+fn integer_at(cx: &CallCx, idx: c_int) -> Result<i64, ArgError> {
+    let mut isnum = 0;
+    // SAFETY: live state, any index.
+    let v = unsafe { ffi::lua_tointegerx(cx.state(), idx, &mut isnum) };
+    if isnum != 0 {
+        Ok(v)
+    } else {
+        Err(integer_error(cx, idx))
+    }
+}
+
+#[cold]
+fn integer_error(cx: &CallCx, idx: c_int) -> ArgError {
+    // SAFETY: live state, any index.
+    if unsafe { ffi::lua_isnumber(cx.state(), idx) } != 0 {
+        ArgError::msg(idx, "number has no integer representation")
+    } else {
+        ArgError::Type {
+            idx,
+            expected: "number",
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for i64 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        integer_at(cx, idx)
+    }
+}
+
+macro_rules! narrow_integer {
+    ($($t:ty),*) => {$(
+        impl<'a> FromArg<'a> for $t {
+            #[inline(always)]
+            fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+                let v = integer_at(cx, idx)?;
+                // Same wording as `string.char` for a value that does not fit.
+                <$t>::try_from(v).map_err(|_| ArgError::msg(idx, "value out of range"))
+            }
+        }
+    )*};
+}
+narrow_integer!(i8, i16, i32, isize, u8, u16, u32, u64, usize);
+
+impl<'a> FromArg<'a> for f64 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let mut isnum = 0;
+        // SAFETY: live state, any index.
+        let v = unsafe { ffi::lua_tonumberx(cx.state(), idx, &mut isnum) };
+        if isnum != 0 {
+            Ok(v)
+        } else {
+            Err(ArgError::Type {
+                idx,
+                expected: "number",
+            })
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for f32 {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        // As C's `(float)luaL_checknumber(L, i)`: rounds, never fails on range.
+        f64::from_arg(cx, idx).map(|v| v as f32)
+    }
+}
+
+impl<'a> FromArg<'a> for bool {
+    /// Lua's C API has no `luaL_checkboolean`; a Rust `bool` parameter is
+    /// checked like `luaL_checktype(L, i, LUA_TBOOLEAN)`. Take `Value` or
+    /// `Option<bool>` to accept any truthy value or nothing.
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        // SAFETY: live state, any index.
+        unsafe {
+            if ffi::lua_type(cx.state(), idx) == ffi::LUA_TBOOLEAN {
+                Ok(ffi::lua_toboolean(cx.state(), idx) != 0)
+            } else {
+                Err(ArgError::Type {
+                    idx,
+                    expected: "boolean",
+                })
+            }
+        }
+    }
+}
+
+/// `nil` or an absent argument is `None` (as `luaL_opt*`); anything else
+/// must be a valid `T`.
+impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
+    #[inline(always)]
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        if is_none_or_nil(cx, idx) {
+            Ok(None)
+        } else {
+            T::from_arg(cx, idx).map(Some)
+        }
+    }
+}
+
+/// Every argument from this position to the last one.
+impl<'a, T: FromArg<'a>> FromArg<'a> for mlua::Variadic<T> {
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        let top = cx.top();
+        let mut out = mlua::Variadic::with_capacity((top - idx + 1).max(0) as usize);
+        for i in idx..=top {
+            out.push(T::from_arg(cx, i)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Reads argument `idx` as `T` (used by generated code).
+#[doc(hidden)]
+#[inline(always)]
+pub fn arg<'a, T: FromArg<'a>>(cx: &'a CallCx, idx: c_int) -> Result<T, ArgError> {
+    T::from_arg(cx, idx)
+}
+
+/// Converts a `#[lua(default = ...)]` expression to the parameter type.
+#[doc(hidden)]
+#[inline(always)]
+pub fn default_into<T, D: Into<T>>(d: D) -> T {
+    d.into()
+}

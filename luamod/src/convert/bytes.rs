@@ -1,0 +1,55 @@
+//! [`Bytes`]: owned bytes that cross to and from Lua as a string.
+//! (`Vec<u8>` is a sequence of integers, like every `Vec<T>`.)
+
+use std::ffi::c_int;
+
+use super::arg::FromArg;
+use super::ret::IntoReturn;
+use crate::call::{ArgError, CallCx, CallError};
+use crate::types::{LuaType, TypeRegistry};
+use luamod_types::Type;
+
+/// Owned bytes, a Lua string on the Lua side.
+///
+/// ```
+/// let b = luamod::Bytes::from("hi");
+/// assert_eq!(b.as_ref(), b"hi");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes(v)
+    }
+}
+
+impl From<&str> for Bytes {
+    fn from(s: &str) -> Self {
+        Bytes(s.as_bytes().to_vec())
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<'a> FromArg<'a> for Bytes {
+    fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+        <&[u8]>::from_arg(cx, idx).map(|b| Bytes(b.to_vec()))
+    }
+}
+
+impl IntoReturn for Bytes {
+    fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
+        self.0.as_slice().push_return(cx)
+    }
+}
+
+impl LuaType for Bytes {
+    fn lua_type(_: &mut TypeRegistry) -> Type {
+        Type::String
+    }
+}

@@ -1,0 +1,24 @@
+//! Conversions between Lua values on the call's stack and Rust values:
+//! parameters ([`FromArg`]), results ([`IntoReturn`]), tables to and from
+//! collections and records, mlua handles, [`Bytes`].
+//!
+//! Reading never raises; pushing allocates only through
+//! [`crate::CallCx::alloc`]. Implement [`FromArg`]/[`IntoReturn`] for your
+//! own types to compose with the built-in ones.
+
+mod arg;
+mod bytes;
+mod handle;
+mod ret;
+mod table;
+
+pub use arg::FromArg;
+pub use bytes::Bytes;
+pub use ret::IntoReturn;
+
+#[doc(hidden)]
+pub use arg::{arg, default_into};
+#[doc(hidden)]
+pub use ret::{FastRet, NoRet, RetTag, SlowRet};
+#[doc(hidden)]
+pub use table::{expect_table, field, field_is_nil, new_table, set_field};

@@ -1,0 +1,174 @@
+//! [`LuaError`]: an operational error handed to Lua as a value.
+//!
+//! An export returning `Result<T, LuaError>` hands failures to Lua as values
+//! (`nil, err`), following the Lua convention that expected failures are
+//! returned, not raised. Its Lua face (the `errors.Error` userdata and the
+//! global `errors` module) is defined in `module::errors`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::kind::ErrorKind;
+
+/// A value in an error's `details` map.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Number(f64),
+    /// A string.
+    String(String),
+}
+
+impl From<&str> for Detail {
+    fn from(s: &str) -> Self {
+        Detail::String(s.to_owned())
+    }
+}
+impl From<String> for Detail {
+    fn from(s: String) -> Self {
+        Detail::String(s)
+    }
+}
+impl From<i64> for Detail {
+    fn from(v: i64) -> Self {
+        Detail::Integer(v)
+    }
+}
+impl From<f64> for Detail {
+    fn from(v: f64) -> Self {
+        Detail::Number(v)
+    }
+}
+impl From<bool> for Detail {
+    fn from(v: bool) -> Self {
+        Detail::Bool(v)
+    }
+}
+
+/// An operational error handed to Lua as a value.
+///
+/// ```
+/// use luamod::{ErrorKind, LuaError};
+/// let e = LuaError::new(ErrorKind::NotFound, "no such key")
+///     .with_retryable(false)
+///     .with_detail("key", "port");
+/// assert_eq!(e.kind(), ErrorKind::NotFound);
+/// assert_eq!(e.to_string(), "no such key");
+/// ```
+#[derive(Debug, Clone)]
+pub struct LuaError {
+    pub(crate) kind: ErrorKind,
+    pub(crate) message: String,
+    pub(crate) retryable: Option<bool>,
+    pub(crate) details: BTreeMap<String, Detail>,
+    pub(crate) cause: Option<Box<LuaError>>,
+    pub(crate) stack: Option<String>,
+}
+
+impl LuaError {
+    /// A new error of `kind`; retryable unknown, no details, no cause.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        LuaError {
+            kind,
+            message: message.into(),
+            retryable: None,
+            details: BTreeMap::new(),
+            cause: None,
+            stack: None,
+        }
+    }
+
+    /// Sets whether retrying may succeed (`nil` in Lua when never set).
+    pub fn with_retryable(mut self, retryable: bool) -> Self {
+        self.retryable = Some(retryable);
+        self
+    }
+
+    /// Adds a detail entry.
+    pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<Detail>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the underlying error.
+    pub fn with_cause(mut self, cause: LuaError) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
+    }
+
+    /// Wraps `self` with context: the message becomes `"{context}: {message}"`,
+    /// kind and retryable are kept, and `self` becomes the cause.
+    ///
+    /// ```
+    /// use luamod::{ErrorKind, LuaError};
+    /// let e = LuaError::new(ErrorKind::Timeout, "no reply").with_retryable(true);
+    /// let w = e.wrap("fetching config");
+    /// assert_eq!(w.message(), "fetching config: no reply");
+    /// assert_eq!((w.kind(), w.retryable()), (ErrorKind::Timeout, Some(true)));
+    /// ```
+    pub fn wrap(self, context: impl fmt::Display) -> Self {
+        LuaError {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+            retryable: self.retryable,
+            details: BTreeMap::new(),
+            stack: None,
+            cause: Some(Box::new(self)),
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// Whether retrying may succeed, if known.
+    pub fn retryable(&self) -> Option<bool> {
+        self.retryable
+    }
+    /// The details map.
+    pub fn details(&self) -> &BTreeMap<String, Detail> {
+        &self.details
+    }
+    /// The wrapped error, if any.
+    pub fn cause(&self) -> Option<&LuaError> {
+        self.cause.as_deref()
+    }
+    /// The Lua traceback where the error was handed to Lua, if captured.
+    pub fn stack(&self) -> Option<&str> {
+        self.stack.as_deref()
+    }
+
+    /// Whether this error or any error in its cause chain has `kind`.
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        let mut e = Some(self);
+        while let Some(cur) = e {
+            if cur.kind == kind {
+                return true;
+            }
+            e = cur.cause.as_deref();
+        }
+        false
+    }
+}
+
+impl fmt::Display for LuaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for LuaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}

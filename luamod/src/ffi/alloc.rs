@@ -1,0 +1,270 @@
+//! luamod's allocator: memory limits, accounting and allocation-failure
+//! injection for a Lua state, and the *windows* that let luamod's own
+//! allocating C API calls run without ever raising over Rust frames.
+//!
+//! [`MemoryControl::install`] puts the allocator on a state (the runtime
+//! does it for every worker; a host may do it for a plain state) and
+//! restores mlua's when dropped. The allocator forwards every request to
+//! the allocator it replaced, so mlua's own accounting stays exact.
+//!
+//! A *window* is opened by luamod around one raw C API call made while
+//! Rust values are alive (pushing a result string, creating a table, ...).
+//! Inside a window an allocation that would fail (over the limit, or an
+//! injected failure) succeeds instead and the failure is *deferred*: the
+//! export that opened it raises `not enough memory` once every Rust value
+//! of the call is dropped. Outside windows allocations fail normally and
+//! Lua raises its memory error wherever Lua code or mlua is running, which
+//! is sound there. Lua code that runs inside a window (a `__gc` finalizer
+//! triggered by that one call) is not limited until the window closes.
+//!
+//! ```
+//! let lua = luamod::lua_with(&[])?;
+//! let mem = luamod::MemoryControl::install(&lua)?;
+//! mem.set_limit(mem.used() + 64 * 1024);
+//! let r = lua.load("local t = {} for i = 1, 1e6 do t[i] = i end").exec();
+//! assert!(r.unwrap_err().to_string().contains("not enough memory"));
+//! mem.set_limit(0); // no limit
+//! lua.load("return 1").exec()?;
+//! # Ok::<(), mlua::Error>(())
+//! ```
+
+use std::cell::Cell;
+use std::ffi::c_void;
+
+use mlua::Lua;
+use mlua::ffi::{self, lua_State};
+
+/// The allocator's bookkeeping for one Lua state.
+pub(crate) struct AllocState {
+    inner: ffi::lua_Alloc,
+    inner_ud: *mut c_void,
+    used: Cell<usize>,
+    /// 0: no limit.
+    limit: Cell<usize>,
+    /// Open windows (nested luamod calls may each open one).
+    window: Cell<u32>,
+    /// A failure happened inside a window and is not reported yet.
+    deferred: Cell<bool>,
+    /// Allocations left before injected failures start (`None`: off).
+    fail_in: Cell<Option<u64>>,
+    /// Whether an injected failure has happened since it was armed.
+    injected: Cell<bool>,
+    allocations: Cell<u64>,
+}
+
+impl AllocState {
+    /// Whether the request for `grow` more bytes must fail.
+    fn refuse(&self, grow: usize) -> bool {
+        if let Some(n) = self.fail_in.get() {
+            if n == 0 {
+                self.injected.set(true);
+                return true;
+            }
+            self.fail_in.set(Some(n - 1));
+        }
+        let limit = self.limit.get();
+        limit != 0 && self.used.get().saturating_add(grow) > limit
+    }
+
+    /// Opens a window: allocation failures are deferred until it closes.
+    #[inline(always)]
+    pub(crate) fn open_window(&self) {
+        self.window.set(self.window.get() + 1);
+    }
+
+    /// Closes the window opened last.
+    #[inline(always)]
+    pub(crate) fn close_window(&self) {
+        self.window.set(self.window.get().saturating_sub(1));
+    }
+
+    /// Whether a failure was deferred; clears it.
+    #[inline(always)]
+    pub(crate) fn take_deferred(&self) -> bool {
+        self.deferred.replace(false)
+    }
+}
+
+/// The allocator function installed by [`MemoryControl`].
+///
+/// # Safety
+/// Called by Lua only, with `ud` the `AllocState` installed with it.
+unsafe extern "C" fn luamod_alloc(
+    ud: *mut c_void,
+    ptr: *mut c_void,
+    osize: usize,
+    nsize: usize,
+) -> *mut c_void {
+    // SAFETY: `ud` is the boxed AllocState that MemoryControl keeps alive
+    // for as long as this function is installed; Lua calls its allocator
+    // from one thread at a time.
+    let st = unsafe { &*(ud as *const AllocState) };
+    // With `ptr` null, `osize` is a type tag, not a size.
+    let old = if ptr.is_null() { 0 } else { osize };
+    if nsize > old {
+        st.allocations.set(st.allocations.get() + 1);
+        if st.refuse(nsize - old) {
+            if st.window.get() == 0 {
+                return std::ptr::null_mut();
+            }
+            st.deferred.set(true);
+        }
+    }
+    // SAFETY: forwards the request unchanged to the allocator that owns
+    // every block of this state (we never allocate on our own).
+    let p = unsafe { (st.inner)(st.inner_ud, ptr, osize, nsize) };
+    if nsize == 0 {
+        st.used.set(st.used.get().saturating_sub(old));
+    } else if !p.is_null() {
+        st.used
+            .set(st.used.get().saturating_sub(old).saturating_add(nsize));
+    }
+    p
+}
+
+/// The `AllocState` of `state`'s allocator, if it is luamod's.
+///
+/// # Safety
+/// Live state. The reference must not outlive the `MemoryControl` that
+/// installed the allocator (it lives as long as the state's `Lua`).
+#[inline(always)]
+pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocState> {
+    let mut ud = std::ptr::null_mut();
+    // SAFETY: lua_getallocf only reads the global state.
+    let f = unsafe { ffi::lua_getallocf(state, &mut ud) };
+    if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) && !ud.is_null() {
+        // SAFETY: our allocator is only ever installed with an AllocState.
+        Some(unsafe { &*(ud as *const AllocState) })
+    } else {
+        None
+    }
+}
+
+/// luamod's allocator installed on a state: a memory limit, exact
+/// accounting, and allocation-failure injection for tests. Dropping it puts
+/// back the allocator it replaced (and mlua's memory limit).
+///
+/// While it is installed, mlua's own `Lua::set_memory_limit` reports
+/// `MemoryControlNotAvailable`; set the limit here instead. On a state
+/// without it, `Lua::set_memory_limit` works and luamod exports protect
+/// each allocating call with `lua_pcall` instead of a window (sound, but
+/// slower for exports that return strings or tables).
+pub struct MemoryControl {
+    lua: Lua,
+    main: *mut lua_State,
+    state: Box<AllocState>,
+    mlua_limit: usize,
+}
+
+impl MemoryControl {
+    /// Installs luamod's allocator on `lua`'s state.
+    ///
+    /// Fails if one is installed already.
+    pub fn install(lua: &Lua) -> mlua::Result<MemoryControl> {
+        // SAFETY: reads the main thread from the registry (one push, one
+        // pop); the pointer stays valid while `lua` (cloned below) lives.
+        let main = unsafe {
+            let mut main = std::ptr::null_mut();
+            lua.exec_raw::<()>((), |st| {
+                ffi::lua_rawgeti(st, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
+                main = ffi::lua_tothread(st, -1);
+                ffi::lua_pop(st, 1);
+            })?;
+            main
+        };
+        // SAFETY: live state.
+        if unsafe { state_of(main) }.is_some() {
+            return Err(mlua::Error::runtime(
+                "luamod's allocator is already installed on this state",
+            ));
+        }
+        let used = lua.used_memory();
+        // A non-zero mlua limit makes mlua run its own allocating calls
+        // protected, which they must be once allocations can fail.
+        let mlua_limit = lua.set_memory_limit(usize::MAX)?;
+        let mut inner_ud = std::ptr::null_mut();
+        // SAFETY: reads the current allocator of a live state.
+        let inner = unsafe { ffi::lua_getallocf(main, &mut inner_ud) };
+        let state = Box::new(AllocState {
+            inner,
+            inner_ud,
+            used: Cell::new(used),
+            limit: Cell::new(0),
+            window: Cell::new(0),
+            deferred: Cell::new(false),
+            fail_in: Cell::new(None),
+            injected: Cell::new(false),
+            allocations: Cell::new(0),
+        });
+        // SAFETY: the box is kept alive in the returned value until Drop
+        // restores the previous allocator; luamod_alloc forwards to it.
+        unsafe {
+            ffi::lua_setallocf(
+                main,
+                luamod_alloc,
+                &*state as *const AllocState as *mut c_void,
+            );
+        }
+        Ok(MemoryControl {
+            lua: lua.clone(),
+            main,
+            state,
+            mlua_limit,
+        })
+    }
+
+    /// Limits the state to `bytes` (0: no limit). An allocation past the
+    /// limit raises Lua's `not enough memory` error in the code that made
+    /// it; the state stays usable.
+    pub fn set_limit(&self, bytes: usize) {
+        self.state.limit.set(bytes);
+    }
+
+    /// The limit in bytes (0: none).
+    pub fn limit(&self) -> usize {
+        self.state.limit.get()
+    }
+
+    /// Bytes the state uses now.
+    pub fn used(&self) -> usize {
+        self.state.used.get()
+    }
+
+    /// Allocations (requests for more memory) since installation.
+    pub fn allocations(&self) -> u64 {
+        self.state.allocations.get()
+    }
+
+    /// Failure injection for tests: the `n`-th allocation from now
+    /// (`n >= 1`) fails, and so does every later one until
+    /// [`stop_failing`](Self::stop_failing).
+    pub fn fail_from(&self, n: u64) {
+        self.state.injected.set(false);
+        self.state.fail_in.set(Some(n.saturating_sub(1)));
+    }
+
+    /// Ends failure injection. Returns whether an injected failure happened
+    /// since [`fail_from`](Self::fail_from).
+    pub fn stop_failing(&self) -> bool {
+        self.state.fail_in.set(None);
+        self.state.injected.replace(false)
+    }
+}
+
+impl Drop for MemoryControl {
+    fn drop(&mut self) {
+        // SAFETY: restores the allocator we replaced; every block was
+        // allocated through it, so it can free them all.
+        unsafe { ffi::lua_setallocf(self.main, self.state.inner, self.state.inner_ud) };
+        let _ = self.lua.set_memory_limit(self.mlua_limit);
+    }
+}
+
+impl std::fmt::Debug for MemoryControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryControl")
+            .field("used", &self.used())
+            .field("limit", &self.limit())
+            .finish()
+    }
+}

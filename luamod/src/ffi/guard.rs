@@ -1,0 +1,142 @@
+//! [`Guard`]: how luamod makes an allocating C API call while Rust values
+//! are alive without letting a memory error `longjmp` over them.
+
+use std::ffi::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mlua::ffi::{self, lua_State};
+
+use super::alloc::{self, AllocState};
+use super::panic::abort_on_escaped_panic;
+
+/// How allocating calls are made safe on one state, looked up once per
+/// export call.
+#[derive(Clone, Copy)]
+pub(crate) enum Guard {
+    /// luamod's allocator: calls run inside a window and a failure is
+    /// deferred (see [`super::alloc`]). Costs two stores.
+    Window(*const AllocState),
+    /// Any other allocator: calls run under `lua_pcall` (about 30 ns).
+    Protect,
+}
+
+/// Why a guarded call did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GuardError {
+    /// It raised; the error value is on top of the stack (in place of the
+    /// values it was given).
+    Raised,
+    /// There was no stack room to run it; nothing was pushed or popped.
+    NoRoom,
+}
+
+impl Guard {
+    /// The guard for `state`'s allocator.
+    ///
+    /// # Safety
+    /// Live state. The guard must not be used after the state's
+    /// `MemoryControl` is dropped (it is used within one export call).
+    #[inline]
+    pub(crate) unsafe fn of(state: *mut lua_State) -> Guard {
+        // SAFETY: forwarded.
+        match unsafe { alloc::state_of(state) } {
+            Some(st) => Guard::Window(st),
+            None => Guard::Protect,
+        }
+    }
+
+    /// Runs `f`, a few raw C API calls on the top `nargs` values of the
+    /// stack (addressed with negative or pseudo indices only), so that a
+    /// memory error cannot skip a Rust destructor. Whatever `f` leaves in
+    /// place of those values is left on the stack.
+    ///
+    /// `f` must not panic, must not call Lua code itself, and must not
+    /// create values that need dropping (`Copy` closures capture only
+    /// references and plain data); it may raise Lua errors only through
+    /// allocation failures.
+    ///
+    /// # Safety
+    /// Live state, inside a C function; the top `nargs` values exist.
+    #[inline(always)]
+    pub(crate) unsafe fn run<F>(
+        self,
+        state: *mut lua_State,
+        nargs: c_int,
+        f: F,
+    ) -> Result<(), GuardError>
+    where
+        F: FnOnce(*mut lua_State) + Copy,
+    {
+        match self {
+            Guard::Window(st) => {
+                // SAFETY: the AllocState outlives this call (see `of`).
+                let st = unsafe { &*st };
+                st.open_window();
+                f(state);
+                st.close_window();
+                Ok(())
+            }
+            // SAFETY: forwarded.
+            Guard::Protect => unsafe { protect(state, nargs, f) },
+        }
+    }
+
+    /// Whether an allocation failure was deferred during this call's
+    /// windows (always false under `Protect`, where failures raise at once).
+    #[inline(always)]
+    pub(crate) fn take_deferred(self) -> bool {
+        match self {
+            // SAFETY: as in `run`.
+            Guard::Window(st) => unsafe { &*st }.take_deferred(),
+            Guard::Protect => false,
+        }
+    }
+}
+
+/// Runs `f` under `lua_pcall`, with the top `nargs` values as its stack.
+///
+/// # Safety
+/// As [`Guard::run`].
+#[cold]
+unsafe fn protect<F>(state: *mut lua_State, nargs: c_int, f: F) -> Result<(), GuardError>
+where
+    F: FnOnce(*mut lua_State) + Copy,
+{
+    // SAFETY: a light C function and a light userdata are pushed without
+    // allocating (stack room checked first; lua_checkstack reports failure
+    // instead of raising). The light userdata points at `f` on this frame,
+    // which outlives the pcall; the trampoline copies it out (F: Copy).
+    unsafe {
+        if ffi::lua_checkstack(state, 2) == 0 {
+            return Err(GuardError::NoRoom);
+        }
+        ffi::lua_pushcfunction(state, trampoline::<F>);
+        ffi::lua_insert(state, -(nargs + 1));
+        ffi::lua_pushlightuserdata(state, &f as *const F as *mut std::ffi::c_void);
+        match ffi::lua_pcall(state, nargs + 1, ffi::LUA_MULTRET, 0) {
+            ffi::LUA_OK => Ok(()),
+            _ => Err(GuardError::Raised),
+        }
+    }
+}
+
+/// The protected function: takes `f` from its last argument and runs it on
+/// the others.
+unsafe extern "C-unwind" fn trampoline<F>(state: *mut lua_State) -> c_int
+where
+    F: FnOnce(*mut lua_State) + Copy,
+{
+    // SAFETY: `protect` pushed a pointer to a live `F` as last argument.
+    let f = unsafe {
+        let f = *(ffi::lua_touserdata(state, -1) as *const F);
+        ffi::lua_pop(state, 1);
+        f
+    };
+    // `f` owns nothing, so a memory error raised inside it skips nothing;
+    // a panic must not unwind into Lua's C frames.
+    if catch_unwind(AssertUnwindSafe(|| f(state))).is_err() {
+        abort_on_escaped_panic("a guarded Lua C API call");
+    }
+    // SAFETY: live state.
+    unsafe { ffi::lua_gettop(state) }
+}

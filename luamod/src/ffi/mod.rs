@@ -1,0 +1,22 @@
+//! The lowest layer: everything that touches the raw Lua C API without
+//! knowing about exports, modules or processes.
+//!
+//! It owns the rule that makes the C boundary sound under memory errors:
+//! a Lua C API call that may allocate can raise (`longjmp`) a memory error,
+//! and a `longjmp` must never pass over a Rust frame that owns something to
+//! drop. [`Guard`] runs such calls so that they cannot raise over Rust
+//! frames: inside an allocation *window* of luamod's allocator ([`alloc`]),
+//! where a failure is deferred and reported later, or under `lua_pcall`
+//! on states with any other allocator.
+//!
+//! It must never raise a Lua error itself, except from functions documented
+//! as raising, which are only called from frames that own nothing.
+
+pub mod alloc;
+pub(crate) mod bridge;
+mod guard;
+mod panic;
+pub(crate) mod stack;
+
+pub(crate) use guard::{Guard, GuardError};
+pub(crate) use panic::abort_on_escaped_panic;

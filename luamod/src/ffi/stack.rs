@@ -1,0 +1,89 @@
+//! Small helpers on the raw Lua stack.
+//!
+//! None of these allocate in Lua or raise: they read values and debug
+//! information already there.
+
+use std::ffi::{CStr, c_int};
+
+use mlua::ffi::{self, lua_State};
+
+/// Copies the string (or number, already converted) at `idx` into Rust.
+/// Does not allocate in Lua for strings; returns an empty string for any
+/// other value.
+///
+/// # Safety
+/// Live state; `idx` valid.
+pub(crate) unsafe fn string_at(state: *mut lua_State, idx: c_int) -> String {
+    // SAFETY: lua_type and lua_tolstring on a string value read without
+    // allocating; the bytes stay owned by the value while we copy them.
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TSTRING {
+            return String::new();
+        }
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(state, idx, &mut len);
+        if p.is_null() {
+            return String::new();
+        }
+        String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned()
+    }
+}
+
+/// The basic type name Lua prints for the value at `idx` (`no value` past
+/// the top, `light userdata` for light userdata). Never allocates.
+///
+/// # Safety
+/// Live state.
+pub(crate) unsafe fn basic_type_name(state: *mut lua_State, idx: c_int) -> String {
+    // SAFETY: lua_type accepts any index; lua_typename returns a static string.
+    unsafe {
+        let ty = ffi::lua_type(state, idx);
+        if ty == ffi::LUA_TLIGHTUSERDATA {
+            return "light userdata".to_owned();
+        }
+        CStr::from_ptr(ffi::lua_typename(state, ty))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// `luaL_where` without allocating in Lua: `chunk:line: ` for the function
+/// at `level`, or an empty string when it has no line (a C function).
+///
+/// # Safety
+/// Live state.
+pub(crate) unsafe fn location(state: *mut lua_State, level: c_int) -> String {
+    // SAFETY: lua_getstack/lua_getinfo("Sl") fill the caller-owned record
+    // from existing data (the short source is formatted into its buffer).
+    unsafe {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        if ffi::lua_getstack(state, level, &mut ar) != 0 {
+            ffi::lua_getinfo(state, c"Sl".as_ptr(), &mut ar);
+            if ar.currentline > 0 {
+                let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+                return format!("{src}:{}: ", ar.currentline);
+            }
+        }
+        String::new()
+    }
+}
+
+/// The name Lua's `luaL_argerror` would give the function running at
+/// `level`, and whether it was called as a method. Never allocates.
+///
+/// # Safety
+/// Live state.
+pub(crate) unsafe fn call_site_name(state: *mut lua_State, level: c_int) -> (Option<String>, bool) {
+    // SAFETY: as `location`; "n" reads names from existing strings.
+    unsafe {
+        let mut ar: ffi::lua_Debug = std::mem::zeroed();
+        if ffi::lua_getstack(state, level, &mut ar) == 0 {
+            return (None, false);
+        }
+        ffi::lua_getinfo(state, c"n".as_ptr(), &mut ar);
+        let method = !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat) == c"method";
+        let name =
+            (!ar.name.is_null()).then(|| CStr::from_ptr(ar.name).to_string_lossy().into_owned());
+        (name, method)
+    }
+}

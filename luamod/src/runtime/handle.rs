@@ -1,0 +1,254 @@
+//! [`Runtime`]: the handle a host holds to spawn, run, join and cancel
+//! processes and to shut the workers down.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mlua::FromLuaMulti;
+use tokio::sync::oneshot;
+
+use super::shared::Shared;
+use super::worker::{self, Msg, WorkerStats};
+use crate::command::Pid;
+use crate::error::{Error, ErrorKind, LuaError};
+use crate::security::{Context, Policy};
+
+/// Options for one process.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// The chunk name in error messages (default `process`).
+    pub name: Option<String>,
+    /// Cancel the process with a `Timeout` error after this long.
+    pub deadline: Option<Duration>,
+    /// Its context (default: the runtime's). A `Workflow` context is
+    /// refused before any Lua runs if the runtime binds modules a workflow
+    /// may not use.
+    pub context: Option<Context>,
+    /// Spawned on behalf of this (live) process: inherits its actor and
+    /// scope, narrowed by `narrow`.
+    pub parent: Option<Pid>,
+    /// Policies that restrict the inherited scope (with `parent`).
+    pub narrow: Vec<Policy>,
+}
+
+pub(super) struct WorkerHandle {
+    pub(super) tx: Sender<Msg>,
+    pub(super) join: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Our own handler pool, when the host has no tokio runtime; shut down in
+/// the background so dropping it inside async code does not panic.
+pub(super) struct OwnedTokio(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedTokio {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs Lua processes on worker threads and routes their commands.
+pub struct Runtime {
+    workers: Vec<WorkerHandle>,
+    next_pid: AtomicU64,
+    shared: Arc<Shared>,
+    default_context: Arc<Context>,
+    /// Contexts of live processes, for children that inherit them.
+    contexts: Arc<Mutex<HashMap<Pid, Arc<Context>>>>,
+    joins: Mutex<HashMap<Pid, oneshot::Receiver<Result<(), Error>>>>,
+    _owned_tokio: Option<OwnedTokio>,
+}
+
+impl Runtime {
+    pub(super) fn new(
+        workers: Vec<WorkerHandle>,
+        shared: Arc<Shared>,
+        default_context: Arc<Context>,
+        owned: Option<tokio::runtime::Runtime>,
+    ) -> Runtime {
+        Runtime {
+            workers,
+            next_pid: AtomicU64::new(1),
+            shared,
+            default_context,
+            contexts: Arc::new(Mutex::new(HashMap::new())),
+            joins: Mutex::new(HashMap::new()),
+            _owned_tokio: owned.map(|rt| OwnedTokio(Some(rt))),
+        }
+    }
+
+    fn worker_for(&self, pid: Pid) -> &WorkerHandle {
+        &self.workers[(pid.0 % self.workers.len() as u64) as usize]
+    }
+
+    /// The context a new process gets: explicit, inherited from a live
+    /// parent (narrowed), or the runtime's; refused before any Lua runs if
+    /// its kind does not admit the runtime's modules.
+    fn context_for(&self, opts: &mut SpawnOptions) -> Result<Arc<Context>, Error> {
+        let ctx = if let Some(c) = opts.context.take() {
+            Arc::new(c)
+        } else if let Some(parent) = opts.parent {
+            let contexts = self
+                .contexts
+                .lock()
+                .map_err(|_| Error::new("context table poisoned"))?;
+            let p = contexts
+                .get(&parent)
+                .ok_or_else(|| Error::new(format!("no live parent process {parent}")))?;
+            Arc::new(p.child(std::mem::take(&mut opts.narrow)))
+        } else {
+            self.default_context.clone()
+        };
+        for m in &self.shared.modules {
+            m.admit(ctx.kind)?;
+        }
+        Ok(ctx)
+    }
+
+    fn send_spawn(
+        &self,
+        source: &str,
+        mut opts: SpawnOptions,
+        done: worker::Done,
+    ) -> Result<Pid, Error> {
+        let context = self.context_for(&mut opts)?;
+        let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
+        if let Ok(mut m) = self.contexts.lock() {
+            m.insert(pid, context.clone());
+        }
+        let contexts = self.contexts.clone();
+        let done: worker::Done = Box::new(move |lua, r| {
+            if let Ok(mut m) = contexts.lock() {
+                m.remove(&pid);
+            }
+            done(lua, r)
+        });
+        self.worker_for(pid)
+            .tx
+            .send(Msg::Spawn {
+                pid,
+                name: opts.name.unwrap_or_else(|| "process".to_owned()),
+                source: source.to_owned(),
+                deadline: opts.deadline,
+                context,
+                done,
+            })
+            .map_err(|_| Error::new("the runtime has shut down"))?;
+        Ok(pid)
+    }
+
+    /// Runs `source` as a process to completion and converts its return
+    /// values. Errors carry the Lua message and traceback.
+    pub async fn run<R: FromLuaMulti + Send + 'static>(&self, source: &str) -> Result<R, Error> {
+        self.run_with(source, SpawnOptions::default()).await
+    }
+
+    /// [`run`](Self::run) with options (name, deadline).
+    pub async fn run_with<R: FromLuaMulti + Send + 'static>(
+        &self,
+        source: &str,
+        opts: SpawnOptions,
+    ) -> Result<R, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.send_spawn(
+            source,
+            opts,
+            Box::new(move |lua, r| {
+                let r = r.and_then(|mv| R::from_lua_multi(mv, lua).map_err(Error::from));
+                let _ = tx.send(r);
+            }),
+        )?;
+        rx.await
+            .map_err(|_| Error::new("the runtime stopped before the process finished"))?
+    }
+
+    /// Starts `source` as a process; [`join`](Self::join) waits for it.
+    pub fn spawn(&self, source: &str, opts: SpawnOptions) -> Result<Pid, Error> {
+        let (tx, rx) = oneshot::channel();
+        let pid = self.send_spawn(
+            source,
+            opts,
+            Box::new(move |_, r| {
+                let _ = tx.send(r.map(|_| ()));
+            }),
+        )?;
+        self.joins
+            .lock()
+            .map_err(|_| Error::new("join table poisoned"))?
+            .insert(pid, rx);
+        Ok(pid)
+    }
+
+    /// Waits for a process started with [`spawn`](Self::spawn).
+    pub async fn join(&self, pid: Pid) -> Result<(), Error> {
+        let rx = self
+            .joins
+            .lock()
+            .map_err(|_| Error::new("join table poisoned"))?
+            .remove(&pid)
+            .ok_or_else(|| Error::new(format!("no joinable process {pid}")))?;
+        rx.await
+            .map_err(|_| Error::new("the runtime stopped before the process finished"))?
+    }
+
+    /// Cancels a process: its in-flight command is cancelled and it
+    /// completes with a `Canceled` error. Unknown or finished pids are ignored.
+    pub fn cancel(&self, pid: Pid) {
+        let e = LuaError::new(ErrorKind::Canceled, format!("process {pid} was cancelled"));
+        let _ = self.worker_for(pid).tx.send(Msg::Cancel { pid, error: e });
+    }
+
+    /// Stops accepting processes, lets running ones finish for up to
+    /// `grace`, then cancels the rest (they complete with `Canceled`), and
+    /// waits for the workers to exit.
+    pub async fn shutdown(&self, grace: Duration) {
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Shutdown { grace });
+        }
+        let joins: Vec<JoinHandle<()>> = self
+            .workers
+            .iter()
+            .filter_map(|w| w.join.lock().ok().and_then(|mut j| j.take()))
+            .collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for j in joins {
+                let _ = j.join();
+            }
+        })
+        .await;
+    }
+
+    /// A snapshot of every worker (answered between process steps).
+    pub async fn stats(&self) -> Vec<WorkerStats> {
+        let mut out = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = oneshot::channel();
+            if w.tx.send(Msg::Stats(tx)).is_ok()
+                && let Ok(s) = rx.await
+            {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// The handle of the pool handlers run on.
+    pub fn tokio(&self) -> &tokio::runtime::Handle {
+        &self.shared.tokio
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Shutdown {
+                grace: Duration::ZERO,
+            });
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! [`Context`]: what a process runs as (its kind, actor and scope), and
+//! [`ContextKind`], which decides the module classes it may bind.
+
+use std::sync::{Arc, LazyLock};
+
+use super::actor::Actor;
+use super::class::Class;
+use super::policy::Policy;
+use super::scope::{Decision, Scope};
+use crate::error::{ErrorKind, LuaError};
+
+/// Where a process runs; decides which module classes it may bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContextKind {
+    /// A short function call.
+    Function,
+    /// An ordinary process (the default).
+    #[default]
+    Process,
+    /// A replayable workflow: only `deterministic` or `workflow` modules.
+    Workflow,
+}
+
+impl ContextKind {
+    /// The module classes this context accepts (`None`: any).
+    pub fn allowed_classes(self) -> Option<&'static [Class]> {
+        match self {
+            ContextKind::Workflow => Some(&[Class::Deterministic, Class::Workflow]),
+            _ => None,
+        }
+    }
+
+    /// Refuses a module (its name and classes) unless it has one of the allowed classes (a workflow
+    /// binds modules classed `deterministic` or `workflow`, such as `json`
+    /// with `encoding, deterministic`), with a `PermissionDenied` error
+    /// naming the module, its classes and the allowed ones.
+    pub fn admit(self, module: &str, classes: &[Class]) -> Result<(), LuaError> {
+        let Some(allowed) = self.allowed_classes() else {
+            return Ok(());
+        };
+        if classes.iter().any(|c| allowed.contains(c)) {
+            return Ok(());
+        }
+        let names = |cs: &[Class]| cs.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+        Err(LuaError::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "module '{}' (classes: {}) cannot be bound in a {:?} context, which allows only modules of class {}",
+                module,
+                names(classes),
+                self,
+                names(allowed).replace(", ", " or ")
+            ),
+        )
+        .with_retryable(false))
+    }
+}
+
+/// What a process runs as: its kind, actor and scope.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Where it runs.
+    pub kind: ContextKind,
+    /// Who it acts for (`None`: nobody, so everything is denied).
+    pub actor: Option<Actor>,
+    /// What it may do.
+    pub scope: Arc<Scope>,
+}
+
+static NO_CONTEXT: LazyLock<Context> = LazyLock::new(Context::default);
+
+impl Context {
+    /// A process context for `actor` with an empty (deny-all) scope.
+    pub fn new(actor: Actor) -> Self {
+        Context {
+            kind: ContextKind::Process,
+            actor: Some(actor),
+            scope: Arc::new(Scope::new()),
+        }
+    }
+
+    /// The context of code that has none: denies every permission.
+    pub fn none() -> &'static Context {
+        &NO_CONTEXT
+    }
+
+    /// Adds a policy to the scope.
+    pub fn with_policy(mut self, p: Policy) -> Self {
+        let mut s = (*self.scope).clone();
+        s.push(p);
+        self.scope = Arc::new(s);
+        self
+    }
+
+    /// A child context: same kind and actor, scope narrowed by `narrowing`.
+    pub fn child(&self, narrowing: Vec<Policy>) -> Context {
+        Context {
+            kind: self.kind,
+            actor: self.actor.clone(),
+            scope: Arc::new(self.scope.narrowed(narrowing)),
+        }
+    }
+
+    /// Checks that the actor may perform `action` on `resource`; otherwise
+    /// a `PermissionDenied` error (not retryable) naming both.
+    pub fn check(&self, action: &str, resource: impl std::fmt::Display) -> Result<(), LuaError> {
+        let resource = resource.to_string();
+        let denied = |why: &str| {
+            Err(LuaError::new(
+                ErrorKind::PermissionDenied,
+                format!("permission denied: {why} '{action}' on '{resource}'"),
+            )
+            .with_retryable(false)
+            .with_detail("action", action)
+            .with_detail("resource", resource.as_str()))
+        };
+        let Some(actor) = &self.actor else {
+            return denied("no actor may perform");
+        };
+        match self.scope.evaluate(actor, action, &resource) {
+            Decision::Allow => Ok(()),
+            Decision::Deny => denied(&format!("a policy forbids actor '{}' to perform", actor.id)),
+            Decision::Undefined => {
+                denied(&format!("no policy allows actor '{}' to perform", actor.id))
+            }
+        }
+    }
+}

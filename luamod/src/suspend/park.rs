@@ -1,0 +1,133 @@
+//! Where a yielded command waits for the scheduler and how its result
+//! comes back: per-thread slots the exports and the worker share. No Lua
+//! value is made for a command; the export yields a sentinel (a light
+//! userdata) instead.
+//!
+//! This must never yield outside a luamod process: [`park`] checks first
+//! and reports a clear error instead.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_int, c_void};
+
+use mlua::ffi::{self, lua_State};
+
+use crate::call::{CallCx, CallError};
+use crate::command::{Command, CommandId};
+use crate::error::{ErrorKind, LuaError};
+
+/// A command parked by an export, waiting for the scheduler.
+pub(crate) struct Parked {
+    pub id: CommandId,
+    pub name: &'static str,
+    pub cmd: Box<dyn Any + Send>,
+    /// `Then`'s mapping function, kept by the process until it resumes.
+    pub map: Option<Box<dyn Any>>,
+}
+
+/// What the scheduler hands the continuation: the handler's boxed result
+/// (or the failure it met instead: no handler, a cancelled wait), and the
+/// parked mapping function, if any.
+pub(crate) struct Delivery {
+    pub result: Result<Box<dyn Any + Send>, LuaError>,
+    pub map: Option<Box<dyn Any>>,
+}
+
+thread_local! {
+    /// The command the last yielding export parked on this thread.
+    pub(crate) static PARKED: RefCell<Option<Parked>> = const { RefCell::new(None) };
+    /// The result the scheduler hands to the next continuation.
+    pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
+    /// The main state of the runtime worker on this thread, if any.
+    pub(crate) static WORKER_STATE: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+static SENTINEL: u8 = 0;
+
+/// The light userdata a yielding export yields.
+pub(crate) fn sentinel() -> *mut c_void {
+    &SENTINEL as *const u8 as *mut c_void
+}
+
+/// Whether `state` belongs to a runtime worker on this thread.
+fn in_worker(state: *mut lua_State) -> bool {
+    let worker = WORKER_STATE.with(|w| w.get());
+    if worker.is_null() {
+        return false;
+    }
+    // SAFETY: live state; one value pushed and popped.
+    unsafe {
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
+        let main = ffi::lua_tothread(state, -1);
+        ffi::lua_pop(state, 1);
+        main == worker
+    }
+}
+
+/// Checks that a yield is possible here, parks the command, pushes the
+/// sentinel and asks `call` to yield with `k` as the continuation.
+pub(crate) fn park<C: Command>(
+    cx: &CallCx,
+    cmd: C,
+    map: Option<Box<dyn Any>>,
+    k: ffi::lua_KFunction,
+) -> Result<c_int, CallError> {
+    let state = cx.state();
+    if !in_worker(state) {
+        return Err(CallError::Message(format!(
+            "'{}' waits on the outside world ({}), so it can only run inside a luamod \
+             process (Runtime::run or spawn), not in a plain Lua state",
+            cx.info().name,
+            C::NAME
+        )));
+    }
+    // SAFETY: live state.
+    if unsafe { ffi::lua_isyieldable(state) } == 0 {
+        return Err(CallError::Message(format!(
+            "'{}' cannot wait here: it was called through a C function that cannot be \
+             suspended (a metamethod of a Rust object, table.sort, string.gsub, ...)",
+            cx.info().name
+        )));
+    }
+    PARKED.with(|p| {
+        *p.borrow_mut() = Some(Parked {
+            id: C::ID,
+            name: C::NAME,
+            cmd: Box::new(cmd),
+            map,
+        })
+    });
+    // SAFETY: a C function always has LUA_MINSTACK free slots.
+    unsafe { ffi::lua_pushlightuserdata(state, sentinel()) };
+    cx.request_yield(k);
+    Ok(1)
+}
+
+/// Takes the delivered result for `C` (or the failure the scheduler put
+/// in its place) and the mapping function, if any.
+/// A `Then` mapping function, type-erased while the process waits.
+type ErasedMap = Option<Box<dyn Any>>;
+
+pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap) {
+    let Some(d) = COMPLETED.with(|c| c.borrow_mut().take()) else {
+        let e = LuaError::new(
+            ErrorKind::Internal,
+            format!("no result was delivered for command '{}'", C::NAME),
+        );
+        return (Err(e), None);
+    };
+    let result = match d.result {
+        Err(e) => Err(e),
+        Ok(boxed) => match boxed.downcast::<Result<C::Output, LuaError>>() {
+            Ok(r) => *r,
+            Err(_) => Err(LuaError::new(
+                ErrorKind::Internal,
+                format!(
+                    "command '{}' completed with a result of another type",
+                    C::NAME
+                ),
+            )),
+        },
+    };
+    (result, d.map)
+}

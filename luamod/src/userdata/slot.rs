@@ -1,0 +1,244 @@
+//! The memory of one object inside a Lua full userdata, borrowing it for
+//! a call, pushing new objects, and `__gc`.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::{c_int, c_void};
+use std::mem::{MaybeUninit, align_of, size_of};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use mlua::ffi::{self, lua_State};
+
+use super::class::{ClassDef, LuaClass, LuaMethods, registry_key as key};
+use super::metatable::build_metatable;
+use crate::call::{ArgError, CallCx, CallError};
+
+/// The memory of one object inside a Lua full userdata.
+#[repr(C)]
+struct Slot<T> {
+    /// 0 free, n > 0 shared borrows, -1 borrowed mutably.
+    borrow: Cell<isize>,
+    /// False once `__gc` has dropped the value.
+    alive: Cell<bool>,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// Lua aligns userdata memory to at least a pointer; types that need more
+/// get padding and an aligned slot inside the block.
+const LUA_ALIGN: usize = align_of::<*const u8>();
+
+const fn alloc_size<T>() -> usize {
+    let a = align_of::<Slot<T>>();
+    size_of::<Slot<T>>() + if a > LUA_ALIGN { a - 1 } else { 0 }
+}
+
+fn slot_ptr<T>(block: *mut c_void) -> *mut Slot<T> {
+    let a = align_of::<Slot<T>>();
+    let addr = block as usize;
+    (addr.next_multiple_of(a)) as *mut Slot<T>
+}
+
+/// Checks that `idx` holds a live object of class `T` and returns its slot.
+///
+/// # Safety
+/// `class` must be `T`'s class definition (objects of `class` are `Slot<T>`).
+unsafe fn slot_at<'a, T: 'static>(
+    cx: &'a CallCx,
+    idx: c_int,
+    class: &'static ClassDef,
+) -> Result<&'a Slot<T>, ArgError> {
+    let state = cx.state();
+    // SAFETY: type and metatable checks on a live state; two values pushed
+    // and popped. The slot pointer is derived only after the metatable
+    // identity check proves the block was created by `push::<T>`.
+    unsafe {
+        if ffi::lua_checkstack(state, 2) == 0 {
+            return Err(ArgError::msg(idx, "stack overflow"));
+        }
+        let block = ffi::lua_touserdata(state, idx);
+        let mut same = false;
+        if !block.is_null()
+            && ffi::lua_type(state, idx) == ffi::LUA_TUSERDATA
+            && ffi::lua_getmetatable(state, idx) != 0
+        {
+            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
+            same = ffi::lua_rawequal(state, -1, -2) != 0;
+            ffi::lua_pop(state, 2);
+        }
+        if !same {
+            return Err(ArgError::Type {
+                idx,
+                expected: class.name,
+            });
+        }
+        let slot = &*slot_ptr::<T>(block);
+        if !slot.alive.get() {
+            return Err(ArgError::msg(
+                idx,
+                format!("{} has been finalized", class.name),
+            ));
+        }
+        Ok(slot)
+    }
+}
+
+/// The object at `idx` if it is a live `T`, borrowed shared for the rest
+/// of the call; `None` for any other value (no error).
+#[doc(hidden)]
+pub fn ud_try<T: LuaClass>(cx: &CallCx, idx: c_int) -> Option<&T> {
+    ud_ref::<T>(cx, idx).ok()
+}
+
+/// `self` of a method: as [`ud_ref`], with the class found through
+/// [`LuaMethods`] (so that a methods block on a type that is no userdata is
+/// reported once, on the block).
+#[doc(hidden)]
+#[inline(always)]
+pub fn method_self<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
+    // SAFETY: `LuaMethods::class` is `T`'s class (an unsafe trait's promise).
+    unsafe { borrow_shared(cx, idx, T::class()) }
+}
+
+/// `&mut self` of a method: as [`ud_mut`], through [`LuaMethods`].
+#[doc(hidden)]
+#[inline(always)]
+#[allow(clippy::mut_from_ref)]
+pub fn method_self_mut<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> {
+    // SAFETY: as in method_self.
+    unsafe { borrow_mut(cx, idx, T::class()) }
+}
+
+/// Borrows the object at `idx` shared for the rest of the call.
+#[doc(hidden)]
+pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
+    // SAFETY: `T::CLASS` is `T`'s class.
+    unsafe { borrow_shared(cx, idx, T::CLASS) }
+}
+
+/// Borrows the object at `idx` exclusively for the rest of the call.
+///
+/// The `&mut T` comes from the object's memory, not from `cx`; exclusivity
+/// is enforced by the borrow flag, as `RefCell` does.
+#[doc(hidden)]
+#[allow(clippy::mut_from_ref)]
+pub fn ud_mut<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> {
+    // SAFETY: `T::CLASS` is `T`'s class.
+    unsafe { borrow_mut(cx, idx, T::CLASS) }
+}
+
+/// # Safety
+/// `class` is `T`'s class definition.
+unsafe fn borrow_shared<'a, T: 'static>(
+    cx: &'a CallCx,
+    idx: c_int,
+    class: &'static ClassDef,
+) -> Result<&'a T, ArgError> {
+    // SAFETY: forwarded.
+    let slot = unsafe { slot_at::<T>(cx, idx, class)? };
+    let b = slot.borrow.get();
+    if b < 0 {
+        return Err(ArgError::msg(
+            idx,
+            format!("{} is in use by a running method", class.name),
+        ));
+    }
+    slot.borrow.set(b + 1);
+    // SAFETY: the userdata is anchored on this call's stack, so the flag
+    // outlives the call, and CallCx releases it when the call ends.
+    cx.hold_borrow(unsafe { &*(&slot.borrow as *const Cell<isize>) });
+    // SAFETY: alive (checked), initialised by `push`, and no `&mut` exists
+    // (the flag was not -1); the shared borrow is recorded until the call ends.
+    Ok(unsafe { (*slot.value.get()).assume_init_ref() })
+}
+
+/// # Safety
+/// `class` is `T`'s class definition.
+#[allow(clippy::mut_from_ref)]
+unsafe fn borrow_mut<'a, T: 'static>(
+    cx: &'a CallCx,
+    idx: c_int,
+    class: &'static ClassDef,
+) -> Result<&'a mut T, ArgError> {
+    // SAFETY: forwarded.
+    let slot = unsafe { slot_at::<T>(cx, idx, class)? };
+    if slot.borrow.get() != 0 {
+        return Err(ArgError::msg(
+            idx,
+            format!("{} is in use by a running method", class.name),
+        ));
+    }
+    slot.borrow.set(-1);
+    // SAFETY: as in ud_ref.
+    cx.hold_borrow(unsafe { &*(&slot.borrow as *const Cell<isize>) });
+    // SAFETY: alive, initialised, and no other borrow exists (flag was 0);
+    // the flag now excludes any other borrow until the call ends.
+    Ok(unsafe { (*slot.value.get()).assume_init_mut() })
+}
+
+/// Pushes `value` as a new object of class `T`.
+#[doc(hidden)]
+pub fn push<T: LuaClass>(cx: &CallCx, value: T) -> Result<c_int, CallError> {
+    let state = cx.state();
+    let class = T::CLASS;
+    // SAFETY: live state with room checked; the metatable exists after
+    // ensure_metatable. lua_newuserdatauv returns a block of alloc_size
+    // bytes aligned to at least LUA_ALIGN, inside which slot_ptr finds an
+    // aligned Slot<T>; it is fully initialised before the metatable (and
+    // with it `__gc`) is attached, so `__gc` never sees uninit memory.
+    unsafe {
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return Err(CallError::Message("stack overflow".to_owned()));
+        }
+        ensure_metatable(cx, class)?;
+        // The block is allocated (guarded) while `value` is still owned by
+        // this frame, and only then moved in: nothing raises after the move.
+        cx.alloc(0, |st| {
+            ffi::lua_newuserdatauv(st, alloc_size::<T>(), 0);
+        })?;
+        let block = ffi::lua_touserdata(state, -1);
+        slot_ptr::<T>(block).write(Slot {
+            borrow: Cell::new(0),
+            alive: Cell::new(true),
+            value: UnsafeCell::new(MaybeUninit::new(value)),
+        });
+        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
+        ffi::lua_setmetatable(state, -2);
+    }
+    Ok(1)
+}
+
+/// `__gc` of class `T`: drops the value once; a panic in `Drop` is caught.
+///
+/// # Safety
+/// Only installed as `__gc` in `T`'s metatable, so argument 1 is a block
+/// created by `push::<T>`.
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn gc<T: LuaClass>(state: *mut lua_State) -> c_int {
+    // SAFETY: see the function's contract. No Rust value is alive when this
+    // returns to Lua; a panic is caught so it never unwinds into C.
+    unsafe {
+        let block = ffi::lua_touserdata(state, 1);
+        if block.is_null() {
+            return 0;
+        }
+        let slot = &*slot_ptr::<T>(block);
+        if slot.alive.replace(false) {
+            let value = slot.value.get();
+            let _ = catch_unwind(AssertUnwindSafe(|| (*value).assume_init_drop()));
+        }
+    }
+    0
+}
+
+fn ensure_metatable(cx: &CallCx, class: &'static ClassDef) -> Result<(), CallError> {
+    let state = cx.state();
+    // SAFETY: one value pushed and popped.
+    let exists = unsafe {
+        let t = ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
+        ffi::lua_pop(state, 1);
+        t == ffi::LUA_TTABLE
+    };
+    if !exists {
+        build_metatable(cx.lua(), class)?;
+    }
+    Ok(())
+}
