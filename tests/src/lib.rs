@@ -152,6 +152,8 @@ pub mod probe {
     }
 }
 
+pub mod oom;
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

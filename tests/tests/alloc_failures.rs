@@ -1,0 +1,271 @@
+//! Allocation-failure injection, in the style of SQLite's out-of-memory
+//! tests: for every kind of export, fail the Nth Lua allocation for N = 1,
+//! 2, 3, ... until the call completes. For every N there must be no abort
+//! and no crash; the call either succeeds or fails with Lua's
+//! `not enough memory`; every Rust value it created is dropped; no object
+//! stays borrowed; and the state keeps working.
+
+use std::sync::atomic::Ordering;
+
+use luamod::MemoryControl;
+use luamod::mlua::{Function, Lua, MultiValue, Table, Value};
+use luamod_tests::oom::oom::LIVE;
+
+/// One Lua chunk per kind of export. Each gets the module as `m` and a
+/// long-lived object as `keep`.
+const CASES: &[(&str, &str)] = &[
+    (
+        "string result",
+        "return m.echo('a string long enough to be allocated on its own')",
+    ),
+    ("&str from a number", "return m.len(12345.678)"),
+    ("sequence of allocating values", "return m.many(12)"),
+    ("table in, map out", "return m.table({'a', 'b', 'a', 'c'})"),
+    (
+        "record in and out",
+        "return m.record({x = 1.5, label = 'p', tags = {'x', 'y'}})",
+    ),
+    ("error value (nil, err)", "return m.fail('nope')"),
+    ("Ok result", "return m.ok('fine')"),
+    ("permission refusal", "return m.secret()"),
+    ("panic", "return pcall(m.boom)"),
+    ("mlua handles", "return m.handle({1, 2, 3})"),
+    ("Invoke", "return m.call(function(x) return x end)"),
+    ("yield outside a process", "return pcall(m.wait)"),
+    ("argument error", "return pcall(m.echo)"),
+    ("userdata constructor", "return m.Obj.new('fresh')"),
+    ("&mut self method", "return keep:rename('renamed')"),
+    (
+        "method, metamethod, field",
+        "return keep:describe(), tostring(keep), keep.name",
+    ),
+    (
+        "field setter",
+        "keep.name = 'set by field'; return keep.name",
+    ),
+    ("__eq", "return m.Obj.new('a') == m.Obj.new('a')"),
+    (
+        "errors module",
+        "return errors.new{kind = 'INVALID', message = 'm', details = {a = 1}}",
+    ),
+];
+
+/// `m.boom` panics on purpose: keep its message out of the output.
+fn quiet_kaboom() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.to_string().contains("kaboom") {
+                prev(info);
+            }
+        }));
+    });
+}
+
+fn state() -> (Lua, Function) {
+    quiet_kaboom();
+    let lua = luamod::lua_with(&[&luamod_tests::oom::MODULE]).unwrap();
+    lua.load("keep = require('oom').Obj.new('kept')")
+        .exec()
+        .unwrap();
+    let wrap: Function = lua
+        .load("return function(src) local f = assert(load(src, '=case', 't', setmetatable({m = require('oom'), keep = keep}, {__index = _G}))) return f end")
+        .eval()
+        .unwrap();
+    (lua, wrap)
+}
+
+fn describe(v: &MultiValue) -> String {
+    v.iter()
+        .map(|v| match v {
+            Value::String(s) => s.to_string_lossy(),
+            Value::UserData(_) | Value::Table(_) | Value::Function(_) => v.type_name().to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The checks after each injected run: nothing borrowed, nothing leaked,
+/// the state works.
+fn check_after(lua: &Lua, case: &str, n: u64) {
+    let ok: String = lua
+        .load("local old = keep:rename('kept'); return keep:describe()")
+        .eval()
+        .unwrap_or_else(|e| panic!("{case}, N = {n}: the kept object is unusable: {e}"));
+    assert_eq!(ok, "kept (obj)", "{case}, N = {n}");
+    let two: i64 = lua.load("return 1 + 1").eval().unwrap();
+    assert_eq!(two, 2);
+    lua.gc_collect().unwrap();
+    lua.gc_collect().unwrap();
+    // The kept object holds one live value.
+    assert_eq!(
+        LIVE.load(Ordering::SeqCst),
+        1,
+        "{case}, N = {n}: a Rust value leaked or was dropped twice"
+    );
+}
+
+#[test]
+fn every_allocation_of_every_export_kind_can_fail() {
+    let mut points = 0;
+    for (case, src) in CASES {
+        let (lua, wrap) = state();
+        let f: Function = wrap.call(*src).unwrap();
+        let expected = describe(
+            &f.call::<MultiValue>(())
+                .unwrap_or_else(|e| panic!("{case}: {e}")),
+        );
+        let mem = MemoryControl::install(&lua).unwrap();
+        check_after(&lua, case, 0);
+        let mut n = 1;
+        loop {
+            mem.fail_from(n);
+            let r = f.call::<MultiValue>(());
+            let injected = mem.stop_failing();
+            match &r {
+                Ok(v) if !injected => {
+                    assert_eq!(
+                        describe(v),
+                        expected,
+                        "{case}: the result after the last injection"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains("not enough memory"),
+                        "{case}, N = {n}: expected a memory error, got: {text}"
+                    );
+                }
+            }
+            drop(r);
+            check_after(&lua, case, n);
+            if !injected {
+                break;
+            }
+            n += 1;
+        }
+        println!("{case}: {} injection points in a warm state", n - 1);
+        points += n - 1;
+        drop(mem);
+        drop(f);
+        drop(wrap);
+        drop(lua);
+        assert_eq!(
+            LIVE.load(Ordering::SeqCst),
+            0,
+            "{case}: values left after the state closed"
+        );
+        points += cold(case, src, &expected);
+    }
+    println!("{points} injection points in all");
+    assert!(
+        points > 100,
+        "too few allocation points were exercised: {points}"
+    );
+}
+
+/// The case run first thing in a fresh state for each N, so that the
+/// first-use paths (metatables, the error constructor's class, interned
+/// names) fail too. Returns the number of injection points.
+fn cold(case: &str, src: &str, expected: &str) -> u64 {
+    let mut n = 1;
+    loop {
+        let (lua, wrap) = state();
+        let f: Function = wrap.call(src).unwrap();
+        let mem = MemoryControl::install(&lua).unwrap();
+        mem.fail_from(n);
+        let r = f.call::<MultiValue>(());
+        let injected = mem.stop_failing();
+        match &r {
+            Ok(v) if !injected => assert_eq!(describe(v), expected, "{case}: cold"),
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.to_string().contains("not enough memory"),
+                "{case}, cold N = {n}: {e}"
+            ),
+        }
+        drop(r);
+        check_after(&lua, case, n);
+        drop((mem, f, wrap, lua));
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0, "{case}, cold N = {n}");
+        if !injected {
+            println!("{case}: {} injection points in a fresh state", n - 1);
+            return n - 1;
+        }
+        n += 1;
+    }
+}
+
+/// The same exports on a state that keeps mlua's allocator, limited with
+/// mlua's own `Lua::set_memory_limit`: luamod protects each allocating
+/// call with `lua_pcall` there. The limit is swept upwards byte group by
+/// byte group, so each allocation of the call fails in some run.
+#[test]
+fn mlua_memory_limits_are_supported() {
+    for (case, src) in CASES {
+        let (lua, wrap) = state();
+        let f: Function = wrap.call(*src).unwrap();
+        let expected = describe(&f.call::<MultiValue>(()).unwrap());
+        let mut failures = 0;
+        let mut extra = 0;
+        loop {
+            // Twice: objects with finalizers are freed by the second cycle.
+            lua.gc_collect().unwrap();
+            lua.gc_collect().unwrap();
+            lua.set_memory_limit(lua.used_memory() + extra).unwrap();
+            let r = f.call::<MultiValue>(());
+            lua.set_memory_limit(0).unwrap();
+            match &r {
+                Ok(v) if describe(v) == expected => break,
+                // A `pcall` inside the case caught the memory error.
+                Ok(v) => {
+                    failures += 1;
+                    assert!(
+                        describe(v).contains("not enough memory"),
+                        "{case}: {}",
+                        describe(v)
+                    );
+                }
+                Err(e) => {
+                    failures += 1;
+                    let text = e.to_string();
+                    assert!(
+                        text.contains("not enough memory"),
+                        "{case}, +{extra} bytes: {text}"
+                    );
+                }
+            }
+            drop(r);
+            check_after(&lua, case, extra as u64);
+            extra += 8;
+            assert!(extra < 1 << 20, "{case}: never completed");
+        }
+        assert!(failures > 0, "{case}: no allocation ever failed");
+        drop(f);
+        drop(wrap);
+        drop(lua);
+        assert_eq!(LIVE.load(Ordering::SeqCst), 0, "{case}");
+    }
+}
+
+#[test]
+fn a_table_argument_survives_failures_too() {
+    let (lua, _) = state();
+    let mem = MemoryControl::install(&lua).unwrap();
+    let t: Table = lua.load("return {4, 5, 6}").eval().unwrap();
+    let m: Table = lua.load("return require('oom')").eval().unwrap();
+    let handle: Function = m.get("handle").unwrap();
+    for n in 1..200 {
+        mem.fail_from(n);
+        let _ = handle.call::<Value>(&t);
+        if !mem.stop_failing() {
+            break;
+        }
+    }
+    let out: Table = handle.call(&t).unwrap();
+    assert_eq!(out.get::<i64>(3).unwrap(), 12);
+}
