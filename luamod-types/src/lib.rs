@@ -18,12 +18,13 @@
 mod manifest;
 mod names;
 mod parse;
+mod syntax;
 mod ty;
 
 pub mod luals;
 pub mod luau;
 pub mod markdown;
 
-pub use manifest::{Field, FunctionDecl, Permission, TypeDef, TypeManifest};
+pub use manifest::{FunctionDecl, Permission, TypeDef, TypeManifest};
 pub use parse::ParseError;
-pub use ty::{FunctionType, Param, Type};
+pub use ty::{Field, FunctionType, Param, Type};

@@ -3,108 +3,12 @@
 
 use std::fmt::Write;
 
-use crate::manifest::{Field, FunctionDecl, TypeDef, TypeManifest};
+use crate::manifest::{FunctionDecl, TypeDef, TypeManifest};
 use crate::names;
-use crate::ty::{FunctionType, Type};
+use crate::syntax::render;
+use crate::ty::{Field, FunctionType};
 
 /// The LuaLS spelling of a type.
-pub fn render(t: &Type) -> String {
-    match t {
-        Type::Nil => "nil".into(),
-        Type::Boolean => "boolean".into(),
-        Type::Integer => "integer".into(),
-        Type::Number => "number".into(),
-        Type::String => "string".into(),
-        Type::Any => "any".into(),
-        Type::Unknown => "unknown".into(),
-        Type::Table => "table".into(),
-        Type::Thread => "thread".into(),
-        Type::Userdata => "userdata".into(),
-        Type::Optional { of } => format!("{}?", atom(of)),
-        Type::Union { of } => of.iter().map(render).collect::<Vec<_>>().join("|"),
-        Type::Array { of } => format!("{}[]", atom(of)),
-        Type::Map { key, value } => format!("table<{}, {}>", render(key), render(value)),
-        Type::Tuple { of } => match of.as_slice() {
-            [one] => render(one),
-            _ => "any".into(),
-        },
-        Type::Function(f) => render_fun(f),
-        Type::Record { fields } => {
-            let inner: Vec<String> = fields
-                .iter()
-                .map(|f| {
-                    let key = if names::is_identifier(&f.name) {
-                        f.name.clone()
-                    } else {
-                        format!("[{}]", names::quote(&f.name))
-                    };
-                    format!(
-                        "{key}{}: {}",
-                        if f.optional { "?" } else { "" },
-                        render(&f.ty)
-                    )
-                })
-                .collect();
-            format!("{{ {} }}", inner.join(", "))
-        }
-        Type::Named { name } => name.clone(),
-        Type::Literal { value } => names::quote(value),
-        Type::Error => "errors.Error".into(),
-    }
-}
-
-/// Renders `t`, parenthesised when a postfix (`?`, `[]`) would bind wrongly.
-fn atom(t: &Type) -> String {
-    match t {
-        Type::Union { .. } | Type::Function(_) => format!("({})", render(t)),
-        _ => render(t),
-    }
-}
-
-fn render_fun(f: &FunctionType) -> String {
-    if f.params.is_empty()
-        && f.returns.is_empty()
-        && f.variadic.is_some()
-        && f.variadic_returns.is_some()
-    {
-        return "function".into();
-    }
-    let mut params: Vec<String> = f
-        .params
-        .iter()
-        .map(|p| {
-            format!(
-                "{}{}: {}",
-                names::param(&p.name),
-                if p.optional { "?" } else { "" },
-                render(p.ty.strip_optional_if(p.optional))
-            )
-        })
-        .collect();
-    if let Some(v) = &f.variadic {
-        params.push(format!("...: {}", render(v)));
-    }
-    let mut rets: Vec<String> = f.returns.iter().map(render).collect();
-    if let Some(v) = &f.variadic_returns {
-        rets.push(format!("...{}", render(v)));
-    }
-    if rets.is_empty() {
-        format!("fun({})", params.join(", "))
-    } else {
-        format!("fun({}): {}", params.join(", "), rets.join(", "))
-    }
-}
-
-impl Type {
-    fn strip_optional_if(&self, optional: bool) -> &Type {
-        if optional {
-            self.strip_optional()
-        } else {
-            self
-        }
-    }
-}
-
 fn doc_lines(out: &mut String, doc: &str) {
     for line in doc.lines() {
         let _ = writeln!(out, "---{line}");
@@ -357,7 +261,7 @@ pub fn write_all(manifests: &[TypeManifest]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ty::Param;
+    use crate::ty::{Param, Type};
 
     #[test]
     fn annotation_words_are_quoted_and_keywords_renamed() {

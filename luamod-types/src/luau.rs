@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
-use crate::manifest::{Field, TypeDef, TypeManifest};
+use crate::manifest::{TypeDef, TypeManifest};
 use crate::names;
+use crate::ty::Field;
 use crate::ty::{FunctionType, Type};
 
 /// The Luau spelling of a type.

@@ -2,25 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ty::{FunctionType, Type};
-
-/// A field of a record or a userdata interface.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Field {
-    /// The Lua name.
-    pub name: String,
-    /// The type (without the `?` of an optional field).
-    pub ty: Type,
-    /// Whether the field may be absent.
-    #[serde(default)]
-    pub optional: bool,
-    /// Whether Lua may assign it (userdata fields without a setter cannot).
-    #[serde(default)]
-    pub readonly: bool,
-    /// Its doc text.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub doc: String,
-}
+use crate::ty::{Field, FunctionType, Type};
 
 /// The permission an export checks before its body runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,8 +124,8 @@ impl TypeManifest {
     /// The type of the module table: its functions, plus one table per
     /// interface with associated functions.
     pub fn export(&self) -> Type {
-        let mut fields: Vec<crate::Field> = self.constants.clone();
-        fields.extend(self.functions.iter().map(|f| crate::Field {
+        let mut fields: Vec<Field> = self.constants.clone();
+        fields.extend(self.functions.iter().map(|f| Field {
             name: f.name.clone(),
             ty: Type::Function(Box::new(f.sig.clone())),
             optional: false,
@@ -152,12 +134,12 @@ impl TypeManifest {
         }));
         for t in self.exported_interfaces() {
             if let TypeDef::Interface { statics, .. } = t {
-                fields.push(crate::Field {
+                fields.push(Field {
                     name: t.short_name().to_owned(),
                     ty: Type::Record {
                         fields: statics
                             .iter()
-                            .map(|s| crate::Field {
+                            .map(|s| Field {
                                 name: s.name.clone(),
                                 ty: Type::Function(Box::new(s.sig.clone())),
                                 optional: false,

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::luals::render;
 use crate::manifest::{FunctionDecl, TypeDef, TypeManifest};
+use crate::syntax::render;
 
 fn signature(prefix: &str, sep: &str, f: &FunctionDecl) -> String {
     let mut ps: Vec<String> = f

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::manifest::Field;
+use crate::ty::Field;
 use crate::ty::{FunctionType, Param, Type};
 
 /// A malformed type expression, with the byte offset where it went wrong.

@@ -1,7 +1,5 @@
 //! Lua types as luamod describes them.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// A Lua type.
@@ -60,7 +58,7 @@ pub enum Type {
     /// An inline record `{ a: T, b?: U }`.
     Record {
         /// The fields.
-        fields: Vec<crate::Field>,
+        fields: Vec<Field>,
     },
     /// A named type defined in a manifest (record or userdata interface),
     /// or a built-in class name.
@@ -138,13 +136,6 @@ impl Type {
     }
 }
 
-/// The LuaLS spelling, also used by [`Type::parse`].
-impl fmt::Display for Type {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::luals::render(self))
-    }
-}
-
 /// One parameter of a function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Param {
@@ -190,6 +181,36 @@ impl FunctionType {
             .chain(&self.variadic_returns)
         {
             t.named_refs(out);
+        }
+    }
+}
+
+/// A field of a record or a userdata interface.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// The Lua name.
+    pub name: String,
+    /// The type (without the `?` of an optional field).
+    pub ty: Type,
+    /// Whether the field may be absent.
+    #[serde(default)]
+    pub optional: bool,
+    /// Whether Lua may assign it (userdata fields without a setter cannot).
+    #[serde(default)]
+    pub readonly: bool,
+    /// Its doc text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub doc: String,
+}
+
+impl Type {
+    /// `self` without its `?` when `optional` (the `?` is then written
+    /// on the name: `x?: T`).
+    pub(crate) fn strip_optional_if(&self, optional: bool) -> &Type {
+        if optional {
+            self.strip_optional()
+        } else {
+            self
         }
     }
 }

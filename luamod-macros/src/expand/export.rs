@@ -5,68 +5,13 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::Type;
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Member, Type};
 
 use super::sig;
+pub use super::spec::{Body, ExportSpec};
 use crate::ast::param::{Param, ParamKind};
 use crate::attr;
-
-/// What an export does between reading its arguments and pushing results.
-pub enum Body<'a> {
-    /// Calls `path(args...)` with the parameters read from Lua.
-    Call {
-        path: TokenStream,
-        params: &'a [Param],
-        /// The self type and whether the receiver is `&mut self`.
-        receiver: Option<(Type, bool)>,
-    },
-    /// Returns a clone of field `member` of the object (argument 1).
-    Get {
-        self_ty: Type,
-        member: Member,
-        ty: Type,
-    },
-    /// Sets field `member` of the object (argument 1) to argument 2.
-    Set {
-        self_ty: Type,
-        member: Member,
-        ty: Type,
-    },
-}
-
-pub struct ExportSpec<'a> {
-    /// `<crate>::__private`.
-    pub p: TokenStream,
-    pub export_ident: Ident,
-    /// Expression for `ExportInfo::owner`: a function returning the module
-    /// or class name.
-    pub info_module: TokenStream,
-    pub lua_name: String,
-    pub body: Body<'a>,
-    /// Where a return-type error is reported.
-    pub ret_span: Span,
-    /// The Rust return type (`None`: `()`), with `Self` already replaced.
-    pub ret_ty: Option<Type>,
-    /// `returns = "..."`.
-    pub returns_override: Option<LitStr>,
-    /// The doc comment, possibly with a `# Arguments` list.
-    pub doc: String,
-    /// Whether calling it suspends the process (a yield).
-    pub is_async: bool,
-    /// `permission = "..."` and the resource parameter's name.
-    pub permission: Option<(LitStr, Option<Ident>)>,
-}
-
-impl ExportSpec<'_> {
-    pub fn sig_ident(&self) -> Ident {
-        format_ident!("{}__sig", self.export_ident)
-    }
-
-    fn is_setter(&self) -> bool {
-        matches!(self.body, Body::Set { .. })
-    }
-}
 
 /// The `FunctionDef` of the export.
 pub fn function_def(spec: &ExportSpec) -> TokenStream {

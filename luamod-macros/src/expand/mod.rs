@@ -11,4 +11,5 @@ pub mod methods;
 pub mod module;
 pub mod record;
 mod sig;
+mod spec;
 pub mod userdata;

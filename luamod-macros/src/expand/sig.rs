@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::visit_mut::VisitMut;
 
-use super::export::{Body, ExportSpec};
+use super::spec::{Body, ExportSpec};
 use crate::ast::param::ParamKind;
 use crate::ast::shape::generic_args;
 use crate::attr;

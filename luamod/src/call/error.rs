@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use crate::error::{Failure, LuaError, MEMORY_MESSAGE};
+use crate::error::{ErrorKind, Failure, LuaError, MEMORY_MESSAGE};
 
 /// What went wrong while reading an argument. Formatted into Lua's own
 /// `bad argument #N to 'f' (...)` wording by the call.
@@ -93,7 +93,7 @@ impl From<mlua::Error> for CallError {
             Failure::Memory => CallError::Rethrow(MEMORY_MESSAGE.to_owned()),
             Failure::Lua { message, .. } => CallError::Rethrow(message),
             Failure::Other { message, .. } => {
-                CallError::Raise(LuaError::new(crate::ErrorKind::Internal, message))
+                CallError::Raise(LuaError::new(ErrorKind::Internal, message))
             }
         }
     }

@@ -93,7 +93,7 @@ mod tests {
         let f = lua
             .create_function(|_, ()| -> mlua::Result<()> {
                 Err(mlua::Error::external(LuaError::new(
-                    crate::ErrorKind::NotFound,
+                    super::super::kind::ErrorKind::NotFound,
                     "gone",
                 )))
             })
