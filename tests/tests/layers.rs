@@ -52,7 +52,7 @@ impl Crate {
     fn resolve(&self, path: &[String]) -> Option<&PathBuf> {
         (0..=path.len())
             .rev()
-            .find_map(|n| self.files.get(&path[..n].to_vec()))
+            .find_map(|n| self.files.get(&path[..n]))
     }
 
     /// File → files it uses.
@@ -60,9 +60,6 @@ impl Crate {
         let mut out = BTreeMap::new();
         for (module, file) in &self.files {
             let text = std::fs::read_to_string(file).unwrap();
-            let is_dir_module = file
-                .file_name()
-                .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
             let mut targets = BTreeSet::new();
             for (inline, path) in paths(&strip(&text)) {
                 let mut base = module.clone();
@@ -76,9 +73,6 @@ impl Crate {
                             m.pop();
                             rest = &rest[1..];
                         }
-                        // `super` in a non-directory file's top level is its
-                        // parent; `m` already dropped the file's own name.
-                        let _ = is_dir_module;
                         m.extend(rest.iter().cloned());
                         m
                     }
