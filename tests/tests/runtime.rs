@@ -379,3 +379,37 @@ fn a_runtime_built_outside_tokio_brings_its_own_handler_pool() {
     assert_eq!(v, 9);
     drop(rt);
 }
+
+/// Converts a process's result by panicking: host code run by the worker.
+struct PanickyResult;
+
+impl luamod::mlua::FromLuaMulti for PanickyResult {
+    fn from_lua_multi(_: luamod::mlua::MultiValue, _: &Lua) -> luamod::mlua::Result<Self> {
+        panic!("host conversion panicked on purpose")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_host_callbacks_does_not_kill_the_worker() {
+    let hooks = Arc::new(AtomicUsize::new(0));
+    let seen = hooks.clone();
+    let rt = Runtime::builder()
+        .workers(1)
+        .on_complete(move |_, _| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("on_complete panicked on purpose");
+            }
+        })
+        .build()
+        .unwrap();
+    // The first process's on_complete panics; the worker goes on.
+    let n: i64 = eval(&rt, "return 1").await;
+    assert_eq!(n, 1);
+    // Converting this result panics on the worker: the caller gets an error.
+    let e = rt.run::<PanickyResult>("return 2").await.err().unwrap();
+    assert!(e.message().contains("stopped before the process finished"), "{e}");
+    // The one worker still runs processes.
+    let n: i64 = eval(&rt, "return 3").await;
+    assert_eq!(n, 3);
+    assert_eq!(hooks.load(Ordering::SeqCst), 3);
+}
