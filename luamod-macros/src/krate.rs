@@ -18,7 +18,12 @@ impl Default for Krate {
 impl Krate {
     /// From a `crate = "..."` value.
     pub fn from_lit(lit: &syn::LitStr) -> syn::Result<Krate> {
-        lit.parse::<syn::Path>().map(Krate)
+        lit.parse::<syn::Path>().map(Krate).map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                "`crate = \"...\"` takes the path of the luamod crate as you named it, such as \"luamod\" or \"::my_luamod\"",
+            )
+        })
     }
 
     /// `<crate>::__private`: the root of every generated path.

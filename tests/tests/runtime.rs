@@ -407,7 +407,10 @@ async fn a_panic_in_host_callbacks_does_not_kill_the_worker() {
     assert_eq!(n, 1);
     // Converting this result panics on the worker: the caller gets an error.
     let e = rt.run::<PanickyResult>("return 2").await.err().unwrap();
-    assert!(e.message().contains("stopped before the process finished"), "{e}");
+    assert!(
+        e.message().contains("stopped before the process finished"),
+        "{e}"
+    );
     // The one worker still runs processes.
     let n: i64 = eval(&rt, "return 3").await;
     assert_eq!(n, 3);

@@ -28,10 +28,13 @@ pub fn entry(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     valid::class::check_userdata(&cx, &u);
     let item = &u.item;
-    let body = match cx.check() {
-        Ok(()) => expand(&u),
+    // Expanded even after an error (with the options that did parse), so
+    // that one mistake does not also report the type as no userdata.
+    let mut body = match cx.check() {
+        Ok(()) => TokenStream::new(),
         Err(e) => e.to_compile_error(),
     };
+    body.extend(expand(&u));
     quote!(#item #body)
 }
 

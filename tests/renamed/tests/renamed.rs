@@ -17,8 +17,18 @@ fn a_module_written_through_a_renamed_dependency_works() {
         .load("local ok, e = pcall(require('renamed').greet) return e")
         .eval()
         .unwrap();
-    assert!(e.contains("bad argument #1 to 'renamed.greet' (string expected, got no value)"), "{e}");
+    assert!(
+        e.contains("bad argument #1 to 'renamed.greet' (string expected, got no value)"),
+        "{e}"
+    );
     let m = luamod_renamed_check::renamed::MODULE.manifest();
-    assert!(m.functions.iter().any(|f| f.name == "later" && f.sig.is_async));
-    assert_eq!(<luamod_renamed_check::Ping as lm::Command>::ID, lm::CommandId(7777));
+    assert!(
+        m.functions
+            .iter()
+            .any(|f| f.name == "later" && f.sig.is_async)
+    );
+    assert_eq!(
+        <luamod_renamed_check::Ping as lm::Command>::ID,
+        lm::CommandId(7777)
+    );
 }

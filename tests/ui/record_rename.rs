@@ -1,0 +1,7 @@
+#[derive(luamod::LuaRecord)]
+pub struct Endpoint {
+    #[lua(rename = "tls")]
+    pub secure: bool,
+}
+
+fn main() {}
