@@ -63,6 +63,13 @@ fn quiet_kaboom() {
     });
 }
 
+/// The tests count live values in one global: they must not overlap.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn state() -> (Lua, Function) {
     quiet_kaboom();
     let lua = luamod::lua_with(&[&luamod_tests::oom::MODULE]).unwrap();
@@ -109,6 +116,7 @@ fn check_after(lua: &Lua, case: &str, n: u64) {
 
 #[test]
 fn every_allocation_of_every_export_kind_can_fail() {
+    let _serial = serial();
     let mut points = 0;
     for (case, src) in CASES {
         let (lua, wrap) = state();
@@ -206,6 +214,7 @@ fn cold(case: &str, src: &str, expected: &str) -> u64 {
 /// byte group, so each allocation of the call fails in some run.
 #[test]
 fn mlua_memory_limits_are_supported() {
+    let _serial = serial();
     for (case, src) in CASES {
         let (lua, wrap) = state();
         let f: Function = wrap.call(*src).unwrap();
@@ -254,6 +263,7 @@ fn mlua_memory_limits_are_supported() {
 
 #[test]
 fn a_table_argument_survives_failures_too() {
+    let _serial = serial();
     let (lua, _) = state();
     let mem = MemoryControl::install(&lua).unwrap();
     let t: Table = lua.load("return {4, 5, 6}").eval().unwrap();

@@ -414,5 +414,10 @@ async fn a_panic_in_host_callbacks_does_not_kill_the_worker() {
     // The one worker still runs processes.
     let n: i64 = eval(&rt, "return 3").await;
     assert_eq!(n, 3);
+    // The hook runs after the result is delivered: wait for the third.
+    let start = Instant::now();
+    while hooks.load(Ordering::SeqCst) < 3 && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_eq!(hooks.load(Ordering::SeqCst), 3);
 }

@@ -142,18 +142,21 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
 
 /// luamod's allocator installed on a state: a memory limit, exact
 /// accounting, and allocation-failure injection for tests. Dropping it puts
-/// back the allocator it replaced (and mlua's memory limit).
+/// back the allocator it replaced, with the limit set here.
 ///
 /// While it is installed, mlua's own `Lua::set_memory_limit` reports
-/// `MemoryControlNotAvailable`; set the limit here instead. On a state
-/// without it, `Lua::set_memory_limit` works and luamod exports protect
-/// each allocating call with `lua_pcall` instead of a window (sound, but
-/// slower for exports that return strings or tables).
+/// `MemoryControlNotAvailable`; set the limit here instead (a limit set
+/// with mlua before installing is taken over). On a state without it,
+/// `Lua::set_memory_limit` works and luamod exports protect each
+/// allocating call with `lua_pcall` instead of a window (sound, but slower
+/// for exports that return strings or tables).
 pub struct MemoryControl {
     lua: Lua,
     main: *mut lua_State,
     state: Box<AllocState>,
-    mlua_limit: usize,
+    /// Whether mlua currently runs its own allocating calls protected
+    /// (it must while allocations can fail).
+    mlua_protects: Cell<bool>,
 }
 
 impl MemoryControl {
@@ -179,9 +182,7 @@ impl MemoryControl {
             ));
         }
         let used = lua.used_memory();
-        // A non-zero mlua limit makes mlua run its own allocating calls
-        // protected, which they must be once allocations can fail.
-        let mlua_limit = lua.set_memory_limit(usize::MAX)?;
+        let limit = lua.set_memory_limit(0)?;
         let mut inner_ud = std::ptr::null_mut();
         // SAFETY: reads the current allocator of a live state.
         let inner = unsafe { ffi::lua_getallocf(main, &mut inner_ud) };
@@ -189,28 +190,63 @@ impl MemoryControl {
             inner,
             inner_ud,
             used: Cell::new(used),
-            limit: Cell::new(0),
+            limit: Cell::new(limit),
             window: Cell::new(0),
             deferred: Cell::new(false),
             fail_in: Cell::new(None),
             injected: Cell::new(false),
             allocations: Cell::new(0),
         });
-        // SAFETY: the box is kept alive in the returned value until Drop
-        // restores the previous allocator; luamod_alloc forwards to it.
-        unsafe {
-            ffi::lua_setallocf(
-                main,
-                luamod_alloc,
-                &*state as *const AllocState as *mut c_void,
-            );
-        }
-        Ok(MemoryControl {
+        let mem = MemoryControl {
             lua: lua.clone(),
             main,
             state,
-            mlua_limit,
-        })
+            mlua_protects: Cell::new(false),
+        };
+        mem.sync_mlua();
+        mem.put_ours();
+        Ok(mem)
+    }
+
+    fn put_ours(&self) {
+        // SAFETY: the box lives as long as `self`, whose Drop restores the
+        // previous allocator; luamod_alloc forwards every request to it.
+        unsafe {
+            ffi::lua_setallocf(
+                self.main,
+                luamod_alloc,
+                &*self.state as *const AllocState as *mut c_void,
+            );
+        }
+    }
+
+    fn put_theirs(&self) {
+        // SAFETY: the allocator we replaced; every block was allocated
+        // through it, so it can go on with all of them.
+        unsafe { ffi::lua_setallocf(self.main, self.state.inner, self.state.inner_ud) };
+    }
+
+    /// mlua runs its own allocating calls unprotected while it believes
+    /// allocations cannot fail (no mlua limit); tell it when they can. Its
+    /// limit can only be set while its allocator is in place, and a limit
+    /// of `usize::MAX` never refuses anything itself.
+    fn sync_mlua(&self) {
+        let may_fail = self.state.limit.get() != 0 || self.state.fail_in.get().is_some();
+        if may_fail == self.mlua_protects.get() {
+            return;
+        }
+        // SAFETY: live state (we hold its Lua); is ours installed now?
+        let ours = unsafe { state_of(self.main) }.is_some();
+        if ours {
+            self.put_theirs();
+        }
+        let _ = self
+            .lua
+            .set_memory_limit(if may_fail { usize::MAX } else { 0 });
+        if ours {
+            self.put_ours();
+        }
+        self.mlua_protects.set(may_fail);
     }
 
     /// Limits the state to `bytes` (0: no limit). An allocation past the
@@ -218,6 +254,7 @@ impl MemoryControl {
     /// it; the state stays usable.
     pub fn set_limit(&self, bytes: usize) {
         self.state.limit.set(bytes);
+        self.sync_mlua();
     }
 
     /// The limit in bytes (0: none).
@@ -241,22 +278,23 @@ impl MemoryControl {
     pub fn fail_from(&self, n: u64) {
         self.state.injected.set(false);
         self.state.fail_in.set(Some(n.saturating_sub(1)));
+        self.sync_mlua();
     }
 
     /// Ends failure injection. Returns whether an injected failure happened
     /// since [`fail_from`](Self::fail_from).
     pub fn stop_failing(&self) -> bool {
         self.state.fail_in.set(None);
-        self.state.injected.replace(false)
+        let injected = self.state.injected.replace(false);
+        self.sync_mlua();
+        injected
     }
 }
 
 impl Drop for MemoryControl {
     fn drop(&mut self) {
-        // SAFETY: restores the allocator we replaced; every block was
-        // allocated through it, so it can free them all.
-        unsafe { ffi::lua_setallocf(self.main, self.state.inner, self.state.inner_ud) };
-        let _ = self.lua.set_memory_limit(self.mlua_limit);
+        self.put_theirs();
+        let _ = self.lua.set_memory_limit(self.state.limit.get());
     }
 }
 

@@ -23,6 +23,7 @@ use mlua::{Lua, MultiValue, Table, Thread, Value};
 use super::shared::Shared;
 use crate::command::{CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
+use crate::ffi::alloc::MemoryControl;
 use crate::security::Context;
 use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, sentinel};
 
@@ -80,6 +81,9 @@ pub struct WorkerStats {
 
 pub(crate) struct Worker {
     lua: Lua,
+    /// luamod's allocator on the worker's state: exports use allocation
+    /// windows instead of `lua_pcall`, and limits are set here.
+    memory: MemoryControl,
     shared: Arc<Shared>,
     procs: HashMap<Pid, Proc>,
     ready: VecDeque<Pid>,
@@ -192,8 +196,10 @@ impl Worker {
                 mlua::ffi::lua_pop(st, 1);
             })?;
         }
+        let memory = MemoryControl::install(&lua)?;
         Ok(Worker {
             lua,
+            memory,
             shared,
             procs: HashMap::new(),
             ready: VecDeque::new(),
@@ -260,7 +266,7 @@ impl Worker {
                 let _ = reply.send(WorkerStats {
                     processes: self.procs.len(),
                     waiting: self.procs.values().filter(|p| p.waiting).count(),
-                    lua_memory: self.lua.used_memory(),
+                    lua_memory: self.memory.used(),
                 });
             }
             Msg::ForceStop => {
