@@ -185,15 +185,26 @@ fn impls(lua: &Lua, name: &str) -> mlua::Result<Impls> {
     })
 }
 
+fn loop_of(lua: &Lua, call: &str) -> Function {
+    lua.load(format!(
+        "local f = ...\nreturn function() for i = 1, {CALLS} do {call} end end"
+    ))
+    .into_function()
+    .expect("loop chunk")
+}
+
 fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
     let lua = luamod::lua_with(&[]).expect("lua");
     let fns = impls(&lua, name).expect("impls");
-    let looped: Function = lua
-        .load(format!(
-            "local f = ...\nreturn function() for i = 1, {CALLS} do {call} end end"
-        ))
-        .into_function()
-        .expect("loop chunk");
+    let looped = loop_of(&lua, call);
+    // The same export on a state with luamod's allocator, as runtime
+    // workers have it: allocating calls use windows instead of lua_pcall.
+    let lua_alloc = luamod::lua_with(&[&bench::MODULE]).expect("lua");
+    let _mem = luamod::MemoryControl::install(&lua_alloc).expect("allocator");
+    let ours: Function = bench::MODULE
+        .bind(&lua_alloc)
+        .and_then(|m| m.get(name))
+        .expect("export");
     let mut g = c.benchmark_group(title);
     for (label, f) in [
         ("luamod", &fns.luamod),
@@ -204,6 +215,10 @@ fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
         let body: Function = looped.call(f).expect("bind loop");
         g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
     }
+    let body: Function = loop_of(&lua_alloc, call).call(ours).expect("bind loop");
+    g.bench_function("luamod_alloc", |b| {
+        b.iter(|| body.call::<()>(()).expect("loop"))
+    });
     g.finish();
 }
 

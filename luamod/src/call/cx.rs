@@ -20,9 +20,6 @@ const INLINE_BORROWS: usize = 4;
 pub struct CallCx {
     state: *mut lua_State,
     info: &'static ExportInfo,
-    nargs: c_int,
-    /// Stack index of the error slot, reserved before the body runs.
-    slot: c_int,
     lua: OnceCell<&'static mlua::Lua>,
     guard: Cell<Option<Guard>>,
     /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
@@ -30,13 +27,25 @@ pub struct CallCx {
     /// allocate.
     borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
     more_borrows: RefCell<Vec<&'static Cell<isize>>>,
+    /// How many borrows are held (most calls take none).
+    nborrows: Cell<u32>,
     /// The security context, looked up on first use.
     context: OnceCell<Arc<Context>>,
     suspend: Cell<Option<Suspend>>,
 }
 
 impl Drop for CallCx {
+    #[inline(always)]
     fn drop(&mut self) {
+        if self.nborrows.get() != 0 {
+            self.release_all();
+        }
+    }
+}
+
+impl CallCx {
+    #[cold]
+    fn release_all(&mut self) {
         for slot in &self.borrows {
             if let Some(flag) = slot.take() {
                 release(flag);
@@ -56,22 +65,16 @@ fn release(flag: &Cell<isize>) {
 
 impl CallCx {
     /// # Safety
-    /// `state` is the state of a running C function whose arguments are at
-    /// `1..=nargs` and whose error slot is at `nargs + 1`.
-    pub(crate) unsafe fn new(
-        state: *mut lua_State,
-        info: &'static ExportInfo,
-        nargs: c_int,
-    ) -> Self {
+    /// `state` is the state of a running C function.
+    pub(crate) unsafe fn new(state: *mut lua_State, info: &'static ExportInfo) -> Self {
         CallCx {
             state,
             info,
-            nargs,
-            slot: nargs + 1,
             lua: OnceCell::new(),
             guard: Cell::new(None),
             borrows: Default::default(),
             more_borrows: RefCell::new(Vec::new()),
+            nborrows: Cell::new(0),
             context: OnceCell::new(),
             suspend: Cell::new(None),
         }
@@ -83,10 +86,12 @@ impl CallCx {
         self.state
     }
 
-    /// Number of arguments the call received.
+    /// The stack's top: while arguments are read, the number of arguments
+    /// the call received.
     #[inline(always)]
     pub fn top(&self) -> c_int {
-        self.nargs
+        // SAFETY: `state` is the live state of the running C function.
+        unsafe { ffi::lua_gettop(self.state) }
     }
 
     /// Static facts about the export being called.
@@ -159,16 +164,17 @@ impl CallCx {
         }
     }
 
-    /// Files a failed guarded call: the error value it left on top goes to
-    /// the error slot.
+    /// What a failed guarded call means for the call. The only errors a
+    /// guarded call can raise are allocation failures (its closures only
+    /// allocate), so its error value is always Lua's memory error: it is
+    /// dropped here, and the call raises `not enough memory` at its end.
     #[cold]
     fn guard_failed(&self, e: GuardError) -> CallError {
         match e {
             GuardError::Raised => {
-                // SAFETY: the error value is on top; lua_replace moves it
-                // into the slot (no allocation).
-                unsafe { ffi::lua_replace(self.state, self.slot) };
-                CallError::Lua
+                // SAFETY: the error value is on top; popping never allocates.
+                unsafe { ffi::lua_pop(self.state, 1) };
+                CallError::OutOfMemory
             }
             GuardError::NoRoom => CallError::Message("stack overflow".to_owned()),
         }
@@ -177,11 +183,6 @@ impl CallCx {
     /// Whether an allocation failure was deferred during this call.
     pub(crate) fn take_deferred(&self) -> bool {
         self.guard.get().is_some_and(Guard::take_deferred)
-    }
-
-    /// The error slot's stack index.
-    pub(crate) fn slot(&self) -> c_int {
-        self.slot
     }
 
     /// Reads the value at `idx` as an mlua value.
@@ -231,6 +232,7 @@ impl CallCx {
     /// The `'static` is a promise the caller keeps: `flag` lives in a
     /// userdata anchored on this call's stack, so it outlives the call.
     pub(crate) fn hold_borrow(&self, flag: &'static Cell<isize>) {
+        self.nborrows.set(self.nborrows.get() + 1);
         match self.borrows.iter().find(|s| s.get().is_none()) {
             Some(slot) => slot.set(Some(flag)),
             None => self.more_borrows.borrow_mut().push(flag),

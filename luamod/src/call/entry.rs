@@ -18,27 +18,57 @@ use crate::error::{ErrorKind, LuaError, MEMORY_MESSAGE};
 /// this frame owns nothing when it raises.
 ///
 /// # Safety
-/// `state` must be the state of a running Lua C function call.
+/// `state` must be the state of a running Lua C function, entered from Lua
+/// (which guarantees `LUA_MINSTACK` free slots); continuations use
+/// [`call_continuation`].
 #[doc(hidden)]
 #[inline(always)]
 pub unsafe fn call<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> c_int
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
 {
+    // SAFETY: forwarded.
+    unsafe { enter(state, info, body) }
+}
+
+/// [`call`] for a continuation (`lua_KFunction`), which Lua does not
+/// promise free stack slots: room for an error value and a guarded call is
+/// made first.
+///
+/// # Safety
+/// `state` must be the state of a running continuation.
+pub(crate) unsafe fn call_continuation<F>(
+    state: *mut lua_State,
+    info: &'static ExportInfo,
+    body: F,
+) -> c_int
+where
+    F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
+{
     // SAFETY: this frame owns nothing, so luaL_checkstack may raise here.
-    // Room for the error slot, the error value and a guarded call.
-    unsafe { ffi::luaL_checkstack(state, 4, std::ptr::null()) };
+    unsafe {
+        ffi::luaL_checkstack(state, 4, std::ptr::null());
+        enter(state, info, body)
+    }
+}
+
+/// # Safety
+/// As [`call`], with the slots it needs free.
+#[inline(always)]
+unsafe fn enter<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> c_int
+where
+    F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
+{
+    // One `catch_unwind` covers the body and the reporting of its result.
     // SAFETY: forwarded from our caller.
     let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body) })) {
         Ok(o) => o,
-        Err(payload) => {
-            std::mem::forget(payload);
-            crate::ffi::abort_on_escaped_panic("luamod's error reporting");
-        }
+        Err(payload) => recover(state, info, payload),
     };
-    // SAFETY: `run` has returned, so every Rust value it or `body` owned is
-    // dropped (borrows released); this frame holds only integers and
-    // pointers, so raising, yielding or calling Lua from here skips nothing.
+    // SAFETY: `run` (or `recover`) has returned, so every Rust value of the
+    // call is dropped (borrows released); this frame holds only integers
+    // and pointers, so raising, yielding or calling Lua from here skips
+    // nothing.
     unsafe {
         match outcome {
             Outcome::Return(n) => n,
@@ -62,28 +92,19 @@ where
     }
 }
 
-/// Reserves the error slot, runs the body, reports its failure; every Rust
-/// value of the call lives and dies in here.
+/// Runs the body and reports its failure; every Rust value of the call
+/// lives and dies in here.
 ///
 /// # Safety
-/// As [`call`]; room for the slot was checked.
+/// As [`call`].
 #[inline(always)]
 unsafe fn run<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> Outcome
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
-    // SAFETY: live state with room (checked by `call`); pushing nil does
-    // not allocate.
-    let cx = unsafe {
-        let nargs = ffi::lua_gettop(state);
-        ffi::lua_pushnil(state);
-        CallCx::new(state, info, nargs)
-    };
-    let result = match catch_unwind(AssertUnwindSafe(|| body(&cx))) {
-        Ok(r) => r,
-        Err(payload) => Err(CallError::Raise(panicked(info, payload))),
-    };
-    let outcome = match result {
+    // SAFETY: forwarded.
+    let cx = unsafe { CallCx::new(state, info) };
+    let outcome = match body(&cx) {
         Ok(n) => match cx.suspend() {
             Some(s) => Outcome::Suspend(n, s),
             None => Outcome::Return(n),
@@ -96,8 +117,38 @@ where
     outcome
 }
 
-/// The error a panic of the body becomes. The payload is dropped here, under
-/// the outer `catch_unwind` (its `Drop` may panic too).
+/// After a panic (of the body, or of reporting): unwinding dropped the
+/// call's values; report an `INTERNAL` error from a fresh context. A panic
+/// while doing that would reach C, so it aborts instead.
+#[cold]
+#[inline(never)]
+fn recover(
+    state: *mut lua_State,
+    info: &'static ExportInfo,
+    payload: Box<dyn std::any::Any + Send>,
+) -> Outcome {
+    let reported = catch_unwind(AssertUnwindSafe(|| {
+        let e = panicked(info, payload);
+        // SAFETY: the arguments are still there (reporting cuts the stack
+        // back to them).
+        let cx = unsafe { CallCx::new(state, info) };
+        let outcome = report::report(&cx, CallError::Raise(e));
+        if cx.take_deferred() {
+            return Outcome::OutOfMemory;
+        }
+        outcome
+    }));
+    match reported {
+        Ok(o) => o,
+        Err(p) => {
+            std::mem::forget(p);
+            crate::ffi::abort_on_escaped_panic("luamod's error reporting");
+        }
+    }
+}
+
+/// The error a panic becomes. The payload is dropped here, under
+/// `recover`'s `catch_unwind` (its `Drop` may panic too).
 #[cold]
 fn panicked(info: &ExportInfo, payload: Box<dyn std::any::Any + Send>) -> LuaError {
     let what = if let Some(s) = payload.downcast_ref::<&str>() {

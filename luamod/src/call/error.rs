@@ -23,9 +23,10 @@ pub enum ArgError {
         /// The text in parentheses.
         msg: String,
     },
-    /// Reading raised a Lua error (a memory error while converting): its
-    /// value is stored in the call's error slot and is raised unchanged.
-    Lua,
+    /// Reading needed memory the state could not give (converting a
+    /// number to a string under a memory limit): raised as Lua's
+    /// `not enough memory`.
+    OutOfMemory,
 }
 
 impl ArgError {
@@ -54,16 +55,16 @@ pub enum CallError {
     /// A Lua error raised by Lua code the export called (through mlua),
     /// raised again unchanged.
     Rethrow(String),
-    /// A Lua error value already stored in the call's error slot (a memory
-    /// error caught by a guarded call), raised unchanged.
-    Lua,
+    /// An allocation failed (caught by a guarded call): raised as Lua's
+    /// own `not enough memory` once the call's values are dropped.
+    OutOfMemory,
 }
 
 impl CallError {
     /// This failure, met while reading argument `idx`, as an argument error.
     pub(crate) fn into_arg(self, idx: c_int) -> ArgError {
         match self {
-            CallError::Lua | CallError::Arg(ArgError::Lua) => ArgError::Lua,
+            CallError::OutOfMemory | CallError::Arg(ArgError::OutOfMemory) => ArgError::OutOfMemory,
             CallError::Arg(a) => a,
             CallError::Message(m) | CallError::Rethrow(m) => ArgError::msg(idx, m),
             CallError::Raise(e) | CallError::Return(e) => {
@@ -76,7 +77,7 @@ impl CallError {
 impl From<ArgError> for CallError {
     fn from(e: ArgError) -> Self {
         match e {
-            ArgError::Lua => CallError::Lua,
+            ArgError::OutOfMemory => CallError::OutOfMemory,
             e => CallError::Arg(e),
         }
     }

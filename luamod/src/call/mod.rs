@@ -14,8 +14,8 @@
 //! - **Allocating C API calls never raise over Rust frames.** While Rust
 //!   values are alive, every allocating call goes through
 //!   [`CallCx::alloc`] (a window of luamod's allocator, or `lua_pcall`),
-//!   so a memory error is either deferred or caught and stored in the
-//!   call's *error slot*, a stack slot reserved before the body runs.
+//!   so a memory error is either deferred or caught; either way the call
+//!   raises Lua's `not enough memory` once its values are dropped.
 //! - **No panic reaches C.** The body runs under `catch_unwind` (a panic
 //!   becomes an `INTERNAL` error); error reporting runs under a second one,
 //!   and a panic there aborts with a message instead of unwinding into Lua.
@@ -33,6 +33,7 @@ mod report;
 
 pub use cx::CallCx;
 pub use entry::call;
+pub(crate) use entry::call_continuation;
 pub use error::{ArgError, CallError};
 pub use info::{ExportInfo, ExportKind, FunctionDef};
 #[doc(hidden)]

@@ -1,5 +1,6 @@
-//! Turning a [`CallError`] into what Lua sees: a raised message or error
-//! value in the call's error slot, or `nil, err` results.
+//! Turning a [`CallError`] into what Lua sees: a message or error value on
+//! top of the stack for the call to raise, `nil, err` results, or Lua's
+//! memory error.
 //!
 //! Error *values* (`errors.Error` userdata) are made by the state's error
 //! constructor, a C function the `errors` module registers under
@@ -27,39 +28,52 @@ fn key() -> *const c_void {
     &ERROR_VALUE_KEY as *const u8 as *const c_void
 }
 
-/// Reports `e`: the error goes to the slot (and the stack is cut to it) for
-/// a raise, or `nil, err` is pushed for a returned error.
+/// Reports `e`: the error value is pushed for the call to raise, or
+/// `nil, err` is pushed as results.
 pub(super) fn report(cx: &CallCx, e: CallError) -> Outcome {
-    let stored = match e {
-        CallError::Lua | CallError::Arg(ArgError::Lua) => Ok(()),
+    // Room for the error value (or `nil, err`) and a guarded call, however
+    // much the body had pushed.
+    // SAFETY: lua_checkstack reports failure instead of raising.
+    if unsafe { ffi::lua_checkstack(cx.state(), 4) } == 0 {
+        return Outcome::OutOfMemory;
+    }
+    let pushed = match e {
+        CallError::OutOfMemory | CallError::Arg(ArgError::OutOfMemory) => {
+            return Outcome::OutOfMemory;
+        }
         CallError::Arg(a) => {
             let msg = arg_message(cx, a);
-            push_string(cx, &msg).map(|()| to_slot(cx))
+            push_string(cx, &msg)
         }
-        CallError::Raise(le) => cx.push_error_value(&le).map(|()| to_slot(cx)),
+        CallError::Raise(le) => cx.push_error_value(&le),
         CallError::Message(m) => {
             // SAFETY: live state; reads the caller's position (level 1).
             let at = unsafe { stack::location(cx.state(), 1) };
-            push_string(cx, &format!("{at}{m}")).map(|()| to_slot(cx))
+            push_string(cx, &format!("{at}{m}"))
         }
-        CallError::Rethrow(m) => push_string(cx, &m).map(|()| to_slot(cx)),
+        CallError::Rethrow(m) => push_string(cx, &m),
         CallError::Return(le) => {
-            match push_nil_and_error(cx, &le) {
-                Ok(()) => return Outcome::Return(2),
-                // The failure to report it is raised instead.
-                Err(_) => Ok(()),
-            }
+            return match push_nil_and_error(cx, &le) {
+                Ok(()) => Outcome::Return(2),
+                Err(e) => failed_to_report(e),
+            };
         }
     };
-    // On failure the guarded call already stored its own error in the slot.
-    let _ = stored;
-    // SAFETY: cuts the stack to the slot, which holds the error value.
-    unsafe { ffi::lua_settop(cx.state(), cx.slot()) };
-    Outcome::Raise
+    match pushed {
+        Ok(()) => Outcome::Raise,
+        Err(e) => failed_to_report(e),
+    }
+}
+
+/// Reporting failed: only for lack of memory or stack, so say that.
+#[cold]
+fn failed_to_report(_: CallError) -> Outcome {
+    Outcome::OutOfMemory
 }
 
 fn push_nil_and_error(cx: &CallCx, e: &LuaError) -> Result<(), CallError> {
-    // SAFETY: room for the nil was checked by `call` (LUA_MINSTACK).
+    // SAFETY: lua_checkstack reports failure instead of raising; pushing
+    // nil does not allocate.
     unsafe {
         if ffi::lua_checkstack(cx.state(), 3) == 0 {
             return Err(CallError::Message("stack overflow".to_owned()));
@@ -67,12 +81,6 @@ fn push_nil_and_error(cx: &CallCx, e: &LuaError) -> Result<(), CallError> {
         ffi::lua_pushnil(cx.state());
     }
     cx.push_error_value(e)
-}
-
-/// Moves the value on top into the error slot.
-fn to_slot(cx: &CallCx) {
-    // SAFETY: a value is on top (just pushed); lua_replace does not allocate.
-    unsafe { ffi::lua_replace(cx.state(), cx.slot()) };
 }
 
 fn push_string(cx: &CallCx, s: &str) -> Result<(), CallError> {
@@ -89,8 +97,9 @@ impl CallCx {
     pub(crate) fn push_error_value(&self, e: &LuaError) -> Result<(), CallError> {
         let state = self.state();
         // SAFETY: room checked; the constructor is called with lua_pcall,
-        // so whatever it raises is caught and left on top, which we move to
-        // the error slot. `e` outlives the call that reads it.
+        // so whatever it raises (only a memory error: it only allocates) is
+        // caught and left on top, where we pop it. `e` outlives the call
+        // that reads it.
         unsafe {
             if ffi::lua_checkstack(state, 3) == 0 {
                 return Err(CallError::Message("stack overflow".to_owned()));
@@ -102,8 +111,8 @@ impl CallCx {
             }
             ffi::lua_pushlightuserdata(state, e as *const LuaError as *mut c_void);
             if ffi::lua_pcall(state, 1, 1, 0) != ffi::LUA_OK {
-                ffi::lua_replace(state, self.slot());
-                return Err(CallError::Lua);
+                ffi::lua_pop(state, 1);
+                return Err(CallError::OutOfMemory);
             }
         }
         Ok(())
@@ -150,7 +159,7 @@ pub(crate) fn render(cx: &CallCx, e: ArgError) -> (c_int, String) {
             format!("{expected} expected, got {}", type_name(cx, idx)),
         ),
         ArgError::Message { idx, msg } => (idx, msg),
-        ArgError::Lua => (0, "error while reading the argument".to_owned()),
+        ArgError::OutOfMemory => (0, "not enough memory".to_owned()),
     }
 }
 
@@ -158,10 +167,6 @@ pub(crate) fn render(cx: &CallCx, e: ArgError) -> (c_int, String) {
 /// metatable's `__name` if that is a string, else the basic type name.
 fn type_name(cx: &CallCx, idx: c_int) -> String {
     let state = cx.state();
-    if idx == cx.slot() {
-        // The first missing argument's place holds the error slot's nil.
-        return "no value".to_owned();
-    }
     // SAFETY: live state; lua_getmetatable pushes only when it returns 1;
     // the guarded lookup replaces the metatable by itself plus the field.
     unsafe {
@@ -175,8 +180,8 @@ fn type_name(cx: &CallCx, idx: c_int) -> String {
         });
         match looked_up {
             Ok(()) => {}
-            // The metatable went into the failed call; its error is filed.
-            Err(CallError::Lua) => return stack::basic_type_name(state, idx),
+            // The metatable went into the failed call.
+            Err(CallError::OutOfMemory) => return stack::basic_type_name(state, idx),
             Err(_) => {
                 ffi::lua_pop(state, 1);
                 return stack::basic_type_name(state, idx);

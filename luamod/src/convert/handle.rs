@@ -39,7 +39,8 @@ typed_handle! {
 /// error (`value expected`, as `luaL_checkany`).
 impl<'a> FromArg<'a> for mlua::Value {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        if idx > cx.top() {
+        // SAFETY: live state, any index.
+        if unsafe { ffi::lua_type(cx.state(), idx) } == ffi::LUA_TNONE {
             return Err(ArgError::msg(idx, "value expected"));
         }
         handle_at(cx, idx)

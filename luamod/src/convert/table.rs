@@ -44,7 +44,7 @@ where
     unsafe {
         let top = ffi::lua_gettop(state);
         let r = T::from_arg(cx, top).map_err(|e| match e {
-            ArgError::Lua => ArgError::Lua,
+            ArgError::OutOfMemory => ArgError::OutOfMemory,
             e => {
                 let (_, detail) = crate::call::render(cx, e);
                 ArgError::msg(outer, format!("{context}: {detail}"))

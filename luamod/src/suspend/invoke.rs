@@ -105,7 +105,7 @@ unsafe extern "C-unwind" fn invoke_k<T: IntoReturn + 'static>(
     // SAFETY: Lua runs the continuation on the coroutine whose frame holds
     // the holder at `holder`; `call` raises only after dropping everything.
     unsafe {
-        crate::call::call(state, info, move |cx| {
+        crate::call::call_continuation(state, info, move |cx| {
             let how = if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
                 Invoked::Returned
             } else {

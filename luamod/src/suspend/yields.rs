@@ -83,7 +83,7 @@ unsafe extern "C-unwind" fn resume_then_k<C: Command, T: IntoReturn + 'static>(
     let info = k_info::<C>();
     // SAFETY: as resume_k.
     unsafe {
-        crate::call::call(state, info, |cx| {
+        crate::call::call_continuation(state, info, |cx| {
             let (result, map) = delivered::<C>();
             let map = map.and_then(|m| m.downcast::<Box<dyn FnOnce(C::Output) -> T>>().ok());
             match (result, map) {
@@ -111,7 +111,7 @@ where
     // SAFETY: Lua calls the continuation on the resumed coroutine; `call`
     // raises only after dropping every Rust value.
     unsafe {
-        crate::call::call(state, info, |cx| match delivered::<C>().0 {
+        crate::call::call_continuation(state, info, |cx| match delivered::<C>().0 {
             Ok(v) => v.push_return(cx),
             Err(e) => Err::<C::Output, LuaError>(e).push_return(cx),
         })
