@@ -44,7 +44,7 @@ impl Drop for CallCx {
 }
 
 impl CallCx {
-    #[cold]
+    #[inline]
     fn release_all(&mut self) {
         for slot in &self.borrows {
             if let Some(flag) = slot.take() {

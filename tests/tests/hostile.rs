@@ -1,0 +1,193 @@
+//! The adversarial suite: every script in `tests/hostile/` runs as a real
+//! process in the real runtime, under an actor with (almost) no
+//! permissions, on one worker shared with a privileged process. Each
+//! script asserts that its attacks are refused and returns `"refused"`;
+//! this file checks that nothing changed outside the process.
+
+use std::path::{Path, PathBuf};
+
+use luamod::prelude::*;
+use luamod::runtime::SpawnOptions;
+use luamod_examples::{fs, greet, time};
+
+fn script(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("hostile")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+struct Scene {
+    rt: Runtime,
+    tmp: PathBuf,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let tmp = std::env::temp_dir().join(format!(
+            "luamod-hostile-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&tmp).unwrap();
+        let rt = Runtime::builder()
+            .module(&greet::MODULE)
+            .module(&time::MODULE)
+            .module(&fs::MODULE)
+            // One worker: every process shares one Lua state.
+            .workers(1)
+            .actor(Actor::new("mallory"))
+            .policy(Policy::allow("greet.hello"))
+            .build()
+            .unwrap();
+        Scene { rt, tmp }
+    }
+
+    fn source(&self, name: &str) -> String {
+        format!(
+            "local TMP = {:?}\n{}",
+            self.tmp.display().to_string(),
+            script(name)
+        )
+    }
+
+    async fn refused(&self, name: &str) {
+        self.refused_as(name, SpawnOptions::default()).await;
+    }
+
+    async fn refused_as(&self, name: &str, mut opts: SpawnOptions) {
+        opts.name = Some(name.to_owned());
+        let r: Result<String, _> = self.rt.run_with(&self.source(name), opts).await;
+        match r {
+            Ok(s) => assert_eq!(s, "refused", "{name}"),
+            Err(e) => panic!("{name}: an attack got through or the script broke:\n{e}"),
+        }
+        self.untouched(name).await;
+    }
+
+    /// Nothing outside the process changed: no file in TMP, the host
+    /// still answers, a fresh process sees clean globals.
+    async fn untouched(&self, after: &str) {
+        let files: Vec<_> = std::fs::read_dir(&self.tmp).unwrap().collect();
+        assert!(files.is_empty(), "{after}: files appeared: {files:?}");
+        let clean: bool = self
+            .rt
+            .run("return planted_global == nil and shared_marker == nil and string.upper('a') == 'A'")
+            .await
+            .unwrap();
+        assert!(clean, "{after}: another process sees its changes");
+    }
+
+    fn privileged() -> SpawnOptions {
+        SpawnOptions {
+            context: Some(
+                Context::new(Actor::new("admin")).with_policy(Policy::allow(["greet.*", "fs.*"])),
+            ),
+            ..SpawnOptions::default()
+        }
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_ambient_authority() {
+    let s = Scene::new();
+    s.refused("ambient_authority.lua").await;
+    s.refused("binary_chunks.lua").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_tables_are_frozen_on_every_path() {
+    let s = Scene::new();
+    s.refused("frozen_tables.lua").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_cannot_change_what_the_next_one_runs() {
+    let s = Scene::new();
+    s.refused("replace_for_others.lua").await;
+    s.refused("check_untouched.lua").await;
+    // Even the privileged process on the same worker runs clean code.
+    s.refused("privileged_hooks.lua").await;
+    s.refused_as("privileged_after.lua", Scene::privileged())
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collector_and_finalizers_stay_out_of_reach() {
+    let s = Scene::new();
+    s.refused("collectgarbage.lua").await;
+    s.refused("finalizers.lua").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_sentinel_never_reaches_a_script() {
+    let s = Scene::new();
+    s.refused("coroutine_sentinel.lua").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_read_writes_nothing_and_reads_nothing() {
+    let s = Scene::new();
+    let secret = s.tmp.join("secret");
+    std::fs::write(&secret, "top secret").unwrap();
+    let src = format!(
+        "local v, err = require('fs').read({:?}) return v == nil and err:kind() == errors.PERMISSION_DENIED",
+        secret.display().to_string()
+    );
+    let denied: bool = s.rt.run(&src).await.unwrap();
+    assert!(denied);
+    let src = format!(
+        "local n, err = require('fs').write({:?}, 'x') return n == nil and err:kind() == errors.PERMISSION_DENIED",
+        s.tmp.join("new").display().to_string()
+    );
+    let denied: bool = s.rt.run(&src).await.unwrap();
+    assert!(denied);
+    std::fs::remove_file(&secret).unwrap();
+    s.untouched("fs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_admit_only_modules_whose_every_class_is_allowed() {
+    let err = Runtime::builder()
+        .context(ContextKind::Workflow)
+        .module(&luamod_tests::oom::MODULE)
+        .build()
+        .err()
+        .expect("a module with class io in a workflow");
+    assert_eq!(err.kind(), Some(ErrorKind::PermissionDenied));
+    assert!(
+        err.message().contains("'oom'") && err.message().contains("io"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_see_no_wall_clock_and_seeded_randomness() {
+    let rt = Runtime::builder()
+        .context(ContextKind::Workflow)
+        .module(&greet::MODULE)
+        .actor(Actor::new("wf"))
+        .policy(Policy::allow_all())
+        .workers(1)
+        .build()
+        .unwrap();
+    let opts = |seed| SpawnOptions {
+        seed: Some(seed),
+        ..SpawnOptions::default()
+    };
+    let src = script("workflow_env.lua");
+    let a: (i64, i64, f64) = rt.run_with(&src, opts(7)).await.unwrap();
+    let b: (i64, i64, f64) = rt.run_with(&src, opts(7)).await.unwrap();
+    let c: (i64, i64, f64) = rt.run_with(&src, opts(8)).await.unwrap();
+    assert_eq!(a, b, "the same seed gave different sequences");
+    assert_ne!(a, c, "different seeds gave the same sequence");
+}
