@@ -215,6 +215,9 @@ fn run(file: &str, args: &[&str]) -> ExitCode {
         let mut builder = Runtime::builder()
             .workers(1)
             .context(opts.context)
+            // The strict sandbox, plus one capability: the tour reads
+            // LUAMOD_DEMO_DIR to know where it may write.
+            .sandbox(luamod::Sandbox::default().allow_env())
             .actor(actor);
         for p in policies {
             builder = builder.policy(p);
@@ -229,7 +232,7 @@ fn run(file: &str, args: &[&str]) -> ExitCode {
         }
         if !left_out.is_empty() {
             eprintln!(
-                "note: a {:?} context binds only deterministic or workflow modules; not bound: {}",
+                "note: a {:?} context binds no module of class nondeterministic, io, network, storage, time or process; not bound: {}",
                 opts.context,
                 left_out.join(", ")
             );

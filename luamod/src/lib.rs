@@ -27,8 +27,8 @@
 //!
 //! The crate is layered; each layer uses only the ones before it:
 //! `ffi` → `error` → `types` → `readonly` → [`security`] → [`command`] →
-//! [`call`] → `convert` → `userdata` → `module` → `suspend` → [`runtime`]
-//! → [`testing`].
+//! [`call`] → `convert` → `userdata` → `module` → [`sandbox`] → `suspend`
+//! → [`runtime`] → [`testing`].
 
 // Lets luamod use its own macros, whose output names `::luamod::__private`.
 extern crate self as luamod;
@@ -41,6 +41,7 @@ mod ffi;
 mod module;
 mod readonly;
 pub mod runtime;
+pub mod sandbox;
 pub mod security;
 mod suspend;
 pub mod testing;
@@ -60,6 +61,7 @@ pub use mlua;
 pub use module::errors::ErrorValue;
 pub use module::{ModuleDef, install_base, lua_with, stubs};
 pub use runtime::{Runtime, SpawnOptions};
+pub use sandbox::Sandbox;
 pub use security::current::set as set_context;
 pub use security::{Actor, Class, Context, ContextKind, Policy, Scope};
 pub use suspend::{Invoke, Invoked, Then, Yield};

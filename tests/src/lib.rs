@@ -133,6 +133,14 @@ pub mod probe {
     #[luamod::function]
     pub fn nothing() {}
 
+    /// Limits, as a nested table: frozen to any depth, since every state's
+    /// processes share it.
+    #[luamod::constant(name = "LIMITS")]
+    pub fn limits() -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>> {
+        let inner = std::collections::BTreeMap::from([("max".to_owned(), 10)]);
+        std::collections::BTreeMap::from([("size".to_owned(), inner)])
+    }
+
     /// Slices a list.
     ///
     /// # Arguments
@@ -153,6 +161,20 @@ pub mod probe {
 }
 
 pub mod oom;
+
+/// Audits what a process can reach (for the isolation tests).
+#[luamod::module(name = "audit", class(deterministic))]
+pub mod audit {
+    use luamod::mlua;
+    use luamod::prelude::*;
+
+    /// The tables reachable from `env` that other processes share and
+    /// could write.
+    #[luamod::function]
+    pub fn shared_writable(lua: &Lua, env: Table) -> mlua::Result<Vec<String>> {
+        luamod::testing::writable_shared_tables(lua, &env)
+    }
+}
 
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

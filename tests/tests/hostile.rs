@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use luamod::Sandbox;
 use luamod::prelude::*;
 use luamod::runtime::SpawnOptions;
 use luamod_examples::{fs, greet, time};
@@ -37,6 +38,7 @@ impl Scene {
             .module(&greet::MODULE)
             .module(&time::MODULE)
             .module(&fs::MODULE)
+            .module(&luamod_tests::audit::MODULE)
             // One worker: every process shares one Lua state.
             .workers(1)
             .actor(Actor::new("mallory"))
@@ -190,4 +192,51 @@ async fn workflows_see_no_wall_clock_and_seeded_randomness() {
     let c: (i64, i64, f64) = rt.run_with(&src, opts(8)).await.unwrap();
     assert_eq!(a, b, "the same seed gave different sequences");
     assert_ne!(a, c, "different seeds gave the same sequence");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_reachable_from_a_process_is_shared_and_writable() {
+    let s = Scene::new();
+    let found: Vec<String> =
+        s.rt.run("return require('audit').shared_writable(_ENV)")
+            .await
+            .unwrap();
+    assert!(found.is_empty(), "shared and writable: {found:#?}");
+    let mut wf = Context::new(Actor::new("wf")).with_policy(Policy::allow_all());
+    wf.kind = ContextKind::Workflow;
+    let rt = Runtime::builder()
+        .module(&greet::MODULE)
+        .module(&luamod_tests::audit::MODULE)
+        .context(ContextKind::Workflow)
+        .workers(1)
+        .build()
+        .unwrap();
+    let found: Vec<String> = rt
+        .run("return require('audit').shared_writable(_ENV)")
+        .await
+        .unwrap();
+    assert!(
+        found.is_empty(),
+        "shared and writable in a workflow: {found:#?}"
+    );
+}
+
+#[test]
+fn the_audit_finds_shared_writable_tables_in_a_plain_state() {
+    let lua = luamod::lua_with(&[&luamod_tests::audit::MODULE]).unwrap();
+    let found: Vec<String> = lua
+        .load("return require('audit').shared_writable(_G)")
+        .eval()
+        .unwrap();
+    assert!(
+        found.len() >= 5 && found.iter().any(|p| p.ends_with(".table")),
+        "{found:#?}"
+    );
+    // The same state in a sandbox shares nothing writable but its globals.
+    luamod::sandbox::apply(&lua, &Sandbox::default()).unwrap();
+    let found: Vec<String> = lua
+        .load("return require('audit').shared_writable(_G)")
+        .eval()
+        .unwrap();
+    assert!(found.is_empty(), "{found:#?}");
 }

@@ -45,7 +45,7 @@ fn reads_iterate_like_a_table() {
         .load(
             "local p = require('probe')
              local names = {}
-             for k, v in pairs(p) do assert(type(v) == 'function'); names[#names + 1] = k end
+             for k, v in pairs(p) do assert(type(v) == 'function' or k == 'LIMITS'); names[#names + 1] = k end
              table.sort(names)
              local k = next(p)
              return table.concat(names, ','), k ~= nil, p[k] ~= nil, rawget(p, 'floor') == p.floor",
@@ -53,7 +53,7 @@ fn reads_iterate_like_a_table() {
         .eval()
         .unwrap();
     assert!(
-        names.starts_with("apply,boom,byte,bytes_len,char,concat,"),
+        names.starts_with("LIMITS,apply,boom,byte,bytes_len,char,concat,"),
         "{names}"
     );
     assert!(via_next && first_key_ok && raw);
@@ -116,4 +116,25 @@ fn guarded_raw_functions_keep_lua_wording() {
         "local t = setmetatable({}, {__metatable = 'locked'}); setmetatable(t, {})",
     );
     assert_eq!(msg, "ro:2: cannot change a protected metatable");
+}
+
+#[test]
+fn constant_tables_are_frozen_to_any_depth() {
+    let lua = luamod::lua_with(&[&luamod_tests::probe::MODULE]).unwrap();
+    let (max, e1, e2, e3): (i64, String, String, String) = lua
+        .load(
+            "local p = require('probe')
+             local function err(f) local ok, e = pcall(f) assert(not ok) return e end
+             return p.LIMITS.size.max,
+                    err(function() p.LIMITS.size.max = 11 end),
+                    err(function() rawset(p.LIMITS.size, 'x', 1) end),
+                    err(function() local _, t = pairs(p.LIMITS); rawset(t, 'x', 1) end)",
+        )
+        .set_name("=t")
+        .eval()
+        .unwrap();
+    assert_eq!(max, 10);
+    assert!(e1.contains("read-only table 'probe.LIMITS'"), "{e1}");
+    assert!(e2.contains("read-only table"), "{e2}");
+    assert!(e3.contains("read-only table"), "{e3}");
 }

@@ -148,7 +148,7 @@ async fn permissions_in_processes_and_inheritance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workflows_bind_only_deterministic_or_workflow_modules() {
+async fn workflows_bind_no_module_with_a_barred_class() {
     let err = Runtime::builder()
         .context(ContextKind::Workflow)
         .module(&greet::MODULE)
@@ -159,9 +159,9 @@ async fn workflows_bind_only_deterministic_or_workflow_modules() {
     assert_eq!(err.kind(), Some(ErrorKind::PermissionDenied));
     assert_eq!(
         err.message(),
-        "module 'time' (classes: time) cannot be bound in a Workflow context, which allows only modules of class deterministic or workflow"
+        "module 'time' (classes: time) cannot be bound in a Workflow context: its class time reaches the outside world or differs between runs"
     );
-    // greet is classed deterministic (and encoding): a workflow may bind it.
+    // greet is classed deterministic and encoding: a workflow may bind it.
     let wf = Runtime::builder()
         .context(ContextKind::Workflow)
         .module(&greet::MODULE)

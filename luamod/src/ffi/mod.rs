@@ -19,4 +19,4 @@ mod panic;
 pub(crate) mod stack;
 
 pub(crate) use guard::{Guard, GuardError};
-pub(crate) use panic::abort_on_escaped_panic;
+pub(crate) use panic::{abort_on_escaped_panic, forget_panic};

@@ -26,7 +26,16 @@ impl ModuleDef {
         for c in self.constants {
             // SAFETY: as above.
             let f = unsafe { lua.create_c_function(c.func)? };
-            inner.raw_set(c.name, f.call::<mlua::Value>(())?)?;
+            let value = match f.call::<mlua::Value>(())? {
+                // Shared by every process of the state: frozen, deeply.
+                mlua::Value::Table(t) => mlua::Value::Table(crate::readonly::freeze_deep(
+                    lua,
+                    &format!("{}.{}", self.name, c.name),
+                    t,
+                )?),
+                other => other,
+            };
+            inner.raw_set(c.name, value)?;
         }
         for class in self.userdata {
             if let Some(t) = crate::userdata::statics_table(lua, class)? {

@@ -21,6 +21,7 @@ use mlua::{Lua, Table};
 
 static INNER_KEY: u8 = 0;
 static NAME_KEY: u8 = 0;
+static NO_FINALIZERS_KEY: u8 = 0;
 
 fn key(k: &'static u8) -> *const c_void {
     k as *const u8 as *const c_void
@@ -129,13 +130,15 @@ unsafe extern "C-unwind" fn proxy_len(state: *mut lua_State) -> c_int {
     }
 }
 
-/// `__pairs` of proxies: `next, inner, nil`.
+/// `__pairs` of proxies: `next, proxy, nil`. The iteration state is the
+/// proxy itself (the guarded `next` sees through it), so `pairs` never
+/// hands out the inner table.
 unsafe extern "C-unwind" fn proxy_pairs(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua with the proxy as argument 1.
     unsafe {
         ffi::luaL_checkstack(state, 3, std::ptr::null());
         ffi::lua_pushcfunction(state, guarded_next);
-        push_inner(state, 1);
+        ffi::lua_pushvalue(state, 1);
         ffi::lua_pushnil(state);
         3
     }
@@ -217,9 +220,61 @@ unsafe extern "C-unwind" fn guarded_setmetatable(state: *mut lua_State) -> c_int
             return ffi::luaL_error(state, c"cannot change a protected metatable".as_ptr());
         }
         ffi::lua_settop(state, 2);
+        if t == ffi::LUA_TTABLE && finalizers_forbidden(state) {
+            // Lua marks an object for finalization by a raw look at the
+            // metatable's `__gc` when the metatable is set; so do we.
+            ffi::lua_pushliteral(state, c"__gc");
+            if ffi::lua_rawget(state, 2) != ffi::LUA_TNIL {
+                return ffi::luaL_error(
+                    state,
+                    c"finalizers (__gc) are not available in a sandboxed process".as_ptr(),
+                );
+            }
+            ffi::lua_pop(state, 1);
+        }
         ffi::lua_setmetatable(state, 1);
         1
     }
+}
+
+/// Whether `setmetatable` refuses metatables with a `__gc` field here.
+///
+/// # Safety
+/// Live state with room for one value.
+unsafe fn finalizers_forbidden(state: *mut lua_State) -> bool {
+    // SAFETY: one value pushed and popped.
+    unsafe {
+        let t = ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(&NO_FINALIZERS_KEY));
+        ffi::lua_pop(state, 1);
+        t != ffi::LUA_TNIL
+    }
+}
+
+/// From now on `setmetatable` refuses metatables with a `__gc` field in
+/// `lua`'s state: a finalizer runs inside whatever code is running when
+/// the collector reaches the object, which in a runtime is some other
+/// process, with its permissions.
+pub(crate) fn forbid_finalizers(lua: &Lua) -> mlua::Result<()> {
+    // SAFETY: sets a registry field to `true`.
+    unsafe {
+        lua.exec_raw::<()>((), |st| {
+            ffi::lua_pushboolean(st, 1);
+            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, key(&NO_FINALIZERS_KEY));
+        })
+    }
+}
+
+/// Whether `t` is a frozen table (a proxy made by [`freeze`]).
+pub(crate) fn is_frozen(lua: &Lua, t: &Table) -> mlua::Result<bool> {
+    Ok(registry_get(lua, &INNER_KEY)?
+        .raw_get::<Option<Table>>(t)?
+        .is_some())
+}
+
+/// The table behind the proxy `t`, if it is one (for audits from Rust; Lua
+/// code never gets it).
+pub(crate) fn inner_of(lua: &Lua, t: &Table) -> mlua::Result<Option<Table>> {
+    registry_get(lua, &INNER_KEY)?.raw_get(t)
 }
 
 fn c_fn(lua: &Lua, f: ffi::lua_CFunction) -> mlua::Result<mlua::Function> {
@@ -264,6 +319,57 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     g.raw_set("rawset", c_fn(lua, guarded_rawset)?)?;
     g.raw_set("setmetatable", c_fn(lua, guarded_setmetatable)?)?;
     Ok(())
+}
+
+/// Freezes `t` and, first, every table inside it (keys and values, to any
+/// depth; a table met twice is frozen once): a frozen table never hands
+/// out a writable one. For data the host builds to share, such as module
+/// constants.
+pub(crate) fn freeze_deep(lua: &Lua, name: &str, t: Table) -> mlua::Result<Table> {
+    let mut done: Vec<(usize, Table)> = Vec::new();
+    deep(lua, name, t, &mut done, 0)
+}
+
+fn deep(
+    lua: &Lua,
+    name: &str,
+    t: Table,
+    done: &mut Vec<(usize, Table)>,
+    depth: usize,
+) -> mlua::Result<Table> {
+    const MAX_DEPTH: usize = 64;
+    if is_frozen(lua, &t)? {
+        return Ok(t);
+    }
+    let id = t.to_pointer() as usize;
+    if let Some((_, f)) = done.iter().find(|(p, _)| *p == id) {
+        return Ok(f.clone());
+    }
+    if depth > MAX_DEPTH {
+        return Err(mlua::Error::runtime(format!(
+            "'{name}' is nested too deeply to freeze"
+        )));
+    }
+    let pairs: Vec<(mlua::Value, mlua::Value)> = t
+        .pairs::<mlua::Value, mlua::Value>()
+        .collect::<mlua::Result<_>>()?;
+    for (k, v) in pairs {
+        let fk = match &k {
+            mlua::Value::Table(kt) => {
+                mlua::Value::Table(deep(lua, name, kt.clone(), done, depth + 1)?)
+            }
+            other => other.clone(),
+        };
+        let fv = match v {
+            mlua::Value::Table(vt) => mlua::Value::Table(deep(lua, name, vt, done, depth + 1)?),
+            other => other,
+        };
+        t.raw_set(k, mlua::Value::Nil)?;
+        t.raw_set(fk, fv)?;
+    }
+    let frozen = freeze(lua, name, t)?;
+    done.push((id, frozen.clone()));
+    Ok(frozen)
 }
 
 /// Wraps `inner` in a read-only proxy named `name` (used in messages).

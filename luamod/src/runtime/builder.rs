@@ -13,6 +13,7 @@ use super::worker::Worker;
 use crate::command::{CommandId, ErasedHandler, HandlerSet, Pid};
 use crate::error::Error;
 use crate::module::ModuleDef;
+use crate::sandbox::Sandbox;
 use crate::security::{Actor, Context, ContextKind, Policy};
 
 /// Builds a [`Runtime`].
@@ -22,6 +23,7 @@ pub struct Builder {
     workers: usize,
     on_complete: Option<Hook>,
     context: Context,
+    sandbox: Sandbox,
 }
 
 impl Runtime {
@@ -41,6 +43,7 @@ impl Builder {
                 .unwrap_or(1),
             on_complete: None,
             context: Context::default(),
+            sandbox: Sandbox::default(),
         }
     }
 
@@ -81,6 +84,13 @@ impl Builder {
     /// every permission is denied; `Policy::allow_all()` opts out visibly.
     pub fn policy(mut self, p: Policy) -> Self {
         self.context = self.context.with_policy(p);
+        self
+    }
+
+    /// What the processes' standard library offers beyond the strict
+    /// sandbox (the default): see [`Sandbox`].
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = sandbox;
         self
     }
 
@@ -163,6 +173,7 @@ impl Builder {
             dispatch: table,
             tokio,
             on_complete: self.on_complete,
+            sandbox: self.sandbox,
         });
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();

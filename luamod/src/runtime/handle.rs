@@ -12,7 +12,7 @@ use mlua::FromLuaMulti;
 use tokio::sync::oneshot;
 
 use super::shared::Shared;
-use super::worker::{self, Msg, WorkerStats};
+use super::worker::{self, Msg, SpawnRequest, WorkerStats};
 use crate::command::Pid;
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::security::{Context, Policy};
@@ -33,6 +33,9 @@ pub struct SpawnOptions {
     pub parent: Option<Pid>,
     /// Policies that restrict the inherited scope (with `parent`).
     pub narrow: Vec<Policy>,
+    /// The seed of the process's `math.random` (default: fresh for a
+    /// process, 0 for a workflow, whose sequence must replay).
+    pub seed: Option<u64>,
 }
 
 pub(super) struct WorkerHandle {
@@ -130,14 +133,15 @@ impl Runtime {
         });
         self.worker_for(pid)
             .tx
-            .send(Msg::Spawn {
+            .send(Msg::Spawn(Box::new(SpawnRequest {
                 pid,
                 name: opts.name.unwrap_or_else(|| "process".to_owned()),
                 source: source.to_owned(),
                 deadline: opts.deadline,
                 context,
+                seed: opts.seed,
                 done,
-            })
+            })))
             .map_err(|_| Error::new("the runtime has shut down"))?;
         Ok(pid)
     }

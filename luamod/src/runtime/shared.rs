@@ -5,6 +5,7 @@ use super::dispatch;
 use crate::command::Pid;
 use crate::error::Error;
 use crate::module::ModuleDef;
+use crate::sandbox::Sandbox;
 
 pub(crate) type Hook = Box<dyn Fn(Pid, &Result<(), Error>) + Send + Sync>;
 
@@ -14,4 +15,6 @@ pub(crate) struct Shared {
     pub dispatch: dispatch::Table,
     pub tokio: tokio::runtime::Handle,
     pub on_complete: Option<Hook>,
+    /// What processes' standard library offers.
+    pub sandbox: Sandbox,
 }

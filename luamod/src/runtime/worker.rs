@@ -24,7 +24,8 @@ use super::shared::Shared;
 use crate::command::{CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::alloc::MemoryControl;
-use crate::security::Context;
+use crate::sandbox::random::Rng;
+use crate::security::{Context, ContextKind};
 use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, sentinel};
 
 /// Converts a finished process's values (on the worker thread) and delivers
@@ -32,14 +33,7 @@ use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, se
 pub(crate) type Done = Box<dyn FnOnce(&Lua, Result<MultiValue, Error>) + Send>;
 
 pub(crate) enum Msg {
-    Spawn {
-        pid: Pid,
-        name: String,
-        source: String,
-        deadline: Option<Duration>,
-        context: Arc<Context>,
-        done: Done,
-    },
+    Spawn(Box<SpawnRequest>),
     Complete {
         pid: Pid,
         generation: u64,
@@ -56,8 +50,22 @@ pub(crate) enum Msg {
     Stats(tokio::sync::oneshot::Sender<WorkerStats>),
 }
 
+/// What a new process needs.
+pub(crate) struct SpawnRequest {
+    pub pid: Pid,
+    pub name: String,
+    pub source: String,
+    pub deadline: Option<Duration>,
+    pub context: Arc<Context>,
+    /// The seed of its `math.random` (workflows: given or 0).
+    pub seed: Option<u64>,
+    pub done: Done,
+}
+
 struct Proc {
     thread: Thread,
+    /// Its own `math.random` generator.
+    rng: Box<Rng>,
     generation: u64,
     waiting: bool,
     cancel: CancelToken,
@@ -91,44 +99,43 @@ pub(crate) struct Worker {
     rx: Receiver<Msg>,
     draining: bool,
     make_env: mlua::Function,
+    /// Seeds the generators of processes that bring none.
+    seeds: Rng,
 }
 
-/// Lua side of the scheduler in each worker state: forwards commands
-/// yielded inside user coroutines to the scheduler, so `coroutine.resume`
-/// and `coroutine.wrap` keep their meaning for ordinary yields.
-/// Builds a process's global table: reads fall through to the shared base,
-/// writes stay in the process; `load`, `loadfile` and `dofile` default to the
-/// process's globals (they would otherwise write the shared base).
+/// Builds a process's global table: reads fall through to the shared
+/// (restricted, frozen) globals, writes stay in the process. `load` (text
+/// only unless the sandbox allows binary chunks) and, when allowed,
+/// `loadfile`/`dofile` default to the process's globals (they would
+/// otherwise load into the shared ones). A workflow sees an `os` without
+/// clocks.
 const MAKE_ENV: &str = r#"
-local mt, load, loadfile, setmetatable, assert = ...
-return function()
+local mt, load, loadfile, binary, workflow_os, workflow_package, setmetatable, assert = ...
+return function(workflow)
   local env = setmetatable({}, mt)
   env._G = env
-  env.load = function(chunk, name, mode, e) return load(chunk, name, mode, e or env) end
-  env.loadfile = function(f, mode, e) return loadfile(f, mode, e or env) end
-  env.dofile = function(f) return assert(loadfile(f, "bt", env))() end
+  if binary then
+    env.load = function(chunk, name, mode, e) return load(chunk, name, mode, e or env) end
+  else
+    env.load = function(chunk, name, _, e) return load(chunk, name, "t", e or env) end
+  end
+  if loadfile then
+    env.loadfile = function(f, mode, e) return loadfile(f, binary and mode or "t", e or env) end
+    env.dofile = function(f) return assert(loadfile(f, binary and "bt" or "t", env))() end
+  end
+  if workflow then env.os, env.package = workflow_os, workflow_package end
   return env
 end
 "#;
 
-/// Standard tables every process shares; frozen so that no process can
-/// change them for the others.
-const SHARED_TABLES: &[&str] = &[
-    "string",
-    "table",
-    "math",
-    "os",
-    "io",
-    "utf8",
-    "coroutine",
-    "package",
-];
-
+/// Lua side of the scheduler in each worker state: forwards commands
+/// yielded inside user coroutines to the scheduler, so `coroutine.resume`
+/// and `coroutine.wrap` keep their meaning for ordinary yields.
+/// Loaded with an empty environment: everything it uses is passed in, so
+/// its closures capture no shared table.
 const COROUTINE_SHIM: &str = r#"
-local SENTINEL = ...
-local co = coroutine
+local SENTINEL, co, pack, unpack, error, pairs = ...
 local create, raw_resume, raw_yield, status = co.create, co.resume, co.yield, co.status
-local pack, unpack = table.pack, table.unpack
 
 local function resume(c, ...)
   local r = pack(raw_resume(c, ...))
@@ -157,28 +164,34 @@ impl Worker {
     pub fn new(shared: Arc<Shared>, tx: Sender<Msg>, rx: Receiver<Msg>) -> mlua::Result<Worker> {
         let lua = crate::module::lua_with(&shared.modules)?;
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
+        let globals = lua.globals();
+        let table: Table = globals.raw_get("table")?;
         let shim: Table = lua
             .load(COROUTINE_SHIM)
             .set_name("=luamod.scheduler")
-            .call(Value::LightUserData(mlua::LightUserData(sentinel())))?;
-        let globals = lua.globals();
+            .set_environment(lua.create_table()?)
+            .call((
+                Value::LightUserData(mlua::LightUserData(sentinel())),
+                globals.raw_get::<Table>("coroutine")?,
+                table.raw_get::<mlua::Function>("pack")?,
+                table.raw_get::<mlua::Function>("unpack")?,
+                globals.raw_get::<mlua::Function>("error")?,
+                globals.raw_get::<mlua::Function>("pairs")?,
+            ))?;
         globals.raw_set("coroutine", shim)?;
-        for name in SHARED_TABLES {
-            if let Some(t) = globals.raw_get::<Option<Table>>(*name)? {
-                globals.raw_set(*name, crate::readonly::freeze(&lua, name, t)?)?;
-            }
-        }
-        // Strings index the frozen `string`; their metatable is hidden.
-        let string_mt: Table = lua.load("return getmetatable('')").eval()?;
-        string_mt.raw_set("__index", globals.raw_get::<Table>("string")?)?;
-        string_mt.raw_set("__metatable", false)?;
+        let restricted = crate::sandbox::restrict(&lua, &shared.sandbox)?;
+        // Each process has its own `_G` (its environment).
+        globals.raw_set("_G", Value::Nil)?;
         let env_mt = lua.create_table()?;
         env_mt.raw_set("__index", &globals)?;
         env_mt.raw_set("__metatable", false)?;
         let make_env: mlua::Function = lua.load(MAKE_ENV).set_name("=luamod.env").call((
             env_mt,
-            globals.raw_get::<mlua::Function>("load")?,
-            globals.raw_get::<mlua::Function>("loadfile")?,
+            restricted.load,
+            restricted.loadfile,
+            restricted.binary_chunks,
+            restricted.workflow_os,
+            restricted.workflow_package,
             globals.raw_get::<mlua::Function>("setmetatable")?,
             globals.raw_get::<mlua::Function>("assert")?,
         ))?;
@@ -207,6 +220,7 @@ impl Worker {
             rx,
             draining: false,
             make_env,
+            seeds: Rng::from_entropy(),
         })
     }
 
@@ -226,14 +240,7 @@ impl Worker {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Spawn {
-                pid,
-                name,
-                source,
-                deadline,
-                context,
-                done,
-            } => self.spawn(pid, &name, &source, deadline, context, done),
+            Msg::Spawn(req) => self.spawn(*req),
             Msg::Complete {
                 pid,
                 generation,
@@ -279,25 +286,27 @@ impl Worker {
         }
     }
 
-    fn spawn(
-        &mut self,
-        pid: Pid,
-        name: &str,
-        source: &str,
-        deadline: Option<Duration>,
-        context: Arc<Context>,
-        done: Done,
-    ) {
+    fn spawn(&mut self, req: SpawnRequest) {
+        let SpawnRequest {
+            pid,
+            name,
+            source,
+            deadline,
+            context,
+            seed,
+            done,
+        } = req;
         if self.draining {
             let e = LuaError::new(ErrorKind::Canceled, "the runtime is shutting down");
             done(&self.lua, Err(Error::from_lua_error(e)));
             return;
         }
+        let workflow = context.kind == ContextKind::Workflow;
         let thread = (|| -> mlua::Result<Thread> {
-            let env: Table = self.make_env.call(())?;
+            let env: Table = self.make_env.call(workflow)?;
             let f = self
                 .lua
-                .load(source)
+                .load(&source)
                 .set_name(format!("={name}"))
                 .set_environment(env)
                 .into_function()?;
@@ -310,10 +319,16 @@ impl Worker {
                 return;
             }
         };
+        let rng = match (seed, workflow) {
+            (Some(s), _) => Rng::seeded(s),
+            (None, true) => Rng::seeded(0),
+            (None, false) => Rng::seeded(self.seeds.next_u64()),
+        };
         self.procs.insert(
             pid,
             Proc {
                 thread,
+                rng: Box::new(rng),
                 generation: 0,
                 waiting: false,
                 cancel: CancelToken::new(),
@@ -351,9 +366,11 @@ impl Worker {
         });
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let entered = crate::security::current::enter(p.context.clone());
+        let rng = crate::sandbox::random::enter(&mut p.rng);
         // Resumed in place: no new handle (a registry reference) per step.
         let r = p.thread.resume::<MultiValue>(());
         let status = p.thread.status();
+        drop(rng);
         drop(entered);
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());

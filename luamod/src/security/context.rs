@@ -22,34 +22,47 @@ pub enum ContextKind {
 }
 
 impl ContextKind {
-    /// The module classes this context accepts (`None`: any).
-    pub fn allowed_classes(self) -> Option<&'static [Class]> {
+    /// The module classes that keep a module out of this context: a
+    /// workflow replays, so it binds no module that reaches the outside
+    /// world or differs between runs.
+    pub fn barred_classes(self) -> &'static [Class] {
         match self {
-            ContextKind::Workflow => Some(&[Class::Deterministic, Class::Workflow]),
-            _ => None,
+            ContextKind::Workflow => &[
+                Class::Nondeterministic,
+                Class::Io,
+                Class::Network,
+                Class::Storage,
+                Class::Time,
+                Class::Process,
+            ],
+            _ => &[],
         }
     }
 
-    /// Refuses a module (its name and classes) unless it has one of the allowed classes (a workflow
-    /// binds modules classed `deterministic` or `workflow`, such as `json`
-    /// with `encoding, deterministic`), with a `PermissionDenied` error
-    /// naming the module, its classes and the allowed ones.
+    /// Refuses a module (its name and classes) if any of its classes is
+    /// barred here (`class(deterministic, io)` cannot run in a workflow),
+    /// with a `PermissionDenied` error naming the module and the class.
+    ///
+    /// ```
+    /// use luamod::{Class, ContextKind};
+    /// assert!(ContextKind::Workflow.admit("json", &[Class::Encoding, Class::Deterministic]).is_ok());
+    /// let e = ContextKind::Workflow.admit("db", &[Class::Deterministic, Class::Io]).unwrap_err();
+    /// assert!(e.message().contains("'db'") && e.message().contains("class io"));
+    /// ```
     pub fn admit(self, module: &str, classes: &[Class]) -> Result<(), LuaError> {
-        let Some(allowed) = self.allowed_classes() else {
+        let barred = self.barred_classes();
+        let Some(bar) = classes.iter().find(|c| barred.contains(c)) else {
             return Ok(());
         };
-        if classes.iter().any(|c| allowed.contains(c)) {
-            return Ok(());
-        }
         let names = |cs: &[Class]| cs.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
         Err(LuaError::new(
             ErrorKind::PermissionDenied,
             format!(
-                "module '{}' (classes: {}) cannot be bound in a {:?} context, which allows only modules of class {}",
+                "module '{}' (classes: {}) cannot be bound in a {:?} context: its class {} reaches the outside world or differs between runs",
                 module,
                 names(classes),
                 self,
-                names(allowed).replace(", ", " or ")
+                bar.as_str()
             ),
         )
         .with_retryable(false))

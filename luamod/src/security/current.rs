@@ -33,6 +33,15 @@ impl Drop for Entered {
     }
 }
 
+/// Whether the code running on this thread is a workflow process.
+pub(crate) fn in_workflow() -> bool {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|ctx| ctx.kind == super::context::ContextKind::Workflow)
+    })
+}
+
 /// The context of the code running on this thread in `lua`: the runtime
 /// process's, else the plain state's ([`set`]), else none.
 pub fn of(lua: &mlua::Lua) -> Arc<Context> {

@@ -1,5 +1,6 @@
 //! Test support: a controllable fake clock, helpers to run Lua snippets in
-//! a runtime, and allocation-failure injection ([`MemoryControl::fail_from`]).
+//! a runtime, allocation-failure injection ([`MemoryControl::fail_from`]),
+//! and an audit of what a process can reach ([`writable_shared_tables`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -11,9 +12,11 @@
 //! # }
 //! ```
 
+mod audit;
 mod clock;
 
 pub use crate::ffi::alloc::MemoryControl;
+pub use audit::writable_shared_tables;
 pub use clock::FakeClock;
 
 use crate::error::Error;

@@ -1,0 +1,97 @@
+//! [`Sandbox`]: the capabilities a host opts in to.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Where `print` goes.
+pub type PrintHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What sandboxed code may use beyond the safe core. The default allows
+/// nothing more; each method opts in to one capability.
+///
+/// ```
+/// let strict = luamod::Sandbox::default();
+/// let trusted_scripts = luamod::Sandbox::default()
+///     .allow_file_loading()
+///     .print_to(|line| eprintln!("[script] {line}"));
+/// # let _ = (strict, trusted_scripts);
+/// ```
+#[derive(Clone, Default)]
+pub struct Sandbox {
+    pub(crate) io: bool,
+    pub(crate) env: bool,
+    pub(crate) file_loading: bool,
+    pub(crate) binary_chunks: bool,
+    pub(crate) gc_control: bool,
+    pub(crate) finalizers: bool,
+    pub(crate) print: Option<PrintHook>,
+}
+
+impl Sandbox {
+    /// The strict sandbox (the default).
+    pub fn strict() -> Self {
+        Self::default()
+    }
+
+    /// The `io` library and the `os` functions that touch files and
+    /// processes (`execute`, `remove`, `rename`, `tmpname`). Never
+    /// `os.exit`, which would end the host.
+    pub fn allow_io(mut self) -> Self {
+        self.io = true;
+        self
+    }
+
+    /// `os.getenv`: the host's environment variables.
+    pub fn allow_env(mut self) -> Self {
+        self.env = true;
+        self
+    }
+
+    /// `loadfile` and `dofile` (loading into the caller's globals).
+    pub fn allow_file_loading(mut self) -> Self {
+        self.file_loading = true;
+        self
+    }
+
+    /// `load` of precompiled (binary) chunks, and `string.dump`. Binary
+    /// chunks are not checked by Lua: a crafted one can crash the host.
+    pub fn allow_binary_chunks(mut self) -> Self {
+        self.binary_chunks = true;
+        self
+    }
+
+    /// Every `collectgarbage` option (stopping or tuning the collector
+    /// affects every process of the state).
+    pub fn allow_gc_control(mut self) -> Self {
+        self.gc_control = true;
+        self
+    }
+
+    /// `__gc` metamethods. A finalizer runs in whatever code is running
+    /// when the collector reaches its object, in a runtime another
+    /// process, with that process's permissions.
+    pub fn allow_finalizers(mut self) -> Self {
+        self.finalizers = true;
+        self
+    }
+
+    /// Sends each line `print` writes to `f` (default: standard output).
+    pub fn print_to(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.print = Some(Arc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("io", &self.io)
+            .field("env", &self.env)
+            .field("file_loading", &self.file_loading)
+            .field("binary_chunks", &self.binary_chunks)
+            .field("gc_control", &self.gc_control)
+            .field("finalizers", &self.finalizers)
+            .field("print", &self.print.as_ref().map(|_| "hook"))
+            .finish()
+    }
+}
