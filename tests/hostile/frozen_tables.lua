@@ -32,6 +32,8 @@ refuses(require("greet"), "greet")
 -- The string metatable is hidden; strings still index the (frozen) string table.
 assert(getmetatable("") == false or getmetatable("") == nil or pcall(rawset, getmetatable(""), "__index", {}) == false)
 assert(("x"):upper() == "X")
+-- Objects of Rust classes hide their metatables too.
+assert(getmetatable(errors.new("x")) == false)
 -- package.loaded has no shared _G.
 assert(package.loaded._G == nil or package.loaded._G == _G)
 -- Own globals are fine.

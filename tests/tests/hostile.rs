@@ -240,3 +240,41 @@ fn the_audit_finds_shared_writable_tables_in_a_plain_state() {
         .unwrap();
     assert!(found.is_empty(), "{found:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_goes_to_the_host_hook() {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let rt = Runtime::builder()
+        .workers(1)
+        .sandbox(Sandbox::default().print_to(move |line| {
+            sink.lock().unwrap().push(line.to_owned());
+        }))
+        .build()
+        .unwrap();
+    let _: () = rt
+        .run("print('a', 1, nil, true, setmetatable({}, {__tostring = function() return 'obj' end})) print()")
+        .await
+        .unwrap();
+    assert_eq!(
+        *lines.lock().unwrap(),
+        vec!["a\t1\tnil\ttrue\tobj".to_owned(), String::new()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_opts_in_capability_by_capability() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .sandbox(Sandbox::default().allow_env().allow_gc_control())
+        .build()
+        .unwrap();
+    let (getenv, gc, io, dump): (bool, bool, bool, bool) = rt
+        .run(
+            "return type(os.getenv) == 'function', pcall(collectgarbage, 'step'),
+                    io == nil, string.dump == nil",
+        )
+        .await
+        .unwrap();
+    assert!(getenv && gc && io && dump);
+}
