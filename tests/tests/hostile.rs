@@ -77,7 +77,7 @@ impl Scene {
         assert!(files.is_empty(), "{after}: files appeared: {files:?}");
         let clean: bool = self
             .rt
-            .run("return planted_global == nil and shared_marker == nil and string.upper('a') == 'A'")
+            .run("return planted_global == nil and shared_marker == nil and string.upper('a') == 'A' and tostring(1) == '1'")
             .await
             .unwrap();
         assert!(clean, "{after}: another process sees its changes");
@@ -104,6 +104,12 @@ async fn no_ambient_authority() {
     let s = Scene::new();
     s.refused("ambient_authority.lua").await;
     s.refused("binary_chunks.lua").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_global_uncovers_nothing_shared() {
+    let s = Scene::new();
+    s.refused("deleted_globals.lua").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,6 +198,11 @@ async fn workflows_see_no_wall_clock_and_seeded_randomness() {
     let c: (i64, i64, f64) = rt.run_with(&src, opts(8)).await.unwrap();
     assert_eq!(a, b, "the same seed gave different sequences");
     assert_ne!(a, c, "different seeds gave the same sequence");
+    let r: String = rt
+        .run(&script("workflow_deleted_globals.lua"))
+        .await
+        .unwrap();
+    assert_eq!(r, "refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

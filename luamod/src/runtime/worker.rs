@@ -103,16 +103,16 @@ pub(crate) struct Worker {
     seeds: Rng,
 }
 
-/// Builds a process's global table: reads fall through to the shared
-/// (restricted, frozen) globals, writes stay in the process. `load` (text
-/// only unless the sandbox allows binary chunks) and, when allowed,
-/// `loadfile`/`dofile` default to the process's globals (they would
-/// otherwise load into the shared ones). A workflow sees an `os` without
-/// clocks.
+/// Builds a process's global table: reads fall through to a private copy
+/// of the restricted globals (one per context kind, never handed to a
+/// script, so deleting a name of one's own only uncovers the same sandboxed
+/// value again), writes stay in the process. `load` (text only unless the
+/// sandbox allows binary chunks) and, when allowed, `loadfile`/`dofile`
+/// default to the process's globals; the base holds none of them.
 const MAKE_ENV: &str = r#"
-local mt, load, loadfile, binary, workflow_os, workflow_package, setmetatable, assert = ...
+local mt, workflow_mt, load, loadfile, binary, setmetatable, assert = ...
 return function(workflow)
-  local env = setmetatable({}, mt)
+  local env = setmetatable({}, workflow and workflow_mt or mt)
   env._G = env
   if binary then
     env.load = function(chunk, name, mode, e) return load(chunk, name, mode, e or env) end
@@ -123,7 +123,6 @@ return function(workflow)
     env.loadfile = function(f, mode, e) return loadfile(f, binary and mode or "t", e or env) end
     env.dofile = function(f) return assert(loadfile(f, binary and "bt" or "t", env))() end
   end
-  if workflow then env.os, env.package = workflow_os, workflow_package end
   return env
 end
 "#;
@@ -180,18 +179,31 @@ impl Worker {
             ))?;
         globals.raw_set("coroutine", shim)?;
         let restricted = crate::sandbox::restrict(&lua, &shared.sandbox)?;
-        // Each process has its own `_G` (its environment).
-        globals.raw_set("_G", Value::Nil)?;
-        let env_mt = lua.create_table()?;
-        env_mt.raw_set("__index", &globals)?;
-        env_mt.raw_set("__metatable", false)?;
+        let base_mt = |workflow: bool| -> mlua::Result<Table> {
+            let base = lua.create_table()?;
+            for pair in globals.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                base.raw_set(k, v)?;
+            }
+            // Each process has its own `_G` and loaders (its environment).
+            for name in ["_G", "load", "loadfile", "dofile"] {
+                base.raw_set(name, Value::Nil)?;
+            }
+            if workflow {
+                base.raw_set("os", &restricted.workflow_os)?;
+                base.raw_set("package", &restricted.workflow_package)?;
+            }
+            let mt = lua.create_table()?;
+            mt.raw_set("__index", base)?;
+            mt.raw_set("__metatable", false)?;
+            Ok(mt)
+        };
         let make_env: mlua::Function = lua.load(MAKE_ENV).set_name("=luamod.env").call((
-            env_mt,
+            base_mt(false)?,
+            base_mt(true)?,
             restricted.load,
             restricted.loadfile,
             restricted.binary_chunks,
-            restricted.workflow_os,
-            restricted.workflow_package,
             globals.raw_get::<mlua::Function>("setmetatable")?,
             globals.raw_get::<mlua::Function>("assert")?,
         ))?;

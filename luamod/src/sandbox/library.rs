@@ -48,10 +48,20 @@ pub(crate) struct Restricted {
 /// # Ok::<(), mlua::Error>(())
 /// ```
 pub fn apply(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<()> {
-    let r = restrict(lua, sandbox)?;
+    restrict(lua, sandbox).map(drop)
+}
+
+/// Rewrites `lua`'s globals as `sandbox` allows and freezes the shared
+/// tables. Process environments read through to a private copy of them.
+pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted> {
+    crate::module::install_base(lua)?;
     let g = lua.globals();
-    if !r.binary_chunks {
-        let wrap: mlua::Function = lua
+    let load: mlua::Function = g.raw_get("load")?;
+    let loadfile: Option<mlua::Function> = g.raw_get("loadfile")?;
+    if !sandbox.binary_chunks {
+        // Lua's own `load` stays only in [`Restricted`]: whatever still
+        // reaches these globals loads text.
+        let text_only: mlua::Function = lua
             .load(
                 r##"local load = ...
                 return function(chunk, name, mode, ...)
@@ -60,19 +70,9 @@ pub fn apply(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<()> {
                 end"##,
             )
             .set_name("=luamod.sandbox")
-            .call(r.load)?;
-        g.raw_set("load", wrap)?;
+            .call(&load)?;
+        g.raw_set("load", text_only)?;
     }
-    Ok(())
-}
-
-/// Rewrites `lua`'s globals as `sandbox` allows and freezes the shared
-/// tables. Processes' environments read through to these globals.
-pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted> {
-    crate::module::install_base(lua)?;
-    let g = lua.globals();
-    let load: mlua::Function = g.raw_get("load")?;
-    let loadfile: Option<mlua::Function> = g.raw_get("loadfile")?;
 
     if !sandbox.io {
         g.raw_set("io", Value::Nil)?;
