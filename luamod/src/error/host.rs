@@ -61,7 +61,11 @@ impl From<mlua::Error> for Error {
     fn from(e: mlua::Error) -> Self {
         match Failure::of(&e) {
             Failure::Value(v) => Error::from_lua_error(v),
-            Failure::Memory => Error::new(MEMORY_MESSAGE),
+            Failure::Memory => Error {
+                message: MEMORY_MESSAGE.to_owned(),
+                traceback: None,
+                kind: Some(ErrorKind::ResourceExhausted),
+            },
             Failure::Lua { message, traceback } | Failure::Other { message, traceback } => Error {
                 message,
                 traceback,

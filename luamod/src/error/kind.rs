@@ -28,11 +28,14 @@ pub enum ErrorKind {
     Timeout,
     /// Too many requests.
     RateLimited,
+    /// A limit was reached: memory, a size cap, a result too large.
+    /// Retrying the same thing does not help.
+    ResourceExhausted,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Unknown,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -44,6 +47,7 @@ impl ErrorKind {
         ErrorKind::Conflict,
         ErrorKind::Timeout,
         ErrorKind::RateLimited,
+        ErrorKind::ResourceExhausted,
     ];
 
     /// The Lua constant: `errors.NOT_FOUND == "NOT_FOUND"`.
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "CONFLICT",
             ErrorKind::Timeout => "TIMEOUT",
             ErrorKind::RateLimited => "RATE_LIMITED",
+            ErrorKind::ResourceExhausted => "RESOURCE_EXHAUSTED",
         }
     }
 

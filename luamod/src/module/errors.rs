@@ -168,6 +168,11 @@ pub mod api {
     pub fn rate_limited() -> ErrorKind {
         ErrorKind::RateLimited
     }
+
+    #[luamod::constant(name = "RESOURCE_EXHAUSTED", returns = "\"RESOURCE_EXHAUSTED\"")]
+    pub fn resource_exhausted() -> ErrorKind {
+        ErrorKind::ResourceExhausted
+    }
 }
 
 /// The fields `errors.new` accepts.

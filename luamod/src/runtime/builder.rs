@@ -4,10 +4,12 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::clock;
 use super::dispatch;
 use super::handle::{Runtime, WorkerHandle};
+use super::preempt::Preempt;
 use super::shared::{Hook, Shared};
 use super::worker::Worker;
 use crate::command::{CommandId, ErasedHandler, HandlerSet, Pid};
@@ -24,6 +26,9 @@ pub struct Builder {
     on_complete: Option<Hook>,
     context: Context,
     sandbox: Sandbox,
+    time_slice: Duration,
+    unyielding_limit: Duration,
+    memory_limit: Option<usize>,
 }
 
 impl Runtime {
@@ -34,6 +39,13 @@ impl Runtime {
 }
 
 impl Builder {
+    /// The time slice a runtime gives processes unless told otherwise.
+    pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
+
+    /// How long, unless told otherwise, a process may run where it cannot
+    /// be preempted.
+    pub const DEFAULT_UNYIELDING_LIMIT: Duration = Duration::from_secs(1);
+
     fn new() -> Builder {
         Builder {
             modules: Vec::new(),
@@ -44,6 +56,9 @@ impl Builder {
             on_complete: None,
             context: Context::default(),
             sandbox: Sandbox::default(),
+            time_slice: Builder::DEFAULT_TIME_SLICE,
+            unyielding_limit: Builder::DEFAULT_UNYIELDING_LIMIT,
+            memory_limit: None,
         }
     }
 
@@ -91,6 +106,50 @@ impl Builder {
     /// sandbox (the default): see [`Sandbox`].
     pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
         self.sandbox = sandbox;
+        self
+    }
+
+    /// How long a process computes before the others on its worker get
+    /// their turn (default [`Builder::DEFAULT_TIME_SLICE`], at least 1 ms).
+    /// A process past its slice is made to yield where it is and goes
+    /// behind the processes that are ready; no process can keep a worker
+    /// to itself, and deadlines and `cancel` stop code that computes.
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.time_slice = slice;
+        self
+    }
+
+    /// How long a process may run past its time slice where it cannot
+    /// yield (default [`Builder::DEFAULT_UNYIELDING_LIMIT`]): inside a Lua
+    /// function that C code called, such as a `table.sort` comparator, a
+    /// `string.gsub` callback or a metamethod run by the library. Such a
+    /// process holds its worker; past this limit it is stopped with a
+    /// `RESOURCE_EXHAUSTED` error.
+    pub fn unyielding_limit(mut self, limit: Duration) -> Self {
+        self.unyielding_limit = limit;
+        self
+    }
+
+    /// The most bytes each worker's Lua state may hold (default: no
+    /// limit). An allocation past it fails with Lua's `not enough memory`
+    /// in the process that asked for it; that process ends with a
+    /// `RESOURCE_EXHAUSTED` error unless it catches it, and every other
+    /// process on the worker goes on. The limit is per worker state, not
+    /// per process: one process may use what the others leave.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rt = luamod::Runtime::builder().memory_limit(16 << 20).build()?;
+    /// let err = rt
+    ///     .run::<()>("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(64) .. i end")
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), Some(luamod::ErrorKind::ResourceExhausted));
+    /// assert_eq!(rt.run::<i64>("return 1 + 1").await?, 2);
+    /// # Ok::<(), luamod::Error>(()) }).unwrap();
+    /// ```
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
         self
     }
 
@@ -174,6 +233,12 @@ impl Builder {
             tokio,
             on_complete: self.on_complete,
             sandbox: self.sandbox,
+            preempt: Arc::new(Preempt::new(
+                self.workers,
+                self.time_slice,
+                self.unyielding_limit,
+            )),
+            memory_limit: self.memory_limit,
         });
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();
@@ -184,12 +249,13 @@ impl Builder {
             let wtx = tx.clone();
             let join = std::thread::Builder::new()
                 .name(format!("luamod-worker-{i}"))
-                .spawn(move || match Worker::new(sh, wtx, rx) {
+                .spawn(move || match Worker::new(sh.clone(), i, wtx, rx) {
                     Ok(w) => {
                         let _ = ready_tx.send(Ok(()));
                         w.run();
                     }
                     Err(e) => {
+                        sh.preempt.detach();
                         let _ = ready_tx.send(Err(Error::from(e)));
                     }
                 })
@@ -202,6 +268,10 @@ impl Builder {
                 join: Mutex::new(Some(join)),
             });
         }
+        shared
+            .preempt
+            .start_watchdog()
+            .map_err(|e| Error::new(format!("cannot start the watchdog thread: {e}")))?;
         Ok(Runtime::new(workers, shared, default_context, owned))
     }
 }

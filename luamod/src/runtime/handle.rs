@@ -204,6 +204,8 @@ impl Runtime {
     /// completes with a `Canceled` error. Unknown or finished pids are ignored.
     pub fn cancel(&self, pid: Pid) {
         let e = LuaError::new(ErrorKind::Canceled, format!("process {pid} was cancelled"));
+        // Interrupts the process if it computes; the message ends it.
+        self.shared.preempt.request_stop(pid, e.clone());
         let _ = self.worker_for(pid).tx.send(Msg::Cancel { pid, error: e });
     }
 

@@ -13,13 +13,17 @@
 //! Pieces, one job each: `builder` (checks and starts), `handle` (the
 //! [`Runtime`] a host holds), `worker` (one thread, one Lua state, its
 //! processes), `dispatch` (the id table), `shared` (what workers share),
-//! [`clock`] (the runtime's own commands). The command contract itself is
+//! [`clock`] (the runtime's own commands), `preempt` (time slices, and
+//! stopping processes that compute), `coroutines` (`coroutine.resume` and
+//! `wrap` that pass the scheduler's yields up). The command contract itself is
 //! [`crate::command`].
 
 mod builder;
 pub mod clock;
+mod coroutines;
 mod dispatch;
 mod handle;
+mod preempt;
 mod shared;
 mod worker;
 

@@ -1,7 +1,10 @@
 //! What every worker of a runtime shares: its modules, the dispatch table,
 //! the handler pool and the completion hook.
 
+use std::sync::Arc;
+
 use super::dispatch;
+use super::preempt::Preempt;
 use crate::command::Pid;
 use crate::error::Error;
 use crate::module::ModuleDef;
@@ -17,4 +20,8 @@ pub(crate) struct Shared {
     pub on_complete: Option<Hook>,
     /// What processes' standard library offers.
     pub sandbox: Sandbox,
+    /// Time slices and stop requests.
+    pub preempt: Arc<Preempt>,
+    /// The most bytes each worker's Lua state may hold.
+    pub memory_limit: Option<usize>,
 }

@@ -85,10 +85,14 @@ pub struct WorkerStats {
     pub waiting: usize,
     /// Bytes the worker's Lua state uses.
     pub lua_memory: usize,
+    /// Times a process was made to yield at the end of its time slice.
+    pub preemptions: u64,
 }
 
 pub(crate) struct Worker {
     lua: Lua,
+    /// Its place among the runtime's workers (its preemption slice).
+    index: usize,
     /// luamod's allocator on the worker's state: exports use allocation
     /// windows instead of `lua_pcall`, and limits are set here.
     memory: MemoryControl,
@@ -101,6 +105,7 @@ pub(crate) struct Worker {
     make_env: mlua::Function,
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
+    preemptions: u64,
 }
 
 /// Builds a process's global table: reads fall through to a private copy
@@ -127,57 +132,18 @@ return function(workflow)
 end
 "#;
 
-/// Lua side of the scheduler in each worker state: forwards commands
-/// yielded inside user coroutines to the scheduler, so `coroutine.resume`
-/// and `coroutine.wrap` keep their meaning for ordinary yields.
-/// Loaded with an empty environment: everything it uses is passed in, so
-/// its closures capture no shared table.
-const COROUTINE_SHIM: &str = r#"
-local SENTINEL, co, pack, unpack, error, pairs = ...
-local create, raw_resume, raw_yield, status = co.create, co.resume, co.yield, co.status
-
-local function resume(c, ...)
-  local r = pack(raw_resume(c, ...))
-  while r[1] and r[2] == SENTINEL and status(c) == "suspended" do
-    r = pack(raw_resume(c, raw_yield(SENTINEL)))
-  end
-  return unpack(r, 1, r.n)
-end
-
-local function wrap(f)
-  local c = create(f)
-  return function(...)
-    local r = pack(resume(c, ...))
-    if not r[1] then error(r[2], 0) end
-    return unpack(r, 2, r.n)
-  end
-end
-
-local shim = {}
-for k, v in pairs(co) do shim[k] = v end
-shim.resume, shim.wrap = resume, wrap
-return shim
-"#;
-
 impl Worker {
-    pub fn new(shared: Arc<Shared>, tx: Sender<Msg>, rx: Receiver<Msg>) -> mlua::Result<Worker> {
+    pub fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        tx: Sender<Msg>,
+        rx: Receiver<Msg>,
+    ) -> mlua::Result<Worker> {
         let lua = crate::module::lua_with(&shared.modules)?;
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
-        let table: Table = globals.raw_get("table")?;
-        let shim: Table = lua
-            .load(COROUTINE_SHIM)
-            .set_name("=luamod.scheduler")
-            .set_environment(lua.create_table()?)
-            .call((
-                Value::LightUserData(mlua::LightUserData(sentinel())),
-                globals.raw_get::<Table>("coroutine")?,
-                table.raw_get::<mlua::Function>("pack")?,
-                table.raw_get::<mlua::Function>("unpack")?,
-                globals.raw_get::<mlua::Function>("error")?,
-                globals.raw_get::<mlua::Function>("pairs")?,
-            ))?;
-        globals.raw_set("coroutine", shim)?;
+        globals.raw_set("coroutine", super::coroutines::library(&lua)?)?;
+        globals.raw_set("xpcall", super::preempt::xpcall(&lua)?)?;
         let restricted = crate::sandbox::restrict(&lua, &shared.sandbox)?;
         let base_mt = |workflow: bool| -> mlua::Result<Table> {
             let base = lua.create_table()?;
@@ -222,8 +188,12 @@ impl Worker {
             })?;
         }
         let memory = MemoryControl::install(&lua)?;
+        if let Some(limit) = shared.memory_limit {
+            memory.set_limit(limit);
+        }
         Ok(Worker {
             lua,
+            index,
             memory,
             shared,
             procs: HashMap::new(),
@@ -233,13 +203,20 @@ impl Worker {
             draining: false,
             make_env,
             seeds: Rng::from_entropy(),
+            preemptions: 0,
         })
     }
 
     pub fn run(mut self) {
+        self.shared.preempt.attach(self.index);
         loop {
             while let Some(pid) = self.ready.pop_front() {
                 self.step(pid);
+                // Between steps: completions, cancels and shutdown come in
+                // while processes keep each other busy.
+                while let Ok(msg) = self.rx.try_recv() {
+                    self.handle(msg);
+                }
             }
             if self.draining && self.procs.is_empty() {
                 break;
@@ -248,6 +225,7 @@ impl Worker {
             self.handle(msg);
         }
         WORKER_STATE.with(|w| w.set(std::ptr::null_mut()));
+        self.shared.preempt.detach();
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -272,12 +250,20 @@ impl Worker {
                 if self.procs.contains_key(&pid) {
                     self.finish(pid, Err(Error::from_lua_error(error)));
                 }
+                self.shared.preempt.forget(pid);
+            }
+            Msg::Shutdown { grace } if grace.is_zero() => {
+                self.draining = true;
+                self.handle(Msg::ForceStop);
             }
             Msg::Shutdown { grace } => {
                 self.draining = true;
                 let tx = self.tx.clone();
+                let preempt = self.shared.preempt.clone();
                 self.shared.tokio.spawn(async move {
                     tokio::time::sleep(grace).await;
+                    // Interrupts processes that compute, on every worker.
+                    preempt.request_stop_all(shutting_down());
                     let _ = tx.send(Msg::ForceStop);
                 });
             }
@@ -286,13 +272,13 @@ impl Worker {
                     processes: self.procs.len(),
                     waiting: self.procs.values().filter(|p| p.waiting).count(),
                     lua_memory: self.memory.used(),
+                    preemptions: self.preemptions,
                 });
             }
             Msg::ForceStop => {
                 let pids: Vec<Pid> = self.procs.keys().copied().collect();
                 for pid in pids {
-                    let e = LuaError::new(ErrorKind::Canceled, "the runtime is shutting down");
-                    self.finish(pid, Err(Error::from_lua_error(e)));
+                    self.finish(pid, Err(Error::from_lua_error(shutting_down())));
                 }
             }
         }
@@ -309,8 +295,7 @@ impl Worker {
             done,
         } = req;
         if self.draining {
-            let e = LuaError::new(ErrorKind::Canceled, "the runtime is shutting down");
-            done(&self.lua, Err(Error::from_lua_error(e)));
+            done(&self.lua, Err(Error::from_lua_error(shutting_down())));
             return;
         }
         let workflow = context.kind == ContextKind::Workflow;
@@ -352,6 +337,7 @@ impl Worker {
         );
         if let Some(d) = deadline {
             let tx = self.tx.clone();
+            let preempt = self.shared.preempt.clone();
             self.shared.tokio.spawn(async move {
                 tokio::time::sleep(d).await;
                 let e = LuaError::new(
@@ -362,6 +348,8 @@ impl Worker {
                     ),
                 )
                 .with_retryable(true);
+                // Interrupts the process if it computes; the message ends it.
+                preempt.request_stop(pid, e.clone());
                 let _ = tx.send(Msg::Cancel { pid, error: e });
             });
         }
@@ -379,13 +367,25 @@ impl Worker {
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let entered = crate::security::current::enter(p.context.clone());
         let rng = crate::sandbox::random::enter(&mut p.rng);
+        let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
+        let step = self.shared.preempt.enter_step(self.index, pid, state);
         // Resumed in place: no new handle (a registry reference) per step.
         let r = p.thread.resume::<MultiValue>(());
+        let preempted = step.preempted();
+        drop(step);
         let status = p.thread.status();
         drop(rng);
         drop(entered);
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());
+        // Stopped while it computed: it ends with the reason it was
+        // stopped for, whatever the interruption looked like inside.
+        if let Some(e) = self.shared.preempt.stop_error(pid)
+            && status != ThreadStatus::Finished
+        {
+            self.finish(pid, Err(Error::from_lua_error(e)));
+            return;
+        }
         match r {
             Err(e) => self.finish(pid, Err(Error::from(e))),
             Ok(values) => match status {
@@ -393,9 +393,13 @@ impl Worker {
                     let system = matches!(values.front(), Some(Value::LightUserData(l)) if l.0 == sentinel());
                     match (system, parked) {
                         (true, Some(parked)) => self.dispatch(pid, parked),
-                        // An ordinary `coroutine.yield` at the top of a
-                        // process: a cooperative reschedule.
-                        _ => self.ready.push_back(pid),
+                        // Preempted, or an ordinary `coroutine.yield` at
+                        // the top of a process (a cooperative reschedule):
+                        // behind the others.
+                        _ => {
+                            self.preemptions += u64::from(preempted);
+                            self.ready.push_back(pid);
+                        }
                     }
                 }
                 _ => self.finish(pid, Ok(values)),
@@ -458,6 +462,7 @@ impl Worker {
         let Some(mut p) = self.procs.remove(&pid) else {
             return;
         };
+        self.shared.preempt.forget(pid);
         p.cancel.cancel();
         let summary: Result<(), Error> = match &result {
             Ok(_) => Ok(()),
@@ -479,4 +484,8 @@ impl Worker {
             );
         }
     }
+}
+
+fn shutting_down() -> LuaError {
+    LuaError::new(ErrorKind::Canceled, "the runtime is shutting down")
 }

@@ -4,7 +4,7 @@
 
 ---The fields `errors.new` accepts.
 ---@class errors.Spec
----@field kind? "UNKNOWN"|"NOT_FOUND"|"ALREADY_EXISTS"|"INVALID"|"PERMISSION_DENIED"|"UNAVAILABLE"|"INTERNAL"|"CANCELED"|"CONFLICT"|"TIMEOUT"|"RATE_LIMITED" One of the `errors` constants (default `UNKNOWN`).
+---@field kind? "UNKNOWN"|"NOT_FOUND"|"ALREADY_EXISTS"|"INVALID"|"PERMISSION_DENIED"|"UNAVAILABLE"|"INTERNAL"|"CANCELED"|"CONFLICT"|"TIMEOUT"|"RATE_LIMITED"|"RESOURCE_EXHAUSTED" One of the `errors` constants (default `UNKNOWN`).
 ---@field message? string The message.
 ---@field retryable? boolean Whether retrying may succeed.
 ---@field details? table<string, boolean|integer|number|string> Extra facts: booleans, numbers or strings.
@@ -14,7 +14,7 @@
 local errors_Error = {}
 
 ---The kind: one of the `errors` constants.
----@return "UNKNOWN"|"NOT_FOUND"|"ALREADY_EXISTS"|"INVALID"|"PERMISSION_DENIED"|"UNAVAILABLE"|"INTERNAL"|"CANCELED"|"CONFLICT"|"TIMEOUT"|"RATE_LIMITED"
+---@return "UNKNOWN"|"NOT_FOUND"|"ALREADY_EXISTS"|"INVALID"|"PERMISSION_DENIED"|"UNAVAILABLE"|"INTERNAL"|"CANCELED"|"CONFLICT"|"TIMEOUT"|"RATE_LIMITED"|"RESOURCE_EXHAUSTED"
 function errors_Error:kind() end
 
 ---The message.
@@ -52,6 +52,7 @@ function errors_Error:cause() end
 ---@field CONFLICT "CONFLICT" (read-only)
 ---@field TIMEOUT "TIMEOUT" (read-only)
 ---@field RATE_LIMITED "RATE_LIMITED" (read-only)
+---@field RESOURCE_EXHAUSTED "RESOURCE_EXHAUSTED" (read-only)
 errors = {}
 
 ---Creates an error from `{kind=, message=, retryable=, details=}` or a message.

@@ -1,0 +1,214 @@
+//! `coroutine.resume` and `coroutine.wrap` for processes.
+//!
+//! A process's own coroutines keep their meaning for ordinary yields, while
+//! two kinds of yield pass through them to the scheduler: a command (an
+//! export yields the scheduler's sentinel) and a preemption (the hook
+//! yields nothing and marks it, see [`super::preempt`]). On such a yield
+//! these functions yield their own caller too, with a continuation that
+//! resumes the inner coroutine when the scheduler resumes the process.
+//! They keep the preemption target on whichever coroutine runs.
+//!
+//! Behaviour and wording follow Lua 5.4's `lcorolib.c` (`lua_resume` itself
+//! refuses dead and running coroutines). The functions own no Rust values,
+//! so raising from them skips nothing.
+
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
+use mlua::{Lua, Table};
+
+use super::preempt;
+use crate::suspend::park::sentinel;
+
+/// Registry key of the weak-keyed table that holds, for a coroutine that
+/// passed a yield up, the inner coroutine to resume. (Its own stack frame
+/// cannot hold it: mlua clears a yielded thread's stack.)
+const PASSING_KEY: &std::ffi::CStr = c"luamod.coroutines.passing";
+
+/// `resume`'s and `wrap`'s continuation contexts.
+const RESUME: ffi::lua_KContext = 0;
+const WRAP: ffi::lua_KContext = 1;
+
+/// The `coroutine` table processes get: Lua's, with `resume` and `wrap`
+/// replaced.
+pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
+    let passing = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.raw_set("__mode", "k")?;
+    passing.set_metatable(Some(mt))?;
+    lua.set_named_registry_value(
+        PASSING_KEY.to_str().map_err(mlua::Error::external)?,
+        passing,
+    )?;
+    let raw: Table = lua.globals().raw_get("coroutine")?;
+    let out = lua.create_table()?;
+    for pair in raw.pairs::<mlua::Value, mlua::Value>() {
+        let (k, v) = pair?;
+        out.raw_set(k, v)?;
+    }
+    // SAFETY: both follow the C function protocol and own nothing.
+    unsafe {
+        out.raw_set("resume", lua.create_c_function(resume)?)?;
+        out.raw_set("wrap", lua.create_c_function(wrap)?)?;
+    }
+    Ok(out)
+}
+
+/// Resumes the coroutine at index 1 of `l` with the `nargs` values above
+/// it, passing scheduler yields up. Leaves `true` and the results, or
+/// `false` and the error, on top of `l` and returns their count.
+///
+/// # Safety
+/// Called from a C function of `l` whose frame owns nothing, with a thread
+/// at index 1 and `nargs` values above it.
+unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int {
+    // SAFETY: the stack work follows lcorolib's auxresume; yielding with a
+    // continuation leaves this frame by longjmp, which skips nothing.
+    unsafe {
+        let co = ffi::lua_tothread(l, 1);
+        if ffi::lua_checkstack(co, nargs) == 0 {
+            ffi::lua_pop(l, nargs);
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_pushstring(l, c"too many arguments to resume".as_ptr());
+            return 2;
+        }
+        ffi::lua_xmove(l, co, nargs);
+        let prev = preempt::switch_target(co);
+        preempt::clear_preempted();
+        let mut nres: c_int = 0;
+        let status = ffi::lua_resume(co, l, nargs, &mut nres);
+        preempt::switch_target(prev);
+        if status == ffi::LUA_YIELD {
+            let command = nres == 1
+                && ffi::lua_type(co, -1) == ffi::LUA_TLIGHTUSERDATA
+                && ffi::lua_touserdata(co, -1) == sentinel();
+            if command || (nres == 0 && preempt::preempted()) {
+                ffi::lua_pop(co, nres);
+                // Remember `co` for the continuation, then yield up.
+                ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
+                ffi::lua_pushthread(l);
+                ffi::lua_pushvalue(l, 1);
+                ffi::lua_rawset(l, -3);
+                ffi::lua_settop(l, 0);
+                if command {
+                    ffi::lua_pushlightuserdata(l, sentinel());
+                } else {
+                    preempt::mark_preempted();
+                }
+                return ffi::lua_yieldk(l, c_int::from(command), ctx, Some(resume_k));
+            }
+        }
+        if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
+            if ffi::lua_checkstack(l, nres + 1) == 0 {
+                ffi::lua_pop(co, nres);
+                ffi::lua_pushboolean(l, 0);
+                ffi::lua_pushstring(l, c"too many results to resume".as_ptr());
+                return 2;
+            }
+            ffi::lua_pushboolean(l, 1);
+            ffi::lua_xmove(co, l, nres);
+            return nres + 1;
+        }
+        ffi::lua_pushboolean(l, 0);
+        ffi::lua_xmove(co, l, 1);
+        2
+    }
+}
+
+/// The continuation after a passed-up yield: resume the inner coroutine
+/// with whatever this one was resumed with.
+unsafe extern "C-unwind" fn resume_k(l: *mut lua_State, _: c_int, ctx: ffi::lua_KContext) -> c_int {
+    // SAFETY: `run` stored the inner coroutine under this thread before it
+    // yielded; the stack holds only the values this thread was resumed with.
+    unsafe {
+        let nargs = ffi::lua_gettop(l);
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
+        ffi::lua_pushthread(l);
+        ffi::lua_rawget(l, -2);
+        if ffi::lua_type(l, -1) != ffi::LUA_TTHREAD {
+            return ffi::luaL_error(l, c"internal error: lost the resumed coroutine".as_ptr());
+        }
+        ffi::lua_insert(l, 1);
+        ffi::lua_pushthread(l);
+        ffi::lua_pushnil(l);
+        ffi::lua_rawset(l, -3);
+        ffi::lua_pop(l, 1);
+        let n = run(l, nargs, ctx);
+        finish(l, n, ctx)
+    }
+}
+
+/// Turns `run`'s results into the function's: `resume` returns them;
+/// `wrap` returns the values or raises the error, as `auxwrap` does.
+///
+/// # Safety
+/// As `run`, with its `n` results on top and the coroutine at index 1.
+unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
+    // SAFETY: stack work on the values `run` left.
+    unsafe {
+        if ctx == RESUME {
+            return n;
+        }
+        if ffi::lua_toboolean(l, -n) == 0 {
+            let co = ffi::lua_tothread(l, 1);
+            let stat = ffi::lua_status(co);
+            let mut memory = stat == ffi::LUA_ERRMEM;
+            if stat != ffi::LUA_OK && stat != ffi::LUA_YIELD {
+                // An error in the coroutine: close its to-be-closed
+                // variables; their error, if any, replaces ours.
+                let closed = ffi::lua_closethread(co, l);
+                memory = closed == ffi::LUA_ERRMEM;
+                ffi::lua_xmove(co, l, 1);
+                ffi::lua_replace(l, -2);
+            }
+            if !memory && ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                ffi::luaL_where(l, 1);
+                ffi::lua_insert(l, -2);
+                ffi::lua_concat(l, 2);
+            }
+            ffi::lua_error(l)
+        }
+        n - 1
+    }
+}
+
+/// `coroutine.resume(co, ...)`.
+unsafe extern "C-unwind" fn resume(l: *mut lua_State) -> c_int {
+    // SAFETY: Lua's own check first; this frame owns nothing.
+    unsafe {
+        if ffi::lua_tothread(l, 1).is_null() {
+            let got = ffi::luaL_typename(l, 1);
+            let msg = ffi::lua_pushfstring(l, c"coroutine expected, got %s".as_ptr(), got);
+            return ffi::luaL_argerror(l, 1, msg);
+        }
+        let nargs = ffi::lua_gettop(l) - 1;
+        let n = run(l, nargs, RESUME);
+        finish(l, n, RESUME)
+    }
+}
+
+/// `coroutine.wrap(f)`.
+unsafe extern "C-unwind" fn wrap(l: *mut lua_State) -> c_int {
+    // SAFETY: as `resume`; allocation failures raise from a frame that owns
+    // nothing.
+    unsafe {
+        ffi::luaL_checktype(l, 1, ffi::LUA_TFUNCTION);
+        let co = ffi::lua_newthread(l);
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_xmove(l, co, 1);
+        ffi::lua_pushcclosure(l, call_wrapped, 1);
+        1
+    }
+}
+
+/// The function `wrap` returns; its coroutine is upvalue 1.
+unsafe extern "C-unwind" fn call_wrapped(l: *mut lua_State) -> c_int {
+    // SAFETY: as `resume`.
+    unsafe {
+        let nargs = ffi::lua_gettop(l);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(l, 1);
+        let n = run(l, nargs, WRAP);
+        finish(l, n, WRAP)
+    }
+}

@@ -1,0 +1,387 @@
+//! The adversarial suite, part two: scripts that try to keep a worker, its
+//! memory or the host to themselves. Each runs as a real process in the
+//! real runtime; every test checks the runaway is stopped and that the
+//! other processes and the host go on.
+//!
+//! Time bounds here are generous (a noisy 2-core machine); the measured
+//! latencies are in BENCHMARKS.md.
+
+use std::time::{Duration, Instant};
+
+use luamod::prelude::*;
+use luamod::runtime::SpawnOptions;
+use luamod_examples::time;
+
+/// One worker: a runaway there would starve everything else.
+fn runtime() -> Runtime {
+    Runtime::builder()
+        .module(&time::MODULE)
+        .workers(1)
+        .build()
+        .unwrap()
+}
+
+/// Scripts that never give the worker back on their own.
+const SPINNERS: &[(&str, &str)] = &[
+    ("loop", "while true do end"),
+    ("yield loop", "while true do coroutine.yield() end"),
+    (
+        "nested coroutine",
+        "coroutine.wrap(function() while true do end end)()",
+    ),
+    (
+        "coroutine in a coroutine",
+        "local co = coroutine.create(function()
+           coroutine.wrap(function() local x = 0 while true do x = x + 1 end end)()
+         end)
+         print(coroutine.resume(co))",
+    ),
+    (
+        "pcall loop",
+        "while true do pcall(function() while true do end end) end",
+    ),
+    (
+        "sort comparator",
+        "table.sort({3, 2, 1}, function(a, b) while true do end end)",
+    ),
+    (
+        "comparator with pcall",
+        "table.sort({3, 2, 1}, function(a, b)
+           while true do pcall(function() while true do end end) end
+         end)",
+    ),
+    (
+        "gsub callback",
+        "string.gsub('abc', '%w', function() while true do end end)",
+    ),
+    (
+        "metamethod",
+        "local t = setmetatable({}, { __index = function() while true do end end }) return t.x",
+    ),
+    (
+        "error handler",
+        "xpcall(error, function() while true do end end)",
+    ),
+    (
+        "handler that fails",
+        "while true do xpcall(error, function(e) return e.x.y end) end",
+    ),
+    (
+        "__close",
+        "do local x <close> = setmetatable({}, { __close = function() while true do end end }) end",
+    ),
+    (
+        "__tostring in C",
+        "return string.format('%s', setmetatable({}, { __tostring = function() while true do end end }))",
+    ),
+    (
+        "load reader",
+        "while true do load(function() while true do end end) end",
+    ),
+    (
+        "recursion",
+        "local function f(n) if n > 100 then n = 0 end return f(n + 1) end return f(0)",
+    ),
+];
+
+fn opts(name: &str) -> SpawnOptions {
+    SpawnOptions {
+        name: Some(name.to_owned()),
+        ..SpawnOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_process_is_stopped_by_its_deadline() {
+    let rt = runtime();
+    for (name, src) in SPINNERS {
+        let deadline = Duration::from_millis(100);
+        let started = Instant::now();
+        let r: Result<(), _> = rt
+            .run_with(
+                src,
+                SpawnOptions {
+                    deadline: Some(deadline),
+                    ..opts(name)
+                },
+            )
+            .await;
+        let late = started.elapsed().saturating_sub(deadline);
+        let err = r.expect_err(name);
+        assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{name}: {err}");
+        assert!(
+            late < Duration::from_secs(1),
+            "{name}: stopped {late:?} late"
+        );
+    }
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_process_is_stopped_by_cancel() {
+    let rt = runtime();
+    for (name, src) in SPINNERS {
+        let pid = rt.spawn(src, opts(name)).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let asked = Instant::now();
+        rt.cancel(pid);
+        let err = rt.join(pid).await.expect_err(name);
+        assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{name}: {err}");
+        let took = asked.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "{name}: stopped after {took:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleeper_beside_a_spinner_wakes_on_time() {
+    let rt = runtime();
+    for (name, src) in SPINNERS {
+        let spinner = rt.spawn(src, opts(name)).unwrap();
+        let started = Instant::now();
+        let slept: i64 = rt.run("require('time').sleep(100) return 1").await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(slept, 1);
+        assert!(
+            took < Duration::from_secs(2),
+            "{name}: a 100 ms sleep took {took:?} beside it"
+        );
+        rt.cancel(spinner);
+        let err = rt.join(spinner).await.expect_err(name);
+        // Canceled, or already stopped where it could not yield.
+        assert!(
+            matches!(
+                err.kind(),
+                Some(ErrorKind::Canceled | ErrorKind::ResourceExhausted)
+            ),
+            "{name}: {err}"
+        );
+    }
+    let stats = rt.stats().await;
+    assert!(stats[0].preemptions > 0, "{stats:?}");
+    assert_eq!(stats[0].processes, 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_cannot_yield_is_stopped_after_the_limit() {
+    let rt = Runtime::builder()
+        .workers(1)
+        .unyielding_limit(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = rt
+        .run::<()>("table.sort({3, 2, 1}, function(a, b) while true do end end)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::ResourceExhausted), "{err}");
+    assert!(
+        err.message()
+            .contains("without a point where it could yield"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Code that yields often is never stopped by it.
+    let n: i64 = rt
+        .run("local n = 0 for i = 1, 3e7 do n = n + 1 end return n")
+        .await
+        .unwrap();
+    assert_eq!(n, 30_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_with_spinners_running() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let mut pids = Vec::new();
+    for (name, src) in SPINNERS {
+        pids.push(rt.spawn(src, opts(name)).unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let grace = Duration::from_millis(200);
+    let started = Instant::now();
+    rt.shutdown(grace).await;
+    let took = started.elapsed();
+    assert!(
+        took < grace + Duration::from_secs(1),
+        "shutdown took {took:?}"
+    );
+    for pid in pids {
+        let err = rt.join(pid).await.expect_err("a spinner survived shutdown");
+        assert!(
+            matches!(
+                err.kind(),
+                Some(ErrorKind::Canceled | ErrorKind::ResourceExhausted)
+            ),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_runtime_with_spinners_does_not_hang() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let pid = rt
+        .spawn("while true do end", SpawnOptions::default())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = pid;
+    drop(rt);
+}
+
+/// Preemption is invisible to the script: coroutines that compute across
+/// many time slices return what plain Lua returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preempted_coroutines_keep_their_values() {
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .workers(1)
+        .time_slice(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let src = r##"
+        local function work(n) local s = 0 for i = 1, n do s = s + i % 7 end return s end
+        local gen = coroutine.wrap(function(a)
+          for k = 1, 5 do a = coroutine.yield(a + work(300000)) end
+          return "done", a
+        end)
+        local out = {}
+        out[1] = gen(1)
+        for k = 2, 5 do out[k] = gen(k) end
+        local tag, last = gen(99)
+        local co = coroutine.create(function(...)
+          local x = select("#", ...) + work(200000)
+          local y = coroutine.yield(x, "mid")
+          require("time").sleep(1)
+          error({ code = y + work(100000) })
+        end)
+        local ok1, x, mid = coroutine.resume(co, 1, 2, 3)
+        local ok2, e = coroutine.resume(co, 10)
+        local ok3, dead = coroutine.resume(co)
+        local okw, werr = pcall(coroutine.wrap(function() work(200000) error("boom") end))
+        local all = { table.concat(out, ","), tag, last, ok1, x, mid, ok2, e.code,
+          ok3, dead, okw, werr, coroutine.status(co) }
+        for i = 1, 13 do all[i] = tostring(all[i]) end
+        return table.concat(all, " | ")
+    "##;
+    type Out = String;
+    let ours: Out = rt.run(src).await.unwrap();
+    // The same script in a plain state, no scheduler, no preemption
+    // (`time.sleep` replaced by nothing).
+    let lua = luamod::mlua::Lua::new();
+    lua.globals()
+        .set(
+            "require",
+            lua.create_function(|lua, _: String| {
+                let t = lua.create_table()?;
+                t.set("sleep", lua.create_function(|_, _: i64| Ok(()))?)?;
+                Ok(t)
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    let plain: Out = lua.load(src).set_name("=process").eval().unwrap();
+    assert_eq!(ours, plain);
+    assert!(rt.stats().await[0].preemptions > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceeding_the_memory_limit_fails_only_the_process_that_allocated() {
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .workers(1)
+        .memory_limit(32 << 20)
+        .build()
+        .unwrap();
+    // A bystander on the same worker, waiting while the others grow.
+    let bystander = rt
+        .spawn(
+            "local t = {} for i = 1, 1000 do t[i] = i end
+             require('time').sleep(300)
+             assert(#t == 1000)",
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    let hogs = [
+        "local t = {} local i = 0 while true do i = i + 1 t[i] = {i} end",
+        "local s = 'x' while true do s = s .. s end",
+        "return string.rep('x', 1 << 30)",
+        "return ('x'):rep(1 << 24):rep(1 << 10)",
+        "local t = {} for i = 1, 1 << 30 do t[#t + 1] = 'abc' .. i end",
+        "return table.concat(setmetatable({}, {
+           __len = function() return 1 << 20 end,
+           __index = function() return ('z'):rep(1 << 20) end }))",
+        "local parts = {} for i = 1, 64 do parts[i] = ('y'):rep(1 << 20) end return table.concat(parts)",
+    ];
+    for src in hogs {
+        let err = rt.run::<()>(src).await.expect_err(src);
+        assert_eq!(
+            err.kind(),
+            Some(ErrorKind::ResourceExhausted),
+            "{src}: {err}"
+        );
+        assert!(err.message().contains("not enough memory"), "{src}: {err}");
+    }
+    // A process that catches the error goes on.
+    let caught: bool = rt
+        .run("local ok, e = pcall(string.rep, 'x', 1 << 30) return not ok and e == 'not enough memory'")
+        .await
+        .unwrap();
+    assert!(caught);
+    rt.join(bystander).await.unwrap();
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+    let stats = rt.stats().await;
+    assert!(stats[0].lua_memory < 32 << 20, "{stats:?}");
+}
+
+/// Allocation failure at every point of a process's life in the runtime
+/// (spawn, compile, run, yield, resume, finish): limits swept across what
+/// the script needs; each run either succeeds or fails cleanly, and the
+/// worker keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limits_swept_across_a_process_fail_cleanly() {
+    let src = r#"
+        local t = {}
+        for i = 1, 200 do t[i] = ("v"):rep(i) end
+        local co = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+        co() co()
+        require("time").sleep(0)
+        local ok = pcall(error, { big = ("e"):rep(1000) })
+        return #t + co()
+    "#;
+    // What a worker with nothing running holds, then what the script adds.
+    let idle = {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        rt.stats().await[0].lua_memory
+    };
+    let mut failures = 0;
+    let mut successes = 0;
+    for extra in (0..256 << 10).step_by(2 << 10) {
+        let rt = Runtime::builder()
+            .module(&time::MODULE)
+            .workers(1)
+            .memory_limit(idle + (16 << 10) + extra)
+            .build();
+        let Ok(rt) = rt else {
+            failures += 1;
+            continue;
+        };
+        match rt.run::<i64>(src).await {
+            Ok(n) => {
+                assert_eq!(n, 203);
+                successes += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), Some(ErrorKind::ResourceExhausted), "{e}");
+                failures += 1;
+            }
+        }
+        // The worker still answers something small.
+        let _ = rt.run::<i64>("return 1").await;
+        rt.shutdown(Duration::from_secs(1)).await;
+    }
+    assert!(failures > 0 && successes > 0, "{failures} / {successes}");
+}
