@@ -11,6 +11,92 @@ pub mod buffer {
     use luamod::mlua;
     use luamod::prelude::*;
 
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The most bytes one buffer holds (64 MiB).
+    pub const MAX_SIZE: usize = 64 << 20;
+
+    /// The most bytes all buffers of the host hold together (512 MiB).
+    /// Their bytes live on the Rust heap, outside the Lua state's memory
+    /// limit, so a script may not size them freely: past either limit,
+    /// `new`, `with`, `write`, `..` and `join` raise "buffer too large".
+    pub const MAX_TOTAL: usize = 512 << 20;
+
+    /// Bytes held by every live buffer.
+    static HELD: AtomicUsize = AtomicUsize::new(0);
+
+    fn too_large(size: usize, limit: usize) -> mlua::Error {
+        mlua::Error::runtime(format!(
+            "buffer too large ({size} bytes; the limit is {limit} bytes)"
+        ))
+    }
+
+    /// Bytes, counted in [`HELD`] for as long as they live.
+    #[derive(Debug, Default, PartialEq)]
+    struct Held(Vec<u8>);
+
+    impl Clone for Held {
+        fn clone(&self) -> Held {
+            HELD.fetch_add(self.0.len(), Ordering::SeqCst);
+            Held(self.0.clone())
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HELD.fetch_sub(self.0.len(), Ordering::SeqCst);
+        }
+    }
+
+    /// A buffer's bytes, shared until written (copies of a buffer, such as
+    /// the ones `join` receives, cost nothing).
+    #[derive(Debug, Default, Clone, PartialEq)]
+    struct Data(Arc<Held>);
+
+    impl Data {
+        /// Bytes for `parts`, refused past the limits.
+        fn of(parts: &[&[u8]]) -> mlua::Result<Data> {
+            let mut d = Data::default();
+            d.extend(parts)?;
+            Ok(d)
+        }
+
+        fn bytes(&self) -> &[u8] {
+            &self.0.0
+        }
+
+        fn extend(&mut self, parts: &[&[u8]]) -> mlua::Result<()> {
+            let len = self.0.0.len();
+            let add = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+            let size = len.saturating_add(add);
+            if size > MAX_SIZE {
+                return Err(too_large(size, MAX_SIZE));
+            }
+            // Writing to shared bytes copies them first.
+            let copy = if Arc::strong_count(&self.0) > 1 {
+                len
+            } else {
+                0
+            };
+            let held = HELD.load(Ordering::SeqCst);
+            if held.saturating_add(copy).saturating_add(add) > MAX_TOTAL {
+                return Err(too_large(held.saturating_add(copy + add), MAX_TOTAL));
+            }
+            let bytes = Arc::make_mut(&mut self.0);
+            HELD.fetch_add(add, Ordering::SeqCst);
+            bytes.0.reserve_exact(add);
+            for p in parts {
+                bytes.0.extend_from_slice(p);
+            }
+            Ok(())
+        }
+
+        fn clear(&mut self) {
+            self.0 = Arc::default();
+        }
+    }
+
     /// Options for `buffer.with`.
     #[derive(LuaRecord, Debug, Default)]
     pub struct Options {
@@ -18,7 +104,8 @@ pub mod buffer {
         pub label: Option<String>,
         /// Initial contents.
         pub init: Option<String>,
-        /// Bytes to reserve up front.
+        /// Bytes to reserve up front (a hint: at most 64 MiB is accepted, at
+        /// most 1 MiB reserved).
         #[lua(default)]
         pub capacity: usize,
     }
@@ -38,7 +125,7 @@ pub mod buffer {
     #[luamod::userdata]
     #[derive(Clone, Debug, Default)]
     pub struct Buffer {
-        data: Vec<u8>,
+        data: Data,
         /// A free-form label, readable and writable from Lua.
         #[lua(field)]
         pub label: String,
@@ -50,54 +137,62 @@ pub mod buffer {
     #[luamod::methods]
     impl Buffer {
         /// Creates a buffer, optionally with initial contents.
-        pub fn new(init: Option<&[u8]>) -> Buffer {
-            Buffer {
-                data: init.map(<[u8]>::to_vec).unwrap_or_default(),
+        pub fn new(init: Option<&[u8]>) -> mlua::Result<Buffer> {
+            Ok(Buffer {
+                data: Data::of(&[init.unwrap_or_default()])?,
                 ..Buffer::default()
-            }
+            })
         }
 
         /// Creates a buffer from an options table.
-        pub fn with(opts: Options) -> Buffer {
-            let mut data = Vec::with_capacity(opts.capacity);
-            data.extend_from_slice(opts.init.unwrap_or_default().as_bytes());
-            Buffer {
+        pub fn with(opts: Options) -> mlua::Result<Buffer> {
+            if opts.capacity > MAX_SIZE {
+                return Err(too_large(opts.capacity, MAX_SIZE));
+            }
+            let mut data = Data::of(&[opts.init.unwrap_or_default().as_bytes()])?;
+            // Reserved, not yet held: the bytes are counted as they come.
+            // A hint: reserved bytes are not counted, so at most 1 MiB.
+            let more = opts
+                .capacity
+                .min(1 << 20)
+                .saturating_sub(data.bytes().len());
+            Arc::make_mut(&mut data.0).0.reserve(more);
+            Ok(Buffer {
                 data,
                 label: opts.label.unwrap_or_default(),
                 writes: 0,
-            }
+            })
         }
 
         /// Appends every argument (strings, or numbers as Lua formats them)
         /// and returns the new size.
-        pub fn write(&mut self, parts: Variadic<&[u8]>) -> usize {
-            for p in parts.iter() {
-                self.data.extend_from_slice(p);
-            }
+        pub fn write(&mut self, parts: Variadic<&[u8]>) -> mlua::Result<usize> {
+            let parts: Vec<&[u8]> = parts.iter().copied().collect();
+            self.data.extend(&parts)?;
             self.writes += 1;
-            self.data.len()
+            Ok(self.data.bytes().len())
         }
 
         /// The contents as a Lua string.
         pub fn contents(&self) -> &[u8] {
-            &self.data
+            self.data.bytes()
         }
 
         /// Bytes `i..=j` (1-based, negative from the end), like `string.sub`.
         pub fn sub(&self, i: i64, j: Option<i64>) -> &[u8] {
-            let len = self.data.len() as i64;
+            let len = self.data.bytes().len() as i64;
             let norm = |k: i64| if k < 0 { (len + k + 1).max(0) } else { k };
             let (i, j) = (norm(i).max(1), norm(j.unwrap_or(-1)).min(len));
             if i > j {
                 &[]
             } else {
-                &self.data[(i - 1) as usize..j as usize]
+                &self.data.bytes()[(i - 1) as usize..j as usize]
             }
         }
 
         /// Whether the buffer holds no bytes.
         pub fn is_empty(&self) -> bool {
-            self.data.is_empty()
+            self.data.bytes().is_empty()
         }
 
         /// Empties the buffer.
@@ -109,7 +204,7 @@ pub mod buffer {
         /// `f` may read the buffer but not write to it while it runs.
         pub fn each_line(&self, f: Function) -> mlua::Result<usize> {
             let mut n = 0;
-            for line in self.data.split(|b| *b == b'\n') {
+            for line in self.data.bytes().split(|b| *b == b'\n') {
                 if line.is_empty() && n > 0 {
                     continue;
                 }
@@ -123,11 +218,12 @@ pub mod buffer {
         pub fn stats(&self) -> Stats {
             let lines = self
                 .data
+                .bytes()
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
                 .count();
             Stats {
-                size: self.data.len(),
+                size: self.data.bytes().len(),
                 lines,
                 writes: self.writes,
             }
@@ -136,23 +232,23 @@ pub mod buffer {
         /// Size in bytes.
         #[lua(get)]
         pub fn size(&self) -> usize {
-            self.data.len()
+            self.data.bytes().len()
         }
 
         /// `tostring(buf)`: `Buffer(label, N bytes)`.
         #[lua(meta = "__tostring")]
         pub fn display(&self) -> String {
             if self.label.is_empty() {
-                format!("Buffer({} bytes)", self.data.len())
+                format!("Buffer({} bytes)", self.data.bytes().len())
             } else {
-                format!("Buffer({}, {} bytes)", self.label, self.data.len())
+                format!("Buffer({}, {} bytes)", self.label, self.data.bytes().len())
             }
         }
 
         /// `#buf`: size in bytes.
         #[lua(meta = "__len")]
         pub fn len(&self) -> usize {
-            self.data.len()
+            self.data.bytes().len()
         }
 
         /// `a == b`: same contents.
@@ -163,30 +259,28 @@ pub mod buffer {
 
         /// `a .. b`: a new buffer with both contents.
         #[lua(meta = "__concat")]
-        pub fn concat(&self, other: &Buffer) -> Buffer {
-            let mut data = self.data.clone();
-            data.extend_from_slice(&other.data);
-            Buffer {
-                data,
+        pub fn concat(&self, other: &Buffer) -> mlua::Result<Buffer> {
+            Ok(Buffer {
+                data: Data::of(&[self.data.bytes(), other.data.bytes()])?,
                 ..Buffer::default()
-            }
+            })
         }
     }
 
     /// Joins buffers into a new one, with an optional separator.
     #[luamod::function]
-    pub fn join(parts: Vec<Buffer>, sep: Option<&str>) -> Buffer {
+    pub fn join(parts: Vec<Buffer>, sep: Option<&str>) -> mlua::Result<Buffer> {
         let sep = sep.unwrap_or("").as_bytes();
-        let mut data = Vec::new();
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(parts.len() * 2);
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
-                data.extend_from_slice(sep);
+                pieces.push(sep);
             }
-            data.extend_from_slice(&p.data);
+            pieces.push(p.data.bytes());
         }
-        Buffer {
-            data,
+        Ok(Buffer {
+            data: Data::of(&pieces)?,
             ..Buffer::default()
-        }
+        })
     }
 }

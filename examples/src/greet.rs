@@ -6,6 +6,7 @@ pub use self::greet::MODULE;
 #[luamod::module(name = "greet", class(deterministic, encoding))]
 #[allow(clippy::module_inception)]
 pub mod greet {
+    use luamod::mlua;
     use luamod::prelude::*;
 
     /// Returns the classic greeting.
@@ -20,10 +21,37 @@ pub mod greet {
         format!("{greeting}, {name}!")
     }
 
+    /// The longest string `chant` builds (16 MiB).
+    pub const MAX_CHANT: usize = 16 << 20;
+
     /// Repeats `name` `times` times, separated by `sep` (like `string.rep`).
+    /// A result longer than 16 MiB raises "resulting string too large", as
+    /// `string.rep` does past its own limit.
     #[luamod::function]
-    pub fn chant(name: &str, times: u32, sep: Option<&str>) -> String {
-        vec![name; times as usize].join(sep.unwrap_or(""))
+    pub fn chant(name: &str, times: u32, sep: Option<&str>) -> mlua::Result<String> {
+        let sep = sep.unwrap_or("");
+        let times = times as usize;
+        if name.is_empty() && sep.is_empty() {
+            return Ok(String::new());
+        }
+        let len = name
+            .len()
+            .checked_mul(times)
+            .and_then(|n| n.checked_add(sep.len().checked_mul(times.saturating_sub(1))?))
+            .filter(|&n| n <= MAX_CHANT)
+            .ok_or_else(|| {
+                mlua::Error::runtime(format!(
+                    "resulting string too large (the limit is {MAX_CHANT} bytes)"
+                ))
+            })?;
+        let mut out = String::with_capacity(len);
+        for i in 0..times {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(name);
+        }
+        Ok(out)
     }
 
     /// Looks up the greeting for a language code; unknown codes are an

@@ -11,11 +11,24 @@ pub mod http_client {
     use std::collections::BTreeMap;
     use std::fmt;
     use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use luamod::prelude::*;
 
     static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+
+    /// The default [`set_body_limit`]: 16 MiB.
+    pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
+
+    static BODY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_BODY_LIMIT);
+
+    /// The most bytes of response body a request reads (for the whole
+    /// host). A longer body (announced or actual) is `nil, err` of kind
+    /// `RESOURCE_EXHAUSTED`; nothing more of it is read.
+    pub fn set_body_limit(bytes: usize) {
+        BODY_LIMIT.store(bytes, Ordering::Relaxed);
+    }
 
     /// A request.
     #[derive(LuaRecord, Debug, Clone)]
@@ -101,11 +114,29 @@ pub mod http_client {
                 )
             })
             .collect();
-        let body = resp.bytes().await.map_err(|e| failure(&req.url, e))?;
+        let limit = BODY_LIMIT.load(Ordering::Relaxed);
+        let too_long = || {
+            LuaError::new(
+                ErrorKind::ResourceExhausted,
+                format!("the response body is longer than the limit of {limit} bytes"),
+            )
+            .with_detail("url", req.url.as_str())
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_long());
+        }
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&req.url, e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_long());
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Response {
             status,
             headers,
-            body: Bytes(body.to_vec()),
+            body: Bytes(body),
         })
     }
 

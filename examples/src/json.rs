@@ -8,9 +8,15 @@
 //! - the empty table is an empty object `{}`;
 //! - `json.null` encodes `null`, and decoding gives `json.null` for `null`;
 //! - NaN and infinities, functions, userdata and threads are refused;
-//! - a table that contains itself is refused (no infinite output).
+//! - a table that contains itself is refused (no infinite output);
+//! - limits (clear `INVALID` errors, never a crash): tables nest at most
+//!   [`MAX_DEPTH`] deep (decoding too: serde_json's own limit is the
+//!   same), `encode` refuses values whose text would pass [`MAX_TEXT`]
+//!   bytes before escapes and indentation (so a table that lists one large
+//!   string many times cannot multiply the host's memory), and `decode`
+//!   reads at most [`MAX_TEXT`] bytes.
 
-pub use self::json::MODULE;
+pub use self::json::{MAX_DEPTH, MAX_TEXT, MODULE};
 
 /// JSON encoding and decoding.
 #[luamod::module(name = "json", class(encoding, deterministic))]
@@ -26,15 +32,42 @@ pub mod json {
         pub pretty: Option<bool>,
     }
 
+    /// How deep tables may nest, encoding or decoding.
+    pub const MAX_DEPTH: usize = 128;
+
+    /// The most bytes of JSON text `encode` writes and `decode` reads
+    /// (64 MiB).
+    pub const MAX_TEXT: usize = 64 << 20;
+
     fn invalid(msg: impl Into<String>) -> LuaError {
         LuaError::new(ErrorKind::Invalid, msg).with_retryable(false)
     }
 
-    fn to_json(
-        v: &Value,
-        path: &mut Vec<*const std::ffi::c_void>,
-    ) -> Result<serde_json::Value, LuaError> {
+    fn too_large() -> LuaError {
+        LuaError::new(
+            ErrorKind::ResourceExhausted,
+            format!("cannot encode: the JSON text would exceed {MAX_TEXT} bytes"),
+        )
+    }
+
+    /// The walk's state: the tables on the path (cycles, depth) and the
+    /// bytes of text still allowed (a cheap over-estimate per value).
+    struct Walk {
+        path: Vec<*const std::ffi::c_void>,
+        budget: usize,
+    }
+
+    impl Walk {
+        fn spend(&mut self, n: usize) -> Result<(), LuaError> {
+            self.budget = self.budget.checked_sub(n).ok_or_else(too_large)?;
+            Ok(())
+        }
+    }
+
+    fn to_json(v: &Value, walk: &mut Walk) -> Result<serde_json::Value, LuaError> {
         use serde_json::Value as J;
+        // Every value writes at least a few bytes (and a separator).
+        walk.spend(8)?;
         Ok(match v {
             Value::Nil => J::Null,
             Value::LightUserData(p) if p.0.is_null() => J::Null,
@@ -43,17 +76,24 @@ pub mod json {
             Value::Number(n) => serde_json::Number::from_f64(*n)
                 .map(J::Number)
                 .ok_or_else(|| invalid(format!("cannot encode {n} as JSON")))?,
-            Value::String(s) => J::String(
+            Value::String(s) => J::String({
+                // Escapes at most sextuple a byte; quotes add two.
+                walk.spend(s.as_bytes().len())?;
                 s.to_str()
                     .map_err(|_| invalid("cannot encode a string that is not UTF-8"))?
-                    .to_owned(),
-            ),
+                    .to_owned()
+            }),
             Value::Table(t) => {
                 let ptr = t.to_pointer();
-                if path.contains(&ptr) {
+                if walk.path.contains(&ptr) {
                     return Err(invalid("cannot encode a table that contains itself"));
                 }
-                path.push(ptr);
+                if walk.path.len() >= MAX_DEPTH {
+                    return Err(invalid(format!(
+                        "cannot encode tables nested more than {MAX_DEPTH} deep"
+                    )));
+                }
+                walk.path.push(ptr);
                 let len = t.raw_len();
                 let mut count = 0usize;
                 let mut int_keys = true;
@@ -68,7 +108,7 @@ pub mod json {
                     let mut arr = Vec::with_capacity(len);
                     for i in 1..=len {
                         let item: Value = t.raw_get(i).map_err(|e| invalid(e.to_string()))?;
-                        arr.push(to_json(&item, path)?);
+                        arr.push(to_json(&item, walk)?);
                     }
                     J::Array(arr)
                 } else {
@@ -85,11 +125,12 @@ pub mod json {
                             .to_str()
                             .map_err(|_| invalid("cannot encode a key that is not UTF-8"))?
                             .to_owned();
-                        obj.insert(key, to_json(&item, path)?);
+                        walk.spend(key.len())?;
+                        obj.insert(key, to_json(&item, walk)?);
                     }
                     J::Object(obj)
                 };
-                path.pop();
+                walk.path.pop();
                 out
             }
             other => {
@@ -135,7 +176,11 @@ pub mod json {
         #[lua(type = "any")] value: Value,
         opts: Option<EncodeOptions>,
     ) -> Result<String, LuaError> {
-        let j = to_json(&value, &mut Vec::new())?;
+        let mut walk = Walk {
+            path: Vec::new(),
+            budget: MAX_TEXT,
+        };
+        let j = to_json(&value, &mut walk)?;
         let pretty = opts.and_then(|o| o.pretty).unwrap_or(false);
         let text = if pretty {
             serde_json::to_string_pretty(&j)
@@ -149,6 +194,13 @@ pub mod json {
     /// `nil, err` naming the line and column.
     #[luamod::function(returns = "any, errors.Error?")]
     pub fn decode(lua: &Lua, text: &str) -> Result<Value, LuaError> {
+        if text.len() > MAX_TEXT {
+            return Err(LuaError::new(
+                ErrorKind::ResourceExhausted,
+                format!("cannot decode more than {MAX_TEXT} bytes of JSON"),
+            ));
+        }
+        // serde_json refuses nesting deeper than 128 (= MAX_DEPTH).
         let j: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             invalid(format!(
                 "invalid JSON at line {} column {}: {e}",

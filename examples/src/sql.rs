@@ -9,6 +9,7 @@ pub use self::sql::MODULE;
 #[allow(clippy::module_inception)]
 pub mod sql {
     use std::ffi::c_int;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use luamod::prelude::*;
@@ -16,6 +17,20 @@ pub mod sql {
     use luamod::types::Type;
     use luamod::{ArgError, CallCx, Invoke, Invoked, LuaType, TypeRegistry};
     use rusqlite::types::Value as Sql;
+
+    /// The default [`set_result_limit`]: 100,000 rows, 64 MiB.
+    pub const DEFAULT_RESULT_LIMIT: (usize, usize) = (100_000, 64 << 20);
+
+    static ROW_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.0);
+    static BYTE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.1);
+
+    /// The most rows, and bytes of text and blobs, one `db:query` returns
+    /// (for the whole host). A query that would return more is `nil, err`
+    /// of kind `RESOURCE_EXHAUSTED`, and SQLite stops stepping it.
+    pub fn set_result_limit(rows: usize, bytes: usize) {
+        ROW_LIMIT.store(rows, Ordering::Relaxed);
+        BYTE_LIMIT.store(bytes, Ordering::Relaxed);
+    }
 
     /// One SQL value: nil, integer, number, string (text) or a blob.
     #[derive(Debug, Clone, PartialEq)]
@@ -169,17 +184,39 @@ pub mod sql {
             let mut stmt = db.prepare(&c.sql)?;
             let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
             let mut rows = stmt.query(rusqlite::params_from_iter(params(&c.params)))?;
+            let (max_rows, max_bytes) = (
+                ROW_LIMIT.load(Ordering::Relaxed),
+                BYTE_LIMIT.load(Ordering::Relaxed),
+            );
             let mut out = Vec::new();
+            let mut bytes = 0usize;
             while let Some(r) = rows.next()? {
+                if out.len() >= max_rows {
+                    return Ok(Err(format!("the query returns more than {max_rows} rows")));
+                }
                 let mut row = Vec::with_capacity(names.len());
                 for (i, n) in names.iter().enumerate() {
+                    // The size first: a huge blob is never copied.
+                    let size = match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            t.len()
+                        }
+                        _ => 8,
+                    };
+                    bytes = bytes.saturating_add(size + n.len());
+                    if bytes > max_bytes {
+                        return Ok(Err(format!(
+                            "the query returns more than {max_bytes} bytes"
+                        )));
+                    }
                     row.push((n.clone(), SqlValue(r.get::<_, Sql>(i)?)));
                 }
                 out.push(Row(row));
             }
-            Ok(out)
+            Ok(Ok(out))
         })
-        .await
+        .await?
+        .map_err(|msg| LuaError::new(ErrorKind::ResourceExhausted, msg))
     }
 
     /// Runs statements atomically: all or none.

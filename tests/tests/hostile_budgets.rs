@@ -385,3 +385,183 @@ async fn memory_limits_swept_across_a_process_fail_cleanly() {
     }
     assert!(failures > 0 && successes > 0, "{failures} / {successes}");
 }
+
+/// Calls whose size comes from a script: each refuses cleanly, and the
+/// host allocates nothing near the size asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_from_a_script_are_capped() {
+    use luamod_examples::{buffer, greet, json};
+    let rt = Runtime::builder()
+        .module(&greet::MODULE)
+        .module(&buffer::MODULE)
+        .module(&json::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let raised = [
+        (
+            "chant",
+            "return require('greet').chant('x', 4294967295)",
+            "resulting string too large",
+        ),
+        (
+            "chant with sep",
+            "return require('greet').chant('', 4294967295, ',')",
+            "resulting string too large",
+        ),
+        (
+            "capacity",
+            "return require('buffer').Buffer.with{ capacity = 2^40 }",
+            "buffer too large",
+        ),
+        (
+            "one buffer grows",
+            "local b = require('buffer').Buffer.new() local s = ('x'):rep(1 << 20)
+             for i = 1, 100 do b:write(s) end",
+            "buffer too large",
+        ),
+        (
+            "many buffers",
+            "local B = require('buffer').Buffer local s = ('x'):rep(60 << 20) local keep = {}
+             for i = 1, 20 do keep[i] = B.new(s) end",
+            "buffer too large",
+        ),
+        (
+            "join the same buffer many times",
+            "local B = require('buffer') local b = B.Buffer.new(('x'):rep(1 << 20))
+             local parts = {} for i = 1, 1000 do parts[i] = b end return B.join(parts)",
+            "buffer too large",
+        ),
+        (
+            "concat",
+            "local B = require('buffer').Buffer local b = B.new(('x'):rep(40 << 20)) return b .. b",
+            "buffer too large",
+        ),
+    ];
+    for (name, src, msg) in raised {
+        let err = rt.run::<()>(src).await.expect_err(name);
+        assert!(err.message().contains(msg), "{name}: {err}");
+    }
+    // `chant` of nothing is nothing, at once.
+    let empty: String = rt
+        .run("return require('greet').chant('', 4294967295)")
+        .await
+        .unwrap();
+    assert_eq!(empty, "");
+
+    let returned = [
+        (
+            "encode deep",
+            "local t = {} for i = 1, 3000 do t = { t } end return require('json').encode(t)",
+            "INVALID",
+        ),
+        (
+            "decode deep",
+            "return require('json').decode(('['):rep(3000) .. (']'):rep(3000))",
+            "INVALID",
+        ),
+        (
+            "encode one string many times",
+            "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 200 do t[i] = s end
+             return require('json').encode(t)",
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            "encode a shared subtree (2^40 nodes)",
+            "local t = { 1 } for i = 1, 40 do t = { t, t } end return require('json').encode(t)",
+            "RESOURCE_EXHAUSTED",
+        ),
+    ];
+    for (name, src, kind) in returned {
+        let src = format!(
+            "local v, err = (function() {src} end)() assert(v == nil, 'no error') return err:kind()"
+        );
+        let got: String = rt.run(&src).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got, kind, "{name}");
+    }
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}
+
+/// A server that answers every request with a body of `announced` bytes
+/// (or, with `None`, no length and no end).
+async fn endless_server(announced: Option<u64>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = match announced {
+                    Some(n) => format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\n\r\n"),
+                    None => "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_owned(),
+                };
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'z'; 64 << 10];
+                while sock.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_bodies_past_the_limit_are_refused() {
+    use luamod_examples::http_client;
+    let announced = endless_server(Some(2_500_000_000)).await;
+    let endless = endless_server(None).await;
+    let rt = Runtime::builder()
+        .module(&http_client::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("http_client.request").on("http://127.0.0.1:*"))
+        .workers(1)
+        .build()
+        .unwrap();
+    for base in [announced, endless] {
+        let src = format!(
+            "local r, err = require('http_client').get('{base}/big') return r == nil and err:kind() .. ': ' .. err:message()"
+        );
+        let got: String = rt.run(&src).await.unwrap();
+        assert!(
+            got.starts_with("RESOURCE_EXHAUSTED: the response body is longer than"),
+            "{got}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_results_past_the_limit_are_refused() {
+    use luamod_examples::sql;
+    let dir = std::env::temp_dir().join(format!("luamod-sql-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = Runtime::builder()
+        .module(&sql::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
+        .workers(1)
+        .build()
+        .unwrap();
+    let src = format!(
+        r#"
+        local db = assert(require('sql').open({:?}))
+        local endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
+        local r1, e1 = db:query(endless)
+        local r2, e2 = db:query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT zeroblob(1 << 20) AS b FROM c")
+        local ok = db:query("SELECT 1 AS one")
+        return r1 == nil and r2 == nil and e1:kind() == 'RESOURCE_EXHAUSTED' and e2:kind() == 'RESOURCE_EXHAUSTED'
+          and ok[1].one == 1, e1:message() .. ' / ' .. e2:message()
+        "#,
+        dir.join("budget.db").display().to_string()
+    );
+    let (ok, msgs): (bool, String) = rt.run(&src).await.unwrap();
+    assert!(ok, "{msgs}");
+    assert!(
+        msgs.contains("more than 100000 rows") && msgs.contains("bytes"),
+        "{msgs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

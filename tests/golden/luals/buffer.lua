@@ -12,7 +12,7 @@
 ---@class buffer.Options
 ---@field label? string A label shown by `tostring`.
 ---@field init? string Initial contents.
----@field capacity? integer Bytes to reserve up front.
+---@field capacity? integer Bytes to reserve up front (a hint: at most 64 MiB is accepted, at most 1 MiB reserved).
 
 ---A growable byte buffer.
 ---@class buffer.Buffer

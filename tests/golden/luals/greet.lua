@@ -19,6 +19,8 @@ function greet.hello() end
 function greet.greet(name, greeting) end
 
 ---Repeats `name` `times` times, separated by `sep` (like `string.rep`).
+---A result longer than 16 MiB raises "resulting string too large", as
+---`string.rep` does past its own limit.
 ---@param name string
 ---@param times integer
 ---@param sep? string
