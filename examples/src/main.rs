@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! luamod-examples run FILE.lua [--context process|workflow] [--policy FILE] [--serve-demo]
+//!                              [--deadline DURATION] [--memory-limit SIZE]
 //! luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]
 //! luamod-examples modules
 //! ```
@@ -10,11 +11,16 @@
 mod policy_file;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use luamod::{Actor, ContextKind, Policy, Runtime, SpawnOptions};
 
 const USAGE: &str = "usage:
   luamod-examples run FILE.lua [--context process|workflow] [--policy FILE] [--serve-demo]
+                               [--deadline DURATION] [--memory-limit SIZE]
+      --deadline      stop the script after this long: 500ms, 30s, 0 for none (default 30s)
+      --memory-limit  the most memory the script's Lua state holds: 64M, 1G, 0 for none
+                      (default 256M)
   luamod-examples stubs --out DIR [--format luals|luau|json|markdown|all]
   luamod-examples modules";
 
@@ -117,6 +123,39 @@ struct RunOptions {
     context: ContextKind,
     policy: Option<String>,
     serve: bool,
+    deadline: Option<Duration>,
+    memory_limit: Option<usize>,
+}
+
+/// `500ms`, `30s`, `2m` or `0` (none).
+fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
+    let bad = || format!("--deadline takes a duration like 500ms, 30s or 2m (0: none), not {s:?}");
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let d = match unit {
+        "" if n == 0 => return Ok(None),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    Ok((!d.is_zero()).then_some(d))
+}
+
+/// `64M`, `1G`, `512K`, a number of bytes, or `0` (none).
+fn parse_size(s: &str) -> Result<Option<usize>, String> {
+    let bad = || format!("--memory-limit takes a size like 64M or 1G (0: none), not {s:?}");
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: usize = n.parse().map_err(|_| bad())?;
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => return Err(bad()),
+    };
+    let bytes = n.checked_mul(1 << shift).ok_or_else(bad)?;
+    Ok((bytes > 0).then_some(bytes))
 }
 
 fn parse_run_options(args: &[&str]) -> Result<RunOptions, String> {
@@ -124,6 +163,8 @@ fn parse_run_options(args: &[&str]) -> Result<RunOptions, String> {
         context: ContextKind::Process,
         policy: None,
         serve: false,
+        deadline: Some(Duration::from_secs(30)),
+        memory_limit: Some(256 << 20),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -141,6 +182,12 @@ fn parse_run_options(args: &[&str]) -> Result<RunOptions, String> {
             }
             "--policy" => o.policy = Some(it.next().ok_or("--policy takes a file")?.to_string()),
             "--serve-demo" => o.serve = true,
+            "--deadline" => {
+                o.deadline = parse_duration(it.next().ok_or("--deadline takes a duration")?)?
+            }
+            "--memory-limit" => {
+                o.memory_limit = parse_size(it.next().ok_or("--memory-limit takes a size")?)?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -222,6 +269,9 @@ fn run(file: &str, args: &[&str]) -> ExitCode {
         for p in policies {
             builder = builder.policy(p);
         }
+        if let Some(bytes) = opts.memory_limit {
+            builder = builder.memory_limit(bytes);
+        }
         let mut left_out: Vec<&str> = Vec::new();
         for m in luamod_examples::all() {
             if m.admit(opts.context).is_ok() {
@@ -246,10 +296,11 @@ fn run(file: &str, args: &[&str]) -> ExitCode {
         };
         let spawn = SpawnOptions {
             name: Some(file.to_owned()),
+            deadline: opts.deadline,
             ..Default::default()
         };
         let result = rt.run_with::<()>(&src, spawn).await;
-        rt.shutdown(std::time::Duration::from_secs(1)).await;
+        rt.shutdown(Duration::from_secs(1)).await;
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -119,3 +119,32 @@ fn modules_and_stubs_commands() {
     assert!(!ok && err.contains("unknown stub format 'yaml'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_runaway_script_is_stopped_by_the_demo_defaults() {
+    let dir = std::env::temp_dir().join(format!("luamod-demo-runaway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spin = dir.join("spin.lua");
+    std::fs::write(&spin, "while true do end").unwrap();
+    let hog = dir.join("hog.lua");
+    std::fs::write(
+        &hog,
+        "local t = {} local i = 0 while true do i = i + 1 t[i] = {i} end",
+    )
+    .unwrap();
+    let spin = spin.display().to_string();
+    let hog = hog.display().to_string();
+
+    let (ok, _, err) = demo(&["run", &spin, "--deadline", "300ms"]);
+    assert!(!ok);
+    assert!(err.contains("exceeded its deadline of 300 ms"), "{err}");
+
+    let (ok, _, err) = demo(&["run", &hog, "--memory-limit", "32M"]);
+    assert!(!ok);
+    assert!(err.contains("not enough memory"), "{err}");
+
+    let (ok, _, err) = demo(&["run", &spin, "--deadline", "soon"]);
+    assert!(!ok);
+    assert!(err.contains("--deadline takes a duration"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

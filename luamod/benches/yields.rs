@@ -162,5 +162,106 @@ fn scale(_: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, round_trip, scale);
+/// CPU-bound Lua: a process in the runtime (time slices, preemption on)
+/// against the same chunk in a plain state, side by side.
+fn compute(c: &mut Criterion) {
+    const LOOP: &str = "local s = 0 for i = 1, 2000000 do s = s + i % 7 end return s";
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let rt = tokio.block_on(async { Runtime::builder().workers(1).build().expect("runtime") });
+    let lua = mlua::Lua::new();
+    let f: mlua::Function = lua.load(LOOP).into_function().expect("chunk");
+    let mut g = c.benchmark_group("lua_loop_2e6");
+    g.sample_size(20);
+    g.bench_function("runtime_process", |b| {
+        b.iter(|| tokio.block_on(rt.run::<i64>(LOOP)).expect("run"))
+    });
+    g.bench_function("plain_state", |b| {
+        b.iter(|| f.call::<i64>(()).expect("call"))
+    });
+    g.finish();
+}
+
+/// How fast a runaway is stopped and how the others fare beside it
+/// (printed; medians of several tries).
+fn preemption(_: &mut Criterion) {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    tokio.block_on(async {
+        let rt = Runtime::builder()
+            .module(&bench::MODULE)
+            .workers(1)
+            .build()
+            .expect("runtime");
+        let spin = || SpawnOptions::default();
+        let mut cancel = Vec::new();
+        let mut deadline = Vec::new();
+        let mut sleeper = Vec::new();
+        for _ in 0..20 {
+            let pid = rt.spawn("while true do end", spin()).expect("spawn");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let t = Instant::now();
+            rt.cancel(pid);
+            let _ = rt.join(pid).await;
+            cancel.push(t.elapsed());
+
+            let d = Duration::from_millis(50);
+            let t = Instant::now();
+            let _ = rt
+                .run_with::<()>(
+                    "while true do end",
+                    SpawnOptions {
+                        deadline: Some(d),
+                        ..SpawnOptions::default()
+                    },
+                )
+                .await;
+            deadline.push(t.elapsed().saturating_sub(d));
+
+            let pid = rt.spawn("while true do end", spin()).expect("spawn");
+            let t = Instant::now();
+            rt.run::<()>("require('bench').sleep(100)")
+                .await
+                .expect("sleep");
+            sleeper.push(t.elapsed());
+            rt.cancel(pid);
+            let _ = rt.join(pid).await;
+        }
+        rt.shutdown(Duration::ZERO).await;
+
+        let mut shutdown = Vec::new();
+        for _ in 0..5 {
+            let rt = Runtime::builder().workers(2).build().expect("runtime");
+            for _ in 0..4 {
+                rt.spawn("while true do end", spin()).expect("spawn");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let t = Instant::now();
+            rt.shutdown(Duration::from_millis(100)).await;
+            shutdown.push(t.elapsed());
+        }
+        println!(
+            "preemption (median of 20): a spinning process stopped {:?} after cancel, \
+             {:?} after its deadline; a 100 ms sleeper beside a spinner on one worker \
+             done after {:?}; shutdown(100 ms) with 4 spinners on 2 workers returned \
+             after {:?} (median of 5)",
+            median(cancel),
+            median(deadline),
+            median(sleeper),
+            median(shutdown)
+        );
+    });
+}
+
+criterion_group!(benches, round_trip, compute, scale, preemption);
 criterion_main!(benches);

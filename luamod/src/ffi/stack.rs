@@ -1,7 +1,8 @@
 //! Small helpers on the raw Lua stack.
 //!
-//! None of these allocate in Lua or raise: they read values and debug
-//! information already there.
+//! None of these allocate in Lua or raise (they read values and debug
+//! information already there), except Lua's own `luaL_typeerror`, declared
+//! here because mlua-sys does not.
 
 use std::ffi::{CStr, c_int};
 
@@ -86,4 +87,15 @@ pub(crate) unsafe fn call_site_name(state: *mut lua_State, level: c_int) -> (Opt
             (!ar.name.is_null()).then(|| CStr::from_ptr(ar.name).to_string_lossy().into_owned());
         (name, method)
     }
+}
+
+unsafe extern "C-unwind" {
+    /// Lua's own "X expected, got Y" argument error, with `__name` and
+    /// "light userdata" as Lua spells them (exported by the Lua library
+    /// mlua links; mlua-sys declares no binding for it). Raises.
+    pub(crate) fn luaL_typeerror(
+        l: *mut mlua::ffi::lua_State,
+        arg: std::ffi::c_int,
+        tname: *const std::ffi::c_char,
+    ) -> std::ffi::c_int;
 }

@@ -255,7 +255,7 @@ impl Builder {
                         w.run();
                     }
                     Err(e) => {
-                        sh.preempt.detach();
+                        sh.preempt.never_started();
                         let _ = ready_tx.send(Err(Error::from(e)));
                     }
                 })

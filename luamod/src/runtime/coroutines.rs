@@ -9,7 +9,9 @@
 //! They keep the preemption target on whichever coroutine runs.
 //!
 //! Behaviour and wording follow Lua 5.4's `lcorolib.c` (`lua_resume` itself
-//! refuses dead and running coroutines). The functions own no Rust values,
+//! refuses dead and running coroutines, leaving its message on the
+//! coroutine's stack, or on the caller's when a coroutine resumes itself).
+//! `coroutine.close` and `xpcall` are adjusted in [`super::preempt`]. The functions own no Rust values,
 //! so raising from them skips nothing.
 
 use std::ffi::c_int;
@@ -18,7 +20,8 @@ use mlua::ffi::{self, lua_State};
 use mlua::{Lua, Table};
 
 use super::preempt;
-use crate::suspend::park::sentinel;
+use crate::ffi::stack::luaL_typeerror;
+use crate::suspend::park::{self, sentinel};
 
 /// Registry key of the weak-keyed table that holds, for a coroutine that
 /// passed a yield up, the inner coroutine to resume. (Its own stack frame
@@ -51,12 +54,18 @@ pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
         out.raw_set("resume", lua.create_c_function(resume)?)?;
         out.raw_set("wrap", lua.create_c_function(wrap)?)?;
     }
+    // Error messages name functions by where Lua's registry of loaded
+    // libraries holds them ('coroutine.resume').
+    let loaded: Table = lua.named_registry_value("_LOADED")?;
+    loaded.raw_set("coroutine", &out)?;
     Ok(out)
 }
 
 /// Resumes the coroutine at index 1 of `l` with the `nargs` values above
-/// it, passing scheduler yields up. Leaves `true` and the results, or
-/// `false` and the error, on top of `l` and returns their count.
+/// it. Leaves `true` and the results, or `false` and the error, on top of
+/// `l` and returns their count — or, when the coroutine yielded to the
+/// scheduler (a command or a preemption), yields `l` too and never returns
+/// (the continuation [`resume_k`] picks up).
 ///
 /// # Safety
 /// Called from a C function of `l` whose frame owns nothing, with a thread
@@ -73,16 +82,21 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
             return 2;
         }
         ffi::lua_xmove(l, co, nargs);
+        // Inside `co`, a yield can reach the scheduler only if this thread
+        // can pass it on.
+        let chain = park::set_chain_yieldable(false);
+        let passes = chain && ffi::lua_isyieldable(l) != 0;
+        park::set_chain_yieldable(passes);
         let prev = preempt::switch_target(co);
-        preempt::clear_preempted();
         let mut nres: c_int = 0;
         let status = ffi::lua_resume(co, l, nargs, &mut nres);
         preempt::switch_target(prev);
-        if status == ffi::LUA_YIELD {
+        park::set_chain_yieldable(chain);
+        if status == ffi::LUA_YIELD && passes {
             let command = nres == 1
                 && ffi::lua_type(co, -1) == ffi::LUA_TLIGHTUSERDATA
                 && ffi::lua_touserdata(co, -1) == sentinel();
-            if command || (nres == 0 && preempt::preempted()) {
+            if command || (nres == 0 && preempt::take_preempted(co)) {
                 ffi::lua_pop(co, nres);
                 // Remember `co` for the continuation, then yield up.
                 ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
@@ -93,7 +107,7 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
                 if command {
                     ffi::lua_pushlightuserdata(l, sentinel());
                 } else {
-                    preempt::mark_preempted();
+                    preempt::mark_preempted(l);
                 }
                 return ffi::lua_yieldk(l, c_int::from(command), ctx, Some(resume_k));
             }
@@ -109,8 +123,10 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
             ffi::lua_xmove(co, l, nres);
             return nres + 1;
         }
-        ffi::lua_pushboolean(l, 0);
+        // The error is on top of `co` (of `l` itself when `co == l`).
         ffi::lua_xmove(co, l, 1);
+        ffi::lua_pushboolean(l, 0);
+        ffi::lua_insert(l, -2);
         2
     }
 }
@@ -122,6 +138,9 @@ unsafe extern "C-unwind" fn resume_k(l: *mut lua_State, _: c_int, ctx: ffi::lua_
     // yielded; the stack holds only the values this thread was resumed with.
     unsafe {
         let nargs = ffi::lua_gettop(l);
+        if ffi::lua_checkstack(l, 4) == 0 {
+            return ffi::luaL_error(l, c"stack overflow (resuming a coroutine)".as_ptr());
+        }
         ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
         ffi::lua_pushthread(l);
         ffi::lua_rawget(l, -2);
@@ -153,7 +172,9 @@ unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
             let co = ffi::lua_tothread(l, 1);
             let stat = ffi::lua_status(co);
             let mut memory = stat == ffi::LUA_ERRMEM;
-            if stat != ffi::LUA_OK && stat != ffi::LUA_YIELD {
+            // While the process is stopped, its `__close` handlers would run
+            // with hooks off (see `preempt`): they are skipped.
+            if stat != ffi::LUA_OK && stat != ffi::LUA_YIELD && !preempt::stopping() {
                 // An error in the coroutine: close its to-be-closed
                 // variables; their error, if any, replaces ours.
                 let closed = ffi::lua_closethread(co, l);
@@ -177,9 +198,7 @@ unsafe extern "C-unwind" fn resume(l: *mut lua_State) -> c_int {
     // SAFETY: Lua's own check first; this frame owns nothing.
     unsafe {
         if ffi::lua_tothread(l, 1).is_null() {
-            let got = ffi::luaL_typename(l, 1);
-            let msg = ffi::lua_pushfstring(l, c"coroutine expected, got %s".as_ptr(), got);
-            return ffi::luaL_argerror(l, 1, msg);
+            return luaL_typeerror(l, 1, c"thread".as_ptr());
         }
         let nargs = ffi::lua_gettop(l) - 1;
         let n = run(l, nargs, RESUME);

@@ -11,6 +11,7 @@ use std::time::Duration;
 use mlua::FromLuaMulti;
 use tokio::sync::oneshot;
 
+use super::preempt::Preempt;
 use super::shared::Shared;
 use super::worker::{self, Msg, SpawnRequest, WorkerStats};
 use crate::command::Pid;
@@ -214,8 +215,16 @@ impl Runtime {
     /// waits for the workers to exit.
     pub async fn shutdown(&self, grace: Duration) {
         for w in &self.workers {
-            let _ = w.tx.send(Msg::Shutdown { grace });
+            let _ = w.tx.send(Msg::Drain);
         }
+        // The timer runs here, not on the workers: a worker may be busy
+        // with a process that computes where it cannot yield.
+        let preempt = self.shared.preempt.clone();
+        let txs: Vec<_> = self.workers.iter().map(|w| w.tx.clone()).collect();
+        self.shared.tokio.spawn(async move {
+            tokio::time::sleep(grace).await;
+            force_stop(&preempt, &txs);
+        });
         let joins: Vec<JoinHandle<()>> = self
             .workers
             .iter()
@@ -251,10 +260,19 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        for w in &self.workers {
-            let _ = w.tx.send(Msg::Shutdown {
-                grace: Duration::ZERO,
-            });
+        let txs: Vec<_> = self.workers.iter().map(|w| w.tx.clone()).collect();
+        for tx in &txs {
+            let _ = tx.send(Msg::Drain);
         }
+        force_stop(&self.shared.preempt, &txs);
+    }
+}
+
+/// Stops every process now: those that compute are interrupted, and every
+/// worker ends the rest with a `Canceled` error.
+fn force_stop(preempt: &Preempt, txs: &[Sender<Msg>]) {
+    preempt.request_stop_all(worker::shutting_down());
+    for tx in txs {
+        let _ = tx.send(Msg::ForceStop);
     }
 }

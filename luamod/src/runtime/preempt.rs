@@ -7,17 +7,36 @@
 //! hook is set only when needed, the way Lua's own `lua.c` handles Ctrl-C:
 //! a watchdog thread notices a step that has run past its slice (or a stop
 //! request for the process it runs) and sends the worker thread a signal
-//! (`SIGURG`, which nothing else uses and whose default action is to
-//! ignore it). The handler, running on the worker thread, calls
-//! `lua_sethook` — the one Lua function meant for asynchronous use — on
-//! the Lua thread the worker runs, with a count of one. At the next
-//! instruction the hook runs and yields (a count hook may yield in Lua
-//! 5.4); where the code cannot yield (a Lua callback inside a C function
-//! such as `table.sort`) it tries again a little later, unless the process
-//! must stop: then it raises an error at every instruction until the code
-//! is back where it can yield. The hook is left installed over the yield
-//! (mlua recognises a hook yield by it) and removes itself at the first
-//! instruction after the process resumes.
+//! (`SIGURG`, whose default action is to ignore it; a handler installed
+//! before ours still gets the signals that are not for a worker). The
+//! handler, running on the worker thread, calls `lua_sethook` — the one Lua
+//! function meant for asynchronous use — on the Lua thread the worker runs,
+//! with a count of one. At the next instruction the hook runs:
+//!
+//! - where the code can yield all the way to the scheduler, it yields (a
+//!   count hook may yield in Lua 5.4). The hook stays installed over the
+//!   yield — mlua's `Thread::resume` recognises a hook yield by an
+//!   installed hook and a Lua frame on top, and would otherwise reset the
+//!   thread's stack — and removes itself at the first instruction after
+//!   the process resumes;
+//! - where it cannot (a Lua function called by C, such as a `table.sort`
+//!   comparator, or a coroutine resumed from one), it tries again 1,000
+//!   instructions later, unless the process must stop or has gone on past
+//!   the unyielding limit: then it raises an error at every instruction
+//!   until the code is back where it can yield.
+//!
+//! An error raised in a hook leaves hooks off until a `pcall` or the end of
+//! the coroutine (Lua restores them only there), so Lua code that runs
+//! during the unwinding itself — `xpcall`'s message handler, the `__close`
+//! handlers of a coroutine killed by the stop — could loop unstopped. The
+//! process's `xpcall` skips its handler while the process stops, and
+//! `coroutine.close` (and `wrap`'s clean-up) skip closing then.
+//!
+//! Not covered: C code that runs long without calling Lua (pattern
+//! matching that backtracks; bounded calls like `string.rep` are bounded by
+//! the memory limit), `__gc` finalizers (they run with hooks off; the
+//! sandbox forbids them by default), coroutines that Rust code resumes, and
+//! platforms without POSIX signals (no preemption there).
 //!
 //! Owns: the signal handler, the per-worker [`Slice`], the stop requests,
 //! the watchdog thread, the hook. Never: touches a Lua state from any
@@ -25,47 +44,42 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mlua::ffi::{self, lua_State};
 
 use crate::command::Pid;
-use crate::error::LuaError;
+use crate::error::{ErrorKind, LuaError};
+use crate::suspend::park;
 
 thread_local! {
     /// The Lua thread this worker is running right now (null: none). Read
-    /// by the signal handler.
-    static TARGET: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
-    /// The step this worker runs, for the hook.
-    static STEP: Cell<*const Step> = const { Cell::new(std::ptr::null()) };
+    /// by the signal handler, hence atomic.
+    static TARGET: AtomicPtr<lua_State> = const { AtomicPtr::new(std::ptr::null_mut()) };
     /// Set by the signal handler: the hook should act at its next call.
     static ARMED: AtomicBool = const { AtomicBool::new(false) };
-    /// Set by the hook when it yields: the yield is a preemption.
-    static PREEMPTED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// What the hook needs to know about the running step.
-struct Step {
-    control: *const Preempt,
-    pid: Pid,
-    started: Instant,
+    /// The preemption control and this worker's slice, while it runs a
+    /// step (null: no step).
+    static STEP: Cell<(*const Preempt, usize)> = const { Cell::new((std::ptr::null(), 0)) };
+    /// The Lua thread whose last yield was a preemption (null: none).
+    static PREEMPTED: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// The worker thread a slice belongs to, for `pthread_kill`.
 #[derive(Clone, Copy)]
-struct WorkerThread(libc::pthread_t);
+struct WorkerThread(#[cfg_attr(not(unix), allow(dead_code))] libc::pthread_t);
 
-// SAFETY: a pthread_t is an identifier; sending it to the watchdog thread
-// only lets that thread name the worker in `pthread_kill`.
+// SAFETY: a pthread_t is an identifier; the watchdog only names the worker
+// with it in `pthread_kill`, under the slice's lock (see `Slice::thread`).
 unsafe impl Send for WorkerThread {}
-// SAFETY: as above; it is never dereferenced.
-unsafe impl Sync for WorkerThread {}
 
 /// One worker's running step, as the watchdog sees it.
 struct Slice {
-    thread: OnceLock<WorkerThread>,
+    /// The worker thread while it is alive; the watchdog signals it only
+    /// while holding this lock, and the worker clears it before it exits.
+    thread: Mutex<Option<WorkerThread>>,
     /// When the running step started (ns since the epoch; 0: none runs).
     started: AtomicU64,
     /// Its process.
@@ -79,7 +93,7 @@ pub(crate) struct Preempt {
     slices: Vec<Slice>,
     stops: Mutex<HashMap<Pid, LuaError>>,
     stop_all: Mutex<Option<LuaError>>,
-    /// Set while `stops` or `stop_all` holds anything (a lock-free check).
+    /// Set while `stops` or `stop_all` may hold anything (a lock-free check).
     any_stop: AtomicBool,
     slice_ns: u64,
     /// How long a step may go on where it cannot yield.
@@ -100,7 +114,7 @@ impl Preempt {
         Preempt {
             slices: (0..workers)
                 .map(|_| Slice {
-                    thread: OnceLock::new(),
+                    thread: Mutex::new(None),
                     started: AtomicU64::new(0),
                     pid: AtomicU64::new(0),
                     signalled: AtomicU64::new(0),
@@ -126,8 +140,10 @@ impl Preempt {
             .max(1)
     }
 
-    /// Starts the watchdog thread; it ends when the last worker has exited.
+    /// Installs the signal handler (once per host process) and starts the
+    /// watchdog thread; it ends when the last worker has exited.
     pub(crate) fn start_watchdog(self: &Arc<Self>) -> std::io::Result<()> {
+        install_handler()?;
         let me = self.clone();
         let handle = std::thread::Builder::new()
             .name("luamod-watchdog".to_owned())
@@ -138,14 +154,25 @@ impl Preempt {
 
     fn watch(&self) {
         let tick_ns = u64::try_from(self.tick.as_nanos()).unwrap_or(u64::MAX);
+        let mut idle = 0u32;
         while self.live.load(Ordering::SeqCst) > 0 {
-            std::thread::park_timeout(self.tick);
+            // After a second with no step running, look less often: a step
+            // that starts then is seen at most 50 ms late, and stop
+            // requests wake the watchdog at once anyway.
+            let nap = if idle > 1000 / 5 {
+                Duration::from_millis(50)
+            } else {
+                self.tick
+            };
+            std::thread::park_timeout(nap);
             let now = self.now();
+            let mut busy = false;
             for s in &self.slices {
                 let started = s.started.load(Ordering::SeqCst);
                 if started == 0 {
                     continue;
                 }
+                busy = true;
                 let overdue = now.saturating_sub(started) > self.slice_ns;
                 let stop = self.must_stop(Pid(s.pid.load(Ordering::SeqCst)));
                 // Again every tick while the step goes on: a signal that
@@ -153,14 +180,16 @@ impl Preempt {
                 // wrong one.
                 let last = s.signalled.load(Ordering::SeqCst);
                 let due = last < started || now.saturating_sub(last) >= tick_ns;
-                if (overdue || stop)
-                    && due
-                    && let Some(t) = s.thread.get()
-                {
+                if (overdue || stop) && due {
                     s.signalled.store(now, Ordering::SeqCst);
-                    signal(*t);
+                    if let Ok(t) = s.thread.lock()
+                        && let Some(t) = *t
+                    {
+                        signal(t);
+                    }
                 }
             }
+            idle = if busy { 0 } else { idle.saturating_add(1) };
         }
     }
 
@@ -171,11 +200,11 @@ impl Preempt {
         }
     }
 
-    /// Asks that `pid` stop with `error`; if it is computing it is
-    /// interrupted at once.
+    /// Asks that `pid` stop with `error` (the first reason given wins); if
+    /// it is computing it is interrupted at once.
     pub(crate) fn request_stop(&self, pid: Pid, error: LuaError) {
         if let Ok(mut m) = self.stops.lock() {
-            m.insert(pid, error);
+            m.entry(pid).or_insert(error);
             self.any_stop.store(true, Ordering::SeqCst);
         }
         self.nudge();
@@ -184,7 +213,7 @@ impl Preempt {
     /// Asks every process of the runtime to stop with `error`.
     pub(crate) fn request_stop_all(&self, error: LuaError) {
         if let Ok(mut s) = self.stop_all.lock() {
-            *s = Some(error);
+            s.get_or_insert(error);
             self.any_stop.store(true, Ordering::SeqCst);
         }
         self.nudge();
@@ -214,19 +243,33 @@ impl Preempt {
         }
         if let Ok(mut m) = self.stops.lock() {
             m.remove(&pid);
+            let all = self.stop_all.lock().is_ok_and(|s| s.is_some());
+            if m.is_empty() && !all {
+                self.any_stop.store(false, Ordering::SeqCst);
+            }
         }
     }
 
-    /// Called by worker `index` on its own thread before it runs anything.
-    pub(crate) fn attach(&self, index: usize) {
-        install_handler();
+    /// Called by worker `index` on its own thread before it runs anything;
+    /// the guard detaches it when the worker exits (or unwinds).
+    pub(crate) fn attach(&self, index: usize) -> Attached<'_> {
         // SAFETY: pthread_self has no preconditions.
         let me = WorkerThread(unsafe { libc::pthread_self() });
-        let _ = self.slices[index].thread.set(me);
+        if let Ok(mut t) = self.slices[index].thread.lock() {
+            *t = Some(me);
+        }
+        // Touch the thread-locals the handler reads, so it never is the
+        // first to (their first use may allocate on some platforms).
+        TARGET.with(|t| t.store(std::ptr::null_mut(), Ordering::SeqCst));
+        ARMED.with(|a| a.store(false, Ordering::SeqCst));
+        Attached {
+            control: self,
+            index,
+        }
     }
 
-    /// Called by a worker when it exits (or fails to start).
-    pub(crate) fn detach(&self) {
+    /// A worker that never started.
+    pub(crate) fn never_started(&self) {
         self.live.fetch_sub(1, Ordering::SeqCst);
         self.nudge();
     }
@@ -239,73 +282,94 @@ impl Preempt {
         pid: Pid,
         state: *mut lua_State,
     ) -> StepGuard<'_> {
-        let step = Box::new(Step {
-            control: self,
-            pid,
-            started: Instant::now(),
-        });
-        PREEMPTED.with(|p| p.set(false));
+        PREEMPTED.with(|p| p.set(std::ptr::null_mut()));
         ARMED.with(|a| a.store(false, Ordering::SeqCst));
-        STEP.with(|s| s.set(&*step));
-        TARGET.with(|t| t.set(state));
+        STEP.with(|s| s.set((self, index)));
+        TARGET.with(|t| t.store(state, Ordering::SeqCst));
+        park::set_chain_yieldable(true);
         let slice = &self.slices[index];
         slice.pid.store(pid.0, Ordering::SeqCst);
         slice.started.store(self.now(), Ordering::SeqCst);
-        StepGuard { slice, _step: step }
+        StepGuard { slice }
+    }
+}
+
+/// A worker's attachment to its slice; dropping it (the worker exits or
+/// unwinds) stops the watchdog from signalling the thread.
+pub(crate) struct Attached<'a> {
+    control: &'a Preempt,
+    index: usize,
+}
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        let slice = &self.control.slices[self.index];
+        slice.started.store(0, Ordering::SeqCst);
+        if let Ok(mut t) = slice.thread.lock() {
+            *t = None;
+        }
+        self.control.live.fetch_sub(1, Ordering::SeqCst);
+        self.control.nudge();
     }
 }
 
 /// Ends a step when dropped.
 pub(crate) struct StepGuard<'a> {
     slice: &'a Slice,
-    _step: Box<Step>,
-}
-
-impl StepGuard<'_> {
-    /// Whether the step ended because it was preempted.
-    pub(crate) fn preempted(&self) -> bool {
-        PREEMPTED.with(|p| p.get())
-    }
 }
 
 impl Drop for StepGuard<'_> {
     fn drop(&mut self) {
         self.slice.started.store(0, Ordering::SeqCst);
-        TARGET.with(|t| t.set(std::ptr::null_mut()));
-        STEP.with(|s| s.set(std::ptr::null()));
-        PREEMPTED.with(|p| p.set(false));
+        TARGET.with(|t| t.store(std::ptr::null_mut(), Ordering::SeqCst));
+        STEP.with(|s| s.set((std::ptr::null(), 0)));
+        park::set_chain_yieldable(false);
     }
 }
 
 /// Makes `state` the running Lua thread (a coroutine the process resumes)
 /// and returns the previous one.
 pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
-    TARGET.with(|t| t.replace(state))
+    TARGET.with(|t| t.swap(state, Ordering::SeqCst))
 }
 
-/// Clears the "last yield was a preemption" mark before a resume.
-pub(crate) fn clear_preempted() {
-    PREEMPTED.with(|p| p.set(false));
+/// Whether `state`'s last yield was a preemption; clears the mark.
+pub(crate) fn take_preempted(state: *mut lua_State) -> bool {
+    PREEMPTED.with(|p| {
+        let hit = !state.is_null() && p.get() == state;
+        if hit {
+            p.set(std::ptr::null_mut());
+        }
+        hit
+    })
 }
 
-/// Whether the yield just seen was a preemption.
-pub(crate) fn preempted() -> bool {
-    PREEMPTED.with(|p| p.get())
+/// Marks `state`'s coming yield as a preemption (a coroutine passing one
+/// up to its resumer).
+pub(crate) fn mark_preempted(state: *mut lua_State) {
+    PREEMPTED.with(|p| p.set(state));
 }
 
-/// Marks the coming yield as a preemption (a coroutine passing one up).
-pub(crate) fn mark_preempted() {
-    PREEMPTED.with(|p| p.set(true));
+/// Whether the process running on this worker must stop.
+pub(crate) fn stopping() -> bool {
+    let (control, index) = STEP.with(|s| s.get());
+    if control.is_null() {
+        return false;
+    }
+    // SAFETY: STEP is set only during a step, and the runtime's `Preempt`
+    // outlives every step of its workers.
+    let control = unsafe { &*control };
+    control.must_stop(Pid(control.slices[index].pid.load(Ordering::SeqCst)))
 }
 
 /// Why a process that could not be preempted is stopped.
 fn unyielding_error(pid: Pid, elapsed: Duration) -> LuaError {
     LuaError::new(
-        crate::error::ErrorKind::ResourceExhausted,
+        ErrorKind::ResourceExhausted,
         format!(
-            "process {pid} ran {} ms without a point where it could yield to the others \
-             (a Lua function called from C: a table.sort comparator, a string.gsub \
-             callback, a metamethod called by the library)",
+            "process {pid} ran {} ms without yielding to the others, past its time slice \
+             where it could not yield (a Lua function called from C: a table.sort \
+             comparator, a string.gsub callback, a metamethod called by the library)",
             elapsed.as_millis()
         ),
     )
@@ -314,41 +378,80 @@ fn unyielding_error(pid: Pid, elapsed: Duration) -> LuaError {
 #[cfg(unix)]
 const SIGNAL: libc::c_int = libc::SIGURG;
 
+/// The handler that was installed before ours, for signals that are not
+/// for a worker.
+#[cfg(unix)]
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
 #[cfg(unix)]
 fn signal(t: WorkerThread) {
-    // SAFETY: the worker thread is alive (it detaches before it exits, and
-    // a detached worker's slice never starts a step again); the handler
-    // only arms a hook.
+    // SAFETY: the caller holds the slice's lock, and the worker clears the
+    // slot (taking that lock) before its thread exits, so the thread is
+    // alive; the handler only arms a hook.
     unsafe {
         libc::pthread_kill(t.0, SIGNAL);
     }
 }
 
 #[cfg(unix)]
-fn install_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: installs a handler that only reads thread-locals and calls
-        // lua_sethook, which Lua documents as safe in a signal handler.
-        // SA_RESTART keeps the worker's blocking calls from failing.
+fn install_handler() -> std::io::Result<()> {
+    static RESULT: OnceLock<Result<(), i32>> = OnceLock::new();
+    let r = RESULT.get_or_init(|| {
+        // SAFETY: installs a handler that reads thread-locals and calls
+        // lua_sethook (documented as safe in a signal handler), or forwards
+        // to the previous handler. SA_RESTART keeps the worker's blocking
+        // calls from failing.
         unsafe {
             let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            act.sa_flags = libc::SA_RESTART;
+            act.sa_sigaction = on_signal
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut std::ffi::c_void)
+                as usize;
+            act.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
             libc::sigemptyset(&mut act.sa_mask);
-            libc::sigaction(SIGNAL, &act, std::ptr::null_mut());
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(SIGNAL, &act, &mut old) != 0 {
+                return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+            }
+            let _ = PREVIOUS.set(old);
+            Ok(())
         }
     });
+    r.map_err(|code| {
+        std::io::Error::other(format!(
+            "cannot install the preemption signal handler: {}",
+            std::io::Error::from_raw_os_error(code)
+        ))
+    })
 }
 
 #[cfg(unix)]
-extern "C" fn on_signal(_: libc::c_int) {
-    let target = TARGET.with(|t| t.get());
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut std::ffi::c_void) {
+    let target = TARGET.with(|t| t.load(Ordering::SeqCst));
     if !target.is_null() {
         ARMED.with(|a| a.store(true, Ordering::SeqCst));
         // SAFETY: `target` is the Lua thread this very thread was running
         // when interrupted; it stays alive while it is the target.
         unsafe { ffi::lua_sethook(target, Some(hook), ffi::LUA_MASKCOUNT, 1) };
+        return;
+    }
+    // Not a worker running a step: the signal may be someone else's.
+    if let Some(old) = PREVIOUS.get() {
+        let h = old.sa_sigaction;
+        if h == libc::SIG_DFL || h == libc::SIG_IGN {
+            return;
+        }
+        // SAFETY: calls the previous handler with the signature its flags
+        // declare, as the kernel would have.
+        unsafe {
+            if old.sa_flags & libc::SA_SIGINFO != 0 {
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut std::ffi::c_void) =
+                    std::mem::transmute(h);
+                f(sig, info, ctx);
+            } else {
+                let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
+                f(sig);
+            }
+        }
     }
 }
 
@@ -356,34 +459,39 @@ extern "C" fn on_signal(_: libc::c_int) {
 fn signal(_: WorkerThread) {}
 
 #[cfg(not(unix))]
-fn install_handler() {}
+fn install_handler() -> std::io::Result<()> {
+    Ok(())
+}
 
 /// The count hook the signal arms. Owns nothing (it may raise or yield).
 unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) {
-    let step = STEP.with(|s| s.get());
+    let (control, index) = STEP.with(|s| s.get());
     let armed = ARMED.with(|a| a.load(Ordering::SeqCst));
     // SAFETY: runs on the worker thread, inside the step that set STEP
-    // (whose Box outlives it); every Lua call is on the running thread.
+    // (the runtime's `Preempt` outlives its workers' steps); every Lua
+    // call is on the running thread.
     unsafe {
-        if !armed || step.is_null() {
+        if !armed || control.is_null() {
             // Left over from a preemption (or a signal for an earlier
             // step): the process is running again; stop tracing it.
             ffi::lua_sethook(state, None, 0, 0);
             return;
         }
-        if ffi::lua_isyieldable(state) != 0 {
+        if park::can_yield_to_scheduler(state) {
             ARMED.with(|a| a.store(false, Ordering::SeqCst));
-            PREEMPTED.with(|p| p.set(true));
+            mark_preempted(state);
             ffi::lua_yield(state, 0);
             return;
         }
-        let step = &*step;
-        let control = &*step.control;
-        let elapsed = step.started.elapsed();
-        if !control.must_stop(step.pid) && elapsed > control.unyielding {
-            control.request_stop(step.pid, unyielding_error(step.pid, elapsed));
+        let control = &*control;
+        let slice = &control.slices[index];
+        let pid = Pid(slice.pid.load(Ordering::SeqCst));
+        let started = slice.started.load(Ordering::SeqCst);
+        let elapsed = Duration::from_nanos(control.now().saturating_sub(started));
+        if !control.must_stop(pid) && elapsed > control.unyielding {
+            control.request_stop(pid, unyielding_error(pid, elapsed));
         }
-        if control.must_stop(step.pid) {
+        if control.must_stop(pid) {
             // Unwind to where the code can yield; pcall catches this only
             // to be interrupted again at its next instruction.
             ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKCOUNT, 1);
@@ -395,41 +503,116 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
     }
 }
 
-/// `xpcall` for processes: the message handler runs after the error has
-/// unwound, as if by `pcall`. Lua runs a message handler inside the
-/// raising call, and when the error comes from a hook (a stopped process)
-/// hooks stay off for that handler: a handler that loops would never be
-/// interrupted. Without `debug` a handler cannot tell the difference,
-/// except that an error inside it ends `xpcall` at once with "error in
-/// error handling" (Lua reaches the same result by calling it again).
-const XPCALL: &str = r##"
-local pcall, type, error, select = ...
-local function finish(msgh, ok, ...)
-  if ok then return true, ... end
-  local handled, v = pcall(msgh, (...))
-  if handled then return false, v end
-  return false, "error in error handling"
-end
-return function(f, ...)
-  local msgh = ...
-  if type(msgh) ~= "function" then
-    local got = select("#", ...) == 0 and "no value" or type(msgh)
-    error("bad argument #2 to 'xpcall' (function expected, got " .. got .. ")", 2)
-  end
-  return finish(msgh, pcall(f, select(2, ...)))
-end
-"##;
+/// Installs the process versions of `xpcall` and `coroutine.close` in
+/// `globals` and `coroutine`: Lua's own (same checks, same messages), except
+/// while the process is being stopped. Then `xpcall` skips the message
+/// handler (Lua runs it inside the raising call, and for an error raised by
+/// the hook that is with hooks off: a looping handler could never be
+/// interrupted) and `close` skips the coroutine's `__close` handlers (a
+/// coroutine killed by the stop has hooks off for good).
+pub(crate) fn install(lua: &mlua::Lua, coroutine: &mlua::Table) -> mlua::Result<()> {
+    // SAFETY: both follow the C function protocol and own nothing.
+    unsafe {
+        lua.globals()
+            .raw_set("xpcall", lua.create_c_function(xpcall)?)?;
+        coroutine.raw_set("close", lua.create_c_function(close)?)?;
+    }
+    Ok(())
+}
 
-/// The `xpcall` processes get (see [`XPCALL`]).
-pub(crate) fn xpcall(lua: &mlua::Lua) -> mlua::Result<mlua::Function> {
-    let g = lua.globals();
-    lua.load(XPCALL)
-        .set_name("=luamod.xpcall")
-        .set_environment(lua.create_table()?)
-        .call((
-            g.raw_get::<mlua::Function>("pcall")?,
-            g.raw_get::<mlua::Function>("type")?,
-            g.raw_get::<mlua::Function>("error")?,
-            g.raw_get::<mlua::Function>("select")?,
-        ))
+use std::ffi::c_int;
+
+use crate::ffi::stack::luaL_typeerror;
+
+/// `xpcall(f, msgh, ...)`, as `luaB_xpcall`, with `msgh` wrapped.
+unsafe extern "C-unwind" fn xpcall(l: *mut lua_State) -> c_int {
+    // SAFETY: lbaselib's stack work; this frame owns nothing.
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        ffi::luaL_checktype(l, 2, ffi::LUA_TFUNCTION);
+        ffi::lua_pushvalue(l, 2);
+        ffi::lua_pushcclosure(l, guarded_handler, 1);
+        ffi::lua_replace(l, 2);
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_rotate(l, 3, 2);
+        let status = ffi::lua_pcallk(l, n - 2, ffi::LUA_MULTRET, 2, 2, Some(finish_pcall));
+        finish_pcall(l, status, 2)
+    }
+}
+
+unsafe extern "C-unwind" fn finish_pcall(
+    l: *mut lua_State,
+    status: c_int,
+    extra: ffi::lua_KContext,
+) -> c_int {
+    // SAFETY: as lbaselib's finishpcall.
+    unsafe {
+        if status != ffi::LUA_OK && status != ffi::LUA_YIELD {
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_pushvalue(l, -2);
+            return 2;
+        }
+        ffi::lua_gettop(l) - extra as c_int
+    }
+}
+
+/// The message handler `xpcall` installs: the script's (upvalue 1), unless
+/// the process is being stopped.
+unsafe extern "C-unwind" fn guarded_handler(l: *mut lua_State) -> c_int {
+    // SAFETY: one argument (the error); calls the handler with it.
+    unsafe {
+        if stopping() {
+            ffi::lua_settop(l, 1);
+            return 1;
+        }
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(l, 1);
+        ffi::lua_call(l, ffi::lua_gettop(l) - 1, 1);
+        1
+    }
+}
+
+/// `coroutine.close(co)`, as `luaB_close`, skipping the clean-up while the
+/// process is being stopped.
+unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
+    // SAFETY: lcorolib's stack work; this frame owns nothing.
+    unsafe {
+        let co = ffi::lua_tothread(l, 1);
+        if co.is_null() {
+            return luaL_typeerror(l, 1, c"thread".as_ptr());
+        }
+        let closable = if co == l {
+            Err(c"running")
+        } else {
+            match ffi::lua_status(co) {
+                ffi::LUA_YIELD => Ok(()),
+                ffi::LUA_OK => {
+                    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+                    if ffi::lua_getstack(co, 0, &mut ar) != 0 {
+                        Err(c"normal")
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Ok(()),
+            }
+        };
+        if let Err(what) = closable {
+            return ffi::luaL_error(l, c"cannot close a %s coroutine".as_ptr(), what.as_ptr());
+        }
+        if stopping() {
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_pushstring(l, c"the process was stopped".as_ptr());
+            return 2;
+        }
+        if ffi::lua_closethread(co, l) == ffi::LUA_OK {
+            ffi::lua_pushboolean(l, 1);
+            1
+        } else {
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_xmove(co, l, 1);
+            2
+        }
+    }
 }

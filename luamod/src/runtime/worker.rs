@@ -43,9 +43,8 @@ pub(crate) enum Msg {
         pid: Pid,
         error: LuaError,
     },
-    Shutdown {
-        grace: Duration,
-    },
+    /// Accept no new process; exit once none is left.
+    Drain,
     ForceStop,
     Stats(tokio::sync::oneshot::Sender<WorkerStats>),
 }
@@ -142,8 +141,9 @@ impl Worker {
         let lua = crate::module::lua_with(&shared.modules)?;
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
-        globals.raw_set("coroutine", super::coroutines::library(&lua)?)?;
-        globals.raw_set("xpcall", super::preempt::xpcall(&lua)?)?;
+        let coroutine = super::coroutines::library(&lua)?;
+        super::preempt::install(&lua, &coroutine)?;
+        globals.raw_set("coroutine", coroutine)?;
         let restricted = crate::sandbox::restrict(&lua, &shared.sandbox)?;
         let base_mt = |workflow: bool| -> mlua::Result<Table> {
             let base = lua.create_table()?;
@@ -208,7 +208,8 @@ impl Worker {
     }
 
     pub fn run(mut self) {
-        self.shared.preempt.attach(self.index);
+        let shared = self.shared.clone();
+        let _attached = shared.preempt.attach(self.index);
         loop {
             while let Some(pid) = self.ready.pop_front() {
                 self.step(pid);
@@ -225,7 +226,6 @@ impl Worker {
             self.handle(msg);
         }
         WORKER_STATE.with(|w| w.set(std::ptr::null_mut()));
-        self.shared.preempt.detach();
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -252,21 +252,7 @@ impl Worker {
                 }
                 self.shared.preempt.forget(pid);
             }
-            Msg::Shutdown { grace } if grace.is_zero() => {
-                self.draining = true;
-                self.handle(Msg::ForceStop);
-            }
-            Msg::Shutdown { grace } => {
-                self.draining = true;
-                let tx = self.tx.clone();
-                let preempt = self.shared.preempt.clone();
-                self.shared.tokio.spawn(async move {
-                    tokio::time::sleep(grace).await;
-                    // Interrupts processes that compute, on every worker.
-                    preempt.request_stop_all(shutting_down());
-                    let _ = tx.send(Msg::ForceStop);
-                });
-            }
+            Msg::Drain => self.draining = true,
             Msg::Stats(reply) => {
                 let _ = reply.send(WorkerStats {
                     processes: self.procs.len(),
@@ -371,7 +357,9 @@ impl Worker {
         let step = self.shared.preempt.enter_step(self.index, pid, state);
         // Resumed in place: no new handle (a registry reference) per step.
         let r = p.thread.resume::<MultiValue>(());
-        let preempted = step.preempted();
+        // Preempted: the hook yielded it (the hook stays installed over the
+        // yield, which is how mlua's resume knows to keep its stack).
+        let preempted = super::preempt::take_preempted(state);
         drop(step);
         let status = p.thread.status();
         drop(rng);
@@ -380,9 +368,7 @@ impl Worker {
         let parked = PARKED.with(|c| c.borrow_mut().take());
         // Stopped while it computed: it ends with the reason it was
         // stopped for, whatever the interruption looked like inside.
-        if let Some(e) = self.shared.preempt.stop_error(pid)
-            && status != ThreadStatus::Finished
-        {
+        if let Some(e) = self.shared.preempt.stop_error(pid) {
             self.finish(pid, Err(Error::from_lua_error(e)));
             return;
         }
@@ -486,6 +472,6 @@ impl Worker {
     }
 }
 
-fn shutting_down() -> LuaError {
+pub(crate) fn shutting_down() -> LuaError {
     LuaError::new(ErrorKind::Canceled, "the runtime is shutting down")
 }

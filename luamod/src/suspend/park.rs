@@ -40,6 +40,26 @@ thread_local! {
     pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
     /// The main state of the runtime worker on this thread, if any.
     pub(crate) static WORKER_STATE: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+    /// Whether every coroutine between the running one and the scheduler
+    /// can pass a yield up (false inside a coroutine resumed from a C
+    /// function that cannot yield, such as a `table.sort` comparator).
+    static CHAIN_YIELDABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets whether the chain of resumers up to the scheduler can yield;
+/// returns the previous value (the scheduler sets it for each step, and
+/// `coroutine.resume` narrows it while it runs a coroutine).
+pub(crate) fn set_chain_yieldable(can: bool) -> bool {
+    CHAIN_YIELDABLE.with(|c| c.replace(can))
+}
+
+/// Whether the running code can yield all the way to the scheduler.
+///
+/// # Safety
+/// `state` is the running Lua thread.
+pub(crate) unsafe fn can_yield_to_scheduler(state: *mut lua_State) -> bool {
+    // SAFETY: a status query on the running thread.
+    CHAIN_YIELDABLE.with(|c| c.get()) && unsafe { ffi::lua_isyieldable(state) } != 0
 }
 
 static SENTINEL: u8 = 0;
@@ -81,8 +101,8 @@ pub(crate) fn park<C: Command>(
             C::NAME
         )));
     }
-    // SAFETY: live state.
-    if unsafe { ffi::lua_isyieldable(state) } == 0 {
+    // SAFETY: `state` is the running thread.
+    if !unsafe { can_yield_to_scheduler(state) } {
         return Err(CallError::Message(format!(
             "'{}' cannot wait here: it was called through a C function that cannot be \
              suspended (a metamethod of a Rust object, table.sort, string.gsub, ...)",
