@@ -97,6 +97,18 @@ const SPINNERS: &[(&str, &str)] = &[
          while true do end",
     ),
     (
+        "pattern that backtracks",
+        "return ('a'):rep(40):find(('a?'):rep(40) .. ('a'):rep(40))",
+    ),
+    (
+        "gsub that backtracks",
+        "return (('a'):rep(30)):gsub(('a*'):rep(30) .. 'b', '')",
+    ),
+    (
+        "gmatch that backtracks",
+        "for x in (('a'):rep(30)):gmatch(('a-'):rep(30) .. 'b') do end",
+    ),
+    (
         "recursion",
         "local function f(n) if n > 100 then n = 0 end return f(n + 1) end return f(0)",
     ),

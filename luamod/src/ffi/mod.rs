@@ -15,6 +15,7 @@
 pub mod alloc;
 pub(crate) mod bridge;
 mod guard;
+pub(crate) mod interrupt;
 mod panic;
 pub(crate) mod stack;
 

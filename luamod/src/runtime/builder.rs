@@ -112,8 +112,12 @@ impl Builder {
     /// How long a process computes before the others on its worker get
     /// their turn (default [`Builder::DEFAULT_TIME_SLICE`], at least 1 ms).
     /// A process past its slice is made to yield where it is and goes
-    /// behind the processes that are ready; no process can keep a worker
-    /// to itself, and deadlines and `cancel` stop code that computes.
+    /// behind the processes that are ready, and deadlines and `cancel` stop
+    /// code that computes. Exceptions: code that cannot yield (and pattern
+    /// matching) is stopped only after
+    /// [`unyielding_limit`](Self::unyielding_limit); and preemption needs
+    /// POSIX signals (a watchdog thread sends `SIGURG` to
+    /// the worker), so elsewhere processes run until they yield.
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = slice;
         self

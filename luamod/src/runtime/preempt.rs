@@ -32,9 +32,10 @@
 //! process's `xpcall` skips its handler while the process stops, and
 //! `coroutine.close` (and `wrap`'s clean-up) skip closing then.
 //!
-//! Not covered: C code that runs long without calling Lua (pattern
-//! matching that backtracks; bounded calls like `string.rep` are bounded by
-//! the memory limit), `__gc` finalizers (they run with hooks off; the
+//! C code that runs long without calling Lua cannot be hooked: the pattern
+//! functions are replaced by a port that asks [`crate::ffi::interrupt`]
+//! (answered here by `interrupted`), and calls like `string.rep` are
+//! bounded by the memory limit. Not covered: `__gc` finalizers (they run with hooks off; the
 //! sandbox forbids them by default), coroutines that Rust code resumes, and
 //! platforms without POSIX signals (no preemption there).
 //!
@@ -262,6 +263,7 @@ impl Preempt {
         // first to (their first use may allocate on some platforms).
         TARGET.with(|t| t.store(std::ptr::null_mut(), Ordering::SeqCst));
         ARMED.with(|a| a.store(false, Ordering::SeqCst));
+        crate::ffi::interrupt::register(Some(interrupted));
         Attached {
             control: self,
             index,
@@ -350,6 +352,30 @@ pub(crate) fn mark_preempted(state: *mut lua_State) {
     PREEMPTED.with(|p| p.set(state));
 }
 
+/// For C-level work that cannot be hooked (the pattern matcher): whether
+/// the running process must stop, or has run past the unyielding limit (it
+/// is then stopped).
+fn interrupted() -> bool {
+    let (control, index) = STEP.with(|s| s.get());
+    if control.is_null() {
+        return false;
+    }
+    // SAFETY: as in `stopping`.
+    let control = unsafe { &*control };
+    let slice = &control.slices[index];
+    let pid = Pid(slice.pid.load(Ordering::SeqCst));
+    if control.must_stop(pid) {
+        return true;
+    }
+    let started = slice.started.load(Ordering::SeqCst);
+    let elapsed = Duration::from_nanos(control.now().saturating_sub(started));
+    if elapsed > control.unyielding {
+        control.request_stop(pid, unyielding_error(pid, elapsed));
+        return true;
+    }
+    false
+}
+
 /// Whether the process running on this worker must stop.
 pub(crate) fn stopping() -> bool {
     let (control, index) = STEP.with(|s| s.get());
@@ -367,9 +393,10 @@ fn unyielding_error(pid: Pid, elapsed: Duration) -> LuaError {
     LuaError::new(
         ErrorKind::ResourceExhausted,
         format!(
-            "process {pid} ran {} ms without yielding to the others, past its time slice \
-             where it could not yield (a Lua function called from C: a table.sort \
-             comparator, a string.gsub callback, a metamethod called by the library)",
+            "process {pid} ran {} ms without yielding to the others, where it could not \
+             be preempted (a long pattern match, or a Lua function called from C: a \
+             table.sort comparator, a string.gsub callback, a metamethod called by the \
+             library)",
             elapsed.as_millis()
         ),
     )

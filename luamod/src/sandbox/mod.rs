@@ -11,10 +11,12 @@
 //!
 //! Also here: `math.random` with a generator per process ([`random`]), so
 //! processes cannot observe or steer each other's sequence and a workflow's
-//! is seeded by the host.
+//! is seeded by the host. And the pattern functions of `string`, whose
+//! matcher can be interrupted ([`pattern`]), for the runtime's processes.
 
 mod library;
 mod options;
+pub(crate) mod pattern;
 mod print;
 pub mod random;
 
