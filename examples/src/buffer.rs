@@ -1,7 +1,7 @@
 //! A userdata example: a growable byte buffer with methods, fields,
 //! metamethods, a constructor and records.
 
-pub use self::buffer::MODULE;
+pub use self::buffer::{MAX_LABEL, MAX_SIZE, MAX_TOTAL, MODULE};
 
 /// Growable byte buffers: build strings piece by piece without creating
 /// intermediate Lua strings.
@@ -32,21 +32,32 @@ pub mod buffer {
         ))
     }
 
-    /// Bytes, counted in [`HELD`] for as long as they live.
+    /// Bytes, their capacity counted in [`HELD`] for as long as they live.
     #[derive(Debug, Default, PartialEq)]
     struct Held(Vec<u8>);
 
     impl Clone for Held {
         fn clone(&self) -> Held {
-            HELD.fetch_add(self.0.len(), Ordering::SeqCst);
-            Held(self.0.clone())
+            let copy = self.0.clone();
+            HELD.fetch_add(copy.capacity(), Ordering::SeqCst);
+            Held(copy)
         }
     }
 
     impl Drop for Held {
         fn drop(&mut self) {
-            HELD.fetch_sub(self.0.len(), Ordering::SeqCst);
+            HELD.fetch_sub(self.0.capacity(), Ordering::SeqCst);
         }
+    }
+
+    /// Refuses `more` bytes if they would take all buffers past
+    /// [`MAX_TOTAL`].
+    fn check_total(more: usize) -> mlua::Result<()> {
+        let held = HELD.load(Ordering::SeqCst);
+        if held.saturating_add(more) > MAX_TOTAL {
+            return Err(too_large(held.saturating_add(more), MAX_TOTAL));
+        }
+        Ok(())
     }
 
     /// A buffer's bytes, shared until written (copies of a buffer, such as
@@ -55,6 +66,17 @@ pub mod buffer {
     struct Data(Arc<Held>);
 
     impl Data {
+        /// Room for `capacity` bytes, refused past the limits.
+        fn with_capacity(capacity: usize) -> mlua::Result<Data> {
+            if capacity > MAX_SIZE {
+                return Err(too_large(capacity, MAX_SIZE));
+            }
+            check_total(capacity)?;
+            let v = Vec::with_capacity(capacity);
+            HELD.fetch_add(v.capacity(), Ordering::SeqCst);
+            Ok(Data(Arc::new(Held(v))))
+        }
+
         /// Bytes for `parts`, refused past the limits.
         fn of(parts: &[&[u8]]) -> mlua::Result<Data> {
             let mut d = Data::default();
@@ -67,7 +89,7 @@ pub mod buffer {
         }
 
         fn extend(&mut self, parts: &[&[u8]]) -> mlua::Result<()> {
-            let len = self.0.0.len();
+            let (len, cap) = (self.0.0.len(), self.0.0.capacity());
             let add = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
             let size = len.saturating_add(add);
             if size > MAX_SIZE {
@@ -79,13 +101,11 @@ pub mod buffer {
             } else {
                 0
             };
-            let held = HELD.load(Ordering::SeqCst);
-            if held.saturating_add(copy).saturating_add(add) > MAX_TOTAL {
-                return Err(too_large(held.saturating_add(copy + add), MAX_TOTAL));
-            }
+            check_total(copy + size.saturating_sub(cap))?;
             let bytes = Arc::make_mut(&mut self.0);
-            HELD.fetch_add(add, Ordering::SeqCst);
+            let before = bytes.0.capacity();
             bytes.0.reserve_exact(add);
+            HELD.fetch_add(bytes.0.capacity() - before, Ordering::SeqCst);
             for p in parts {
                 bytes.0.extend_from_slice(p);
             }
@@ -97,6 +117,17 @@ pub mod buffer {
         }
     }
 
+    /// The longest label a buffer keeps (longer ones are cut).
+    pub const MAX_LABEL: usize = 256;
+
+    fn cut_label(label: &str) -> Arc<str> {
+        let mut end = label.len().min(MAX_LABEL);
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        Arc::from(&label[..end])
+    }
+
     /// Options for `buffer.with`.
     #[derive(LuaRecord, Debug, Default)]
     pub struct Options {
@@ -104,8 +135,8 @@ pub mod buffer {
         pub label: Option<String>,
         /// Initial contents.
         pub init: Option<String>,
-        /// Bytes to reserve up front (a hint: at most 64 MiB is accepted, at
-        /// most 1 MiB reserved).
+        /// Bytes to reserve up front (at most 64 MiB; counted against the
+        /// limits like written bytes).
         #[lua(default)]
         pub capacity: usize,
     }
@@ -126,9 +157,7 @@ pub mod buffer {
     #[derive(Clone, Debug, Default)]
     pub struct Buffer {
         data: Data,
-        /// A free-form label, readable and writable from Lua.
-        #[lua(field)]
-        pub label: String,
+        label: Arc<str>,
         /// How many times `write` was called.
         #[lua(get)]
         pub writes: u64,
@@ -146,22 +175,27 @@ pub mod buffer {
 
         /// Creates a buffer from an options table.
         pub fn with(opts: Options) -> mlua::Result<Buffer> {
-            if opts.capacity > MAX_SIZE {
-                return Err(too_large(opts.capacity, MAX_SIZE));
-            }
-            let mut data = Data::of(&[opts.init.unwrap_or_default().as_bytes()])?;
-            // Reserved, not yet held: the bytes are counted as they come.
-            // A hint: reserved bytes are not counted, so at most 1 MiB.
-            let more = opts
-                .capacity
-                .min(1 << 20)
-                .saturating_sub(data.bytes().len());
-            Arc::make_mut(&mut data.0).0.reserve(more);
+            let init = opts.init.unwrap_or_default();
+            let mut data = Data::with_capacity(opts.capacity.max(init.len()))?;
+            data.extend(&[init.as_bytes()])?;
             Ok(Buffer {
                 data,
-                label: opts.label.unwrap_or_default(),
+                label: cut_label(opts.label.as_deref().unwrap_or("")),
                 writes: 0,
             })
+        }
+
+        /// A free-form label shown by `tostring` (at most 256 bytes are
+        /// kept).
+        #[lua(get)]
+        pub fn label(&self) -> &str {
+            &self.label
+        }
+
+        /// Sets the label (cut to 256 bytes).
+        #[lua(set)]
+        pub fn set_label(&mut self, label: &str) {
+            self.label = cut_label(label);
         }
 
         /// Appends every argument (strings, or numbers as Lua formats them)

@@ -1,6 +1,6 @@
 //! The smallest useful module: the README's example.
 
-pub use self::greet::MODULE;
+pub use self::greet::{MAX_CHANT, MODULE};
 
 /// Greeting utilities.
 #[luamod::module(name = "greet", class(deterministic, encoding))]

@@ -1,7 +1,7 @@
 //! HTTP requests with reqwest (rustls, no system OpenSSL). Each request is
 //! a command handled on the runtime's tokio pool; the process waits.
 
-pub use self::http_client::MODULE;
+pub use self::http_client::{DEFAULT_BODY_LIMIT, MODULE, set_body_limit};
 
 /// HTTP client. Every request checks the permission `http_client.request`
 /// with the URL as resource.

@@ -12,9 +12,9 @@
 //! - limits (clear `INVALID` errors, never a crash): tables nest at most
 //!   [`MAX_DEPTH`] deep (decoding too: serde_json's own limit is the
 //!   same), `encode` refuses values whose text would pass [`MAX_TEXT`]
-//!   bytes before escapes and indentation (so a table that lists one large
-//!   string many times cannot multiply the host's memory), and `decode`
-//!   reads at most [`MAX_TEXT`] bytes.
+//!   bytes before escapes (counting 32 bytes per value, so a table that
+//!   lists one large table or string many times cannot multiply the
+//!   host's memory), and `decode` reads at most [`MAX_TEXT`] bytes.
 
 pub use self::json::{MAX_DEPTH, MAX_TEXT, MODULE};
 
@@ -36,8 +36,8 @@ pub mod json {
     pub const MAX_DEPTH: usize = 128;
 
     /// The most bytes of JSON text `encode` writes and `decode` reads
-    /// (64 MiB).
-    pub const MAX_TEXT: usize = 64 << 20;
+    /// (4 MiB): the value tree in between takes about 16 times the text.
+    pub const MAX_TEXT: usize = 4 << 20;
 
     fn invalid(msg: impl Into<String>) -> LuaError {
         LuaError::new(ErrorKind::Invalid, msg).with_retryable(false)
@@ -55,6 +55,7 @@ pub mod json {
     struct Walk {
         path: Vec<*const std::ffi::c_void>,
         budget: usize,
+        pretty: bool,
     }
 
     impl Walk {
@@ -66,8 +67,15 @@ pub mod json {
 
     fn to_json(v: &Value, walk: &mut Walk) -> Result<serde_json::Value, LuaError> {
         use serde_json::Value as J;
-        // Every value writes at least a few bytes (and a separator).
-        walk.spend(8)?;
+        // Every value costs a tree node and writes at least a separator;
+        // pretty text indents it by two spaces per level.
+        walk.spend(
+            32 + if walk.pretty {
+                2 * walk.path.len() + 1
+            } else {
+                0
+            },
+        )?;
         Ok(match v {
             Value::Nil => J::Null,
             Value::LightUserData(p) if p.0.is_null() => J::Null,
@@ -176,12 +184,13 @@ pub mod json {
         #[lua(type = "any")] value: Value,
         opts: Option<EncodeOptions>,
     ) -> Result<String, LuaError> {
+        let pretty = opts.and_then(|o| o.pretty).unwrap_or(false);
         let mut walk = Walk {
             path: Vec::new(),
             budget: MAX_TEXT,
+            pretty,
         };
         let j = to_json(&value, &mut walk)?;
-        let pretty = opts.and_then(|o| o.pretty).unwrap_or(false);
         let text = if pretty {
             serde_json::to_string_pretty(&j)
         } else {

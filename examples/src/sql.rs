@@ -1,7 +1,7 @@
 //! SQLite through rusqlite (bundled). Opening, statements and queries are
 //! commands run on the blocking pool, never on a scheduler worker.
 
-pub use self::sql::MODULE;
+pub use self::sql::{DEFAULT_RESULT_LIMIT, MODULE, SQLITE_HEAP_LIMIT, set_result_limit};
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
 /// path as resource.
@@ -20,6 +20,10 @@ pub mod sql {
 
     /// The default [`set_result_limit`]: 100,000 rows, 64 MiB.
     pub const DEFAULT_RESULT_LIMIT: (usize, usize) = (100_000, 64 << 20);
+
+    /// SQLite's heap limit, set when a database is opened (SQLite applies
+    /// it to the whole host): 256 MiB.
+    pub const SQLITE_HEAP_LIMIT: usize = 256 << 20;
 
     static ROW_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.0);
     static BYTE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.1);
@@ -125,6 +129,9 @@ pub mod sql {
         let kind = match &e {
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 rusqlite::ErrorCode::ConstraintViolation => ErrorKind::Conflict,
+                rusqlite::ErrorCode::OutOfMemory | rusqlite::ErrorCode::TooBig => {
+                    ErrorKind::ResourceExhausted
+                }
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                     ErrorKind::Unavailable
                 }
@@ -203,7 +210,9 @@ pub mod sql {
                         }
                         _ => 8,
                     };
-                    bytes = bytes.saturating_add(size + n.len());
+                    // What the row costs in Rust: the value, its column
+                    // name and their headers.
+                    bytes = bytes.saturating_add(size + n.len() + 96);
                     if bytes > max_bytes {
                         return Ok(Err(format!(
                             "the query returns more than {max_bytes} bytes"
@@ -295,10 +304,20 @@ pub mod sql {
     #[luamod::function(permission = "sql.open", resource = path)]
     pub async fn open(path: String) -> Result<Db, LuaError> {
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || rusqlite::Connection::open(&p))
-            .await
-            .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
-            .map_err(sql_error)?;
+        let conn = tokio::task::spawn_blocking(move || {
+            let c = rusqlite::Connection::open(&p)?;
+            // SQLite's own memory (a `randomblob(1e9)`, a huge sort) is
+            // outside the Lua limit: cap it for the whole host.
+            c.query_row(
+                &format!("PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}"),
+                [],
+                |_| Ok(()),
+            )?;
+            Ok::<_, rusqlite::Error>(c)
+        })
+        .await
+        .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
+        .map_err(sql_error)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             path,

@@ -108,6 +108,33 @@ const SPINNERS: &[(&str, &str)] = &[
         "gmatch that backtracks",
         "for x in (('a'):rep(30)):gmatch(('a-'):rep(30) .. 'b') do end",
     ),
+    ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
+    (
+        "insert under a huge length",
+        "table.insert(setmetatable({}, { __len = function() return 1 << 62 end }), 1, 'x')",
+    ),
+    (
+        "remove under a huge length",
+        "table.remove(setmetatable({}, { __len = function() return 1 << 62 end }), 1)",
+    ),
+    (
+        "sort of long strings",
+        "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 20000 do t[i] = s end table.sort(t)",
+    ),
+    (
+        "plain find of a long needle",
+        "return string.find(('a'):rep(2e7), ('a'):rep(1e5) .. 'b', 1, true)",
+    ),
+    (
+        "sort by pcall of a spinning wrap",
+        "local F = coroutine.wrap(function() while true do end end)
+         local t = {} for i = 1, 100000 do t[i] = F end
+         table.sort(t, pcall)",
+    ),
+    (
+        "deep recursion",
+        "local function f(n) return 1 + f(n + 1) end print(pcall(f, 1)) while true do end",
+    ),
     (
         "recursion",
         "local function f(n) if n > 100 then n = 0 end return f(n + 1) end return f(0)",
@@ -146,6 +173,12 @@ async fn a_spinning_process_is_stopped_by_its_deadline() {
     }
     let two: i64 = rt.run("return 1 + 1").await.unwrap();
     assert_eq!(two, 2);
+    // What Lua would loop on for ages and that has nothing to do.
+    let empty: String = rt
+        .run("return string.rep('', math.maxinteger) .. string.rep('', math.maxinteger, '')")
+        .await
+        .unwrap();
+    assert_eq!(empty, "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,11 +522,41 @@ async fn sizes_from_a_script_are_capped() {
             "local B = require('buffer').Buffer local b = B.new(('x'):rep(40 << 20)) return b .. b",
             "buffer too large",
         ),
+        (
+            "reserved capacity counts",
+            "local B = require('buffer').Buffer local keep = {}
+             for i = 1, 600 do keep[i] = B.with{ capacity = 1 << 20 } end",
+            "buffer too large",
+        ),
+        (
+            "one string passed many times",
+            "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 200 do t[i] = s end
+             return require('greet').greet_all(table.unpack(t))",
+            "arguments too large",
+        ),
     ];
     for (name, src, msg) in raised {
         let err = rt.run::<()>(src).await.expect_err(name);
         assert!(err.message().contains(msg), "{name}: {err}");
     }
+    // An error wrapped in a loop keeps a bounded chain.
+    let depth: i64 = rt
+        .run(
+            "local e = errors.new{ kind = errors.INVALID, message = 'x' }
+             for i = 1, 2000 do e = errors.wrap(e, 'context') end
+             local d, c = 0, e while c do d = d + 1 c = c:cause() end return d",
+        )
+        .await
+        .unwrap();
+    assert_eq!(depth, luamod::LuaError::MAX_CAUSES as i64 + 1);
+    // A label is kept short, so copies of a buffer stay cheap.
+    let label: i64 = rt
+        .run(
+            "local b = require('buffer').Buffer.new() b.label = ('l'):rep(1 << 20) return #b.label",
+        )
+        .await
+        .unwrap();
+    assert_eq!(label, buffer::MAX_LABEL as i64);
     // `chant` of nothing is nothing, at once.
     let empty: String = rt
         .run("return require('greet').chant('', 4294967295)")
@@ -516,6 +579,18 @@ async fn sizes_from_a_script_are_capped() {
             "encode one string many times",
             "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 200 do t[i] = s end
              return require('json').encode(t)",
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            "pretty text of a shared table",
+            "local a = {} for i = 1, 1000 do a[i] = i end local t = {} for i = 1, 8000 do t[i] = a end
+             for i = 1, 120 do t = { t } end
+             return require('json').encode(t, { pretty = true })",
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            "decode a long array",
+            "return require('json').decode('[' .. ('0,'):rep(3 << 20) .. '0]')",
             "RESOURCE_EXHAUSTED",
         ),
         (
@@ -603,9 +678,11 @@ async fn sql_results_past_the_limit_are_refused() {
         local endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
         local r1, e1 = db:query(endless)
         local r2, e2 = db:query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT zeroblob(1 << 20) AS b FROM c")
+        local r3, e3 = db:query("SELECT length(randomblob(500000000)) AS n")
         local ok = db:query("SELECT 1 AS one")
-        return r1 == nil and r2 == nil and e1:kind() == 'RESOURCE_EXHAUSTED' and e2:kind() == 'RESOURCE_EXHAUSTED'
-          and ok[1].one == 1, e1:message() .. ' / ' .. e2:message()
+        return r1 == nil and r2 == nil and r3 == nil and e1:kind() == 'RESOURCE_EXHAUSTED'
+          and e2:kind() == 'RESOURCE_EXHAUSTED' and e3:kind() == 'RESOURCE_EXHAUSTED'
+          and ok[1].one == 1, e1:message() .. ' / ' .. e2:message() .. ' / ' .. e3:message()
         "#,
         dir.join("budget.db").display().to_string()
     );
@@ -615,5 +692,32 @@ async fn sql_results_past_the_limit_are_refused() {
         msgs.contains("more than 100000 rows") && msgs.contains("bytes"),
         "{msgs}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_past_the_read_limit_are_refused() {
+    use luamod_examples::fs;
+    let dir = std::env::temp_dir().join(format!("luamod-fs-budget-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big");
+    std::fs::write(&big, vec![b'z'; fs::DEFAULT_READ_LIMIT + 1]).unwrap();
+    let small = dir.join("small");
+    std::fs::write(&small, vec![b'z'; fs::DEFAULT_READ_LIMIT]).unwrap();
+    let rt = Runtime::builder()
+        .module(&fs::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("fs.read").on(format!("{}/*", dir.display()).as_str()))
+        .workers(1)
+        .build()
+        .unwrap();
+    let src = format!(
+        "local fs = require('fs') local v, e = fs.read({:?}) local s = fs.read({:?})
+         return v == nil and e:kind() == 'RESOURCE_EXHAUSTED' and #s",
+        big.display().to_string(),
+        small.display().to_string()
+    );
+    let n: i64 = rt.run(&src).await.unwrap();
+    assert_eq!(n as usize, fs::DEFAULT_READ_LIMIT);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mlua::ffi::{self, lua_State};
 
-use super::error::CallError;
+use super::error::{ArgError, CallError};
 use super::info::ExportInfo;
 use super::outcome::Suspend;
 use crate::ffi::bridge::{self, BridgeError};
@@ -32,6 +32,9 @@ pub struct CallCx {
     /// The security context, looked up on first use.
     context: OnceCell<Arc<Context>>,
     suspend: Cell<Option<Suspend>>,
+    /// Bytes of Lua strings copied into Rust values by this call's
+    /// arguments (see [`CallCx::MAX_COPIED`]).
+    copied: Cell<usize>,
 }
 
 impl Drop for CallCx {
@@ -77,7 +80,33 @@ impl CallCx {
             nborrows: Cell::new(0),
             context: OnceCell::new(),
             suspend: Cell::new(None),
+            copied: Cell::new(0),
         }
+    }
+
+    /// The most bytes of Lua strings one call copies into owned Rust values
+    /// (`String`, `Bytes`, in records, sequences and maps too): 64 MiB. A
+    /// script can pass the same large string many times (`f(s, s, s, ...)`,
+    /// `{s, s, s, ...}`); each copy is Rust memory that the Lua memory
+    /// limit does not see.
+    pub const MAX_COPIED: usize = 64 << 20;
+
+    /// Counts `n` bytes copied out of argument `idx`; refused past
+    /// [`MAX_COPIED`](Self::MAX_COPIED).
+    #[inline(always)]
+    pub(crate) fn charge_copy(&self, idx: c_int, n: usize) -> Result<(), ArgError> {
+        let total = self.copied.get().saturating_add(n);
+        self.copied.set(total);
+        if total > Self::MAX_COPIED {
+            return Err(ArgError::msg(
+                idx,
+                format!(
+                    "arguments too large: more than {} MiB of strings copied in one call",
+                    Self::MAX_COPIED >> 20
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The raw state of the running call.

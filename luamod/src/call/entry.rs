@@ -74,8 +74,12 @@ where
             Outcome::Return(n) => n,
             Outcome::Raise => ffi::lua_error(state),
             Outcome::OutOfMemory => {
-                // Lua keeps this string interned for its own memory errors,
-                // so pushing it does not allocate.
+                // The stack may be full (results pushed before the memory
+                // ran out, and no room could be made): drop this frame's
+                // values, which leaves LUA_MINSTACK free slots. Lua keeps
+                // this string interned for its own memory errors, so
+                // pushing it does not allocate.
+                ffi::lua_settop(state, 0);
                 ffi::lua_pushlstring(state, MEMORY_MESSAGE.as_ptr().cast(), MEMORY_MESSAGE.len());
                 ffi::lua_error(state)
             }

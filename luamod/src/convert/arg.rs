@@ -107,7 +107,9 @@ impl<'a> FromArg<'a> for &'a str {
 impl<'a> FromArg<'a> for String {
     #[inline(always)]
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        <&str>::from_arg(cx, idx).map(str::to_owned)
+        let s = <&str>::from_arg(cx, idx)?;
+        cx.charge_copy(idx, s.len())?;
+        Ok(s.to_owned())
     }
 }
 

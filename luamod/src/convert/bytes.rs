@@ -38,7 +38,9 @@ impl AsRef<[u8]> for Bytes {
 
 impl<'a> FromArg<'a> for Bytes {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        <&[u8]>::from_arg(cx, idx).map(|b| Bytes(b.to_vec()))
+        let b = <&[u8]>::from_arg(cx, idx)?;
+        cx.charge_copy(idx, b.len())?;
+        Ok(Bytes(b.to_vec()))
     }
 }
 

@@ -94,10 +94,35 @@ impl LuaError {
         self
     }
 
-    /// Sets the underlying error.
+    /// How many causes a chain keeps: a script that wraps an error in a
+    /// loop must not grow Rust memory (or the recursion that clones and
+    /// drops the chain) without bound. Older causes are dropped.
+    pub const MAX_CAUSES: usize = 8;
+
+    /// The longest message `wrap` builds (1 KiB); longer ones are cut.
+    pub const MAX_WRAPPED_MESSAGE: usize = 1 << 10;
+
+    /// Sets the underlying error (keeping at most
+    /// [`MAX_CAUSES`](Self::MAX_CAUSES) causes).
     pub fn with_cause(mut self, cause: LuaError) -> Self {
         self.cause = Some(Box::new(cause));
+        self.limit_causes();
         self
+    }
+
+    /// Drops the causes past [`MAX_CAUSES`](Self::MAX_CAUSES), iteratively.
+    fn limit_causes(&mut self) {
+        let mut cur = &mut self.cause;
+        for _ in 0..Self::MAX_CAUSES {
+            match cur {
+                Some(e) => cur = &mut e.cause,
+                None => return,
+            }
+        }
+        let mut rest = cur.take();
+        while let Some(mut e) = rest {
+            rest = e.cause.take();
+        }
     }
 
     /// Wraps `self` with context: the message becomes `"{context}: {message}"`,
@@ -111,14 +136,25 @@ impl LuaError {
     /// assert_eq!((w.kind(), w.retryable()), (ErrorKind::Timeout, Some(true)));
     /// ```
     pub fn wrap(self, context: impl fmt::Display) -> Self {
-        LuaError {
+        let mut message = format!("{context}: {}", self.message);
+        if message.len() > Self::MAX_WRAPPED_MESSAGE {
+            let mut cut = Self::MAX_WRAPPED_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let mut e = LuaError {
             kind: self.kind,
-            message: format!("{context}: {}", self.message),
+            message,
             retryable: self.retryable,
             details: BTreeMap::new(),
             stack: None,
             cause: Some(Box::new(self)),
-        }
+        };
+        e.limit_causes();
+        e
     }
 
     /// The kind.

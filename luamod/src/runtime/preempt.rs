@@ -176,11 +176,11 @@ impl Preempt {
                 busy = true;
                 let overdue = now.saturating_sub(started) > self.slice_ns;
                 let stop = self.must_stop(Pid(s.pid.load(Ordering::SeqCst)));
-                // Again every tick while the step goes on: a signal that
+                // Again now and then while the step goes on: a signal that
                 // found the worker switching coroutines may have armed the
                 // wrong one.
                 let last = s.signalled.load(Ordering::SeqCst);
-                let due = last < started || now.saturating_sub(last) >= tick_ns;
+                let due = last < started || now.saturating_sub(last) >= 8 * tick_ns;
                 if (overdue || stop) && due {
                     s.signalled.store(now, Ordering::SeqCst);
                     if let Ok(t) = s.thread.lock()
@@ -458,7 +458,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         ARMED.with(|a| a.store(true, Ordering::SeqCst));
         // SAFETY: `target` is the Lua thread this very thread was running
         // when interrupted; it stays alive while it is the target.
-        unsafe { ffi::lua_sethook(target, Some(hook), ffi::LUA_MASKCOUNT, 1) };
+        unsafe { arm(target, 1) };
         return;
     }
     // Not a worker running a step: the signal may be someone else's.
@@ -488,6 +488,25 @@ fn signal(_: WorkerThread) {}
 #[cfg(not(unix))]
 fn install_handler() -> std::io::Result<()> {
     Ok(())
+}
+
+/// Installs the hook on `state` to run after `count` instructions, unless
+/// it is installed so already: `lua_sethook` walks every call frame, which
+/// a deep recursion makes costly.
+///
+/// # Safety
+/// `state` is alive and belongs to this thread's worker.
+unsafe fn arm(state: *mut lua_State, count: c_int) {
+    // SAFETY: field reads and lua_sethook, all async-signal-safe.
+    unsafe {
+        let installed = ffi::lua_gethook(state)
+            .is_some_and(|h| std::ptr::fn_addr_eq(h, hook as ffi::lua_Hook))
+            && ffi::lua_gethookmask(state) == ffi::LUA_MASKCOUNT
+            && ffi::lua_gethookcount(state) == count;
+        if !installed {
+            ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKCOUNT, count);
+        }
+    }
 }
 
 /// The count hook the signal arms. Owns nothing (it may raise or yield).
@@ -521,11 +540,11 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
         if control.must_stop(pid) {
             // Unwind to where the code can yield; pcall catches this only
             // to be interrupted again at its next instruction.
-            ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKCOUNT, 1);
+            arm(state, 1);
             ffi::luaL_error(state, c"the process was stopped".as_ptr());
         } else {
             // Not here: try again shortly, where the code may yield.
-            ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKCOUNT, 1000);
+            arm(state, 1000);
         }
     }
 }

@@ -142,6 +142,7 @@ impl Worker {
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
         crate::sandbox::pattern::install(&lua)?;
+        crate::sandbox::bounded::install(&lua)?;
         let coroutine = super::coroutines::library(&lua)?;
         super::preempt::install(&lua, &coroutine)?;
         globals.raw_set("coroutine", coroutine)?;

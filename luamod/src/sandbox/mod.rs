@@ -11,9 +11,12 @@
 //!
 //! Also here: `math.random` with a generator per process ([`random`]), so
 //! processes cannot observe or steer each other's sequence and a workflow's
-//! is seeded by the host. And the pattern functions of `string`, whose
-//! matcher can be interrupted ([`pattern`]), for the runtime's processes.
+//! is seeded by the host. And, for the runtime's processes, versions of
+//! the library's long C loops that can be interrupted: the pattern
+//! functions ([`pattern`]), `string.rep` and the `table` functions that
+//! shift or sort ([`bounded`]).
 
+pub(crate) mod bounded;
 mod library;
 mod options;
 pub(crate) mod pattern;

@@ -484,11 +484,37 @@ fn no_specials(p: &[u8]) -> bool {
     !p.iter().any(|c| SPECIALS.contains(c))
 }
 
-fn memfind(s: &[u8], needle: &[u8]) -> Option<usize> {
+/// `lmemfind`: where `needle` first occurs in `s`, asking
+/// [`interrupt::requested`] every few MiB of comparisons (a long needle of
+/// repeated bytes costs its length at every position).
+fn memfind(s: &[u8], needle: &[u8]) -> Res<Option<usize>> {
     if needle.is_empty() {
-        return Some(0);
+        return Ok(Some(0));
     }
-    s.windows(needle.len()).position(|w| w == needle)
+    if needle.len() > s.len() {
+        return Ok(None);
+    }
+    let last = s.len() - needle.len();
+    let mut work = 0usize;
+    let mut i = 0;
+    while i <= last {
+        let Some(off) = s[i..=last].iter().position(|&c| c == needle[0]) else {
+            return Ok(None);
+        };
+        i += off;
+        if s[i..i + needle.len()] == *needle {
+            return Ok(Some(i));
+        }
+        work += off + needle.len();
+        if work > 1 << 22 {
+            work = 0;
+            if interrupt::requested() {
+                return Err(Fail::Stopped);
+            }
+        }
+        i += 1;
+    }
+    Ok(None)
 }
 
 /// `str_find_aux`: the results pushed, or the failure.
@@ -506,7 +532,7 @@ unsafe fn find_aux(l: *mut lua_State, find: bool) -> Res<c_int> {
             return Ok(1);
         }
         if find && (ffi::lua_toboolean(l, 4) != 0 || no_specials(p)) {
-            if let Some(at) = memfind(&s[init..], p) {
+            if let Some(at) = memfind(&s[init..], p)? {
                 let start = init + at;
                 ffi::lua_pushinteger(l, start as ffi::lua_Integer + 1);
                 ffi::lua_pushinteger(l, (start + p.len()) as ffi::lua_Integer);

@@ -12,12 +12,12 @@
 ---@class buffer.Options
 ---@field label? string A label shown by `tostring`.
 ---@field init? string Initial contents.
----@field capacity? integer Bytes to reserve up front (a hint: at most 64 MiB is accepted, at most 1 MiB reserved).
+---@field capacity? integer Bytes to reserve up front (at most 64 MiB; counted against the limits like written bytes).
 
 ---A growable byte buffer.
 ---@class buffer.Buffer
----@field label string A free-form label, readable and writable from Lua.
 ---@field writes integer How many times `write` was called. (read-only)
+---@field label string A free-form label shown by `tostring` (at most 256 bytes are kept).
 ---@field size integer Size in bytes. (read-only)
 ---@operator len: integer
 ---@operator concat(buffer.Buffer): buffer.Buffer

@@ -8,7 +8,7 @@
 ---@class fs
 local fs = {}
 
----Reads a whole file.
+---Reads a whole file (at most 16 MiB unless the host says otherwise).
 ---
 ---Requires permission `fs.read` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async
