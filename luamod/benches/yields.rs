@@ -183,6 +183,37 @@ fn compute(c: &mut Criterion) {
         b.iter(|| f.call::<i64>(()).expect("call"))
     });
     g.finish();
+
+    // Pattern matching and sorting: Lua's own functions (a plain state)
+    // against the interruptible ports (the same state after
+    // `sandbox::apply`, which installs them), same allocator, no runtime.
+    let sandboxed = mlua::Lua::new();
+    luamod::sandbox::apply(&sandboxed, &luamod::Sandbox::default()).expect("sandbox");
+    for (group, src) in [
+        (
+            "patterns_gsub_match_x100",
+            "local s = ('hello world, 42 times '):rep(50) local n = 0 \
+             for i = 1, 100 do n = n + select(2, s:gsub('%w+', '<%0>')) + #s:match('(%d+) times') end \
+             return n",
+        ),
+        (
+            "table_sort_20000",
+            "local t = {} local x = 1 for i = 1, 20000 do x = (x * 75 + 74) % 65537 t[i] = x end \
+             table.sort(t) return t[1]",
+        ),
+    ] {
+        let native: mlua::Function = lua.load(src).into_function().expect("chunk");
+        let ported: mlua::Function = sandboxed.load(src).into_function().expect("chunk");
+        let mut g = c.benchmark_group(group);
+        g.sample_size(20);
+        g.bench_function("lua_own", |b| {
+            b.iter(|| native.call::<i64>(()).expect("call"))
+        });
+        g.bench_function("luamod_port", |b| {
+            b.iter(|| ported.call::<i64>(()).expect("call"))
+        });
+        g.finish();
+    }
 }
 
 /// How fast a runaway is stopped and how the others fare beside it

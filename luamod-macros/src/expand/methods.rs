@@ -67,6 +67,7 @@ fn expand(m: &Methods, with_items: bool) -> TokenStream {
             doc: s.doc.clone(),
             is_async: s.yields.is_some(),
             permission: None,
+            setter_method: s.role() == Role::Setter,
         };
         fns.push(export::export_fn(&spec));
         let slot = match s.role() {

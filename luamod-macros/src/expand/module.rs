@@ -149,6 +149,7 @@ fn function(m: &Module, module: &str, f: &Function) -> (TokenStream, TokenStream
         doc: f.doc.clone(),
         is_async: f.is_async() || f.yields.is_some(),
         permission: f.permission.clone().map(|a| (a, f.resource.clone())),
+        setter_method: false,
     };
     let mut tokens = export::export_fn(&spec);
     if let Some((extra, _)) = async_parts {

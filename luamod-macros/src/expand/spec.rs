@@ -50,6 +50,9 @@ pub struct ExportSpec<'a> {
     pub is_async: bool,
     /// `permission = "..."` and the resource parameter's name.
     pub permission: Option<(LitStr, Option<Ident>)>,
+    /// A `#[lua(set)]` method: Lua sees a field, so errors read as a
+    /// field's.
+    pub setter_method: bool,
 }
 
 impl ExportSpec<'_> {
@@ -58,6 +61,6 @@ impl ExportSpec<'_> {
     }
 
     pub fn is_setter(&self) -> bool {
-        matches!(self.body, Body::Set { .. })
+        self.setter_method || matches!(self.body, Body::Set { .. })
     }
 }

@@ -88,6 +88,7 @@ fn expand(u: &Userdata) -> TokenStream {
                 doc: f.doc.clone(),
                 is_async: false,
                 permission: None,
+                setter_method: false,
             };
             fns.push(export::export_fn(&spec));
             let def = export::function_def(&spec);

@@ -81,8 +81,14 @@ struct Slice {
     /// The worker thread while it is alive; the watchdog signals it only
     /// while holding this lock, and the worker clears it before it exits.
     thread: Mutex<Option<WorkerThread>>,
-    /// When the running step started (ns since the epoch; 0: none runs).
-    started: AtomicU64,
+    /// Step counter: odd while a step runs. Only the worker writes it, and
+    /// reads no clock: the watchdog times steps itself, from when it first
+    /// sees one.
+    seq: AtomicU64,
+    /// The step the watchdog has seen (`seq`), and since when (ns since the
+    /// epoch): what the hook reads to time a step.
+    seen_seq: AtomicU64,
+    seen_at: AtomicU64,
     /// Its process.
     pid: AtomicU64,
     /// When the watchdog last signalled this worker (ns since the epoch).
@@ -116,7 +122,9 @@ impl Preempt {
             slices: (0..workers)
                 .map(|_| Slice {
                     thread: Mutex::new(None),
-                    started: AtomicU64::new(0),
+                    seq: AtomicU64::new(0),
+                    seen_seq: AtomicU64::new(0),
+                    seen_at: AtomicU64::new(0),
                     pid: AtomicU64::new(0),
                     signalled: AtomicU64::new(0),
                 })
@@ -133,6 +141,17 @@ impl Preempt {
             live: AtomicUsize::new(workers),
             watchdog: OnceLock::new(),
         }
+    }
+
+    /// How long the running step of `slice` has run, as far as the watchdog
+    /// has seen it (zero if it has not seen it yet).
+    fn step_elapsed(&self, slice: &Slice) -> Duration {
+        let seq = slice.seq.load(Ordering::Relaxed);
+        if slice.seen_seq.load(Ordering::Acquire) != seq {
+            return Duration::ZERO;
+        }
+        let at = slice.seen_at.load(Ordering::Relaxed);
+        Duration::from_nanos(self.now().saturating_sub(at))
     }
 
     fn now(&self) -> u64 {
@@ -169,11 +188,17 @@ impl Preempt {
             let now = self.now();
             let mut busy = false;
             for s in &self.slices {
-                let started = s.started.load(Ordering::SeqCst);
-                if started == 0 {
+                let seq = s.seq.load(Ordering::Acquire);
+                if seq % 2 == 0 {
                     continue;
                 }
                 busy = true;
+                if s.seen_seq.load(Ordering::Relaxed) != seq {
+                    // A new step: it started at most one tick ago.
+                    s.seen_at.store(now, Ordering::Relaxed);
+                    s.seen_seq.store(seq, Ordering::Release);
+                }
+                let started = s.seen_at.load(Ordering::Relaxed);
                 let overdue = now.saturating_sub(started) > self.slice_ns;
                 let stop = self.must_stop(Pid(s.pid.load(Ordering::SeqCst)));
                 // Again now and then while the step goes on: a signal that
@@ -290,8 +315,10 @@ impl Preempt {
         TARGET.with(|t| t.store(state, Ordering::SeqCst));
         park::set_chain_yieldable(true);
         let slice = &self.slices[index];
-        slice.pid.store(pid.0, Ordering::SeqCst);
-        slice.started.store(self.now(), Ordering::SeqCst);
+        slice.pid.store(pid.0, Ordering::Relaxed);
+        // Only this worker writes `seq`: a load and a store, no lock.
+        let seq = slice.seq.load(Ordering::Relaxed);
+        slice.seq.store(seq | 1, Ordering::Release);
         StepGuard { slice }
     }
 }
@@ -306,7 +333,6 @@ pub(crate) struct Attached<'a> {
 impl Drop for Attached<'_> {
     fn drop(&mut self) {
         let slice = &self.control.slices[self.index];
-        slice.started.store(0, Ordering::SeqCst);
         if let Ok(mut t) = slice.thread.lock() {
             *t = None;
         }
@@ -322,7 +348,8 @@ pub(crate) struct StepGuard<'a> {
 
 impl Drop for StepGuard<'_> {
     fn drop(&mut self) {
-        self.slice.started.store(0, Ordering::SeqCst);
+        let seq = self.slice.seq.load(Ordering::Relaxed);
+        self.slice.seq.store(seq + 1, Ordering::Release);
         TARGET.with(|t| t.store(std::ptr::null_mut(), Ordering::SeqCst));
         STEP.with(|s| s.set((std::ptr::null(), 0)));
         park::set_chain_yieldable(false);
@@ -367,8 +394,7 @@ fn interrupted() -> bool {
     if control.must_stop(pid) {
         return true;
     }
-    let started = slice.started.load(Ordering::SeqCst);
-    let elapsed = Duration::from_nanos(control.now().saturating_sub(started));
+    let elapsed = control.step_elapsed(slice);
     if elapsed > control.unyielding {
         control.request_stop(pid, unyielding_error(pid, elapsed));
         return true;
@@ -532,8 +558,7 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
         let control = &*control;
         let slice = &control.slices[index];
         let pid = Pid(slice.pid.load(Ordering::SeqCst));
-        let started = slice.started.load(Ordering::SeqCst);
-        let elapsed = Duration::from_nanos(control.now().saturating_sub(started));
+        let elapsed = control.step_elapsed(slice);
         if !control.must_stop(pid) && elapsed > control.unyielding {
             control.request_stop(pid, unyielding_error(pid, elapsed));
         }

@@ -141,8 +141,6 @@ impl Worker {
         let lua = crate::module::lua_with(&shared.modules)?;
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
-        crate::sandbox::pattern::install(&lua)?;
-        crate::sandbox::bounded::install(&lua)?;
         let coroutine = super::coroutines::library(&lua)?;
         super::preempt::install(&lua, &coroutine)?;
         globals.raw_set("coroutine", coroutine)?;

@@ -52,7 +52,10 @@ unsafe extern "C-unwind" fn str_rep(l: *mut lua_State) -> c_int {
             ffi::lua_pushstring(l, c"".as_ptr());
             return 1;
         }
-        if len.checked_add(lsep).is_none_or(|unit| unit > maxsize / n as usize) {
+        if len
+            .checked_add(lsep)
+            .is_none_or(|unit| unit > maxsize / n as usize)
+        {
             return ffi::luaL_error(l, c"resulting string too large".as_ptr());
         }
         let total = n as usize * len + (n as usize - 1) * lsep;

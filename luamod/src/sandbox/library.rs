@@ -74,6 +74,10 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
         g.raw_set("load", text_only)?;
     }
 
+    // Long C loops that the runtime can interrupt (in a plain state they
+    // behave as Lua's own).
+    super::pattern::install(lua)?;
+    super::bounded::install(lua)?;
     if !sandbox.io {
         g.raw_set("io", Value::Nil)?;
     }

@@ -11,10 +11,10 @@
 //!
 //! Also here: `math.random` with a generator per process ([`random`]), so
 //! processes cannot observe or steer each other's sequence and a workflow's
-//! is seeded by the host. And, for the runtime's processes, versions of
-//! the library's long C loops that can be interrupted: the pattern
-//! functions ([`pattern`]), `string.rep` and the `table` functions that
-//! shift or sort ([`bounded`]).
+//! is seeded by the host. And versions of the library's long C loops that
+//! the runtime can interrupt: the pattern functions ([`pattern`]),
+//! `string.rep` and the `table` functions that shift or sort
+//! ([`bounded`]); outside a runtime they behave as Lua's own.
 
 pub(crate) mod bounded;
 mod library;
