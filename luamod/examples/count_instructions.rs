@@ -1,0 +1,84 @@
+//! A fixed amount of work, for counting instructions with callgrind
+//! (wall time on a shared machine is too noisy to compare small changes).
+//!
+//! ```text
+//! cargo build --release -p luamod --example count_instructions
+//! valgrind --tool=callgrind target/release/examples/count_instructions ROUNDS MODE
+//! ```
+//!
+//! MODE is `ping` (10,000 yield round trips through the runtime per
+//! round), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
+//! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
+//! state per round). Run it with two round counts; the difference divided
+//! by the extra work is the cost of one operation (BENCHMARKS.md).
+
+use luamod::prelude::*;
+use luamod::runtime::{HandlerCx, handler_fn};
+
+#[derive(Command)]
+#[command(id = 900, name = "bench.ping", output = i64)]
+struct Ping(i64);
+
+#[luamod::module(name = "bench", class(io))]
+mod bench {
+    use super::*;
+
+    #[luamod::function]
+    pub fn ping(x: i64) -> Yield<Ping> {
+        Yield(Ping(x))
+    }
+
+    #[luamod::function]
+    pub fn echo(s: String) -> String {
+        s
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    let mode = args.next().unwrap_or_else(|| "ping".to_owned());
+    if mode == "echo" {
+        let lua = luamod::lua_with(&[&bench::MODULE]).expect("state");
+        let f: luamod::mlua::Function = lua
+            .load(
+                "local echo = require('bench').echo
+                 return function(n) local s for i = 1, n do s = echo('hello') end return s end",
+            )
+            .eval()
+            .expect("chunk");
+        for _ in 0..rounds {
+            let _: String = f.call(200_000).expect("call");
+        }
+        return;
+    }
+    let src = match mode.as_str() {
+        "ping" => {
+            "local ping = require('bench').ping local s = 0
+             for i = 1, 10000 do s = s + ping(i) end return s"
+        }
+        "loop" => "local s = 0 for i = 1, 2000000 do s = s + i % 7 end return s",
+        other => {
+            eprintln!("unknown mode {other:?}: ping, loop or echo");
+            std::process::exit(2);
+        }
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let rt = tokio.block_on(async {
+        Runtime::builder()
+            .module(&bench::MODULE)
+            .handler(handler_fn(
+                |p: Ping, _: HandlerCx| async move { Ok(p.0 + 1) },
+            ))
+            .workers(1)
+            .build()
+            .expect("runtime")
+    });
+    for _ in 0..rounds {
+        let _: i64 = tokio.block_on(rt.run(src)).expect("run");
+    }
+}
