@@ -376,6 +376,7 @@ async fn preempted_coroutines_keep_their_values() {
 async fn exceeding_the_memory_limit_fails_only_the_process_that_allocated() {
     let rt = Runtime::builder()
         .module(&time::MODULE)
+        .module(&luamod_examples::greet::MODULE)
         .workers(1)
         .memory_limit(32 << 20)
         .build()
@@ -399,6 +400,10 @@ async fn exceeding_the_memory_limit_fails_only_the_process_that_allocated() {
            __len = function() return 1 << 20 end,
            __index = function() return ('z'):rep(1 << 20) end }))",
         "local parts = {} for i = 1, 64 do parts[i] = ('y'):rep(1 << 20) end return table.concat(parts)",
+        // Results that fill the stack and then the memory: the error is
+        // pushed where there is room.
+        "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 60 do t[i] = s end
+         return require('greet').greet_all(table.unpack(t))",
     ];
     for src in hogs {
         let err = rt.run::<()>(src).await.expect_err(src);
