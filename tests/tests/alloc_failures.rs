@@ -279,3 +279,51 @@ fn a_table_argument_survives_failures_too() {
     let out: Table = handle.call(&t).unwrap();
     assert_eq!(out.get::<i64>(3).unwrap(), 12);
 }
+
+/// The same proof for runtime processes: the n-th allocation of the worker
+/// fails, for n = 1, 2, 3, ... until a process runs through without one —
+/// spawning (environment, compilation), running (tables, strings,
+/// coroutines, errors), yielding to a handler and resuming, finishing.
+/// Every run succeeds or fails with `RESOURCE_EXHAUSTED`; the worker keeps
+/// answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_processes_fail_cleanly_at_every_allocation() {
+    use luamod::ErrorKind;
+    use luamod::testing::{fail_allocations_from, stop_failing_allocations};
+    let rt = luamod::Runtime::builder()
+        .module(&luamod_examples::time::MODULE)
+        .module(&luamod_examples::greet::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let src = r#"
+        local t = {}
+        for i = 1, 20 do t[i] = ("v"):rep(i) .. i end
+        local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+        local x = co(1) + co(3)
+        require("time").sleep(0)
+        local ok, e = pcall(error, { code = 7 })
+        local g = require("greet").greet("Ann")
+        return #t + x + e.code + #g
+    "#;
+    let expected: i64 = rt.run(src).await.unwrap();
+    let mut points = 0u64;
+    for n in 1.. {
+        fail_allocations_from(&rt, n).await;
+        let r = rt.run::<i64>(src).await;
+        let injected = stop_failing_allocations(&rt).await;
+        match r {
+            Ok(v) => assert_eq!(v, expected, "n = {n}"),
+            Err(e) => assert_eq!(e.kind(), Some(ErrorKind::ResourceExhausted), "n = {n}: {e}"),
+        }
+        let alive: i64 = rt.run("return 40 + 2").await.unwrap();
+        assert_eq!(alive, 42, "n = {n}");
+        points = n;
+        if !injected {
+            break;
+        }
+        assert!(n < 100_000, "no end to the allocations");
+    }
+    println!("runtime processes: {points} injection points");
+    assert!(points > 20);
+}

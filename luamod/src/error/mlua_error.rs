@@ -57,6 +57,11 @@ impl Failure {
             mlua::Error::MemoryError(_) => Failure::Memory,
             mlua::Error::RuntimeError(msg) | mlua::Error::SyntaxError { message: msg, .. } => {
                 let (message, traceback) = split_traceback(msg);
+                // An export that ran out of memory raises Lua's own message
+                // as a plain error (from a frame that owns nothing).
+                if message == MEMORY_MESSAGE {
+                    return Failure::Memory;
+                }
                 Failure::Lua {
                     message: message.to_owned(),
                     traceback: traceback.map(str::to_owned),

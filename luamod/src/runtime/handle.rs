@@ -252,6 +252,20 @@ impl Runtime {
         out
     }
 
+    /// Allocation-failure injection on every worker (see
+    /// `testing::fail_allocations_from`); answers whether any worker had a
+    /// failure injected (when stopping).
+    pub(crate) async fn fail_allocations(&self, n: Option<u64>) -> bool {
+        let mut any = false;
+        for w in &self.workers {
+            let (tx, rx) = oneshot::channel();
+            if w.tx.send(Msg::FailAllocations(n, tx)).is_ok() {
+                any |= rx.await.unwrap_or(false);
+            }
+        }
+        any
+    }
+
     /// The handle of the pool handlers run on.
     pub fn tokio(&self) -> &tokio::runtime::Handle {
         &self.shared.tokio

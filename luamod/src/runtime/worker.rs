@@ -47,6 +47,10 @@ pub(crate) enum Msg {
     Drain,
     ForceStop,
     Stats(tokio::sync::oneshot::Sender<WorkerStats>),
+    /// Allocation-failure injection (`Some(n)`: the n-th allocation from
+    /// now fails, and every later one; `None`: stop, answering whether a
+    /// failure was injected).
+    FailAllocations(Option<u64>, tokio::sync::oneshot::Sender<bool>),
 }
 
 /// What a new process needs.
@@ -260,6 +264,16 @@ impl Worker {
                     lua_memory: self.memory.used(),
                     preemptions: self.preemptions,
                 });
+            }
+            Msg::FailAllocations(n, reply) => {
+                let injected = match n {
+                    Some(n) => {
+                        self.memory.fail_from(n);
+                        false
+                    }
+                    None => self.memory.stop_failing(),
+                };
+                let _ = reply.send(injected);
             }
             Msg::ForceStop => {
                 let pids: Vec<Pid> = self.procs.keys().copied().collect();

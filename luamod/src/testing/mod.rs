@@ -22,6 +22,20 @@ pub use clock::FakeClock;
 use crate::error::Error;
 use crate::runtime::Runtime;
 
+/// Fails the `n`-th allocation (from now, `n >= 1`) of every worker's Lua
+/// state, and every later one, until [`stop_failing_allocations`]: what
+/// SQLite calls an out-of-memory test, for processes. Spawn a process
+/// after it and watch the process fail cleanly (`RESOURCE_EXHAUSTED`) while
+/// the worker lives on.
+pub async fn fail_allocations_from(rt: &Runtime, n: u64) {
+    rt.fail_allocations(Some(n.max(1))).await;
+}
+
+/// Ends [`fail_allocations_from`]; whether a failure was injected since.
+pub async fn stop_failing_allocations(rt: &Runtime) -> bool {
+    rt.fail_allocations(None).await
+}
+
 /// Runs `src` as a process and returns its result; panics with the Lua
 /// message and traceback if it fails.
 pub async fn eval<R: mlua::FromLuaMulti + Send + 'static>(rt: &Runtime, src: &str) -> R {
