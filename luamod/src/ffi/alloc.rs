@@ -147,9 +147,10 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
 /// While it is installed, mlua's own `Lua::set_memory_limit` reports
 /// `MemoryControlNotAvailable`; set the limit here instead (a limit set
 /// with mlua before installing is taken over). On a state without it,
-/// `Lua::set_memory_limit` works and luamod exports protect each
-/// allocating call with `lua_pcall` instead of a window (sound, but slower
-/// for exports that return strings or tables).
+/// `Lua::set_memory_limit` works: while mlua's limit is set, luamod
+/// exports protect each allocating call with `lua_pcall` instead of a
+/// window (sound, but slower for exports that return strings or tables);
+/// without a limit nothing can fail and nothing is protected.
 pub struct MemoryControl {
     lua: Lua,
     main: *mut lua_State,

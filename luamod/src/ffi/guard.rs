@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mlua::ffi::{self, lua_State};
 
 use super::alloc::{self, AllocState};
+use super::mlua_limit::{self, MluaLimit};
 use super::panic::abort_on_escaped_panic;
 
 /// How allocating calls are made safe on one state, looked up once per
@@ -16,6 +17,10 @@ pub(crate) enum Guard {
     /// luamod's allocator: calls run inside a window and a failure is
     /// deferred (see [`super::alloc`]). Costs two stores.
     Window(*const AllocState),
+    /// mlua's allocator: calls run directly while it has no limit (then
+    /// nothing can fail, see [`super::mlua_limit`]), else as `Protect`.
+    /// The limit is read at each call: the body of an export may set one.
+    Mlua(MluaLimit),
     /// Any other allocator: calls run under `lua_pcall` (about 30 ns).
     Protect,
 }
@@ -39,8 +44,12 @@ impl Guard {
     #[inline]
     pub(crate) unsafe fn of(state: *mut lua_State) -> Guard {
         // SAFETY: forwarded.
-        match unsafe { alloc::state_of(state) } {
-            Some(st) => Guard::Window(st),
+        if let Some(st) = unsafe { alloc::state_of(state) } {
+            return Guard::Window(st);
+        }
+        // SAFETY: forwarded.
+        match unsafe { mlua_limit::limit_of(state) } {
+            Some(limit) => Guard::Mlua(limit),
             None => Guard::Protect,
         }
     }
@@ -76,8 +85,13 @@ impl Guard {
                 st.close_window();
                 Ok(())
             }
+            // SAFETY: the state `limit` was found on, within one call.
+            Guard::Mlua(limit) if unsafe { limit.unlimited() } => {
+                f(state);
+                Ok(())
+            }
             // SAFETY: forwarded.
-            Guard::Protect => unsafe { protect(state, nargs, f) },
+            Guard::Mlua(_) | Guard::Protect => unsafe { protect(state, nargs, f) },
         }
     }
 
@@ -88,7 +102,7 @@ impl Guard {
         match self {
             // SAFETY: as in `run`.
             Guard::Window(st) => unsafe { &*st }.take_deferred(),
-            Guard::Protect => false,
+            Guard::Mlua(_) | Guard::Protect => false,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! drop. [`Guard`] runs such calls so that they cannot raise over Rust
 //! frames: inside an allocation *window* of luamod's allocator ([`alloc`]),
 //! where a failure is deferred and reported later, or under `lua_pcall`
-//! on states with any other allocator.
+//! on states with any other allocator (skipped while mlua's allocator has
+//! no limit, when nothing can fail: `mlua_limit`).
 //!
 //! It must never raise a Lua error itself, except from functions documented
 //! as raising, which are only called from frames that own nothing.
@@ -16,6 +17,7 @@ pub mod alloc;
 pub(crate) mod bridge;
 mod guard;
 pub(crate) mod interrupt;
+mod mlua_limit;
 mod panic;
 pub(crate) mod stack;
 
