@@ -412,3 +412,71 @@ pub mod jobs {
 
 /// The loopback HTTP server the demo uses, shared with the tests.
 pub use luamod_examples::demo_server as http_server;
+
+/// A journal the cancellation tests read: what ran, from Lua and from
+/// handlers, in order.
+#[luamod::module(name = "journal", class(io))]
+pub mod journal {
+    use std::sync::Mutex;
+
+    use luamod::mlua::Function;
+    use luamod::runtime::HandlerCx;
+    use luamod::{Invoke, Invoked};
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    /// The lines noted so far that start with `prefix`.
+    pub fn lines(prefix: &str) -> Vec<String> {
+        LINES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    fn push(line: String) {
+        LINES.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+
+    /// Notes its line when dropped, unless it was used first.
+    struct Unused(Option<String>);
+
+    impl Drop for Unused {
+        fn drop(&mut self) {
+            if let Some(line) = self.0.take() {
+                push(line);
+            }
+        }
+    }
+
+    /// Notes a line (does not wait).
+    #[luamod::function]
+    pub fn note(line: String) {
+        push(line);
+    }
+
+    /// Waits until the process is cancelled. Notes `line .. " dropped"`
+    /// (with the process's actor, as the handler sees it) when the runtime
+    /// drops the handler, and `line .. " saw the token"` if it saw the
+    /// cancel token first.
+    #[luamod::function]
+    pub async fn wait_for_cancel(cx: HandlerCx, line: String) {
+        let actor = cx.context.actor.as_ref().map(|a| a.id.clone());
+        let _note = Unused(Some(format!("{line} dropped (actor {actor:?})")));
+        cx.cancel.cancelled().await;
+        push(format!("{line} saw the token"));
+    }
+
+    /// Calls `f()` (which may wait), then returns true. Notes
+    /// `line .. " abandoned"` if the continuation is dropped unrun.
+    #[luamod::function]
+    pub fn within(line: String, f: Function) -> Invoke<bool> {
+        let mut guard = Unused(Some(format!("{line} abandoned")));
+        Invoke::new(f, Vec::new(), move |how: Invoked| {
+            guard.0.take();
+            matches!(how, Invoked::Returned)
+        })
+    }
+}

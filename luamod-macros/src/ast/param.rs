@@ -17,6 +17,9 @@ pub enum ParamKind {
     Lua,
     /// `ctx: &Context`, the process's security context.
     Context,
+    /// `cx: HandlerCx` of an `async fn`: the process, its context and the
+    /// cancel token, as the handler that runs the body sees them.
+    Handler,
     /// A Lua argument.
     Arg {
         /// `Option<T>` or `#[lua(default = ...)]`: absent or nil is accepted.
@@ -84,6 +87,8 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
                     ParamKind::Lua
                 } else if is_ref_to(&ty, "Context") {
                     ParamKind::Context
+                } else if last_segment_is(&ty, "HandlerCx") {
+                    ParamKind::Handler
                 } else {
                     ParamKind::Arg {
                         optional: last_segment_is(&ty, "Option") || default.is_some(),

@@ -6,6 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use crate::ast::function::Function;
+use crate::ast::param::ParamKind;
 use crate::ast::shape::{generic_args, last_segment_is};
 
 /// The command type of an `async fn` export.
@@ -27,11 +28,19 @@ pub fn expand(p: &TokenStream, module: &str, f: &Function) -> (TokenStream, syn:
     };
     let mut fields = Vec::new();
     let mut names = Vec::new();
+    let mut tys = Vec::new();
+    // The body's arguments: the command's fields, and the handler's
+    // context where the function takes `cx: HandlerCx`.
+    let mut args = Vec::new();
     for (i, prm) in f.params.iter().enumerate() {
-        if let Some(ty) = &prm.ty {
+        if let ParamKind::Handler = prm.kind {
+            args.push(quote!(_cx.clone()));
+        } else if let Some(ty) = &prm.ty {
             let n = format_ident!("a{}", i);
             fields.push(quote!(pub #n: #ty));
+            args.push(quote!(cmd.#n));
             names.push(n);
+            tys.push(ty.clone());
         }
     }
     let (output, body) = match &f.item.sig.output {
@@ -39,18 +48,13 @@ pub fn expand(p: &TokenStream, module: &str, f: &Function) -> (TokenStream, syn:
             let ok = generic_args(ty)
                 .cloned()
                 .unwrap_or_else(|| syn::parse_quote!(()));
-            (quote!(#ok), quote!(self::#ident(#(cmd.#names),*).await))
+            (quote!(#ok), quote!(self::#ident(#(#args),*).await))
         }
-        syn::ReturnType::Type(_, ty) => (
-            quote!(#ty),
-            quote!(#p::Ok(self::#ident(#(cmd.#names),*).await)),
-        ),
-        syn::ReturnType::Default => (
-            quote!(()),
-            quote!(#p::Ok(self::#ident(#(cmd.#names),*).await)),
-        ),
+        syn::ReturnType::Type(_, ty) => {
+            (quote!(#ty), quote!(#p::Ok(self::#ident(#(#args),*).await)))
+        }
+        syn::ReturnType::Default => (quote!(()), quote!(#p::Ok(self::#ident(#(#args),*).await))),
     };
-    let tys: Vec<_> = f.params.iter().filter_map(|prm| prm.ty.clone()).collect();
     let tokens = quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]

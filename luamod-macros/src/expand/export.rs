@@ -164,7 +164,8 @@ fn call_body(
                 };
                 bindings.push(read);
             }
-            ParamKind::Receiver { .. } => continue,
+            // Supplied by the handler that runs an `async fn`'s body.
+            ParamKind::Receiver { .. } | ParamKind::Handler => continue,
         }
         call_args.push(var);
     }

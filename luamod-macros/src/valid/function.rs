@@ -11,6 +11,9 @@ use crate::ctxt::Ctxt;
 pub fn check_function(cx: &Ctxt, f: &Function) {
     check_signature(cx, &f.item.sig, &f.name_lit);
     check_params(cx, &f.params, false);
+    if !f.is_async() {
+        check_no_handler_cx(cx, &f.params);
+    }
     if f.constant && (!f.params.is_empty() || f.item.sig.asyncness.is_some() || f.yields.is_some())
     {
         cx.error_spanned_by(
@@ -132,11 +135,11 @@ pub fn check_params(cx: &Ctxt, params: &[Param], allow_receiver: bool) {
                     )
                 }
             }
-            ParamKind::Lua | ParamKind::Context => {
+            ParamKind::Lua | ParamKind::Context | ParamKind::Handler => {
                 if seen_arg {
                     cx.error_spanned_by(
                         &p.span_of,
-                        "`lua: &Lua` and `ctx: &Context` must come before the Lua arguments",
+                        "`lua: &Lua`, `ctx: &Context` and `cx: HandlerCx` must come before the Lua arguments",
                     );
                 }
             }
@@ -170,6 +173,19 @@ pub fn check_params(cx: &Ctxt, params: &[Param], allow_receiver: bool) {
                     cx.syn_error(e);
                 }
             }
+        }
+    }
+}
+
+/// `cx: HandlerCx` exists only where a handler runs the body.
+pub fn check_no_handler_cx(cx: &Ctxt, params: &[Param]) {
+    for p in params {
+        if let ParamKind::Handler = p.kind {
+            cx.error_spanned_by(
+                &p.span_of,
+                "`cx: HandlerCx` is for `async fn` exports, whose body runs as a command handler; \
+                 a plain export takes `ctx: &Context` for the security context",
+            );
         }
     }
 }

@@ -58,6 +58,7 @@ fn check_item(cx: &Ctxt, s: &MethodSpec) {
         );
     }
     check_params(cx, &s.params, true);
+    super::function::check_no_handler_cx(cx, &s.params);
     let nargs = s.args().count();
     if let Some(meta) = &s.meta {
         let m = meta.value();

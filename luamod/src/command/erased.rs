@@ -5,9 +5,11 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::cancel::CancelToken;
 use super::id::{CommandId, Pid};
+use crate::security::Context;
 
 /// What a handler knows about the request besides the command itself.
 #[derive(Debug, Clone)]
@@ -15,8 +17,15 @@ pub struct HandlerCx {
     /// The process that yielded the command.
     pub pid: Pid,
     /// Cancelled when the process is cancelled, times out, or the runtime
-    /// shuts down; long handlers should stop when it fires.
+    /// shuts down; long handlers should stop when it fires. (The handler's
+    /// future is also dropped then: work it handed to other threads, such
+    /// as a blocking call, should watch the token or be interrupted by a
+    /// guard the future owns.)
     pub cancel: CancelToken,
+    /// The security context of that process, for handlers that check a
+    /// permission on what they actually touch (a resolved path, each hop
+    /// of a redirect).
+    pub context: Arc<Context>,
 }
 
 /// A boxed handler future; its output is a `Result<C::Output, LuaError>`

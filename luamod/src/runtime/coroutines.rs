@@ -53,12 +53,31 @@ pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
     unsafe {
         out.raw_set("resume", lua.create_c_function(resume)?)?;
         out.raw_set("wrap", lua.create_c_function(wrap)?)?;
+        out.raw_set("yield", lua.create_c_function(yield_)?)?;
     }
     // Error messages name functions by where Lua's registry of loaded
     // libraries holds them ('coroutine.resume').
     let loaded: Table = lua.named_registry_value("_LOADED")?;
     loaded.raw_set("coroutine", &out)?;
     Ok(out)
+}
+
+/// `coroutine.yield(...)`, as `luaB_yield`, except where it cannot yield:
+/// Lua then says "outside a coroutine" when the code runs on the main
+/// thread, which is where a Rust function's callback runs (mlua calls it
+/// there) even though the script is inside a process's coroutine.
+unsafe extern "C-unwind" fn yield_(l: *mut lua_State) -> c_int {
+    // SAFETY: owns nothing; raising or yielding leaves by longjmp.
+    unsafe {
+        if ffi::lua_isyieldable(l) == 0 {
+            return ffi::luaL_error(
+                l,
+                c"attempt to yield across a C-call boundary (this function was called by a C or Rust function, such as a callback of a module's method, which cannot be suspended)"
+                    .as_ptr(),
+            );
+        }
+        ffi::lua_yield(l, ffi::lua_gettop(l))
+    }
 }
 
 /// Resumes the coroutine at index 1 of `l` with the `nargs` values above

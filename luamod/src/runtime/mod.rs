@@ -14,8 +14,9 @@
 //! [`Runtime`] a host holds), `worker` (one thread, one Lua state, its
 //! processes), `dispatch` (the id table), `shared` (what workers share),
 //! [`clock`] (the runtime's own commands), `preempt` (time slices, and
-//! stopping processes that compute), `coroutines` (`coroutine.resume` and
-//! `wrap` that pass the scheduler's yields up). The command contract itself is
+//! stopping processes that compute), `resume` (one step of a process),
+//! `coroutines` (`coroutine.resume` and `wrap` that pass the scheduler's
+//! yields up). The command contract itself is
 //! [`crate::command`].
 
 mod builder;
@@ -24,6 +25,7 @@ mod coroutines;
 mod dispatch;
 mod handle;
 mod preempt;
+mod resume;
 mod shared;
 mod worker;
 

@@ -11,6 +11,7 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 use std::task::{Context as TaskCx, Poll, Waker};
@@ -26,6 +27,7 @@ use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::alloc::MemoryControl;
 use crate::sandbox::random::Rng;
 use crate::security::{Context, ContextKind};
+use crate::suspend::abandon::{self, Held};
 use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, sentinel};
 
 /// Converts a finished process's values (on the worker thread) and delivers
@@ -77,6 +79,8 @@ struct Proc {
     map: Option<Box<dyn Any>>,
     context: Arc<Context>,
     done: Option<Done>,
+    /// Continuations it may leave pending (dropped when it ends).
+    held: Rc<Held>,
 }
 
 /// A snapshot of one worker.
@@ -109,6 +113,7 @@ pub(crate) struct Worker {
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
     preemptions: u64,
+    resumer: super::resume::Resumer,
 }
 
 /// Builds a process's global table: reads fall through to a private copy
@@ -196,7 +201,6 @@ impl Worker {
             memory.set_limit(limit);
         }
         Ok(Worker {
-            lua,
             index,
             memory,
             shared,
@@ -208,6 +212,8 @@ impl Worker {
             make_env,
             seeds: Rng::from_entropy(),
             preemptions: 0,
+            resumer: super::resume::Resumer::new(&lua)?,
+            lua,
         })
     }
 
@@ -333,6 +339,7 @@ impl Worker {
                 map: None,
                 context,
                 done: Some(done),
+                held: Rc::new(Held::default()),
             },
         );
         if let Some(d) = deadline {
@@ -367,15 +374,18 @@ impl Worker {
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let entered = crate::security::current::enter(p.context.clone());
         let rng = crate::sandbox::random::enter(&mut p.rng);
+        let held = abandon::enter(p.held.clone());
         let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
         let step = self.shared.preempt.enter_step(self.index, pid, state);
-        // Resumed in place: no new handle (a registry reference) per step.
-        let r = p.thread.resume::<MultiValue>(());
+        // SAFETY: the process's thread, alive (`p` holds it), suspended or
+        // new (a finished process is removed), on this worker.
+        let r = unsafe { self.resumer.resume(&self.lua, state) };
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
         drop(step);
         let status = p.thread.status();
+        drop(held);
         drop(rng);
         drop(entered);
         COMPLETED.with(|c| c.borrow_mut().take());
@@ -432,6 +442,7 @@ impl Worker {
             HandlerCx {
                 pid,
                 cancel: cancel.clone(),
+                context: p.context.clone(),
             },
         );
         let polled = {
@@ -462,8 +473,13 @@ impl Worker {
         let Some(mut p) = self.procs.remove(&pid) else {
             return;
         };
+        // Stopped (cancel, deadline, forced shutdown, unyielding limit)
+        // rather than ended by itself.
+        let stopped = self.shared.preempt.stop_error(pid).is_some();
         self.shared.preempt.forget(pid);
         p.cancel.cancel();
+        self.close(pid, &mut p, stopped);
+        p.held.drop_all();
         let summary: Result<(), Error> = match &result {
             Ok(_) => Ok(()),
             Err(e) => Err(e.clone()),
@@ -483,6 +499,45 @@ impl Worker {
                 "luamod: the on_complete hook panicked for process {pid}; the worker goes on"
             );
         }
+    }
+}
+
+impl Worker {
+    /// Closes a process that did not return, as `coroutine.close` would:
+    /// its pending to-be-closed variables run (in their own step, under
+    /// the same time budget as any step that cannot yield; their errors are
+    /// ignored, the process's result stands).
+    ///
+    /// Not for a process that died of an error raised while it was being
+    /// stopped: an error raised in the preemption hook leaves that thread's
+    /// hooks off for good, so its handlers could loop unstoppably. Such a
+    /// process was computing, not waiting, when it was stopped.
+    fn close(&mut self, pid: Pid, p: &mut Proc, stopped: bool) {
+        match p.thread.status() {
+            ThreadStatus::Resumable => {}
+            ThreadStatus::Error if !stopped => {}
+            _ => return,
+        }
+        let main = WORKER_STATE.with(|w| w.get());
+        let entered = crate::security::current::enter(p.context.clone());
+        let rng = crate::sandbox::random::enter(&mut p.rng);
+        let held = abandon::enter(p.held.clone());
+        let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
+        let step = self.shared.preempt.enter_step(self.index, pid, state);
+        // SAFETY: `state` is the process's thread, alive (we hold it), not
+        // running, on this worker; lua_closethread runs the handlers in
+        // protected mode and never raises; the handlers cannot yield (Lua
+        // calls them as non-yieldable). It leaves the thread empty.
+        unsafe {
+            mlua::ffi::lua_closethread(state, main);
+        }
+        drop(step);
+        drop(held);
+        drop(rng);
+        drop(entered);
+        // A handler that tried to wait left nothing to dispatch.
+        PARKED.with(|c| c.borrow_mut().take());
+        self.shared.preempt.forget(pid);
     }
 }
 

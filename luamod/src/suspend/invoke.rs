@@ -6,12 +6,11 @@
 //! and its arguments, and asks `call` to run them with `lua_pcallk`. The
 //! closure lives in a userdata on the export's own stack frame, so it
 //! survives any number of yields inside the callee and is dropped by the
-//! collector if the process is abandoned. When the callee returns or fails,
+//! scheduler at once if the process ends first (see `abandon`). When the callee returns or fails,
 //! the continuation ([`invoke_k`]) takes the closure and pushes its result,
 //! which may itself be a [`crate::Yield`].
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::ffi::c_int;
 
 use mlua::ffi::{self, lua_State};
@@ -58,8 +57,9 @@ impl<T: IntoReturn + 'static> Invoke<T> {
     }
 }
 
-/// Holds a type-erased continuation on the stack while the callee runs.
-struct Pending(RefCell<Option<Box<dyn Any>>>);
+/// Holds a type-erased continuation on the stack while the callee runs;
+/// the running process holds the same slot, to drop it if it ends first.
+struct Pending(super::abandon::Cell);
 
 impl mlua::UserData for Pending {}
 
@@ -72,9 +72,9 @@ impl<T: IntoReturn + 'static> IntoReturn for Invoke<T> {
         if unsafe { ffi::lua_checkstack(state, nargs.checked_add(3).ok_or_else(too_many)?) } == 0 {
             return Err(too_many());
         }
-        let pending = cx.lua().create_userdata(Pending(RefCell::new(Some(
-            Box::new(self.then) as Box<dyn Any>
-        ))))?;
+        let pending = cx.lua().create_userdata(Pending(super::abandon::hold(
+            Box::new(self.then) as Box<dyn Any>,
+        )))?;
         cx.push_value(mlua::Value::UserData(pending))?;
         // SAFETY: live state.
         let holder = unsafe { ffi::lua_gettop(state) };

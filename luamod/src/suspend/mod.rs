@@ -5,6 +5,7 @@
 //! The slots shared with the scheduler live in `park`; the scheduler
 //! itself is the runtime's.
 
+pub(crate) mod abandon;
 mod invoke;
 pub(crate) mod park;
 mod yields;

@@ -1,0 +1,138 @@
+//! One step of a process: resuming its coroutine with the C API.
+//!
+//! mlua's `Thread::resume` resets the coroutine's stack top after every
+//! resume; on a coroutine that died of an error inside a function with
+//! to-be-closed variables, that reset runs their `__close` handlers
+//! *unprotected* (Lua's `lua_settop` closes what it drops), so a handler
+//! that raises aborts the host. It would also run a script's `__tostring`
+//! on the error value with no time budget. So the worker resumes processes
+//! itself: results move to the resumer's stack untouched, a dead process
+//! keeps its stack until the worker closes it under a budget (see
+//! `worker`), and the error value becomes an mlua error the way mlua makes
+//! one — minus running script code.
+//!
+//! Owns: the conversion of a step's outcome. Never: runs Lua code of the
+//! script outside the step it resumes.
+
+use std::ffi::c_void;
+
+use mlua::ffi::{self, lua_State};
+use mlua::{Lua, MultiValue, Value};
+
+/// Resumes processes of one worker state.
+pub(crate) struct Resumer {
+    /// The metatable of mlua's own error values (an mlua error raised
+    /// through Lua), which keep their structure instead of being printed.
+    mlua_error_mt: *const c_void,
+}
+
+impl Resumer {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Resumer> {
+        let mut mt = std::ptr::null();
+        let probe = Value::Error(Box::new(mlua::Error::runtime("probe")));
+        // SAFETY: reads the metatable of the value mlua pushed (one push,
+        // one pop); the pointer identifies it for the state's life.
+        unsafe {
+            lua.exec_raw::<()>(probe, |st| {
+                if ffi::lua_getmetatable(st, -1) != 0 {
+                    mt = ffi::lua_topointer(st, -1);
+                    ffi::lua_pop(st, 1);
+                }
+            })?;
+        }
+        Ok(Resumer { mlua_error_mt: mt })
+    }
+
+    /// Resumes `thread` with no arguments. Returns what it yielded or
+    /// returned; an error leaves the dead coroutine's stack as it was.
+    ///
+    /// # Safety
+    /// `thread` is a coroutine of `lua`'s state, alive (the caller holds a
+    /// reference to it), suspended or not started, on this thread.
+    pub(crate) unsafe fn resume(
+        &self,
+        lua: &Lua,
+        thread: *mut lua_State,
+    ) -> mlua::Result<MultiValue> {
+        let mt = self.mlua_error_mt;
+        let mut status = ffi::LUA_OK;
+        // SAFETY: mlua runs the closure under lua_pcall on its state `st`,
+        // so an error raised here (an allocation failure) ends there; the
+        // closure owns nothing. The process's own error is left on `st`
+        // as a value, not raised (mlua would append a second traceback).
+        let mut values = unsafe {
+            lua.exec_raw::<MultiValue>((), |st| {
+                let mut nres = 0;
+                status = ffi::lua_resume(thread, st, 0, &mut nres);
+                if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
+                    if ffi::lua_checkstack(st, nres) == 0 {
+                        ffi::luaL_error(st, c"too many results to return".as_ptr());
+                    }
+                    ffi::lua_xmove(thread, st, nres);
+                    return;
+                }
+                ffi::lua_xmove(thread, st, 1);
+                if status != ffi::LUA_ERRMEM {
+                    describe_error(st, thread, mt);
+                }
+            })?
+        };
+        if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
+            return Ok(values);
+        }
+        Err(match values.pop_front() {
+            Some(Value::Error(e)) => *e,
+            Some(Value::String(s)) if status == ffi::LUA_ERRMEM => {
+                mlua::Error::MemoryError(s.to_string_lossy())
+            }
+            Some(Value::String(s)) => mlua::Error::RuntimeError(s.to_string_lossy()),
+            other => mlua::Error::RuntimeError(format!("{other:?}")),
+        })
+    }
+}
+
+/// Replaces the error value on top of `st` with what the host reads: a
+/// message with the traceback of `thread` (where it failed), as mlua
+/// writes it, or mlua's own error value unchanged. A value whose `__tostring` is Lua
+/// code is described by its type instead of running that code.
+///
+/// # Safety
+/// Inside a protected call on `st`; `thread` is the dead coroutine.
+unsafe fn describe_error(st: *mut lua_State, thread: *mut lua_State, mlua_error_mt: *const c_void) {
+    // SAFETY: stack work on `st`; raising here is caught by the caller's
+    // protected call.
+    unsafe {
+        if ffi::lua_getmetatable(st, -1) != 0 {
+            let is_mlua = ffi::lua_topointer(st, -1) == mlua_error_mt;
+            ffi::lua_pop(st, 1);
+            if is_mlua {
+                return;
+            }
+        }
+        let printable = match ffi::lua_type(st, -1) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => true,
+            _ => {
+                let kind = ffi::luaL_getmetafield(st, -1, c"__tostring".as_ptr());
+                let c = kind != ffi::LUA_TNIL && ffi::lua_iscfunction(st, -1) != 0;
+                if kind != ffi::LUA_TNIL {
+                    ffi::lua_pop(st, 1);
+                }
+                // No `__tostring` at all: luaL_tolstring prints the type.
+                c || kind == ffi::LUA_TNIL
+            }
+        };
+        let msg = if printable {
+            ffi::luaL_tolstring(st, -1, std::ptr::null_mut())
+        } else {
+            ffi::lua_pushfstring(
+                st,
+                c"(error object is a %s value with a Lua __tostring)".as_ptr(),
+                ffi::luaL_typename(st, -1),
+            )
+        };
+        ffi::luaL_traceback(st, thread, msg, 0);
+        // [error, message, message + traceback] -> [message + traceback]
+        ffi::lua_replace(st, -3);
+        ffi::lua_pop(st, 1);
+    }
+}

@@ -1,0 +1,256 @@
+//! A process that is cancelled, times out or fails is closed the way
+//! `coroutine.close` closes a coroutine: its to-be-closed variables run,
+//! its pending continuations are dropped at once, its handler is dropped
+//! (and sees its cancel token). Hostile clean-up code is bounded like any
+//! other code.
+
+use std::time::Duration;
+
+use luamod::prelude::*;
+use luamod::runtime::SpawnOptions;
+use luamod_examples::time;
+use luamod_tests::journal;
+
+fn runtime() -> Runtime {
+    Runtime::builder()
+        .module(&time::MODULE)
+        .module(&journal::MODULE)
+        .workers(1)
+        .unyielding_limit(Duration::from_millis(200))
+        .actor(Actor::new("carol"))
+        .build()
+        .unwrap()
+}
+
+/// Scripts reach the modules through `require`.
+const PRELUDE: &str = "local journal, time = require('journal'), require('time')\n";
+
+fn script(body: &str) -> String {
+    format!("{PRELUDE}{body}")
+}
+
+/// A to-be-closed variable that notes `line` and the error it closes with.
+fn closer(line: &str) -> String {
+    format!(
+        "local closer <close> = setmetatable({{}}, {{ __close = function(_, e)
+           journal.note({line:?} .. ' closed: ' .. tostring(e))
+         end }})\n"
+    )
+}
+
+/// Until the one process waits on a command (it must not end first).
+async fn until_waiting(rt: &Runtime) {
+    loop {
+        let stats = rt.stats().await;
+        assert_eq!(stats[0].processes, 1, "the process ended early");
+        if stats[0].waiting == 1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_closes_a_waiting_process_and_drops_its_handler() {
+    let rt = runtime();
+    let src = format!(
+        "{}journal.wait_for_cancel('K1 handler')\njournal.note('K1 never')",
+        closer("K1")
+    );
+    let pid = rt.spawn(&script(&src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    assert_eq!(journal::lines("K1 closed"), ["K1 closed: nil"]);
+    assert!(journal::lines("K1 never").is_empty());
+    // The handler was dropped (and saw the process's actor); the drop
+    // happens on the handler pool, so wait for it.
+    while journal::lines("K1 handler dropped").is_empty() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        journal::lines("K1 handler dropped"),
+        ["K1 handler dropped (actor Some(\"carol\"))"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_closes_the_process_too() {
+    let rt = runtime();
+    let src = format!("{}time.sleep(60000)", closer("K2"));
+    let opts = SpawnOptions {
+        deadline: Some(Duration::from_millis(50)),
+        ..SpawnOptions::default()
+    };
+    let pid = rt.spawn(&script(&src), opts).unwrap();
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
+    assert_eq!(journal::lines("K2"), ["K2 closed: nil"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_process_closes_with_its_error() {
+    let rt = runtime();
+    let src = format!(
+        "{}local function inner()\n{}error('boom', 0) end\ninner()",
+        closer("K3 outer"),
+        closer("K3 inner")
+    );
+    let err = rt.run::<()>(&script(&src)).await.unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    // Innermost first, each with the error, as Lua closes them.
+    assert_eq!(
+        journal::lines("K3"),
+        ["K3 inner closed: boom", "K3 outer closed: boom"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_invoke_drops_its_continuation_at_once() {
+    let rt = runtime();
+    let src = "journal.within('K4', function() journal.wait_for_cancel('K4 handler') end)
+               journal.note('K4 never')";
+    let pid = rt.spawn(&script(src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    // Nothing is collected in between: the drop does not wait for the GC.
+    rt.cancel(pid);
+    rt.join(pid).await.unwrap_err();
+    assert_eq!(journal::lines("K4 abandoned"), ["K4 abandoned"]);
+    assert!(journal::lines("K4 never").is_empty());
+    // A finished one is not reported as abandoned.
+    let done: bool = rt
+        .run(&script(
+            "return journal.within('K4b', function() time.sleep(1) end)",
+        ))
+        .await
+        .unwrap();
+    assert!(done);
+    assert!(journal::lines("K4b").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_handler_cannot_wait_and_says_why() {
+    let rt = runtime();
+    let src = "local closer <close> = setmetatable({}, { __close = function()
+                 local ok, err = pcall(time.sleep, 1)
+                 journal.note('K5 ' .. tostring(ok) .. ' ' .. tostring(err))
+               end })
+               time.sleep(60000)";
+    let pid = rt.spawn(&script(src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    rt.cancel(pid);
+    rt.join(pid).await.unwrap_err();
+    let lines = journal::lines("K5");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("K5 false") && lines[0].contains("cannot wait here"),
+        "{lines:?}"
+    );
+}
+
+/// Hostile clean-up: close handlers that never end are stopped by the
+/// unyielding limit, which all of a process's handlers share (a thousand
+/// spinning handlers do not take a thousand times the limit); the worker
+/// goes on with other processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_close_handlers_are_bounded() {
+    let rt = runtime();
+    let spinners: String = (0..50)
+        .map(|i| {
+            format!(
+                "local spin{i} <close> = setmetatable({{}}, {{ __close = function()
+                   while true do pcall(function() while true do end end) end
+                 end }})\n"
+            )
+        })
+        .collect();
+    // Closed in reverse order: the journal's handler runs first.
+    let src = format!("{spinners}{}time.sleep(60000)", closer("K6"));
+    let pid = rt.spawn(&script(&src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    let started = std::time::Instant::now();
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    assert_eq!(journal::lines("K6"), ["K6 closed: nil"]);
+    // 50 handlers, one shared budget of 200 ms (bound generous for a
+    // noisy machine, far below 50 budgets).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let n: i64 = rt.run("return 6 * 7").await.unwrap();
+    assert_eq!(n, 42);
+}
+
+/// `coroutine.yield` where the code cannot be suspended (a function that
+/// Rust calls back) says so, instead of "outside a coroutine".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yield_under_a_rust_callback_says_why_it_cannot() {
+    let rt = Runtime::builder()
+        .module(&luamod_examples::buffer::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let err = rt
+        .run::<()>(
+            "local buffer = require('buffer')
+             local b = buffer.Buffer.new('a\\nb')
+             b:each_line(function() coroutine.yield() end)",
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("attempt to yield across a C-call boundary"),
+        "{text}"
+    );
+    assert!(!text.contains("outside a coroutine"), "{text}");
+}
+
+/// A close handler that raises, in the very function that fails: before
+/// the worker resumed processes itself, mlua's stack reset ran that
+/// handler unprotected and its error aborted the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raising_close_handler_in_a_failing_function_does_not_abort() {
+    let rt = runtime();
+    let src = "local function f()
+                 local x <close> = setmetatable({}, { __close = function(_, e)
+                   journal.note('K7 closing after ' .. tostring(e))
+                   error('from close', 0)
+                 end })
+                 error('from body', 0)
+               end
+               f()";
+    let err = rt.run::<()>(&script(src)).await.unwrap_err();
+    // The process's own error stands; the handler's is ignored.
+    assert!(err.to_string().contains("from body"), "{err}");
+    assert_eq!(journal::lines("K7"), ["K7 closing after from body"]);
+    let n: i64 = rt.run("return 1").await.unwrap();
+    assert_eq!(n, 1);
+}
+
+/// An error value whose `__tostring` is Lua code is not printed by running
+/// that code (it could loop forever outside any budget); it is described
+/// by its type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_value_with_a_looping_tostring_is_not_run() {
+    let rt = runtime();
+    let err = rt
+        .run::<()>("error(setmetatable({}, { __tostring = function() while true do end end }))")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("error object is a table value with a Lua __tostring"),
+        "{err}"
+    );
+    // luamod's own error values still print as themselves.
+    let err = rt
+        .run::<()>("error(errors.new({ kind = errors.NOT_FOUND, message = 'no such thing' }))")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no such thing"), "{err}");
+}
