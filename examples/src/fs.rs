@@ -1,6 +1,12 @@
 //! Files: read, write, list, test and remove, each checked against the
-//! process's permissions (`fs.read`, `fs.write`, path as resource) and run
-//! on the runtime's pool so a slow disk never blocks other processes.
+//! process's permissions (`fs.read`, `fs.write`) and run on the runtime's
+//! pool so a slow disk never blocks other processes.
+//!
+//! Permissions are checked on the *real* path of what is touched (see
+//! [`crate::paths`]): `..` and symbolic links are resolved, and the check
+//! is made on the open descriptor that is then used, so a policy
+//! `/srv/data/*` cannot be left through `/srv/data/../etc/passwd` or a
+//! link inside `/srv/data`. Patterns name real, absolute paths.
 
 pub use self::fs::{DEFAULT_READ_LIMIT, MODULE, set_read_limit};
 
@@ -8,24 +14,13 @@ pub use self::fs::{DEFAULT_READ_LIMIT, MODULE, set_read_limit};
 #[luamod::module(name = "fs", class(io))]
 #[allow(clippy::module_inception)]
 pub mod fs {
+    use std::io::{Read, Write};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use luamod::prelude::*;
+    use luamod::runtime::HandlerCx;
 
-    fn io_error(op: &str, path: &str, e: std::io::Error) -> LuaError {
-        let kind = match e.kind() {
-            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-            std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-                ErrorKind::Invalid
-            }
-            _ => ErrorKind::Unavailable,
-        };
-        LuaError::new(kind, format!("{op} '{path}': {e}"))
-            .with_retryable(kind == ErrorKind::Unavailable)
-            .with_detail("path", path)
-    }
+    use crate::paths::{self, io_error};
 
     /// The default [`set_read_limit`]: 16 MiB.
     pub const DEFAULT_READ_LIMIT: usize = 16 << 20;
@@ -39,72 +34,98 @@ pub mod fs {
         READ_LIMIT.store(bytes, Ordering::Relaxed);
     }
 
+    /// Runs blocking file work on the pool.
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, LuaError> + Send + 'static,
+    ) -> Result<T, LuaError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
+    }
+
     /// Reads a whole file (at most 16 MiB unless the host says otherwise).
     #[luamod::function(permission = "fs.read", resource = path)]
-    pub async fn read(path: String) -> Result<Bytes, LuaError> {
-        use tokio::io::AsyncReadExt;
-        let limit = READ_LIMIT.load(Ordering::Relaxed);
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| io_error("read", &path, e))?;
-        let mut data = Vec::new();
-        // One byte past the limit tells a long file from one that fits.
-        file.take(limit as u64 + 1)
-            .read_to_end(&mut data)
-            .await
-            .map_err(|e| io_error("read", &path, e))?;
-        if data.len() > limit {
-            return Err(LuaError::new(
-                ErrorKind::ResourceExhausted,
-                format!("read '{path}': the file is longer than the limit of {limit} bytes"),
-            )
-            .with_detail("path", path.as_str()));
-        }
-        Ok(Bytes(data))
+    pub async fn read(cx: HandlerCx, path: String) -> Result<Bytes, LuaError> {
+        blocking(move || {
+            let limit = READ_LIMIT.load(Ordering::Relaxed);
+            let opened = paths::open_checked(&cx.context, "fs.read", "read", &path, false)?;
+            let mut data = Vec::new();
+            // One byte past the limit tells a long file from one that fits.
+            opened
+                .file
+                .take(limit as u64 + 1)
+                .read_to_end(&mut data)
+                .map_err(|e| io_error("read", &path, e))?;
+            if data.len() > limit {
+                return Err(LuaError::new(
+                    ErrorKind::ResourceExhausted,
+                    format!("read '{path}': the file is longer than the limit of {limit} bytes"),
+                )
+                .with_detail("path", path.as_str()));
+            }
+            Ok(Bytes(data))
+        })
+        .await
     }
 
     /// Writes `data` to a file, replacing it; returns the bytes written.
+    /// The file's directory must exist; a symbolic link in the file's
+    /// place is refused, not followed.
     #[luamod::function(permission = "fs.write", resource = path)]
-    pub async fn write(path: String, data: Bytes) -> Result<usize, LuaError> {
-        let n = data.0.len();
-        tokio::fs::write(&path, data.0)
-            .await
-            .map(|()| n)
-            .map_err(|e| io_error("write", &path, e))
+    pub async fn write(cx: HandlerCx, path: String, data: Bytes) -> Result<usize, LuaError> {
+        blocking(move || {
+            let target = paths::beneath_checked(&cx.context, "fs.write", "write", &path)?;
+            let mut file = paths::create_beneath(&target, "write", &path)?;
+            file.write_all(&data.0)
+                .map_err(|e| io_error("write", &path, e))?;
+            Ok(data.0.len())
+        })
+        .await
     }
 
     /// The names in a directory, sorted.
     #[luamod::function(permission = "fs.read", resource = path)]
-    pub async fn list(path: String) -> Result<Vec<String>, LuaError> {
-        let mut dir = tokio::fs::read_dir(&path)
-            .await
-            .map_err(|e| io_error("list", &path, e))?;
-        let mut names = Vec::new();
-        while let Some(entry) = dir
-            .next_entry()
-            .await
-            .map_err(|e| io_error("list", &path, e))?
-        {
-            names.push(entry.file_name().to_string_lossy().into_owned());
-        }
-        names.sort();
-        Ok(names)
+    pub async fn list(cx: HandlerCx, path: String) -> Result<Vec<String>, LuaError> {
+        blocking(move || {
+            let dir = paths::open_checked(&cx.context, "fs.read", "list", &path, true)?;
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(dir.path()).map_err(|e| io_error("list", &path, e))? {
+                let entry = entry.map_err(|e| io_error("list", &path, e))?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+            names.sort();
+            Ok(names)
+        })
+        .await
     }
 
     /// Whether a file or directory exists.
     #[luamod::function(permission = "fs.read", resource = path)]
-    pub async fn exists(path: String) -> Result<bool, LuaError> {
-        tokio::fs::try_exists(&path)
-            .await
-            .map_err(|e| io_error("exists", &path, e))
+    pub async fn exists(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
+        blocking(move || {
+            // Checked on where the path leads whether or not it exists, so
+            // the answer never tells what exists outside the policy.
+            paths::check_resolved(&cx.context, "fs.read", &path)?;
+            match std::fs::canonicalize(&path) {
+                Ok(real) => {
+                    cx.context.check("fs.read", real.display())?;
+                    Ok(true)
+                }
+                Err(_) => Ok(false),
+            }
+        })
+        .await
     }
 
-    /// Removes a file.
+    /// Removes a file (a symbolic link itself, not what it points to).
     #[luamod::function(permission = "fs.write", resource = path)]
-    pub async fn remove(path: String) -> Result<bool, LuaError> {
-        tokio::fs::remove_file(&path)
-            .await
-            .map(|()| true)
-            .map_err(|e| io_error("remove", &path, e))
+    pub async fn remove(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
+        blocking(move || {
+            let target = paths::beneath_checked(&cx.context, "fs.write", "remove", &path)?;
+            std::fs::remove_file(target.path())
+                .map(|()| true)
+                .map_err(|e| io_error("remove", &path, e))
+        })
+        .await
     }
 }

@@ -1,7 +1,16 @@
 //! HTTP requests with reqwest (rustls, no system OpenSSL). Each request is
 //! a command handled on the runtime's tokio pool; the process waits.
+//!
+//! The permission `http_client.request` is checked on the URL as it will be
+//! used, not as written: parsed, with the user info and fragment dropped,
+//! the host normalized (case, IPv4 written in any form, IPv6 brackets, a
+//! trailing dot) and the port always explicit, e.g.
+//! `http://127.0.0.1:8080/path?q`. So a policy `http://127.0.0.1:*` is not
+//! passed by `http://127.0.0.1:1@127.0.0.2:8080/` (user info) or
+//! `http://2130706434/` (127.0.0.2 as one number). Redirects are followed
+//! by hand, at most [`MAX_REDIRECTS`], each hop checked the same way.
 
-pub use self::http_client::{DEFAULT_BODY_LIMIT, MODULE, set_body_limit};
+pub use self::http_client::{DEFAULT_BODY_LIMIT, MAX_REDIRECTS, MODULE, resource, set_body_limit};
 
 /// HTTP client. Every request checks the permission `http_client.request`
 /// with the URL as resource.
@@ -15,8 +24,60 @@ pub mod http_client {
     use std::time::Duration;
 
     use luamod::prelude::*;
+    use luamod::runtime::HandlerCx;
+    use reqwest::Url;
 
-    static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+    /// Redirects are followed by [`request`] itself, so each hop is checked.
+    static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    });
+
+    /// The most redirects one request follows.
+    pub const MAX_REDIRECTS: usize = 10;
+
+    /// The resource a URL's permission is checked on: scheme, normalized
+    /// host, explicit port, path and query (no user info, no fragment).
+    /// Only `http` and `https` URLs with a host are accepted.
+    pub fn resource(url: &Url) -> Result<String, LuaError> {
+        let bad = |why: &str| {
+            LuaError::new(ErrorKind::Invalid, format!("invalid URL '{url}': {why}"))
+                .with_retryable(false)
+        };
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(bad("only http and https URLs are allowed"));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+            None => return Err(bad("no host")),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = url.port_or_known_default().ok_or_else(|| bad("no port"))?;
+        let mut out = format!("{}://{host}:{port}{}", url.scheme(), url.path());
+        if let Some(q) = url.query() {
+            out.push('?');
+            out.push_str(q);
+        }
+        Ok(out)
+    }
+
+    fn parse(text: &str) -> Result<Url, LuaError> {
+        Url::parse(text).map_err(|e| {
+            LuaError::new(ErrorKind::Invalid, format!("invalid URL '{text}': {e}"))
+                .with_retryable(false)
+        })
+    }
+
+    /// Checks the permission on where `url` really goes.
+    fn check(cx: &HandlerCx, url: &Url) -> Result<(), LuaError> {
+        cx.context.check("http_client.request", resource(url)?)
+    }
 
     /// The default [`set_body_limit`]: 16 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
@@ -85,24 +146,66 @@ pub mod http_client {
             .with_detail("url", url)
     }
 
-    async fn send(req: Request) -> Result<Response, LuaError> {
+    async fn send(cx: &HandlerCx, req: Request) -> Result<Response, LuaError> {
         let method = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
+        let mut method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
             LuaError::new(
                 ErrorKind::Invalid,
                 format!("invalid HTTP method '{method}'"),
             )
         })?;
-        let mut b = CLIENT
-            .request(method, &req.url)
-            .timeout(Duration::from_millis(req.timeout_ms.unwrap_or(30_000)));
-        for (k, v) in req.headers.iter().flatten() {
-            b = b.header(k, v);
-        }
-        if let Some(body) = req.body {
-            b = b.body(body.0);
-        }
-        let resp = b.send().await.map_err(|e| failure(&req.url, e))?;
+        let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000));
+        let mut url = parse(&req.url)?;
+        let mut body = req.body.map(|b| b.0);
+        let mut headers = req.headers.unwrap_or_default();
+        let mut hops = 0;
+        let resp = loop {
+            check(cx, &url)?;
+            let mut b = CLIENT.request(method.clone(), url.clone()).timeout(timeout);
+            for (k, v) in &headers {
+                b = b.header(k, v);
+            }
+            if let Some(body) = &body {
+                b = b.body(body.clone());
+            }
+            let resp = b.send().await.map_err(|e| failure(url.as_str(), e))?;
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            let (true, Some(location)) = (status.is_redirection(), location) else {
+                break resp;
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(LuaError::new(
+                    ErrorKind::Invalid,
+                    format!("more than {MAX_REDIRECTS} redirects from '{}'", req.url),
+                )
+                .with_detail("url", url.as_str()));
+            }
+            let next = url.join(location).map_err(|e| {
+                LuaError::new(
+                    ErrorKind::Invalid,
+                    format!("bad redirect from '{url}' to '{location}': {e}"),
+                )
+            })?;
+            // 301/302/303 turn into GET without a body, as browsers do;
+            // 307/308 repeat the request as it was.
+            if matches!(status.as_u16(), 301..=303) && method != reqwest::Method::HEAD {
+                method = reqwest::Method::GET;
+                body = None;
+            }
+            // Credentials are for the origin they were given to.
+            if next.origin() != url.origin() {
+                headers.retain(|k, _| {
+                    !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
+                });
+            }
+            url = next;
+        };
+        let req_url = url.to_string();
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -120,14 +223,14 @@ pub mod http_client {
                 ErrorKind::ResourceExhausted,
                 format!("the response body is longer than the limit of {limit} bytes"),
             )
-            .with_detail("url", req.url.as_str())
+            .with_detail("url", req_url.as_str())
         };
         if resp.content_length().is_some_and(|n| n > limit as u64) {
             return Err(too_long());
         }
         let mut resp = resp;
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&req.url, e))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failure(&req_url, e))? {
             if body.len() + chunk.len() > limit {
                 return Err(too_long());
             }
@@ -144,20 +247,27 @@ pub mod http_client {
     /// refused connections are `nil, err` (`TIMEOUT`, `UNAVAILABLE`,
     /// retryable).
     #[luamod::function(permission = "http_client.request", resource = req)]
-    pub async fn request(req: Request) -> Result<Response, LuaError> {
-        send(req).await
+    pub async fn request(cx: HandlerCx, req: Request) -> Result<Response, LuaError> {
+        send(&cx, req).await
     }
 
     /// `GET url`.
     #[luamod::function(permission = "http_client.request", resource = url)]
-    pub async fn get(url: String, timeout_ms: Option<u64>) -> Result<Response, LuaError> {
-        send(Request {
-            method: None,
-            url,
-            headers: None,
-            body: None,
-            timeout_ms,
-        })
+    pub async fn get(
+        cx: HandlerCx,
+        url: String,
+        timeout_ms: Option<u64>,
+    ) -> Result<Response, LuaError> {
+        send(
+            &cx,
+            Request {
+                method: None,
+                url,
+                headers: None,
+                body: None,
+                timeout_ms,
+            },
+        )
         .await
     }
 }

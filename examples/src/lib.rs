@@ -7,6 +7,7 @@ pub mod fs;
 pub mod greet;
 pub mod http_client;
 pub mod json;
+pub mod paths;
 pub mod sql;
 pub mod time;
 

@@ -5,11 +5,11 @@ pub use self::sql::{DEFAULT_RESULT_LIMIT, MODULE, SQLITE_HEAP_LIMIT, set_result_
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
 /// path as resource.
-#[luamod::module(name = "sql", class(storage))]
+#[luamod::module(name = "sql", class(storage), commands(End))]
 #[allow(clippy::module_inception)]
 pub mod sql {
     use std::ffi::c_int;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
     use luamod::prelude::*;
@@ -111,10 +111,18 @@ pub mod sql {
         pub params: Option<Vec<SqlValue>>,
     }
 
-    type Conn = Arc<Mutex<rusqlite::Connection>>;
+    /// An open connection and what can stop the statement it runs.
+    #[derive(Clone)]
+    struct Conn {
+        db: Arc<Mutex<rusqlite::Connection>>,
+        interrupt: Arc<rusqlite::InterruptHandle>,
+        /// The pool that runs a transaction's ROLLBACK when the process
+        /// that began it ends first.
+        pool: tokio::runtime::Handle,
+    }
 
     /// The end of a transaction: `true`, or `nil, err`.
-    pub type TxEnd = Then<Exec, Result<bool, LuaError>>;
+    pub type TxEnd = Then<End, Result<bool, LuaError>>;
 
     /// An open database.
     #[luamod::userdata]
@@ -127,6 +135,14 @@ pub mod sql {
 
     fn sql_error(e: rusqlite::Error) -> LuaError {
         let kind = match &e {
+            // The authorizer's refusal (SQLite words a refused function as
+            // a plain error).
+            rusqlite::Error::SqliteFailure(_, Some(msg))
+            | rusqlite::Error::SqlInputError { msg, .. }
+                if msg.starts_with("not authorized") =>
+            {
+                ErrorKind::PermissionDenied
+            }
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 rusqlite::ErrorCode::ConstraintViolation => ErrorKind::Conflict,
                 rusqlite::ErrorCode::OutOfMemory | rusqlite::ErrorCode::TooBig => {
@@ -138,23 +154,75 @@ pub mod sql {
                 rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied => {
                     ErrorKind::Unavailable
                 }
+                rusqlite::ErrorCode::AuthorizationForStatementDenied => ErrorKind::PermissionDenied,
+                rusqlite::ErrorCode::OperationInterrupted => ErrorKind::Canceled,
                 _ => ErrorKind::Invalid,
             },
+            rusqlite::Error::MultipleStatement => {
+                return LuaError::new(
+                    ErrorKind::Invalid,
+                    "db:exec runs one statement; run several with db:batch{...} (one \
+                     transaction) or one db:exec each",
+                );
+            }
+            rusqlite::Error::ExecuteReturnedResults => {
+                return LuaError::new(
+                    ErrorKind::Invalid,
+                    "db:exec ran a statement that returns rows; use db:query",
+                );
+            }
             _ => ErrorKind::Invalid,
         };
         LuaError::new(kind, e.to_string()).with_retryable(kind == ErrorKind::Unavailable)
+    }
+
+    /// Stops the call's statement when the handler is dropped (its process
+    /// was cancelled, timed out or the runtime shut down): a statement
+    /// that has not started is skipped, a running one interrupted.
+    struct StopOnDrop {
+        stop: Arc<AtomicBool>,
+        interrupt: Arc<rusqlite::InterruptHandle>,
+        armed: bool,
+    }
+
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            if self.armed {
+                self.stop.store(true, Ordering::SeqCst);
+                self.interrupt.interrupt();
+            }
+        }
     }
 
     async fn blocking<T: Send + 'static>(
         conn: Conn,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, LuaError> {
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c).map_err(sql_error)
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut guard = StopOnDrop {
+            stop: stop.clone(),
+            interrupt: conn.interrupt.clone(),
+            armed: true,
+        };
+        let r = tokio::task::spawn_blocking(move || {
+            let mut c = conn.db.lock().unwrap_or_else(|p| p.into_inner());
+            if stop.load(Ordering::SeqCst) {
+                return Err(LuaError::new(
+                    ErrorKind::Canceled,
+                    "the statement was not run: its process ended",
+                ));
+            }
+            // An interrupt that came between the check and the start of
+            // the statement would be lost; the progress handler is not.
+            let seen = stop.clone();
+            c.progress_handler(1000, Some(move || seen.load(Ordering::SeqCst)));
+            let r = f(&mut c).map_err(sql_error);
+            c.progress_handler(0, None::<fn() -> bool>);
+            r
         })
-        .await
-        .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
+        .await;
+        guard.armed = false;
+        r.map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
     }
 
     fn params(p: &Option<Vec<SqlValue>>) -> Vec<Sql> {
@@ -282,44 +350,231 @@ pub mod sql {
         /// Runs `f()` inside a transaction: commits when it returns, rolls
         /// back when it raises. `f` may use the database (and wait on other
         /// commands) freely. Returns `true`, or `nil, err` with `f`'s error
-        /// (or the failure to begin or commit).
+        /// (or the failure to begin or commit). If the process ends while
+        /// `f` runs (cancelled, timed out), the transaction is rolled back
+        /// at once.
         pub fn transaction(&self, f: Function) -> Then<Exec, Invoke<TxEnd>> {
             let conn = self.conn.clone();
-            let stmt = |conn: &Conn, sql: &str| Exec {
+            Yield(Exec {
                 conn: conn.clone(),
-                sql: sql.to_owned(),
+                sql: "BEGIN".to_owned(),
                 params: None,
-            };
-            Yield(stmt(&conn, "BEGIN")).then(move |_| {
-                Invoke::new(f, Vec::new(), move |how| match how {
-                    Invoked::Returned => Yield(stmt(&conn, "COMMIT")).then(|_| Ok(true)),
-                    Invoked::Failed(e) => Yield(stmt(&conn, "ROLLBACK")).then(move |_| Err(e)),
+            })
+            .then(move |_| {
+                let open = OpenTx(Some(conn));
+                Invoke::new(f, Vec::new(), move |how| {
+                    let mut open = open;
+                    let conn = open.0.take();
+                    let end = |commit| End { conn, commit };
+                    match how {
+                        Invoked::Returned => Yield(end(true)).then(|()| Ok(true)),
+                        // The body's error, whatever the rollback says (the
+                        // body may have ended the transaction itself).
+                        Invoked::Failed(e) => Yield(end(false)).then(move |()| Err(e)),
+                    }
                 })
             })
         }
     }
 
+    /// A transaction that has begun; rolled back if dropped while open
+    /// (its process ended with the body still running).
+    struct OpenTx(Option<Conn>);
+
+    impl Drop for OpenTx {
+        fn drop(&mut self) {
+            if let Some(conn) = self.0.take() {
+                let pool = conn.pool.clone();
+                // Waits for the statement the body ran, which the cancel
+                // interrupts; a transaction already ended makes this a no-op.
+                pool.spawn_blocking(move || {
+                    let c = conn.db.lock().unwrap_or_else(|p| p.into_inner());
+                    if !c.is_autocommit() {
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Ends a transaction: `COMMIT` (rolled back if the commit fails, and
+    /// that failure reported) or `ROLLBACK` (which never fails the call:
+    /// a transaction the body already ended is left alone).
+    #[derive(Command)]
+    #[command(id = 1104, name = "sql.end", output = (), handler = end)]
+    pub struct End {
+        conn: Option<Conn>,
+        commit: bool,
+    }
+
+    async fn end(c: End, _: HandlerCx) -> Result<(), LuaError> {
+        let Some(conn) = c.conn else {
+            return Err(LuaError::new(
+                ErrorKind::Internal,
+                "the transaction was already ended",
+            ));
+        };
+        let commit = c.commit;
+        blocking(conn, move |db| {
+            if db.is_autocommit() {
+                return Ok(Err(()));
+            }
+            if commit {
+                if let Err(e) = db.execute_batch("COMMIT") {
+                    if !db.is_autocommit() {
+                        let _ = db.execute_batch("ROLLBACK");
+                    }
+                    return Err(e);
+                }
+            } else {
+                let _ = db.execute_batch("ROLLBACK");
+            }
+            Ok(Ok(()))
+        })
+        .await?
+        .or_else(|()| {
+            if commit {
+                Err(LuaError::new(
+                    ErrorKind::Conflict,
+                    "cannot commit: the transaction body already ended the transaction",
+                ))
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Pragmas a script may use: they read the schema or tune this
+    /// connection. The others can reach past the database file (a
+    /// directory for temporary files), lift host-wide limits (the heap
+    /// limit) or corrupt the file (a writable schema).
+    const PRAGMAS: &[&str] = &[
+        "analysis_limit",
+        "application_id",
+        "auto_vacuum",
+        "automatic_index",
+        "busy_timeout",
+        "cache_size",
+        "cache_spill",
+        "case_sensitive_like",
+        "cell_size_check",
+        "collation_list",
+        "data_version",
+        "database_list",
+        "defer_foreign_keys",
+        "encoding",
+        "foreign_key_check",
+        "foreign_key_list",
+        "foreign_keys",
+        "freelist_count",
+        "function_list",
+        "ignore_check_constraints",
+        "incremental_vacuum",
+        "index_info",
+        "index_list",
+        "index_xinfo",
+        "integrity_check",
+        "journal_mode",
+        "journal_size_limit",
+        "legacy_alter_table",
+        "max_page_count",
+        "optimize",
+        "page_count",
+        "page_size",
+        "pragma_list",
+        "query_only",
+        "quick_check",
+        "read_uncommitted",
+        "recursive_triggers",
+        "reverse_unordered_selects",
+        "secure_delete",
+        "synchronous",
+        "table_info",
+        "table_list",
+        "table_xinfo",
+        "temp_store",
+        "user_version",
+        "wal_autocheckpoint",
+        "wal_checkpoint",
+    ];
+
+    /// What a statement may do: everything inside this database, nothing
+    /// that names another file (`ATTACH`, `VACUUM INTO`), loads code
+    /// (`load_extension`) or escapes through a pragma. `VACUUM` itself
+    /// attaches a nameless temporary database, which stays allowed.
+    fn authorize(ctx: rusqlite::hooks::AuthContext<'_>) -> rusqlite::hooks::Authorization {
+        use rusqlite::hooks::{AuthAction, Authorization};
+        match ctx.action {
+            AuthAction::Attach { filename } if filename.is_empty() || filename == ":memory:" => {
+                Authorization::Allow
+            }
+            AuthAction::Attach { .. } => Authorization::Deny,
+            AuthAction::Function { function_name }
+                if function_name.eq_ignore_ascii_case("load_extension") =>
+            {
+                Authorization::Deny
+            }
+            AuthAction::Pragma { pragma_name, .. }
+                if !PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name)) =>
+            {
+                Authorization::Deny
+            }
+            _ => Authorization::Allow,
+        }
+    }
+
+    fn configure(c: &rusqlite::Connection) -> rusqlite::Result<()> {
+        use rusqlite::config::DbConfig;
+        // SQLite's own memory (a `randomblob(1e9)`, a huge sort) is
+        // outside the Lua limit: cap it for the whole host (before the
+        // authorizer, which refuses this pragma to scripts).
+        c.query_row(
+            &format!("PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}"),
+            [],
+            |_| Ok(()),
+        )?;
+        c.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        c.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+        c.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;
+        c.authorizer(Some(authorize));
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database file at `path`;
-    /// `":memory:"` is a private in-memory database.
+    /// `":memory:"` is a private in-memory database. The permission is
+    /// checked on the file's real path (its directory resolved; a path
+    /// with a symbolic link in it when SQLite opens it is refused); the
+    /// path is a plain file name, never a `file:` URI.
     #[luamod::function(permission = "sql.open", resource = path)]
-    pub async fn open(path: String) -> Result<Db, LuaError> {
+    pub async fn open(cx: HandlerCx, path: String) -> Result<Db, LuaError> {
+        use rusqlite::OpenFlags;
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || {
-            let c = rusqlite::Connection::open(&p)?;
-            // SQLite's own memory (a `randomblob(1e9)`, a huge sort) is
-            // outside the Lua limit: cap it for the whole host.
-            c.query_row(
-                &format!("PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}"),
-                [],
-                |_| Ok(()),
-            )?;
-            Ok::<_, rusqlite::Error>(c)
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+            let c = if p == ":memory:" {
+                rusqlite::Connection::open_in_memory_with_flags(flags)
+            } else {
+                let target = crate::paths::beneath_checked(&cx.context, "sql.open", "open", &p)?;
+                // The checked real path has no link in it, and with
+                // NOFOLLOW SQLite refuses a path that has one by the time
+                // it opens (a link swapped in after the check).
+                rusqlite::Connection::open_with_flags(&target.real, flags)
+            }
+            .map_err(sql_error)?;
+            configure(&c).map_err(sql_error)?;
+            Ok::<_, LuaError>(c)
         })
         .await
-        .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))?
-        .map_err(sql_error)?;
+        .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))??;
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Conn {
+                interrupt: Arc::new(conn.get_interrupt_handle()),
+                db: Arc::new(Mutex::new(conn)),
+                pool: tokio::runtime::Handle::current(),
+            },
             path,
         })
     }

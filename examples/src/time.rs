@@ -9,15 +9,47 @@ pub use self::time::MODULE;
 #[allow(clippy::module_inception)]
 pub mod time {
     use std::cell::RefCell;
+    use std::ffi::c_int;
     use std::rc::Rc;
 
     use luamod::prelude::*;
     use luamod::runtime::clock::{Now, Sleep, SleepUntil};
+    use luamod::types::Type;
+    use luamod::{ArgError, CallCx, LuaType, TypeRegistry};
+
+    /// The longest duration: 2^53 ms (about 285,000 years), so that a
+    /// deadline (now + duration) never overflows.
+    pub const MAX_MS: i64 = 1 << 53;
+
+    /// A duration in milliseconds, as an argument: an integer from 0 to
+    /// [`MAX_MS`]; anything else is an argument error.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Millis(pub i64);
+
+    impl<'a> FromArg<'a> for Millis {
+        fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
+            let ms = i64::from_arg(cx, idx)?;
+            if (0..=MAX_MS).contains(&ms) {
+                Ok(Millis(ms))
+            } else {
+                Err(ArgError::msg(
+                    idx,
+                    "duration out of range (0 to 2^53 milliseconds)",
+                ))
+            }
+        }
+    }
+
+    impl LuaType for Millis {
+        fn lua_type(_: &mut TypeRegistry) -> Type {
+            Type::Integer
+        }
+    }
 
     /// Suspends the calling process for `ms` milliseconds.
     #[luamod::function]
-    pub fn sleep(ms: u64) -> Yield<Sleep> {
-        Yield(Sleep { ms })
+    pub fn sleep(ms: Millis) -> Yield<Sleep> {
+        Yield(Sleep { ms: ms.0 as u64 })
     }
 
     /// Reads the clock: milliseconds since the Unix epoch (since the start
@@ -29,16 +61,16 @@ pub mod time {
 
     /// A one-shot timer that fires `ms` from now.
     #[luamod::function]
-    pub fn after(ms: u64) -> Then<Now, Timer> {
-        Yield(Now).then(move |now| Timer::new(now + ms as i64, None))
+    pub fn after(ms: Millis) -> Then<Now, Timer> {
+        Yield(Now).then(move |now| Timer::new(now.saturating_add(ms.0), None))
     }
 
     /// A ticker that fires every `ms`, starting `ms` from now. Ticks do not
     /// drift: each is scheduled from the previous deadline.
     #[luamod::function]
-    pub fn ticker(ms: u64) -> Then<Now, Timer> {
-        let period = ms.max(1) as i64;
-        Yield(Now).then(move |now| Timer::new(now + period, Some(period)))
+    pub fn ticker(ms: Millis) -> Then<Now, Timer> {
+        let period = ms.0.max(1);
+        Yield(Now).then(move |now| Timer::new(now.saturating_add(period), Some(period)))
     }
 
     #[derive(Debug)]
@@ -76,7 +108,7 @@ pub mod time {
             let fired = !st.stopped;
             let at = if st.stopped { i64::MIN } else { st.deadline };
             match st.period {
-                Some(p) if !st.stopped => st.deadline += p,
+                Some(p) if !st.stopped => st.deadline = st.deadline.saturating_add(p),
                 _ => {}
             }
             if st.period.is_none() {
@@ -93,12 +125,12 @@ pub mod time {
 
         /// Restarts the timer to fire `ms` from now (default: its period,
         /// or 0 for a one-shot timer).
-        pub fn reset(&mut self, ms: Option<u64>) -> Then<Now, bool> {
+        pub fn reset(&mut self, ms: Option<Millis>) -> Then<Now, bool> {
             let st = self.st.clone();
             Yield(Now).then(move |now| {
                 let mut st = st.borrow_mut();
-                let delay = ms.map(|m| m as i64).or(st.period).unwrap_or(0);
-                st.deadline = now + delay;
+                let delay = ms.map(|m| m.0).or(st.period).unwrap_or(0);
+                st.deadline = now.saturating_add(delay);
                 st.stopped = false;
                 true
             })

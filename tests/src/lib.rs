@@ -480,3 +480,16 @@ pub mod journal {
         })
     }
 }
+
+/// SQLite for tests that check a database from outside the runtime.
+pub mod sqlite {
+    pub use rusqlite::Connection;
+
+    /// Opens `path`, waiting for locks as long as they are held.
+    pub fn open_waiting(path: &std::path::Path) -> Connection {
+        let c = Connection::open(path).expect("open");
+        c.busy_timeout(std::time::Duration::from_secs(3600))
+            .expect("busy timeout");
+        c
+    }
+}

@@ -17,6 +17,7 @@ const MODULE: Schema = Schema {
     keys: &[
         ("name", Kind::Str),
         ("class", Kind::List),
+        ("commands", Kind::List),
         ("crate", Kind::Str),
     ],
 };
@@ -26,6 +27,10 @@ pub struct Module {
     pub name: Option<LitStr>,
     /// Each class as written.
     pub classes: Vec<Ident>,
+    /// `commands(A, B)`: commands its exports yield only from a
+    /// continuation (a `Then` or `Invoke` chain), so no export's return
+    /// type names them; their default handlers are registered too.
+    pub extra_commands: Vec<Ident>,
     pub krate: Krate,
     pub doc: String,
     pub functions: Vec<Function>,
@@ -50,6 +55,10 @@ impl Module {
             name: opts.str("name"),
             classes: opts
                 .list("class")
+                .map(<[Ident]>::to_vec)
+                .unwrap_or_default(),
+            extra_commands: opts
+                .list("commands")
                 .map(<[Ident]>::to_vec)
                 .unwrap_or_default(),
             krate,

@@ -88,6 +88,7 @@ fn expand(m: &Module) -> TokenStream {
                 f.yields.clone()
             }
         })
+        .chain(m.extra_commands.iter().map(|c| syn::parse_quote!(#c)))
         .collect();
     let mut exports = Vec::new();
     let mut defs = Vec::new();

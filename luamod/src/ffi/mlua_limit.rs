@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn luamods_own_allocator_is_not_mluas() {
         let lua = Lua::new();
-        let mem = crate::MemoryControl::install(&lua).unwrap();
+        let mem = crate::ffi::alloc::MemoryControl::install(&lua).unwrap();
         // SAFETY: live state on this thread.
         assert!(unsafe { limit_of(main_state(&lua)) }.is_none());
         drop(mem);

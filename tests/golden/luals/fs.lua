@@ -18,6 +18,8 @@ local fs = {}
 function fs.read(path) end
 
 ---Writes `data` to a file, replacing it; returns the bytes written.
+---The file's directory must exist; a symbolic link in the file's
+---place is refused, not followed.
 ---
 ---Requires permission `fs.write` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async
@@ -45,7 +47,7 @@ function fs.list(path) end
 ---@return errors.Error?
 function fs.exists(path) end
 
----Removes a file.
+---Removes a file (a symbolic link itself, not what it points to).
 ---
 ---Requires permission `fs.write` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async

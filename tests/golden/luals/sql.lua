@@ -40,7 +40,9 @@ function sql_Db:batch(statements) end
 ---Runs `f()` inside a transaction: commits when it returns, rolls
 ---back when it raises. `f` may use the database (and wait on other
 ---commands) freely. Returns `true`, or `nil, err` with `f`'s error
----(or the failure to begin or commit).
+---(or the failure to begin or commit). If the process ends while
+---`f` runs (cancelled, timed out), the transaction is rolled back
+---at once.
 ---@async
 ---@param f function
 ---@return boolean?
@@ -55,7 +57,10 @@ function sql_Db:transaction(f) end
 local sql = {}
 
 ---Opens (creating if needed) the database file at `path`;
----`":memory:"` is a private in-memory database.
+---`":memory:"` is a private in-memory database. The permission is
+---checked on the file's real path (its directory resolved; a path
+---with a symbolic link in it when SQLite opens it is refused); the
+---path is a plain file name, never a `file:` URI.
 ---
 ---Requires permission `sql.open` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async

@@ -1,0 +1,498 @@
+//! The adversarial suite, part three: the example modules against scripts
+//! that try to reach past their policies (paths, SQL, URLs), leave
+//! resources behind when cancelled, or get misleading answers. Real files
+//! in a temporary directory, a real SQLite file, real loopback servers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use luamod::prelude::*;
+use luamod::runtime::SpawnOptions;
+use luamod_examples::{buffer, fs, http_client, sql, time};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `ALLOWED` (the policy's directory) and `OUTSIDE` with a secret in it.
+struct Dirs {
+    root: PathBuf,
+    allowed: PathBuf,
+    outside: PathBuf,
+}
+
+impl Dirs {
+    fn new(tag: &str) -> Dirs {
+        let root = std::env::temp_dir().join(format!(
+            "luamod-hostile-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        let allowed = root.join("allowed");
+        let outside = root.join("outside");
+        std::fs::create_dir_all(allowed.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        let (allowed, outside) = (root.join("allowed"), root.join("outside"));
+        std::fs::write(outside.join("secret"), "top secret").unwrap();
+        std::fs::write(allowed.join("note"), "hello").unwrap();
+        std::os::unix::fs::symlink(&outside, allowed.join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret"), allowed.join("filelink")).unwrap();
+        Dirs {
+            root,
+            allowed,
+            outside,
+        }
+    }
+
+    fn pattern(&self) -> String {
+        format!("{}/*", self.allowed.display())
+    }
+
+    /// A prelude defining `ALLOWED` and `OUTSIDE` for the script.
+    fn lua(&self, body: &str) -> String {
+        format!(
+            "local ALLOWED, OUTSIDE = {:?}, {:?}\n{body}",
+            self.allowed.display().to_string(),
+            self.outside.display().to_string()
+        )
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn runtime_for(dirs: &Dirs) -> Runtime {
+    let p = dirs.pattern();
+    Runtime::builder()
+        .module(&fs::MODULE)
+        .module(&sql::MODULE)
+        .module(&time::MODULE)
+        .module(&buffer::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow(["fs.read", "fs.write", "sql.open"]).on(p.as_str()))
+        .build()
+        .unwrap()
+}
+
+/// Runs `body`; it returns a list of `name=KIND` (or `name=ok`) strings.
+async fn outcomes(rt: &Runtime, src: &str) -> Vec<String> {
+    rt.run::<Vec<String>>(src)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const PROBE: &str = "
+local out = {}
+local function try(name, v, err)
+  if err then out[#out + 1] = name .. '=' .. err:kind()
+  elseif v == nil then out[#out + 1] = name .. '=nil'
+  else out[#out + 1] = name .. '=ok' end
+end
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_paths_are_checked_where_they_really_lead() {
+    let dirs = Dirs::new("fs");
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(&format!(
+        "{PROBE}
+        local fs = require('fs')
+        try('read ..', fs.read(ALLOWED .. '/../outside/secret'))
+        try('read ../..', fs.read(ALLOWED .. '/sub/../../outside/secret'))
+        try('read link dir', fs.read(ALLOWED .. '/link/secret'))
+        try('read file link', fs.read(ALLOWED .. '/filelink'))
+        try('write ..', fs.write(ALLOWED .. '/../outside/planted', 'x'))
+        try('write link dir', fs.write(ALLOWED .. '/link/planted', 'x'))
+        try('write file link', fs.write(ALLOWED .. '/filelink', 'overwritten'))
+        try('remove ..', fs.remove(ALLOWED .. '/../outside/secret'))
+        try('remove link dir', fs.remove(ALLOWED .. '/link/secret'))
+        try('list ..', fs.list(ALLOWED .. '/..'))
+        try('list link', fs.list(ALLOWED .. '/link'))
+        try('exists ..', fs.exists(ALLOWED .. '/../outside/secret'))
+        try('exists missing outside', fs.exists(ALLOWED .. '/link/nothing'))
+        try('exists missing dir outside', fs.exists(ALLOWED .. '/link/no/dir'))
+        try('read inside', fs.read(ALLOWED .. '/./sub/../note'))
+        try('write inside', fs.write(ALLOWED .. '/sub/new', 'data'))
+        try('remove the link itself', fs.remove(ALLOWED .. '/filelink'))
+        return out"
+    ));
+    let got = outcomes(&rt, &src).await;
+    assert_eq!(
+        got,
+        [
+            "read ..=PERMISSION_DENIED",
+            "read ../..=PERMISSION_DENIED",
+            "read link dir=PERMISSION_DENIED",
+            "read file link=PERMISSION_DENIED",
+            "write ..=PERMISSION_DENIED",
+            "write link dir=PERMISSION_DENIED",
+            // A link in the file's place is not followed.
+            "write file link=INVALID",
+            "remove ..=PERMISSION_DENIED",
+            "remove link dir=PERMISSION_DENIED",
+            "list ..=PERMISSION_DENIED",
+            "list link=PERMISSION_DENIED",
+            "exists ..=PERMISSION_DENIED",
+            // Refused whether or not the target exists: nothing leaks.
+            "exists missing outside=PERMISSION_DENIED",
+            "exists missing dir outside=PERMISSION_DENIED",
+            "read inside=ok",
+            "write inside=ok",
+            "remove the link itself=ok",
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dirs.outside.join("secret")).unwrap(),
+        "top secret"
+    );
+    assert!(!dirs.outside.join("planted").exists());
+    assert!(!dirs.allowed.join("filelink").exists());
+    assert_eq!(
+        std::fs::read_to_string(dirs.allowed.join("sub/new")).unwrap(),
+        "data"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_errors_are_kinded_by_what_went_wrong() {
+    let dirs = Dirs::new("fserr");
+    let rt = runtime_for(&dirs);
+    let long = "n".repeat(300);
+    let src = dirs.lua(&format!(
+        "{PROBE}
+        local fs = require('fs')
+        local function kind(name, v, err)
+          out[#out + 1] = name .. '=' .. err:kind() .. ' retryable=' .. tostring(err:retryable())
+        end
+        kind('dir', fs.read(ALLOWED .. '/sub'))
+        kind('not a dir', fs.read(ALLOWED .. '/note/x'))
+        kind('too long', fs.read(ALLOWED .. '/{long}'))
+        kind('missing', fs.read(ALLOWED .. '/missing'))
+        kind('trailing slash', fs.write(ALLOWED .. '/sub/', 'x'))
+        return out"
+    ));
+    assert_eq!(
+        outcomes(&rt, &src).await,
+        [
+            "dir=INVALID retryable=false",
+            "not a dir=INVALID retryable=false",
+            "too long=INVALID retryable=false",
+            "missing=NOT_FOUND retryable=false",
+            "trailing slash=INVALID retryable=false",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_cannot_reach_files_outside_its_policy() {
+    let dirs = Dirs::new("sql");
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(&format!(
+        "{PROBE}
+        local sql = require('sql')
+        try('open ..', sql.open(ALLOWED .. '/../outside/x.db'))
+        try('open link', sql.open(ALLOWED .. '/link/x.db'))
+        try('open uri', sql.open('file:' .. OUTSIDE .. '/x.db'))
+        local db = assert(sql.open(ALLOWED .. '/app.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        try('attach', db:exec(\"ATTACH DATABASE '\" .. OUTSIDE .. \"/x.db' AS o\"))
+        try('create in attached', db:exec('CREATE TABLE o.t (x)'))
+        try('vacuum into', db:exec(\"VACUUM INTO '\" .. OUTSIDE .. \"/y.db'\"))
+        try('load_extension', db:query(\"SELECT load_extension('\" .. OUTSIDE .. \"/evil')\"))
+        try('temp dir', db:exec(\"PRAGMA temp_store_directory = '\" .. OUTSIDE .. \"'\"))
+        try('heap limit', db:query('PRAGMA hard_heap_limit = 0'))
+        try('writable schema', db:exec('PRAGMA writable_schema = ON'))
+        try('vacuum', db:exec('VACUUM'))
+        try('table_info', db:query('PRAGMA table_info(t)'))
+        try('attach memory', db:exec(\"ATTACH ':memory:' AS scratch\"))
+        return out"
+    ));
+    assert_eq!(
+        outcomes(&rt, &src).await,
+        [
+            "open ..=PERMISSION_DENIED",
+            "open link=PERMISSION_DENIED",
+            "open uri=PERMISSION_DENIED",
+            "attach=PERMISSION_DENIED",
+            "create in attached=INVALID",
+            "vacuum into=PERMISSION_DENIED",
+            "load_extension=PERMISSION_DENIED",
+            "temp dir=PERMISSION_DENIED",
+            "heap limit=PERMISSION_DENIED",
+            "writable schema=PERMISSION_DENIED",
+            "vacuum=ok",
+            "table_info=ok",
+            "attach memory=ok",
+        ]
+    );
+    let outside: Vec<_> = std::fs::read_dir(&dirs.outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(outside, ["secret"], "nothing was created outside");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_results_say_what_happened() {
+    let dirs = Dirs::new("sqlres");
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(
+        "local sql = require('sql')
+        local db = assert(sql.open(ALLOWED .. '/r.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        local n, err = db:exec('INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); INSERT INTO t VALUES (3)')
+        assert(n == nil and err:kind() == 'INVALID', tostring(err))
+        assert(err:message():find('one statement', 1, true), err:message())
+        assert(db:query('SELECT count(*) AS c FROM t')[1].c == 0, 'nothing ran')
+        -- The body commits by hand, then fails: the caller sees the body's error.
+        local ok, terr = db:transaction(function()
+          assert(db:exec('INSERT INTO t VALUES (4)'))
+          assert(db:exec('COMMIT'))
+          error('body failed after its own commit')
+        end)
+        assert(ok == nil and terr:message():find('body failed', 1, true), tostring(terr))
+        return 'ok'",
+    );
+    let r: String = rt.run(&src).await.unwrap();
+    assert_eq!(r, "ok");
+}
+
+/// Cancelled inside `db:transaction(fn)` (by its deadline): the transaction
+/// rolls back at once, so another connection can write without waiting for
+/// the collector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_transaction_rolls_back_at_once() {
+    let dirs = Dirs::new("sqltx");
+    let rt = runtime_for(&dirs);
+    let db = dirs.allowed.join("tx.db");
+    let src = dirs.lua(
+        "local sql, time = require('sql'), require('time')
+        local db = assert(sql.open(ALLOWED .. '/tx.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        db:transaction(function()
+          assert(db:exec('INSERT INTO t VALUES (1)'))
+          time.sleep(60000)
+        end)",
+    );
+    let opts = SpawnOptions {
+        deadline: Some(Duration::from_millis(300)),
+        ..SpawnOptions::default()
+    };
+    let pid = rt.spawn(&src, opts).unwrap();
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
+    let db = db.clone();
+    let count = tokio::task::spawn_blocking(move || {
+        let c = rusqlite_open(&db);
+        c.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, 1, "the cancelled insert was rolled back");
+}
+
+/// A connection of the test's own, which waits for locks (no time limit of
+/// the test: it waits as long as the lock is held).
+fn rusqlite_open(path: &Path) -> luamod_tests::sqlite::Connection {
+    luamod_tests::sqlite::open_waiting(path)
+}
+
+/// An endless query, cancelled: SQLite stops it (a writer gets in) and the
+/// runtime drops promptly afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_endless_query_is_interrupted() {
+    let dirs = Dirs::new("sqlspin");
+    let rt = runtime_for(&dirs);
+    let path = dirs.allowed.join("spin.db");
+    let src = dirs.lua(
+        "local sql = require('sql')
+        local db = assert(sql.open(ALLOWED .. '/spin.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        assert(db:exec('INSERT INTO t VALUES (1)'))
+        return db:query('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT c.x + 1 FROM c, t) SELECT count(*) FROM c')",
+    );
+    let pid = rt.spawn(&src, SpawnOptions::default()).unwrap();
+    while rt.stats().await[0].waiting == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Let the query get going, then cancel.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    rt.cancel(pid);
+    rt.join(pid).await.unwrap_err();
+    let count = tokio::task::spawn_blocking(move || {
+        let c = rusqlite_open(&path);
+        // A write needs the reader gone.
+        c.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, 2);
+    drop(rt);
+}
+
+/// A loopback HTTP server on `ip` that counts requests; `/hello` answers
+/// `hi`, `/to?url` redirects there, `/loop` redirects to itself.
+async fn server(ip: &str) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = 0;
+                loop {
+                    let Ok(n) = sock.read(&mut buf[got..]).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got += n;
+                    if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") || got == buf.len() {
+                        break;
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..got]).to_string();
+                let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let reply = if let Some(to) = target.strip_prefix("/to?") {
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                } else if target == "/loop" {
+                    "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi".to_owned()
+                };
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (base, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_policies_hold_against_url_tricks_and_redirects() {
+    let (good, _) = server("127.0.0.1").await;
+    let (evil, evil_hits) = server("127.0.0.2").await;
+    let evil_port = evil.rsplit(':').next().unwrap().to_owned();
+    let good_port = good.rsplit(':').next().unwrap().to_owned();
+    let rt = Runtime::builder()
+        .module(&http_client::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow("http_client.request").on(format!("{good}/*").as_str()))
+        .build()
+        .unwrap();
+    let src = format!(
+        "{PROBE}
+        local http = require('http_client')
+        local GOOD, EP, GP = {good:?}, {evil_port:?}, {good_port:?}
+        try('userinfo', http.get('http://127.0.0.1:' .. GP .. '@127.0.0.2:' .. EP .. '/hello'))
+        try('userinfo 2', http.get('http://127.0.0.1:1@127.0.0.2:' .. EP .. '/hello'))
+        try('decimal', http.get('http://2130706434:' .. EP .. '/hello'))
+        try('hex', http.get('http://0x7f000002:' .. EP .. '/hello'))
+        try('octal', http.get('http://0177.0.0.2:' .. EP .. '/hello'))
+        try('short', http.get('http://127.2:' .. EP .. '/hello'))
+        try('mapped v6', http.get('http://[::ffff:127.0.0.2]:' .. EP .. '/hello'))
+        try('redirect out', http.get(GOOD .. '/to?http://127.0.0.2:' .. EP .. '/hello'))
+        try('redirect loop', http.get(GOOD .. '/loop'))
+        try('scheme', http.get('file:///etc/passwd'))
+        try('good', http.get(GOOD .. '/hello'))
+        try('good upper case', http.get('HTTP://127.0.0.1:' .. GP .. '/hello'))
+        try('good dots', http.get(GOOD .. '/a/../hello'))
+        try('redirect in', http.get(GOOD .. '/to?/hello'))
+        return out"
+    );
+    let got = outcomes(&rt, &src).await;
+    assert_eq!(
+        got,
+        [
+            "userinfo=PERMISSION_DENIED",
+            "userinfo 2=PERMISSION_DENIED",
+            "decimal=PERMISSION_DENIED",
+            "hex=PERMISSION_DENIED",
+            "octal=PERMISSION_DENIED",
+            "short=PERMISSION_DENIED",
+            "mapped v6=PERMISSION_DENIED",
+            "redirect out=PERMISSION_DENIED",
+            "redirect loop=INVALID",
+            "scheme=PERMISSION_DENIED",
+            "good=ok",
+            "good upper case=PERMISSION_DENIED",
+            "good dots=ok",
+            "redirect in=ok",
+        ]
+    );
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "the other host was never reached"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_arithmetic_cannot_overflow() {
+    let dirs = Dirs::new("time");
+    let rt = runtime_for(&dirs);
+    let src = "local time = require('time')
+        local out = {}
+        for _, f in ipairs({
+          function() return time.after(math.maxinteger) end,
+          function() return time.after(-1) end,
+          function() return time.ticker(2^60) end,
+          function() return time.sleep(-5) end,
+          function() return time.after(1):reset(math.maxinteger) end,
+        }) do
+          local ok, err = pcall(f)
+          out[#out + 1] = tostring(ok) .. ' ' .. tostring(err)
+        end
+        local far = time.after(2^53)
+        out[#out + 1] = tostring(far.active)
+        return out";
+    let got = outcomes(&rt, src).await;
+    for line in &got[..5] {
+        assert!(
+            line.starts_with("false") && line.contains("duration out of range"),
+            "{got:?}"
+        );
+    }
+    assert!(got[0].contains("bad argument #1 to 'after'"), "{got:?}");
+    assert_eq!(got[5], "true");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comparisons_and_error_constructors_answer_plainly() {
+    let dirs = Dirs::new("misc");
+    let rt = runtime_for(&dirs);
+    let src = "local buffer, time = require('buffer'), require('time')
+        local b, t = buffer.Buffer.new('x'), time.after(10)
+        local out = { tostring(b == t), tostring(t == b), tostring(b == buffer.Buffer.new('x')) }
+        for _, spec in ipairs({
+          { kind = 5 }, { message = {} }, { retryable = 'yes' }, { kind = 'NOPE' },
+          { details = 5 }, { details = { a = {} } }, { details = { [{}] = 'x' } }, true,
+        }) do
+          local ok, err = pcall(errors.new, spec)
+          out[#out + 1] = tostring(err)
+        end
+        return out";
+    let got = outcomes(&rt, src).await;
+    assert_eq!(&got[..3], ["false", "false", "true"]);
+    for line in &got[3..] {
+        assert!(line.contains("bad argument #1 to 'errors.new'"), "{got:?}");
+        assert!(!line.contains("error converting"), "{got:?}");
+    }
+}
