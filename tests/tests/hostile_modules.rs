@@ -165,6 +165,11 @@ async fn fs_errors_are_kinded_by_what_went_wrong() {
     let dirs = Dirs::new("fserr");
     let rt = runtime_for(&dirs);
     let long = "n".repeat(300);
+    let made = std::process::Command::new("mkfifo")
+        .arg(dirs.allowed.join("fifo"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
     let src = dirs.lua(&format!(
         "{PROBE}
         local fs = require('fs')
@@ -176,6 +181,8 @@ async fn fs_errors_are_kinded_by_what_went_wrong() {
         kind('too long', fs.read(ALLOWED .. '/{long}'))
         kind('missing', fs.read(ALLOWED .. '/missing'))
         kind('trailing slash', fs.write(ALLOWED .. '/sub/', 'x'))
+        -- A FIFO with no writer: opened without blocking, read as empty.
+        out[#out + 1] = 'fifo=' .. tostring(fs.read(ALLOWED .. '/fifo'))
         return out"
     ));
     assert_eq!(
@@ -186,6 +193,7 @@ async fn fs_errors_are_kinded_by_what_went_wrong() {
             "too long=INVALID retryable=false",
             "missing=NOT_FOUND retryable=false",
             "trailing slash=INVALID retryable=false",
+            "fifo=",
         ]
     );
 }

@@ -6,7 +6,8 @@
 //! *unprotected* (Lua's `lua_settop` closes what it drops), so a handler
 //! that raises aborts the host. It would also run a script's `__tostring`
 //! on the error value with no time budget. So the worker resumes processes
-//! itself: results move to the resumer's stack untouched, a dead process
+//! itself: a yield is read on the coroutine's own stack, results move to
+//! mlua's stack untouched, a dead process
 //! keeps its stack until the worker closes it under a budget (see
 //! `worker`), and the error value becomes an mlua error the way mlua makes
 //! one — minus running script code.
@@ -18,6 +19,8 @@ use std::ffi::c_void;
 
 use mlua::ffi::{self, lua_State};
 use mlua::{Lua, MultiValue, Value};
+
+use crate::suspend::park::sentinel;
 
 /// Resumes processes of one worker state.
 pub(crate) struct Resumer {
@@ -43,28 +46,45 @@ impl Resumer {
         Ok(Resumer { mlua_error_mt: mt })
     }
 
-    /// Resumes `thread` with no arguments. Returns what it yielded or
-    /// returned; an error leaves the dead coroutine's stack as it was.
+    /// Resumes `thread` with no arguments. A yield is answered without
+    /// touching mlua (the common step: a command or a preemption); the
+    /// values of a return, or the error, are converted through mlua. An
+    /// error leaves the dead coroutine's stack as it was, for closing.
     ///
     /// # Safety
     /// `thread` is a coroutine of `lua`'s state, alive (the caller holds a
-    /// reference to it), suspended or not started, on this thread.
+    /// reference to it), suspended or not started, on this thread; `from`
+    /// is that state's main thread, not running Lua code.
     pub(crate) unsafe fn resume(
         &self,
         lua: &Lua,
+        from: *mut lua_State,
         thread: *mut lua_State,
-    ) -> mlua::Result<MultiValue> {
+    ) -> mlua::Result<Stepped> {
+        let mut nres = 0;
+        // SAFETY: lua_resume catches every error of the coroutine itself;
+        // nothing here raises.
+        let status = unsafe { ffi::lua_resume(thread, from, 0, &mut nres) };
+        if status == ffi::LUA_YIELD {
+            // SAFETY: the `nres` yielded values are on top of `thread`; they
+            // are dropped so the next resume starts where the yield left.
+            let system = unsafe {
+                let system = nres >= 1
+                    && ffi::lua_type(thread, -nres) == ffi::LUA_TLIGHTUSERDATA
+                    && ffi::lua_touserdata(thread, -nres) == sentinel();
+                ffi::lua_pop(thread, nres);
+                system
+            };
+            return Ok(Stepped::Yielded { system });
+        }
         let mt = self.mlua_error_mt;
-        let mut status = ffi::LUA_OK;
         // SAFETY: mlua runs the closure under lua_pcall on its state `st`,
         // so an error raised here (an allocation failure) ends there; the
-        // closure owns nothing. The process's own error is left on `st`
-        // as a value, not raised (mlua would append a second traceback).
+        // closure owns nothing. The process's error is left on `st` as a
+        // value, not raised (mlua would append a second traceback).
         let mut values = unsafe {
             lua.exec_raw::<MultiValue>((), |st| {
-                let mut nres = 0;
-                status = ffi::lua_resume(thread, st, 0, &mut nres);
-                if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
+                if status == ffi::LUA_OK {
                     if ffi::lua_checkstack(st, nres) == 0 {
                         ffi::luaL_error(st, c"too many results to return".as_ptr());
                     }
@@ -77,8 +97,8 @@ impl Resumer {
                 }
             })?
         };
-        if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
-            return Ok(values);
+        if status == ffi::LUA_OK {
+            return Ok(Stepped::Returned(values));
         }
         Err(match values.pop_front() {
             Some(Value::Error(e)) => *e,
@@ -89,6 +109,15 @@ impl Resumer {
             other => mlua::Error::RuntimeError(format!("{other:?}")),
         })
     }
+}
+
+/// How a step ended, if not with an error.
+pub(crate) enum Stepped {
+    /// The process yielded: to wait on a command (`system`: the sentinel),
+    /// or preempted, or a `coroutine.yield` of its own.
+    Yielded { system: bool },
+    /// It returned these values.
+    Returned(MultiValue),
 }
 
 /// Replaces the error value on top of `st` with what the host reads: a

@@ -21,6 +21,7 @@ use mlua::prelude::{LuaGcGenParams, LuaGcMode};
 use mlua::thread::ThreadStatus;
 use mlua::{Lua, MultiValue, Table, Thread, Value};
 
+use super::resume::Stepped;
 use super::shared::Shared;
 use crate::command::{CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
@@ -28,7 +29,7 @@ use crate::ffi::alloc::MemoryControl;
 use crate::sandbox::random::Rng;
 use crate::security::{Context, ContextKind};
 use crate::suspend::abandon::{self, Held};
-use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE, sentinel};
+use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE};
 
 /// Converts a finished process's values (on the worker thread) and delivers
 /// them to whoever waits.
@@ -377,14 +378,15 @@ impl Worker {
         let held = abandon::enter(p.held.clone());
         let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
         let step = self.shared.preempt.enter_step(self.index, pid, state);
+        let main = WORKER_STATE.with(|w| w.get());
         // SAFETY: the process's thread, alive (`p` holds it), suspended or
-        // new (a finished process is removed), on this worker.
-        let r = unsafe { self.resumer.resume(&self.lua, state) };
+        // new (a finished process is removed), on this worker; `main` is
+        // the worker state's main thread, idle between steps.
+        let r = unsafe { self.resumer.resume(&self.lua, main, state) };
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
         drop(step);
-        let status = p.thread.status();
         drop(held);
         drop(rng);
         drop(entered);
@@ -398,22 +400,17 @@ impl Worker {
         }
         match r {
             Err(e) => self.finish(pid, Err(Error::from(e))),
-            Ok(values) => match status {
-                ThreadStatus::Resumable => {
-                    let system = matches!(values.front(), Some(Value::LightUserData(l)) if l.0 == sentinel());
-                    match (system, parked) {
-                        (true, Some(parked)) => self.dispatch(pid, parked),
-                        // Preempted, or an ordinary `coroutine.yield` at
-                        // the top of a process (a cooperative reschedule):
-                        // behind the others.
-                        _ => {
-                            self.preemptions += u64::from(preempted);
-                            self.ready.push_back(pid);
-                        }
-                    }
+            Ok(Stepped::Yielded { system }) => match (system, parked) {
+                (true, Some(parked)) => self.dispatch(pid, parked),
+                // Preempted, or an ordinary `coroutine.yield` at the top
+                // of a process (a cooperative reschedule): behind the
+                // others.
+                _ => {
+                    self.preemptions += u64::from(preempted);
+                    self.ready.push_back(pid);
                 }
-                _ => self.finish(pid, Ok(values)),
             },
+            Ok(Stepped::Returned(values)) => self.finish(pid, Ok(values)),
         }
     }
 
