@@ -53,7 +53,7 @@ pub mod __private;
 
 pub use call::{ArgError, CallCx, FunctionDef};
 pub use command::{Command, CommandId, Pid};
-pub use convert::{Bytes, FromArg, IntoReturn};
+pub use convert::{Bytes, FromArg, Frozen, IntoReturn, freeze};
 pub use error::{Detail, Error, ErrorKind, LuaError};
 pub use ffi::alloc::MemoryControl;
 pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module, userdata};

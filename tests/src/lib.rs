@@ -162,6 +162,43 @@ pub mod probe {
 
 pub mod oom;
 
+/// Read-only data handed to Lua (`Frozen`).
+#[luamod::module(name = "shelf", class(deterministic))]
+pub mod shelf {
+    use std::collections::BTreeMap;
+
+    use luamod::Frozen;
+    use luamod::prelude::*;
+
+    /// A nested table, read-only at every level.
+    #[luamod::function]
+    pub fn catalog() -> Frozen<BTreeMap<String, Vec<i64>>> {
+        Frozen::new(
+            "shelf.catalog",
+            BTreeMap::from([
+                ("odd".to_owned(), vec![1, 3, 5]),
+                ("even".to_owned(), vec![2, 4]),
+            ]),
+        )
+    }
+
+    /// A scalar passes unchanged.
+    #[luamod::function]
+    pub fn count() -> Frozen<i64> {
+        Frozen::new("shelf.count", 5)
+    }
+
+    /// Frozen inside a `Result`.
+    #[luamod::function]
+    pub fn maybe(ok: bool) -> Result<Frozen<Vec<String>>, LuaError> {
+        if ok {
+            Ok(Frozen::new("shelf.maybe", vec!["a".to_owned()]))
+        } else {
+            Err(LuaError::new(ErrorKind::NotFound, "nothing on the shelf"))
+        }
+    }
+}
+
 /// Audits what a process can reach (for the isolation tests).
 #[luamod::module(name = "audit", class(deterministic))]
 pub mod audit {

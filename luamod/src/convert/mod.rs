@@ -8,12 +8,14 @@
 
 mod arg;
 mod bytes;
+mod frozen;
 mod handle;
 mod ret;
 mod table;
 
 pub use arg::FromArg;
 pub use bytes::Bytes;
+pub use frozen::{Frozen, freeze};
 pub use ret::IntoReturn;
 
 #[doc(hidden)]

@@ -29,6 +29,7 @@ pub struct Builder {
     time_slice: Duration,
     unyielding_limit: Duration,
     memory_limit: Option<usize>,
+    globals: bool,
 }
 
 impl Runtime {
@@ -59,6 +60,7 @@ impl Builder {
             time_slice: Builder::DEFAULT_TIME_SLICE,
             unyielding_limit: Builder::DEFAULT_UNYIELDING_LIMIT,
             memory_limit: None,
+            globals: false,
         }
     }
 
@@ -157,6 +159,34 @@ impl Builder {
         self
     }
 
+    /// Binds every module as a global too (`json.encode(...)` without
+    /// `require`), for scripts written for hosts that do that. Off by
+    /// default: modules are reached through `require`. A process may shadow
+    /// such a global with its own; the module table itself stays read-only.
+    ///
+    /// ```
+    /// #[luamod::module(name = "greet", class(deterministic))]
+    /// pub mod greet {
+    ///     /// Says hello.
+    ///     #[luamod::function]
+    ///     pub fn hi() -> String {
+    ///         "hi".to_owned()
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rt = luamod::Runtime::builder()
+    ///     .module(&greet::MODULE)
+    ///     .globals(true)
+    ///     .build()?;
+    /// let same: bool = rt.run("return greet == require('greet') and greet.hi() == 'hi'").await?;
+    /// assert!(same);
+    /// # Ok::<(), luamod::Error>(()) }).unwrap();
+    /// ```
+    pub fn globals(mut self, on: bool) -> Self {
+        self.globals = on;
+        self
+    }
+
     /// Called once per process, on its worker thread, when it completes.
     pub fn on_complete(
         mut self,
@@ -243,6 +273,7 @@ impl Builder {
                 self.unyielding_limit,
             )),
             memory_limit: self.memory_limit,
+            globals: self.globals,
         });
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();

@@ -24,4 +24,6 @@ pub(crate) struct Shared {
     pub preempt: Arc<Preempt>,
     /// The most bytes each worker's Lua state may hold.
     pub memory_limit: Option<usize>,
+    /// Bind modules as globals too.
+    pub globals: bool,
 }

@@ -154,6 +154,12 @@ impl Worker {
         let coroutine = super::coroutines::library(&lua)?;
         super::preempt::install(&lua, &coroutine)?;
         globals.raw_set("coroutine", coroutine)?;
+        if shared.globals {
+            let loaded: Table = lua.named_registry_value("_LOADED")?;
+            for m in &shared.modules {
+                globals.raw_set(m.name, loaded.raw_get::<Value>(m.name)?)?;
+            }
+        }
         let restricted = crate::sandbox::restrict(&lua, &shared.sandbox)?;
         let base_mt = |workflow: bool| -> mlua::Result<Table> {
             let base = lua.create_table()?;
