@@ -137,6 +137,26 @@ fn scale(_: &mut Criterion) {
         rt.shutdown(Duration::ZERO).await;
         let per = (during - before) as f64 / COUNT as f64;
 
+        // Phase 1b: the same processes from a script compiled once.
+        let rt = build();
+        rt.run::<()>("return").await.expect("warm");
+        let script = rt
+            .compile("require('bench').sleep(600000)", "sleeper")
+            .expect("compile");
+        let start = Instant::now();
+        for _ in 0..COUNT {
+            rt.spawn(&script, SpawnOptions::default()).expect("spawn");
+        }
+        loop {
+            let s = rt.stats().await;
+            if s.iter().map(|w| w.waiting).sum::<usize>() == COUNT {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let compiled = start.elapsed();
+        rt.shutdown(Duration::ZERO).await;
+
         // Phase 2, wall time: processes that each sleep 100 ms.
         let rt = build();
         rt.run::<()>("return").await.expect("warm");
@@ -155,9 +175,11 @@ fn scale(_: &mut Criterion) {
         rt.shutdown(Duration::from_secs(1)).await;
         println!(
             "scale: {COUNT} processes: all started and suspended after {suspended:?} \
-             ({:.0} spawns/s); {per:.0} bytes of Lua memory per suspended process; \
+             ({:.0} spawns/s; from a compiled script {compiled:?}, {:.0} spawns/s); \
+             {per:.0} bytes of Lua memory per suspended process; \
              {COUNT} processes sleeping 100 ms each: all done after {total:?}",
-            COUNT as f64 / suspended.as_secs_f64()
+            COUNT as f64 / suspended.as_secs_f64(),
+            COUNT as f64 / compiled.as_secs_f64()
         );
     });
 }

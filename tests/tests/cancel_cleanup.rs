@@ -57,7 +57,7 @@ async fn cancel_closes_a_waiting_process_and_drops_its_handler() {
         "{}journal.wait_for_cancel('K1 handler')\njournal.note('K1 never')",
         closer("K1")
     );
-    let pid = rt.spawn(&script(&src), SpawnOptions::default()).unwrap();
+    let pid = rt.spawn(script(&src), SpawnOptions::default()).unwrap();
     until_waiting(&rt).await;
     rt.cancel(pid);
     let err = rt.join(pid).await.unwrap_err();
@@ -83,7 +83,7 @@ async fn a_deadline_closes_the_process_too() {
         deadline: Some(Duration::from_millis(50)),
         ..SpawnOptions::default()
     };
-    let pid = rt.spawn(&script(&src), opts).unwrap();
+    let pid = rt.spawn(script(&src), opts).unwrap();
     let err = rt.join(pid).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
     assert_eq!(journal::lines("K2"), ["K2 closed: nil"]);
@@ -111,7 +111,7 @@ async fn a_cancelled_invoke_drops_its_continuation_at_once() {
     let rt = runtime();
     let src = "journal.within('K4', function() journal.wait_for_cancel('K4 handler') end)
                journal.note('K4 never')";
-    let pid = rt.spawn(&script(src), SpawnOptions::default()).unwrap();
+    let pid = rt.spawn(script(src), SpawnOptions::default()).unwrap();
     until_waiting(&rt).await;
     // Nothing is collected in between: the drop does not wait for the GC.
     rt.cancel(pid);
@@ -137,7 +137,7 @@ async fn a_close_handler_cannot_wait_and_says_why() {
                  journal.note('K5 ' .. tostring(ok) .. ' ' .. tostring(err))
                end })
                time.sleep(60000)";
-    let pid = rt.spawn(&script(src), SpawnOptions::default()).unwrap();
+    let pid = rt.spawn(script(src), SpawnOptions::default()).unwrap();
     until_waiting(&rt).await;
     rt.cancel(pid);
     rt.join(pid).await.unwrap_err();
@@ -167,7 +167,7 @@ async fn endless_close_handlers_are_bounded() {
         .collect();
     // Closed in reverse order: the journal's handler runs first.
     let src = format!("{spinners}{}time.sleep(60000)", closer("K6"));
-    let pid = rt.spawn(&script(&src), SpawnOptions::default()).unwrap();
+    let pid = rt.spawn(script(&src), SpawnOptions::default()).unwrap();
     until_waiting(&rt).await;
     let started = std::time::Instant::now();
     rt.cancel(pid);

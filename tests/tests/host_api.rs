@@ -2,6 +2,7 @@
 //! modules bound as globals.
 
 use luamod::prelude::*;
+use luamod::runtime::SpawnOptions;
 use luamod_examples::greet;
 use luamod_tests::shelf;
 
@@ -98,4 +99,113 @@ fn frozen_returns_are_typed_as_what_they_hold() {
         text.contains("---@return integer\nfunction shelf.count() end"),
         "{text}"
     );
+}
+
+/// A script with functions the host calls by name, with arguments from
+/// Rust and typed results.
+const LEDGER: &str = r#"
+local M = {}
+function M.total(items, fee)
+  local sum = 0
+  for _, v in ipairs(items) do sum = sum + v end
+  return sum + (fee or 0), #items
+end
+function greet(name) return "hello, " .. name end
+function slow(ms) require("time").sleep(ms) return ms end
+return M
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_compile_once_and_run_at_named_functions() {
+    let rt = Runtime::builder()
+        .module(&luamod_examples::time::MODULE)
+        .workers(2)
+        .build()
+        .unwrap();
+    let script = rt.compile(LEDGER, "ledger").unwrap();
+    assert_eq!(script.name(), "ledger");
+    // A field of the returned table, with arguments converted in the
+    // process (a Vec becomes a Lua sequence) and typed results.
+    let (sum, n): (i64, i64) = rt
+        .run(script.call("total", (vec![1, 2, 3], 10)))
+        .await
+        .unwrap();
+    assert_eq!((sum, n), (16, 3));
+    // A global function; the argument is data, never source text.
+    let hello: String = rt
+        .run(script.call("greet", "world\") os.exit() --"))
+        .await
+        .unwrap();
+    assert_eq!(hello, "hello, world\") os.exit() --");
+    // The same script on both workers, many times, and functions that wait.
+    let mut pids = Vec::new();
+    for i in 0..20 {
+        pids.push(
+            rt.spawn(script.call("slow", i % 3), SpawnOptions::default())
+                .unwrap(),
+        );
+    }
+    for pid in pids {
+        rt.join(pid).await.unwrap();
+    }
+    // The whole chunk runs too (its `...` are the arguments).
+    let echoed: (i64, String) = rt
+        .run(
+            rt.compile("return ...", "echo")
+                .unwrap()
+                .with_args((5, "five".to_owned())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(echoed, (5, "five".to_owned()));
+    // Unknown function: a clear error, not a crash.
+    let err = rt.run::<()>(script.call("nope", ())).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the script has no function 'nope'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compile_errors_come_at_compile_time_with_the_line() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let err = rt
+        .compile("local x = 1\nlocal y = = 2\n", "broken")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("broken:2:"), "{text}");
+    assert!(text.contains("unexpected symbol"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_errors_show_the_scripts_lines() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let script = rt
+        .compile("function f()\n  error('boom')\nend", "failing")
+        .unwrap();
+    let err = rt.run::<()>(script.call("f", ())).await.unwrap_err();
+    assert!(err.to_string().contains("failing:2: boom"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_complete_sees_result_values() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let rt = Runtime::builder()
+        .workers(1)
+        .on_complete(move |done| {
+            let v: Result<(i64, String), _> = done.values();
+            log.lock().unwrap().push(v.map_err(|e| e.to_string()));
+        })
+        .build()
+        .unwrap();
+    let script = rt
+        .compile("function pair(n) return n * 2, 'x' .. n end", "pairs")
+        .unwrap();
+    let _: (i64, String) = rt.run(script.call("pair", 21)).await.unwrap();
+    let _ = rt.run::<()>("error('nope', 0)").await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0], Ok((42, "x21".to_owned())));
+    assert!(seen[1].as_ref().unwrap_err().contains("nope"));
 }

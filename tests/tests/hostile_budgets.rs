@@ -156,7 +156,7 @@ async fn a_spinning_process_is_stopped_by_its_deadline() {
         let started = Instant::now();
         let r: Result<(), _> = rt
             .run_with(
-                src,
+                *src,
                 SpawnOptions {
                     deadline: Some(deadline),
                     ..opts(name)
@@ -185,7 +185,7 @@ async fn a_spinning_process_is_stopped_by_its_deadline() {
 async fn a_spinning_process_is_stopped_by_cancel() {
     let rt = runtime();
     for (name, src) in SPINNERS {
-        let pid = rt.spawn(src, opts(name)).unwrap();
+        let pid = rt.spawn(*src, opts(name)).unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         let asked = Instant::now();
         rt.cancel(pid);
@@ -203,7 +203,7 @@ async fn a_spinning_process_is_stopped_by_cancel() {
 async fn a_sleeper_beside_a_spinner_wakes_on_time() {
     let rt = runtime();
     for (name, src) in SPINNERS {
-        let spinner = rt.spawn(src, opts(name)).unwrap();
+        let spinner = rt.spawn(*src, opts(name)).unwrap();
         let started = Instant::now();
         let slept: i64 = rt.run("require('time').sleep(100) return 1").await.unwrap();
         let took = started.elapsed();
@@ -259,7 +259,7 @@ async fn shutdown_returns_with_spinners_running() {
     let rt = Runtime::builder().workers(2).build().unwrap();
     let mut pids = Vec::new();
     for (name, src) in SPINNERS {
-        pids.push(rt.spawn(src, opts(name)).unwrap());
+        pids.push(rt.spawn(*src, opts(name)).unwrap());
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let grace = Duration::from_millis(200);

@@ -219,10 +219,10 @@ async fn deadlines_hooks_and_shutdown() {
         .module(&time::MODULE)
         .handler(clock.clone())
         .workers(2)
-        .on_complete(move |pid, r| {
+        .on_complete(move |done| {
             c2.lock()
                 .unwrap()
-                .push((pid, r.as_ref().err().and_then(|e| e.kind())))
+                .push((done.pid, done.result.err().and_then(|e| e.kind())))
         })
         .build()
         .unwrap();
@@ -399,7 +399,7 @@ async fn a_panic_in_host_callbacks_does_not_kill_the_worker() {
     let seen = hooks.clone();
     let rt = Runtime::builder()
         .workers(1)
-        .on_complete(move |_, _| {
+        .on_complete(move |_| {
             if seen.fetch_add(1, Ordering::SeqCst) == 0 {
                 panic!("on_complete panicked on purpose");
             }

@@ -10,9 +10,9 @@ use super::clock;
 use super::dispatch;
 use super::handle::{Runtime, WorkerHandle};
 use super::preempt::Preempt;
-use super::shared::{Hook, Shared};
+use super::shared::{Completed, Hook, Shared};
 use super::worker::Worker;
-use crate::command::{CommandId, ErasedHandler, HandlerSet, Pid};
+use crate::command::{CommandId, ErasedHandler, HandlerSet};
 use crate::error::Error;
 use crate::module::ModuleDef;
 use crate::sandbox::Sandbox;
@@ -187,11 +187,25 @@ impl Builder {
         self
     }
 
-    /// Called once per process, on its worker thread, when it completes.
-    pub fn on_complete(
-        mut self,
-        f: impl Fn(Pid, &Result<(), Error>) + Send + Sync + 'static,
-    ) -> Self {
+    /// Called once per process, on its worker thread, when it completes,
+    /// with its result values or its error (see [`Completed`]).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let rt = luamod::Runtime::builder()
+    ///     .on_complete(move |done| {
+    ///         let v: Result<i64, _> = done.values();
+    ///         log.lock().unwrap().push(v.map_err(|e| e.to_string()));
+    ///     })
+    ///     .build()?;
+    /// rt.run::<()>("return 7").await?;
+    /// assert_eq!(seen.lock().unwrap()[0], Ok(7));
+    /// # Ok::<(), luamod::Error>(()) }).unwrap();
+    /// ```
+    pub fn on_complete(mut self, f: impl Fn(Completed<'_>) + Send + Sync + 'static) -> Self {
         self.on_complete = Some(Box::new(f));
         self
     }

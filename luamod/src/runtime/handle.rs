@@ -12,6 +12,7 @@ use mlua::FromLuaMulti;
 use tokio::sync::oneshot;
 
 use super::preempt::Preempt;
+use super::script::{Entry, Script};
 use super::shared::Shared;
 use super::worker::{self, Msg, SpawnRequest, WorkerStats};
 use crate::command::Pid;
@@ -116,7 +117,7 @@ impl Runtime {
 
     fn send_spawn(
         &self,
-        source: &str,
+        entry: Entry,
         mut opts: SpawnOptions,
         done: worker::Done,
     ) -> Result<Pid, Error> {
@@ -136,8 +137,8 @@ impl Runtime {
             .tx
             .send(Msg::Spawn(Box::new(SpawnRequest {
                 pid,
-                name: opts.name.unwrap_or_else(|| "process".to_owned()),
-                source: source.to_owned(),
+                name: opts.name.unwrap_or_else(|| entry.default_name().to_owned()),
+                entry,
                 deadline: opts.deadline,
                 context,
                 seed: opts.seed,
@@ -147,21 +148,32 @@ impl Runtime {
         Ok(pid)
     }
 
-    /// Runs `source` as a process to completion and converts its return
-    /// values. Errors carry the Lua message and traceback.
-    pub async fn run<R: FromLuaMulti + Send + 'static>(&self, source: &str) -> Result<R, Error> {
-        self.run_with(source, SpawnOptions::default()).await
+    /// Compiles `source` once into a [`Script`] every worker can run (a
+    /// syntax error is reported here: `name:LINE: message`). Spawning a
+    /// script loads its bytecode instead of parsing the text again.
+    pub fn compile(&self, source: &str, name: &str) -> Result<Script, Error> {
+        Script::compile(source, name)
+    }
+
+    /// Runs a process to completion and converts its return values: source
+    /// text, a [`Script`], or an [`Entry`] (a script's function with
+    /// arguments). Errors carry the Lua message and traceback.
+    pub async fn run<R: FromLuaMulti + Send + 'static>(
+        &self,
+        entry: impl Into<Entry>,
+    ) -> Result<R, Error> {
+        self.run_with(entry, SpawnOptions::default()).await
     }
 
     /// [`run`](Self::run) with options (name, deadline).
     pub async fn run_with<R: FromLuaMulti + Send + 'static>(
         &self,
-        source: &str,
+        entry: impl Into<Entry>,
         opts: SpawnOptions,
     ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
         self.send_spawn(
-            source,
+            entry.into(),
             opts,
             Box::new(move |lua, r| {
                 let r = r.and_then(|mv| R::from_lua_multi(mv, lua).map_err(Error::from));
@@ -172,11 +184,12 @@ impl Runtime {
             .map_err(|_| Error::new("the runtime stopped before the process finished"))?
     }
 
-    /// Starts `source` as a process; [`join`](Self::join) waits for it.
-    pub fn spawn(&self, source: &str, opts: SpawnOptions) -> Result<Pid, Error> {
+    /// Starts a process (source text, a [`Script`] or an [`Entry`]);
+    /// [`join`](Self::join) waits for it.
+    pub fn spawn(&self, entry: impl Into<Entry>, opts: SpawnOptions) -> Result<Pid, Error> {
         let (tx, rx) = oneshot::channel();
         let pid = self.send_spawn(
-            source,
+            entry.into(),
             opts,
             Box::new(move |_, r| {
                 let _ = tx.send(r.map(|_| ()));

@@ -26,11 +26,14 @@ mod dispatch;
 mod handle;
 mod preempt;
 mod resume;
+mod script;
 mod shared;
 mod worker;
 
 pub use builder::Builder;
 pub use handle::{Runtime, SpawnOptions};
+pub use script::{Entry, Script};
+pub use shared::Completed;
 pub use worker::WorkerStats;
 
 pub use crate::command::{

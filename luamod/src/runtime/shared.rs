@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use mlua::{FromLuaMulti, Lua, MultiValue};
+
 use super::dispatch;
 use super::preempt::Preempt;
 use crate::command::Pid;
@@ -10,7 +12,31 @@ use crate::error::Error;
 use crate::module::ModuleDef;
 use crate::sandbox::Sandbox;
 
-pub(crate) type Hook = Box<dyn Fn(Pid, &Result<(), Error>) + Send + Sync>;
+pub(crate) type Hook = Box<dyn Fn(Completed<'_>) + Send + Sync>;
+
+/// A finished process, as the `on_complete` hook sees it (on the worker
+/// thread, before anyone waiting on the process is told).
+pub struct Completed<'a> {
+    /// The process.
+    pub pid: Pid,
+    /// What it returned (Lua values of the worker's state), or its error.
+    pub result: Result<&'a MultiValue, &'a Error>,
+    lua: &'a Lua,
+}
+
+impl<'a> Completed<'a> {
+    pub(crate) fn new(pid: Pid, lua: &'a Lua, result: Result<&'a MultiValue, &'a Error>) -> Self {
+        Completed { pid, result, lua }
+    }
+
+    /// The returned values converted to `R`, or the process's error.
+    pub fn values<R: FromLuaMulti>(&self) -> Result<R, Error> {
+        match self.result {
+            Ok(v) => R::from_lua_multi(v.clone(), self.lua).map_err(Error::from),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
 
 /// What every worker shares.
 pub(crate) struct Shared {

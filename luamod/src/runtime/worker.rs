@@ -22,7 +22,8 @@ use mlua::thread::ThreadStatus;
 use mlua::{Lua, MultiValue, Table, Thread, Value};
 
 use super::resume::Stepped;
-use super::shared::Shared;
+use super::script::{Code, Entry};
+use super::shared::{Completed, Shared};
 use crate::command::{CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::alloc::MemoryControl;
@@ -60,7 +61,7 @@ pub(crate) enum Msg {
 pub(crate) struct SpawnRequest {
     pub pid: Pid,
     pub name: String,
-    pub source: String,
+    pub entry: Entry,
     pub deadline: Option<Duration>,
     pub context: Arc<Context>,
     /// The seed of its `math.random` (workflows: given or 0).
@@ -111,6 +112,9 @@ pub(crate) struct Worker {
     rx: Receiver<Msg>,
     draining: bool,
     make_env: mlua::Function,
+    /// Makes the main function of a process entered at a function or with
+    /// arguments.
+    make_main: mlua::Function,
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
     preemptions: u64,
@@ -140,6 +144,59 @@ return function(workflow)
   return env
 end
 "#;
+
+/// The main function of a process entered at `name` (a field of the table
+/// the chunk returns, else a global it defines) or with arguments. Made
+/// before the sandbox rewrites the globals it captures.
+const MAKE_MAIN: &str = r#"
+local pack, unpack, type, error, tostring = table.pack, table.unpack, type, error, tostring
+return function(chunk, env, name, ...)
+  local args = pack(...)
+  if name == nil then
+    return function() return chunk(unpack(args, 1, args.n)) end
+  end
+  return function()
+    local exports = chunk()
+    local f
+    if type(exports) == "table" then f = exports[name] end
+    if f == nil then f = env[name] end
+    if type(f) ~= "function" then
+      error("the script has no function '" .. tostring(name)
+        .. "' (neither in the table it returns nor among its globals)", 0)
+    end
+    return f(unpack(args, 1, args.n))
+  end
+end
+"#;
+
+/// Loads bytecode made by `Script::compile` as a function whose globals
+/// are `env`.
+fn load_compiled(lua: &Lua, bytecode: &[u8], env: &Table) -> mlua::Result<mlua::Function> {
+    use mlua::ffi;
+    // SAFETY: `env` is pushed by mlua; luaL_loadbufferx only reads the
+    // buffer (alive for the call) and leaves the function or an error;
+    // the error is raised inside mlua's protected call, over a closure
+    // that owns nothing. The bytecode is the host's (`compile`), never a
+    // script's.
+    unsafe {
+        lua.exec_raw::<mlua::Function>(env, |st| {
+            let status = ffi::luaL_loadbufferx(
+                st,
+                bytecode.as_ptr() as *const std::ffi::c_char,
+                bytecode.len(),
+                c"=script".as_ptr(),
+                c"b".as_ptr(),
+            );
+            if status != ffi::LUA_OK {
+                ffi::lua_error(st);
+            }
+            ffi::lua_rotate(st, -2, 1);
+            if ffi::lua_setupvalue(st, -2, 1).is_null() {
+                ffi::lua_pop(st, 1);
+            }
+        })
+    }
+}
 
 impl Worker {
     pub fn new(
@@ -189,6 +246,7 @@ impl Worker {
             globals.raw_get::<mlua::Function>("setmetatable")?,
             globals.raw_get::<mlua::Function>("assert")?,
         ))?;
+        let make_main: mlua::Function = lua.load(MAKE_MAIN).set_name("=luamod.entry").call(())?;
         // SAFETY: reads the registry's main-thread entry (one push, one
         // pop) to record which state this worker thread runs; `Yield`
         // compares against it to tell runtime states from plain ones.
@@ -217,6 +275,7 @@ impl Worker {
             rx,
             draining: false,
             make_env,
+            make_main,
             seeds: Rng::from_entropy(),
             preemptions: 0,
             resumer: super::resume::Resumer::new(&lua)?,
@@ -301,7 +360,7 @@ impl Worker {
         let SpawnRequest {
             pid,
             name,
-            source,
+            entry,
             deadline,
             context,
             seed,
@@ -314,13 +373,37 @@ impl Worker {
         let workflow = context.kind == ContextKind::Workflow;
         let thread = (|| -> mlua::Result<Thread> {
             let env: Table = self.make_env.call(workflow)?;
-            let f = self
-                .lua
-                .load(&source)
-                .set_name(format!("={name}"))
-                .set_environment(env)
-                .into_function()?;
-            self.lua.create_thread(f)
+            let Entry {
+                code,
+                function,
+                args,
+            } = entry;
+            let chunk = match &code {
+                Code::Source(source) => self
+                    .lua
+                    .load(source)
+                    .set_name(format!("={name}"))
+                    .set_environment(env.clone())
+                    .into_function()?,
+                Code::Script(script) => load_compiled(&self.lua, script.bytecode(), &env)?,
+            };
+            let main = match (function, args) {
+                (None, None) => chunk,
+                (function, args) => {
+                    let mut call = MultiValue::new();
+                    call.push_back(Value::Function(chunk));
+                    call.push_back(Value::Table(env));
+                    call.push_back(match function {
+                        Some(f) => Value::String(self.lua.create_string(f)?),
+                        None => Value::Nil,
+                    });
+                    if let Some(args) = args {
+                        call.extend(args(&self.lua)?);
+                    }
+                    self.make_main.call(call)?
+                }
+            };
+            self.lua.create_thread(main)
         })();
         let thread = match thread {
             Ok(t) => t,
@@ -483,24 +566,21 @@ impl Worker {
         p.cancel.cancel();
         self.close(pid, &mut p, stopped);
         p.held.drop_all();
-        let summary: Result<(), Error> = match &result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.clone()),
-        };
         // Host code: a panic in it is reported, never allowed to end the
         // worker (every other process on it would be lost).
-        if let Some(done) = p.done.take() {
-            let lua = &self.lua;
-            if catch_unwind(AssertUnwindSafe(|| done(lua, result))).is_err() {
-                eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
+        let lua = &self.lua;
+        if let Some(hook) = &self.shared.on_complete {
+            let done = Completed::new(pid, lua, result.as_ref());
+            if catch_unwind(AssertUnwindSafe(|| hook(done))).is_err() {
+                eprintln!(
+                    "luamod: the on_complete hook panicked for process {pid}; the worker goes on"
+                );
             }
         }
-        if let Some(hook) = &self.shared.on_complete
-            && catch_unwind(AssertUnwindSafe(|| hook(pid, &summary))).is_err()
+        if let Some(done) = p.done.take()
+            && catch_unwind(AssertUnwindSafe(|| done(lua, result))).is_err()
         {
-            eprintln!(
-                "luamod: the on_complete hook panicked for process {pid}; the worker goes on"
-            );
+            eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
         }
     }
 }
