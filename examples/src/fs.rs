@@ -99,20 +99,19 @@ pub mod fs {
         .await
     }
 
-    /// Whether a file or directory exists.
+    /// Whether a file or directory exists. A path that leads outside what
+    /// the policy allows (through `..` or a link) answers false: whether
+    /// something exists there is not the script's to know.
     #[luamod::function(permission = "fs.read", resource = path)]
     pub async fn exists(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
         blocking(move || {
-            // Checked on where the path leads whether or not it exists, so
-            // the answer never tells what exists outside the policy.
-            paths::check_resolved(&cx.context, "fs.read", &path)?;
-            match std::fs::canonicalize(&path) {
-                Ok(real) => {
-                    cx.context.check("fs.read", real.display())?;
-                    Ok(true)
-                }
-                Err(_) => Ok(false),
+            if paths::check_resolved(&cx.context, "fs.read", &path).is_err() {
+                return Ok(false);
             }
+            Ok(match std::fs::canonicalize(&path) {
+                Ok(real) => cx.context.check("fs.read", real.display()).is_ok(),
+                Err(_) => false,
+            })
         })
         .await
     }

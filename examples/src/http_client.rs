@@ -7,8 +7,13 @@
 //! trailing dot) and the port always explicit, e.g.
 //! `http://127.0.0.1:8080/path?q`. So a policy `http://127.0.0.1:*` is not
 //! passed by `http://127.0.0.1:1@127.0.0.2:8080/` (user info) or
-//! `http://2130706434/` (127.0.0.2 as one number). Redirects are followed
-//! by hand, at most [`MAX_REDIRECTS`], each hop checked the same way.
+//! `http://2130706434/` (127.0.0.2 as one number); an IPv4-mapped IPv6
+//! address is its IPv4 address, and the unspecified addresses (`0.0.0.0`,
+//! `[::]`) are refused. Redirects are followed by hand, at most
+//! [`MAX_REDIRECTS`], each hop checked the same way; a script cannot set
+//! the `Host` header. Write policies as allow-lists ending in `/*` with an
+//! explicit port (`http://api.example.com:443/*`): a deny-list on hosts
+//! cannot name every address or DNS name that reaches a host.
 
 pub use self::http_client::{DEFAULT_BODY_LIMIT, MAX_REDIRECTS, MODULE, resource, set_body_limit};
 
@@ -49,10 +54,23 @@ pub mod http_client {
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(bad("only http and https URLs are allowed"));
         }
+        let ip = |a: std::net::IpAddr| {
+            // 0.0.0.0 and [::] reach this machine, under no name a policy
+            // would list.
+            if a.is_unspecified() {
+                Err(bad("the unspecified address is not a destination"))
+            } else {
+                Ok(a)
+            }
+        };
         let host = match url.host() {
             Some(url::Host::Domain(d)) => d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase(),
-            Some(url::Host::Ipv4(a)) => a.to_string(),
-            Some(url::Host::Ipv6(a)) => format!("[{a}]"),
+            Some(url::Host::Ipv4(a)) => ip(a.into())?.to_string(),
+            // An IPv4-mapped IPv6 address is the IPv4 host it maps.
+            Some(url::Host::Ipv6(a)) => match a.to_ipv4_mapped() {
+                Some(v4) => ip(v4.into())?.to_string(),
+                None => format!("[{}]", ip(a.into())?),
+            },
             None => return Err(bad("no host")),
         };
         if host.is_empty() {
@@ -158,6 +176,14 @@ pub mod http_client {
         let mut url = parse(&req.url)?;
         let mut body = req.body.map(|b| b.0);
         let mut headers = req.headers.unwrap_or_default();
+        // The host is the URL's, which the policy checked.
+        if headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
+            return Err(LuaError::new(
+                ErrorKind::Invalid,
+                "the Host header comes from the URL; it cannot be set",
+            )
+            .with_retryable(false));
+        }
         let mut hops = 0;
         let resp = loop {
             check(cx, &url)?;
@@ -200,7 +226,9 @@ pub mod http_client {
             // Credentials are for the origin they were given to.
             if next.origin() != url.origin() {
                 headers.retain(|k, _| {
-                    !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
+                    !["authorization", "proxy-authorization", "cookie"]
+                        .iter()
+                        .any(|h| k.eq_ignore_ascii_case(h))
                 });
             }
             url = next;

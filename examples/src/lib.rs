@@ -9,6 +9,7 @@ pub mod http_client;
 pub mod json;
 pub mod paths;
 pub mod sql;
+pub mod sql_vfs;
 pub mod time;
 
 /// Every example module, for hosts that bind them all.

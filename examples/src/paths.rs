@@ -124,10 +124,33 @@ pub fn resolved(path: &str) -> PathBuf {
     abs
 }
 
+/// Checks `action` on `real`, where the script's `requested` path leads.
+/// A refusal names the requested path, not where it leads (which would
+/// tell the script about files outside its policy).
+pub fn check_real(
+    ctx: &Context,
+    action: &str,
+    real: &Path,
+    requested: &str,
+) -> Result<(), LuaError> {
+    ctx.check(action, real.display()).map_err(|_| {
+        LuaError::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "permission denied: '{action}' on '{requested}': it leads outside what the \
+                 policy allows"
+            ),
+        )
+        .with_retryable(false)
+        .with_detail("action", action)
+        .with_detail("resource", requested)
+    })
+}
+
 /// Checks `action` on where `path` leads (see [`resolved`]).
 pub fn check_resolved(ctx: &Context, action: &str, path: &str) -> Result<PathBuf, LuaError> {
     let r = resolved(path);
-    ctx.check(action, r.display())?;
+    check_real(ctx, action, &r, path)?;
     Ok(r)
 }
 
@@ -173,7 +196,7 @@ pub fn open_checked(
         .open(path)
         .map_err(|e| io_error(op, path, e))?;
     let real = real_path_of(&file, Path::new(path)).map_err(|e| io_error(op, path, e))?;
-    ctx.check(action, real.display())?;
+    check_real(ctx, action, &real, path)?;
     Ok(Opened { file, real })
 }
 
@@ -222,9 +245,11 @@ pub fn beneath_checked(
     };
     // The entry itself is not followed (a link there is replaced or
     // removed, never written through): check its directory's destination.
-    ctx.check(
+    check_real(
+        ctx,
         action,
-        resolved(&parent.to_string_lossy()).join(&name).display(),
+        &resolved(&parent.to_string_lossy()).join(&name),
+        path,
     )?;
     let dir = OpenOptions::new()
         .read(true)
@@ -233,7 +258,7 @@ pub fn beneath_checked(
         .map_err(|e| io_error(op, path, e))?;
     let real_dir = real_path_of(&dir, parent).map_err(|e| io_error(op, path, e))?;
     let real = real_dir.join(&name);
-    ctx.check(action, real.display())?;
+    check_real(ctx, action, &real, path)?;
     Ok(Beneath {
         dir,
         real_dir,

@@ -363,9 +363,10 @@ pub mod sql {
             .then(move |_| {
                 let open = OpenTx(Some(conn));
                 Invoke::new(f, Vec::new(), move |how| {
-                    let mut open = open;
-                    let conn = open.0.take();
-                    let end = |commit| End { conn, commit };
+                    // The guard travels with the command: if the process
+                    // ends before the commit or rollback has run, dropping
+                    // the command rolls back.
+                    let end = |commit| End { tx: open, commit };
                     match how {
                         Invoked::Returned => Yield(end(true)).then(|()| Ok(true)),
                         // The body's error, whatever the rollback says (the
@@ -403,19 +404,19 @@ pub mod sql {
     #[derive(Command)]
     #[command(id = 1104, name = "sql.end", output = (), handler = end)]
     pub struct End {
-        conn: Option<Conn>,
+        tx: OpenTx,
         commit: bool,
     }
 
-    async fn end(c: End, _: HandlerCx) -> Result<(), LuaError> {
-        let Some(conn) = c.conn else {
+    async fn end(mut c: End, _: HandlerCx) -> Result<(), LuaError> {
+        let Some(conn) = c.tx.0.clone() else {
             return Err(LuaError::new(
                 ErrorKind::Internal,
                 "the transaction was already ended",
             ));
         };
         let commit = c.commit;
-        blocking(conn, move |db| {
+        let ended = blocking(conn, move |db| {
             if db.is_autocommit() {
                 return Ok(Err(()));
             }
@@ -431,8 +432,10 @@ pub mod sql {
             }
             Ok(Ok(()))
         })
-        .await?
-        .or_else(|()| {
+        .await;
+        // It ran (whatever it answered): nothing is left to roll back.
+        c.tx.0 = None;
+        ended?.or_else(|()| {
             if commit {
                 Err(LuaError::new(
                     ErrorKind::Conflict,
@@ -443,6 +446,10 @@ pub mod sql {
             }
         })
     }
+
+    /// Suffixes of the files SQLite keeps beside a database: opening one as
+    /// a database would let a script forge them.
+    const COMPANIONS: &[&str] = &["-journal", "-wal", "-shm"];
 
     /// Pragmas a script may use: they read the schema or tune this
     /// connection. The others can reach past the database file (a
@@ -509,6 +516,10 @@ pub mod sql {
                 Authorization::Allow
             }
             AuthAction::Attach { .. } => Authorization::Deny,
+            // What the authorizer cannot name is refused: SQLite passes
+            // an ATTACH whose file name is an expression (`'x' || ''`, a
+            // parameter) with no name at all, which arrives here.
+            AuthAction::Unknown { .. } => Authorization::Deny,
             AuthAction::Function { function_name }
                 if function_name.eq_ignore_ascii_case("load_extension") =>
             {
@@ -554,14 +565,29 @@ pub mod sql {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+            crate::sql_vfs::register().map_err(|e| LuaError::new(ErrorKind::Internal, e))?;
             let c = if p == ":memory:" {
                 rusqlite::Connection::open_in_memory_with_flags(flags)
             } else {
+                if COMPANIONS.iter().any(|s| p.ends_with(s)) {
+                    return Err(LuaError::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "open '{p}': a name ending in -journal, -wal or -shm belongs to \
+                             another database's files"
+                        ),
+                    ));
+                }
                 let target = crate::paths::beneath_checked(&cx.context, "sql.open", "open", &p)?;
                 // The checked real path has no link in it, and with
                 // NOFOLLOW SQLite refuses a path that has one by the time
-                // it opens (a link swapped in after the check).
-                rusqlite::Connection::open_with_flags(&target.real, flags)
+                // it opens (a link swapped in after the check). The
+                // guarded VFS never opens a super-journal (see sql_vfs).
+                rusqlite::Connection::open_with_flags_and_vfs(
+                    &target.real,
+                    flags,
+                    crate::sql_vfs::NAME,
+                )
             }
             .map_err(sql_error)?;
             configure(&c).map_err(sql_error)?;

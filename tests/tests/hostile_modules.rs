@@ -115,9 +115,17 @@ async fn fs_paths_are_checked_where_they_really_lead() {
         try('remove link dir', fs.remove(ALLOWED .. '/link/secret'))
         try('list ..', fs.list(ALLOWED .. '/..'))
         try('list link', fs.list(ALLOWED .. '/link'))
-        try('exists ..', fs.exists(ALLOWED .. '/../outside/secret'))
-        try('exists missing outside', fs.exists(ALLOWED .. '/link/nothing'))
-        try('exists missing dir outside', fs.exists(ALLOWED .. '/link/no/dir'))
+        local function exists(name, p) out[#out + 1] = name .. '=' .. tostring(fs.exists(p)) end
+        exists('exists ..', ALLOWED .. '/../outside/secret')
+        exists('exists through link', ALLOWED .. '/link/secret')
+        exists('exists missing outside', ALLOWED .. '/link/nothing')
+        exists('exists missing dir outside', ALLOWED .. '/link/no/dir')
+        exists('exists file link', ALLOWED .. '/filelink')
+        exists('exists inside', ALLOWED .. '/note')
+        local _, why = fs.read(ALLOWED .. '/link/secret')
+        local m = why:message()
+        out[#out + 1] = 'message names the request=' .. tostring(
+          m:find(ALLOWED .. '/link/secret', 1, true) ~= nil and m:find(OUTSIDE, 1, true) == nil)
         try('read inside', fs.read(ALLOWED .. '/./sub/../note'))
         try('write inside', fs.write(ALLOWED .. '/sub/new', 'data'))
         try('remove the link itself', fs.remove(ALLOWED .. '/filelink'))
@@ -139,10 +147,14 @@ async fn fs_paths_are_checked_where_they_really_lead() {
             "remove link dir=PERMISSION_DENIED",
             "list ..=PERMISSION_DENIED",
             "list link=PERMISSION_DENIED",
-            "exists ..=PERMISSION_DENIED",
-            // Refused whether or not the target exists: nothing leaks.
-            "exists missing outside=PERMISSION_DENIED",
-            "exists missing dir outside=PERMISSION_DENIED",
+            // Outside: false whether or not the target exists.
+            "exists ..=false",
+            "exists through link=false",
+            "exists missing outside=false",
+            "exists missing dir outside=false",
+            "exists file link=false",
+            "exists inside=true",
+            "message names the request=true",
             "read inside=ok",
             "write inside=ok",
             "remove the link itself=ok",
@@ -212,6 +224,8 @@ async fn sql_cannot_reach_files_outside_its_policy() {
         assert(db:exec('CREATE TABLE t (x)'))
         try('attach', db:exec(\"ATTACH DATABASE '\" .. OUTSIDE .. \"/x.db' AS o\"))
         try('create in attached', db:exec('CREATE TABLE o.t (x)'))
+        try('attach expression', db:exec(\"ATTACH '\" .. OUTSIDE .. \"/e.db' || '' AS e\"))
+        try('attach parameter', db:exec('ATTACH ?1 AS p', {{ OUTSIDE .. '/p.db' }}))
         try('vacuum into', db:exec(\"VACUUM INTO '\" .. OUTSIDE .. \"/y.db'\"))
         try('load_extension', db:query(\"SELECT load_extension('\" .. OUTSIDE .. \"/evil')\"))
         try('temp dir', db:exec(\"PRAGMA temp_store_directory = '\" .. OUTSIDE .. \"'\"))
@@ -230,6 +244,8 @@ async fn sql_cannot_reach_files_outside_its_policy() {
             "open uri=PERMISSION_DENIED",
             "attach=PERMISSION_DENIED",
             "create in attached=INVALID",
+            "attach expression=PERMISSION_DENIED",
+            "attach parameter=PERMISSION_DENIED",
             "vacuum into=PERMISSION_DENIED",
             "load_extension=PERMISSION_DENIED",
             "temp dir=PERMISSION_DENIED",
@@ -419,6 +435,8 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
         try('redirect out', http.get(GOOD .. '/to?http://127.0.0.2:' .. EP .. '/hello'))
         try('redirect loop', http.get(GOOD .. '/loop'))
         try('scheme', http.get('file:///etc/passwd'))
+        try('unspecified', http.get('http://0:' .. EP .. '/hello'))
+        try('host header', http.request({{ url = GOOD .. '/hello', headers = {{ HOST = '127.0.0.2:' .. EP }} }}))
         try('good', http.get(GOOD .. '/hello'))
         try('good upper case', http.get('HTTP://127.0.0.1:' .. GP .. '/hello'))
         try('good dots', http.get(GOOD .. '/a/../hello'))
@@ -439,6 +457,8 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
             "redirect out=PERMISSION_DENIED",
             "redirect loop=INVALID",
             "scheme=PERMISSION_DENIED",
+            "unspecified=PERMISSION_DENIED",
+            "host header=INVALID",
             "good=ok",
             "good upper case=PERMISSION_DENIED",
             "good dots=ok",
@@ -449,6 +469,47 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
         evil_hits.load(Ordering::SeqCst),
         0,
         "the other host was never reached"
+    );
+
+    // A deny-list (allow everything, deny one host): the forms of an
+    // address that reach it under another text are caught too.
+    let rt = Runtime::builder()
+        .module(&http_client::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow("http_client.request"))
+        .policy(Policy::deny("http_client.request").on("http://127.0.0.2:*"))
+        .build()
+        .unwrap();
+    let src = format!(
+        "{PROBE}
+        local http = require('http_client')
+        local EP = {evil_port:?}
+        try('direct', http.get('http://127.0.0.2:' .. EP .. '/hello'))
+        try('mapped v6', http.get('http://[::ffff:127.0.0.2]:' .. EP .. '/hello'))
+        try('mapped hex', http.get('http://[::ffff:7f00:2]:' .. EP .. '/hello'))
+        try('decimal', http.get('http://2130706434:' .. EP .. '/hello'))
+        try('unspecified', http.get('http://0.0.0.0:' .. EP .. '/hello'))
+        try('zero', http.get('http://0:' .. EP .. '/hello'))
+        try('v6 unspecified', http.get('http://[::]:' .. EP .. '/hello'))
+        return out"
+    );
+    assert_eq!(
+        outcomes(&rt, &src).await,
+        [
+            "direct=PERMISSION_DENIED",
+            "mapped v6=PERMISSION_DENIED",
+            "mapped hex=PERMISSION_DENIED",
+            "decimal=PERMISSION_DENIED",
+            "unspecified=INVALID",
+            "zero=INVALID",
+            "v6 unspecified=INVALID",
+        ]
+    );
+    assert_eq!(
+        evil_hits.load(Ordering::SeqCst),
+        0,
+        "the denied host was never reached"
     );
 }
 
@@ -503,4 +564,35 @@ async fn comparisons_and_error_constructors_answer_plainly() {
         assert!(line.contains("bad argument #1 to 'errors.new'"), "{got:?}");
         assert!(!line.contains("error converting"), "{got:?}");
     }
+}
+
+/// A forged hot journal names a file outside as its super-journal: SQLite
+/// would delete that file when it rolls the journal back. Forged through
+/// `fs.write`, or by opening the journal's name as a database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_journal_cannot_delete_files_outside() {
+    let dirs = Dirs::new("journal");
+    let victim = dirs.outside.join("victim");
+    std::fs::write(&victim, "still here").unwrap();
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(&format!(
+        "local fs, sql = require('fs'), require('sql')
+        local victim = {:?}
+        local db = assert(sql.open(ALLOWED .. '/h.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        assert(db:exec('INSERT INTO t VALUES (1)'))
+        local sum = 0
+        for i = 1, #victim do sum = sum + victim:byte(i) end
+        local journal = 'X' .. string.rep('\\0', 3) .. victim
+          .. string.pack('>I4>I4', #victim, sum % 2^32)
+          .. '\\217\\213\\005\\249\\032\\161\\099\\215'
+        assert(fs.write(ALLOWED .. '/h.db-journal', journal))
+        local rows, err = db:query('SELECT * FROM t')
+        local other, oerr = sql.open(ALLOWED .. '/h.db-journal')
+        return tostring(other) .. ' ' .. oerr:kind()",
+        victim.display().to_string()
+    ));
+    let r: String = rt.run(&src).await.unwrap();
+    assert_eq!(r, "nil INVALID");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "still here");
 }
