@@ -38,7 +38,9 @@ function fs.write(path, data) end
 ---@return errors.Error?
 function fs.list(path) end
 
----Whether a file or directory exists.
+---Whether a file or directory exists. A path that leads outside what
+---the policy allows (through `..` or a link) answers false: whether
+---something exists there is not the script's to know.
 ---
 ---Requires permission `fs.read` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async
