@@ -8,30 +8,38 @@
 //! `/srv/data/*` cannot be left through `/srv/data/../etc/passwd` or a
 //! link inside `/srv/data`. Patterns name real, absolute paths.
 
-pub use self::fs::{DEFAULT_READ_LIMIT, MODULE, set_read_limit};
+pub use self::fs::{DEFAULT_READ_LIMIT, FsConfig, MODULE};
 
 /// Files and directories. Contents are Lua strings (bytes, not only UTF-8).
-#[luamod::module(name = "fs", class(io))]
+#[luamod::module(name = "fs", class(io), state = FsConfig)]
 #[allow(clippy::module_inception)]
 pub mod fs {
     use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use luamod::prelude::*;
     use luamod::runtime::HandlerCx;
 
     use crate::paths::{self, io_error};
 
-    /// The default [`set_read_limit`]: 16 MiB.
+    /// The default read limit: 16 MiB.
     pub const DEFAULT_READ_LIMIT: usize = 16 << 20;
 
-    static READ_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_READ_LIMIT);
+    /// How a runtime's `fs` behaves (`Builder::module_with(&fs::MODULE,
+    /// FsConfig { .. })`; the default: [`DEFAULT_READ_LIMIT`]).
+    #[derive(Debug, Clone)]
+    pub struct FsConfig {
+        /// The most bytes `fs.read` returns; a longer file is `nil, err`
+        /// of kind `RESOURCE_EXHAUSTED`, and no more than the limit is
+        /// ever read.
+        pub read_limit: usize,
+    }
 
-    /// The most bytes `fs.read` returns (for the whole host); a longer
-    /// file is `nil, err` of kind `RESOURCE_EXHAUSTED`, and no more than
-    /// the limit is ever read.
-    pub fn set_read_limit(bytes: usize) {
-        READ_LIMIT.store(bytes, Ordering::Relaxed);
+    impl Default for FsConfig {
+        fn default() -> Self {
+            FsConfig {
+                read_limit: DEFAULT_READ_LIMIT,
+            }
+        }
     }
 
     /// Runs blocking file work on the pool.
@@ -45,9 +53,9 @@ pub mod fs {
 
     /// Reads a whole file (at most 16 MiB unless the host says otherwise).
     #[luamod::function(permission = "fs.read", resource = path)]
-    pub async fn read(cx: HandlerCx, path: String) -> Result<Bytes, LuaError> {
+    pub async fn read(cx: HandlerCx, cfg: &FsConfig, path: String) -> Result<Bytes, LuaError> {
+        let limit = cfg.read_limit;
         blocking(move || {
-            let limit = READ_LIMIT.load(Ordering::Relaxed);
             let opened = paths::open_checked(&cx.context, "fs.read", "read", &path, false)?;
             let mut data = Vec::new();
             // One byte past the limit tells a long file from one that fits.

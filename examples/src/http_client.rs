@@ -15,30 +15,20 @@
 //! explicit port (`http://api.example.com:443/*`): a deny-list on hosts
 //! cannot name every address or DNS name that reaches a host.
 
-pub use self::http_client::{DEFAULT_BODY_LIMIT, MAX_REDIRECTS, MODULE, resource, set_body_limit};
+pub use self::http_client::{DEFAULT_BODY_LIMIT, HttpConfig, MAX_REDIRECTS, MODULE, resource};
 
 /// HTTP client. Every request checks the permission `http_client.request`
 /// with the URL as resource.
-#[luamod::module(name = "http_client", class(network, io))]
+#[luamod::module(name = "http_client", class(network, io), state = HttpConfig)]
 #[allow(clippy::module_inception)]
 pub mod http_client {
     use std::collections::BTreeMap;
     use std::fmt;
-    use std::sync::LazyLock;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use luamod::prelude::*;
     use luamod::runtime::HandlerCx;
     use reqwest::Url;
-
-    /// Redirects are followed by [`request`] itself, so each hop is checked.
-    static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default()
-    });
 
     /// The most redirects one request follows.
     pub const MAX_REDIRECTS: usize = 10;
@@ -97,16 +87,52 @@ pub mod http_client {
         cx.context.check("http_client.request", resource(url)?)
     }
 
-    /// The default [`set_body_limit`]: 16 MiB.
+    /// The default body limit: 16 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
 
-    static BODY_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_BODY_LIMIT);
+    /// How a runtime's `http_client` behaves
+    /// (`Builder::module_with(&http_client::MODULE, HttpConfig { .. })`).
+    /// Its HTTP client is made from it, once per runtime, never following
+    /// redirects by itself (the module does, checking each hop).
+    #[derive(Debug)]
+    pub struct HttpConfig {
+        /// The most bytes of response body a request reads; a longer body
+        /// (announced or actual) is `nil, err` of kind
+        /// `RESOURCE_EXHAUSTED`, and nothing more of it is read.
+        pub body_limit: usize,
+        /// The timeout of a request that gives none (`timeout_ms`).
+        pub default_timeout: Duration,
+        /// Sent as `User-Agent` unless the script sets one.
+        pub user_agent: String,
+        client: std::sync::OnceLock<reqwest::Client>,
+    }
 
-    /// The most bytes of response body a request reads (for the whole
-    /// host). A longer body (announced or actual) is `nil, err` of kind
-    /// `RESOURCE_EXHAUSTED`; nothing more of it is read.
-    pub fn set_body_limit(bytes: usize) {
-        BODY_LIMIT.store(bytes, Ordering::Relaxed);
+    impl HttpConfig {
+        /// The default configuration, to adjust field by field.
+        pub fn new() -> Self {
+            HttpConfig {
+                body_limit: DEFAULT_BODY_LIMIT,
+                default_timeout: Duration::from_secs(30),
+                user_agent: "luamod-http_client".to_owned(),
+                client: std::sync::OnceLock::new(),
+            }
+        }
+
+        fn client(&self) -> &reqwest::Client {
+            self.client.get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(self.user_agent.clone())
+                    .build()
+                    .unwrap_or_default()
+            })
+        }
+    }
+
+    impl Default for HttpConfig {
+        fn default() -> Self {
+            HttpConfig::new()
+        }
     }
 
     /// A request.
@@ -164,7 +190,7 @@ pub mod http_client {
             .with_detail("url", url)
     }
 
-    async fn send(cx: &HandlerCx, req: Request) -> Result<Response, LuaError> {
+    async fn send(cx: &HandlerCx, cfg: &HttpConfig, req: Request) -> Result<Response, LuaError> {
         let method = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let mut method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| {
             LuaError::new(
@@ -172,7 +198,10 @@ pub mod http_client {
                 format!("invalid HTTP method '{method}'"),
             )
         })?;
-        let timeout = Duration::from_millis(req.timeout_ms.unwrap_or(30_000));
+        let timeout = req
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(cfg.default_timeout);
         let mut url = parse(&req.url)?;
         let mut body = req.body.map(|b| b.0);
         let mut headers = req.headers.unwrap_or_default();
@@ -187,7 +216,10 @@ pub mod http_client {
         let mut hops = 0;
         let resp = loop {
             check(cx, &url)?;
-            let mut b = CLIENT.request(method.clone(), url.clone()).timeout(timeout);
+            let mut b = cfg
+                .client()
+                .request(method.clone(), url.clone())
+                .timeout(timeout);
             for (k, v) in &headers {
                 b = b.header(k, v);
             }
@@ -245,7 +277,7 @@ pub mod http_client {
                 )
             })
             .collect();
-        let limit = BODY_LIMIT.load(Ordering::Relaxed);
+        let limit = cfg.body_limit;
         let too_long = || {
             LuaError::new(
                 ErrorKind::ResourceExhausted,
@@ -275,19 +307,25 @@ pub mod http_client {
     /// refused connections are `nil, err` (`TIMEOUT`, `UNAVAILABLE`,
     /// retryable).
     #[luamod::function(permission = "http_client.request", resource = req)]
-    pub async fn request(cx: HandlerCx, req: Request) -> Result<Response, LuaError> {
-        send(&cx, req).await
+    pub async fn request(
+        cx: HandlerCx,
+        cfg: &HttpConfig,
+        req: Request,
+    ) -> Result<Response, LuaError> {
+        send(&cx, cfg, req).await
     }
 
     /// `GET url`.
     #[luamod::function(permission = "http_client.request", resource = url)]
     pub async fn get(
         cx: HandlerCx,
+        cfg: &HttpConfig,
         url: String,
         timeout_ms: Option<u64>,
     ) -> Result<Response, LuaError> {
         send(
             &cx,
+            cfg,
             Request {
                 method: None,
                 url,

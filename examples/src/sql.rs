@@ -1,15 +1,15 @@
 //! SQLite through rusqlite (bundled). Opening, statements and queries are
 //! commands run on the blocking pool, never on a scheduler worker.
 
-pub use self::sql::{DEFAULT_RESULT_LIMIT, MODULE, SQLITE_HEAP_LIMIT, set_result_limit};
+pub use self::sql::{DEFAULT_RESULT_LIMIT, MODULE, SQLITE_HEAP_LIMIT, SqlConfig};
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
 /// path as resource.
-#[luamod::module(name = "sql", class(storage), commands(End))]
+#[luamod::module(name = "sql", class(storage), commands(End), state = SqlConfig)]
 #[allow(clippy::module_inception)]
 pub mod sql {
     use std::ffi::c_int;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use luamod::prelude::*;
@@ -18,23 +18,33 @@ pub mod sql {
     use luamod::{ArgError, CallCx, Invoke, Invoked, LuaType, TypeRegistry};
     use rusqlite::types::Value as Sql;
 
-    /// The default [`set_result_limit`]: 100,000 rows, 64 MiB.
+    /// The default result limit: 100,000 rows, 64 MiB.
     pub const DEFAULT_RESULT_LIMIT: (usize, usize) = (100_000, 64 << 20);
+
+    /// How a runtime's `sql` behaves (`Builder::module_with(&sql::MODULE,
+    /// SqlConfig { .. })`; the default: [`DEFAULT_RESULT_LIMIT`]).
+    #[derive(Debug, Clone)]
+    pub struct SqlConfig {
+        /// The most rows one `db:query` returns; more is `nil, err` of
+        /// kind `RESOURCE_EXHAUSTED`, and SQLite stops stepping.
+        pub max_rows: usize,
+        /// The most bytes of text, blobs and column names one `db:query`
+        /// returns.
+        pub max_bytes: usize,
+    }
+
+    impl Default for SqlConfig {
+        fn default() -> Self {
+            SqlConfig {
+                max_rows: DEFAULT_RESULT_LIMIT.0,
+                max_bytes: DEFAULT_RESULT_LIMIT.1,
+            }
+        }
+    }
 
     /// SQLite's heap limit, set when a database is opened (SQLite applies
     /// it to the whole host): 256 MiB.
     pub const SQLITE_HEAP_LIMIT: usize = 256 << 20;
-
-    static ROW_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.0);
-    static BYTE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_RESULT_LIMIT.1);
-
-    /// The most rows, and bytes of text and blobs, one `db:query` returns
-    /// (for the whole host). A query that would return more is `nil, err`
-    /// of kind `RESOURCE_EXHAUSTED`, and SQLite stops stepping it.
-    pub fn set_result_limit(rows: usize, bytes: usize) {
-        ROW_LIMIT.store(rows, Ordering::Relaxed);
-        BYTE_LIMIT.store(bytes, Ordering::Relaxed);
-    }
 
     /// One SQL value: nil, integer, number, string (text) or a blob.
     #[derive(Debug, Clone, PartialEq)]
@@ -254,15 +264,13 @@ pub mod sql {
         params: Option<Vec<SqlValue>>,
     }
 
-    async fn query(c: Query, _: HandlerCx) -> Result<Vec<Row>, LuaError> {
+    async fn query(c: Query, cx: HandlerCx) -> Result<Vec<Row>, LuaError> {
+        let cfg = cx.state::<SqlConfig>().unwrap_or_default();
+        let (max_rows, max_bytes) = (cfg.max_rows, cfg.max_bytes);
         blocking(c.conn, move |db| {
             let mut stmt = db.prepare(&c.sql)?;
             let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
             let mut rows = stmt.query(rusqlite::params_from_iter(params(&c.params)))?;
-            let (max_rows, max_bytes) = (
-                ROW_LIMIT.load(Ordering::Relaxed),
-                BYTE_LIMIT.load(Ordering::Relaxed),
-            );
             let mut out = Vec::new();
             let mut bytes = 0usize;
             while let Some(r) = rows.next()? {

@@ -21,7 +21,10 @@ pub use crate::call::{
     ArgError, CallCx, CallError, ExportInfo, ExportKind, FunctionDef, call, check_permission,
     context,
 };
-pub use crate::command::{Command, CommandDef, CommandId, ErasedHandler, HandlerCx, handler_fn};
+pub use crate::command::{
+    Command, CommandDef, CommandId, ErasedHandler, HandlerCx, StateDef, StateValue, States,
+    handler_fn,
+};
 pub use crate::convert::{
     FastRet, FromArg, IntoReturn, NoRet, RetTag, SlowRet, arg, default_into, expect_table, field,
     field_is_nil, new_table, set_field,
@@ -37,3 +40,29 @@ pub use crate::userdata::{
     ClassDef, LuaClass, LuaMethods, MethodsDef, class_type, gc, method_self, method_self_mut,
     push as ud_push, ud_mut, ud_ref,
 };
+
+/// The module state of type `T` for an export's `cfg: &T` parameter.
+pub fn module_state<T: core::any::Any + Send + Sync>(
+    cx: &crate::call::CallCx,
+) -> Result<Arc<T>, crate::call::CallError> {
+    cx.lua()
+        .app_data_ref::<States>()
+        .and_then(|s| s.get::<T>())
+        .ok_or_else(|| {
+            crate::call::CallError::Message(format!(
+                "no module state of type {} in this Lua state (bind the module with \
+                 ModuleDef::bind or a runtime builder)",
+                core::any::type_name::<T>()
+            ))
+        })
+}
+
+/// `Arc::new(T::default())`, for a module's `StateDef`.
+pub fn default_state<T: Default + core::any::Any + Send + Sync>() -> StateValue {
+    Arc::new(T::default())
+}
+
+/// `TypeId::of::<T>()`, for a module's `StateDef`.
+pub fn state_type_id<T: core::any::Any>() -> core::any::TypeId {
+    core::any::TypeId::of::<T>()
+}

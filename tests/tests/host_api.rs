@@ -209,3 +209,99 @@ async fn on_complete_sees_result_values() {
     assert_eq!(seen[0], Ok((42, "x21".to_owned())));
     assert!(seen[1].as_ref().unwrap_err().contains("nope"));
 }
+
+/// Two runtimes in one process configure the same modules differently:
+/// module state is per runtime, not per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runtimes_configure_the_same_modules_differently() {
+    use luamod_examples::{fs, sql};
+    let dir = std::env::temp_dir().join(format!("luamod-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(dir).unwrap();
+    let file = dir.join("ten");
+    std::fs::write(&file, "0123456789").unwrap();
+    let make = |read_limit: usize, max_rows: usize| {
+        Runtime::builder()
+            .module_with(&fs::MODULE, fs::FsConfig { read_limit })
+            .module_with(
+                &sql::MODULE,
+                sql::SqlConfig {
+                    max_rows,
+                    ..sql::SqlConfig::default()
+                },
+            )
+            .workers(1)
+            .actor(Actor::new("host"))
+            .policy(Policy::allow(["fs.read", "sql.open"]))
+            .build()
+            .unwrap()
+    };
+    let small = make(4, 2);
+    let large = make(1 << 20, 1000);
+    let src = format!(
+        "local fs, sql = require('fs'), require('sql')
+         local data, err = fs.read({:?})
+         local db = assert(sql.open(':memory:'))
+         local rows, qerr = db:query('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) SELECT x FROM c')
+         return (data and #data or err:kind()) .. ' ' .. (rows and #rows or qerr:kind())",
+        file.display().to_string()
+    );
+    let a: String = small.run(&src).await.unwrap();
+    let b: String = large.run(&src).await.unwrap();
+    assert_eq!(a, "RESOURCE_EXHAUSTED RESOURCE_EXHAUSTED");
+    assert_eq!(b, "10 5");
+    // A module without an explicit state gets its default.
+    let default: String = make_default().run(&src).await.unwrap();
+    assert_eq!(default, "10 5");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn make_default() -> Runtime {
+    Runtime::builder()
+        .module(&luamod_examples::fs::MODULE)
+        .module(&luamod_examples::sql::MODULE)
+        .workers(1)
+        .actor(Actor::new("host"))
+        .policy(Policy::allow(["fs.read", "sql.open"]))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_state_that_does_not_fit_its_module_is_refused() {
+    let Err(wrong) = Runtime::builder()
+        .module_with(&luamod_examples::fs::MODULE, 5_u32)
+        .build()
+    else {
+        panic!("a u32 was taken as fs's state");
+    };
+    assert!(
+        wrong
+            .to_string()
+            .contains("module 'fs' has state FsConfig, not u32"),
+        "{wrong}"
+    );
+    let Err(none) = Runtime::builder()
+        .module_with(&greet::MODULE, 5_u32)
+        .build()
+    else {
+        panic!("greet took a state");
+    };
+    assert!(
+        none.to_string()
+            .contains("module 'greet' declares no state"),
+        "{none}"
+    );
+    // Plain states take a state when binding, and refuse a wrong one.
+    let lua = luamod::lua_with(&[]).unwrap();
+    luamod_examples::fs::MODULE
+        .bind_with(&lua, luamod_examples::fs::FsConfig { read_limit: 1 })
+        .unwrap();
+    assert!(
+        luamod_examples::fs::MODULE
+            .bind_with(&lua, "nope")
+            .unwrap_err()
+            .to_string()
+            .contains("not &str")
+    );
+}

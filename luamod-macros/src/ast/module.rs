@@ -18,6 +18,7 @@ const MODULE: Schema = Schema {
         ("name", Kind::Str),
         ("class", Kind::List),
         ("commands", Kind::List),
+        ("state", Kind::Type),
         ("crate", Kind::Str),
     ],
 };
@@ -31,6 +32,8 @@ pub struct Module {
     /// continuation (a `Then` or `Invoke` chain), so no export's return
     /// type names them; their default handlers are registered too.
     pub extra_commands: Vec<Ident>,
+    /// `state = T`: what the host configures the module with.
+    pub state: Option<syn::Type>,
     pub krate: Krate,
     pub doc: String,
     pub functions: Vec<Function>,
@@ -61,6 +64,7 @@ impl Module {
                 .list("commands")
                 .map(<[Ident]>::to_vec)
                 .unwrap_or_default(),
+            state: opts.ty("state"),
             krate,
             functions: Vec::new(),
             userdata: Vec::new(),
@@ -100,6 +104,11 @@ impl Module {
                     }
                     _ => {}
                 }
+            }
+        }
+        if let Some(state) = &m.state {
+            for f in &mut m.functions {
+                super::param::mark_state(&mut f.params, state);
             }
         }
         m.item = item;

@@ -20,6 +20,8 @@ pub enum ParamKind {
     /// `cx: HandlerCx` of an `async fn`: the process, its context and the
     /// cancel token, as the handler that runs the body sees them.
     Handler,
+    /// `cfg: &T` where the module declares `state = T`: its state.
+    State(Type),
     /// A Lua argument.
     Arg {
         /// `Option<T>` or `#[lua(default = ...)]`: absent or nil is accepted.
@@ -107,4 +109,22 @@ pub fn parse_params(cx: &Ctxt, sig: &mut syn::Signature) -> Vec<Param> {
         }
     }
     out
+}
+
+/// Marks the parameters of type `&state` (the module's `state = T`) as the
+/// module's state rather than Lua arguments.
+pub fn mark_state(params: &mut [Param], state: &Type) {
+    let want = quote::quote!(#state).to_string();
+    for p in params {
+        let Some(Type::Reference(r)) = &p.ty else {
+            continue;
+        };
+        let elem = &r.elem;
+        if r.mutability.is_none()
+            && matches!(p.kind, ParamKind::Arg { .. })
+            && quote::quote!(#elem).to_string() == want
+        {
+            p.kind = ParamKind::State((**elem).clone());
+        }
+    }
 }

@@ -35,6 +35,14 @@ pub fn expand(p: &TokenStream, module: &str, f: &Function) -> (TokenStream, syn:
     for (i, prm) in f.params.iter().enumerate() {
         if let ParamKind::Handler = prm.kind {
             args.push(quote!(_cx.clone()));
+        } else if let ParamKind::State(ty) = &prm.kind {
+            // The command keeps the runtime's state alive; the body
+            // borrows it while it runs.
+            let n = format_ident!("a{}", i);
+            fields.push(quote!(pub #n: #p::Arc<#ty>));
+            args.push(quote!(&*cmd.#n));
+            names.push(n);
+            tys.push(syn::parse_quote!(#p::Arc<#ty>));
         } else if let Some(ty) = &prm.ty {
             let n = format_ident!("a{}", i);
             fields.push(quote!(pub #n: #ty));

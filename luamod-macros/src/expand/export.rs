@@ -135,7 +135,7 @@ fn call_body(
             quote!(#p::method_self::<#self_ty>(__cx, 1)?)
         };
         bindings.push(quote!(let __luamod_self = #read;));
-        call_args.push(format_ident!("__luamod_self"));
+        call_args.push(quote!(__luamod_self));
     }
     for (i, param) in params.iter().enumerate() {
         let var = format_ident!("__luamod_a{}", i);
@@ -166,8 +166,19 @@ fn call_body(
             }
             // Supplied by the handler that runs an `async fn`'s body.
             ParamKind::Receiver { .. } | ParamKind::Handler => continue,
+            ParamKind::State(ty) => {
+                bindings.push(quote!(let #var = #p::module_state::<#ty>(__cx)?;));
+                // An `async fn`'s shim takes the `Arc` (its command keeps
+                // it); a plain function borrows it for the call.
+                if spec.async_shim {
+                    call_args.push(quote!(#var));
+                } else {
+                    call_args.push(quote!(&*#var));
+                }
+                continue;
+            }
         }
-        call_args.push(var);
+        call_args.push(quote!(#var));
     }
     if let Some((action, resource)) = &spec.permission {
         let res = match resource.as_ref().and_then(|r| {

@@ -68,6 +68,7 @@ fn expand(m: &Methods, with_items: bool) -> TokenStream {
             is_async: s.yields.is_some(),
             permission: None,
             setter_method: s.role() == Role::Setter,
+            async_shim: false,
         };
         fns.push(export::export_fn(&spec));
         let slot = match s.role() {

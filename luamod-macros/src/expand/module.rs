@@ -102,6 +102,17 @@ fn expand(m: &Module) -> TokenStream {
             defs.push(def);
         }
     }
+    let state = match &m.state {
+        Some(ty) => {
+            let name = quote!(#ty).to_string();
+            quote!(#p::Some(#p::StateDef {
+                type_name: #name,
+                type_id: #p::state_type_id::<#ty>,
+                default: #p::default_state::<#ty>,
+            }))
+        }
+        None => quote!(#p::None),
+    };
     let generated = quote! {
         #(#exports)*
 
@@ -115,6 +126,7 @@ fn expand(m: &Module) -> TokenStream {
             constants: &[#(#constants),*],
             userdata: &[#(<#userdata as #p::LuaClass>::CLASS),*],
             commands: &[#(<#commands as #p::Command>::DEF),*],
+            state: #state,
         };
     };
     if let Some((_, items)) = &mut item.content {
@@ -151,6 +163,7 @@ fn function(m: &Module, module: &str, f: &Function) -> (TokenStream, TokenStream
         is_async: f.is_async() || f.yields.is_some(),
         permission: f.permission.clone().map(|a| (a, f.resource.clone())),
         setter_method: false,
+        async_shim: f.is_async(),
     };
     let mut tokens = export::export_fn(&spec);
     if let Some((extra, _)) = async_parts {

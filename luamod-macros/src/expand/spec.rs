@@ -48,6 +48,9 @@ pub struct ExportSpec<'a> {
     pub doc: String,
     /// Whether calling it suspends the process (a yield).
     pub is_async: bool,
+    /// Whether `path` is an `async fn`'s generated shim (which takes the
+    /// module state as an `Arc`).
+    pub async_shim: bool,
     /// `permission = "..."` and the resource parameter's name.
     pub permission: Option<(LitStr, Option<Ident>)>,
     /// A `#[lua(set)]` method: Lua sees a field, so errors read as a

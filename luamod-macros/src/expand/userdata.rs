@@ -89,6 +89,7 @@ fn expand(u: &Userdata) -> TokenStream {
                 is_async: false,
                 permission: None,
                 setter_method: false,
+                async_shim: false,
             };
             fns.push(export::export_fn(&spec));
             let def = export::function_def(&spec);

@@ -135,11 +135,12 @@ pub fn check_params(cx: &Ctxt, params: &[Param], allow_receiver: bool) {
                     )
                 }
             }
-            ParamKind::Lua | ParamKind::Context | ParamKind::Handler => {
+            ParamKind::Lua | ParamKind::Context | ParamKind::Handler | ParamKind::State(_) => {
                 if seen_arg {
                     cx.error_spanned_by(
                         &p.span_of,
-                        "`lua: &Lua`, `ctx: &Context` and `cx: HandlerCx` must come before the Lua arguments",
+                        "`lua: &Lua`, `ctx: &Context`, `cx: HandlerCx` and the module's state \
+                         must come before the Lua arguments",
                     );
                 }
             }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::cancel::CancelToken;
 use super::id::{CommandId, Pid};
+use super::state::States;
 use crate::security::Context;
 
 /// What a handler knows about the request besides the command itself.
@@ -26,6 +27,16 @@ pub struct HandlerCx {
     /// permission on what they actually touch (a resolved path, each hop
     /// of a redirect).
     pub context: Arc<Context>,
+    /// The runtime's module states.
+    pub states: States,
+}
+
+impl HandlerCx {
+    /// The state of type `T` the host gave a module of this runtime (or
+    /// its default).
+    pub fn state<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.states.get::<T>()
+    }
 }
 
 /// A boxed handler future; its output is a `Result<C::Output, LuaError>`

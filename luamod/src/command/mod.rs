@@ -1,6 +1,7 @@
 //! The command contract, the leaf every other part meets at: ids
 //! ([`CommandId`], [`Pid`]), the [`Command`] trait and its [`CommandDef`],
-//! [`Handler`]s and what they receive ([`HandlerCx`], [`CancelToken`]).
+//! [`Handler`]s and what they receive ([`HandlerCx`], [`CancelToken`],
+//! module [`States`]).
 //!
 //! Nothing here touches a Lua state: how a command is yielded is the
 //! `suspend` layer's job, how it is routed the runtime's.
@@ -10,9 +11,11 @@ mod def;
 mod erased;
 mod handler;
 mod id;
+mod state;
 
 pub use cancel::CancelToken;
 pub use def::{Command, CommandDef};
 pub use erased::{BoxFuture, ErasedHandler, HandlerCx};
 pub use handler::{Handler, HandlerSet, erase, handler_fn};
 pub use id::{CommandId, Pid};
+pub use state::{StateDef, StateValue, States};

@@ -5,12 +5,50 @@
 use mlua::{Lua, Table};
 
 use super::def::ModuleDef;
+use crate::command::States;
 
 impl ModuleDef {
+    /// [`bind`](Self::bind) with the module's state (`state = T`) given
+    /// instead of `T::default()`; it replaces a state of that type bound
+    /// before.
+    pub fn bind_with<T: std::any::Any + Send + Sync>(
+        &'static self,
+        lua: &Lua,
+        state: T,
+    ) -> mlua::Result<Table> {
+        let def = self.state.as_ref().ok_or_else(|| {
+            mlua::Error::runtime(format!("module '{}' declares no state", self.name))
+        })?;
+        if (def.type_id)() != std::any::TypeId::of::<T>() {
+            return Err(mlua::Error::runtime(format!(
+                "module '{}' has state {}, not {}",
+                self.name,
+                def.type_name,
+                std::any::type_name::<T>()
+            )));
+        }
+        let states = lua
+            .app_data_ref::<States>()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        lua.set_app_data(states.with(std::any::TypeId::of::<T>(), std::sync::Arc::new(state)));
+        self.bind(lua)
+    }
+
     /// Binds the module to `lua` (once; later calls return the same table)
-    /// and returns its read-only export table.
+    /// and returns its read-only export table. A module with a state gets
+    /// `T::default()` unless one was given (`bind_with`).
     pub fn bind(&'static self, lua: &Lua) -> mlua::Result<Table> {
         install_base(lua)?;
+        if let Some(def) = &self.state {
+            let states = lua
+                .app_data_ref::<States>()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            if !states.has((def.type_id)()) {
+                lua.set_app_data(states.with((def.type_id)(), (def.default)()));
+            }
+        }
         let cache: Table = lua.named_registry_value(MODULES_KEY)?;
         if let Some(t) = cache.raw_get::<Option<Table>>(self.name)? {
             return Ok(t);

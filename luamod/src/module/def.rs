@@ -2,7 +2,7 @@
 //! pointers built at compile time, and the module's type manifest.
 
 use crate::call::FunctionDef;
-use crate::command::CommandDef;
+use crate::command::{CommandDef, StateDef};
 use crate::error::LuaError;
 use crate::security::{Class, ContextKind};
 use crate::types::TypeRegistry;
@@ -26,6 +26,8 @@ pub struct ModuleDef {
     pub userdata: &'static [&'static ClassDef],
     /// The commands its functions may yield.
     pub commands: &'static [CommandDef],
+    /// Its state (`state = T`), if it declares one.
+    pub state: Option<StateDef>,
 }
 
 impl ModuleDef {

@@ -12,7 +12,7 @@ use super::handle::{Runtime, WorkerHandle};
 use super::preempt::Preempt;
 use super::shared::{Completed, Hook, Shared};
 use super::worker::Worker;
-use crate::command::{CommandId, ErasedHandler, HandlerSet};
+use crate::command::{CommandId, ErasedHandler, HandlerSet, States};
 use crate::error::Error;
 use crate::module::ModuleDef;
 use crate::sandbox::Sandbox;
@@ -30,6 +30,10 @@ pub struct Builder {
     unyielding_limit: Duration,
     memory_limit: Option<usize>,
     globals: bool,
+    /// Module states given with `module_with`.
+    states: States,
+    /// A `module_with` whose state does not fit its module.
+    state_error: Option<String>,
 }
 
 impl Runtime {
@@ -61,11 +65,75 @@ impl Builder {
             unyielding_limit: Builder::DEFAULT_UNYIELDING_LIMIT,
             memory_limit: None,
             globals: false,
+            states: States::default(),
+            state_error: None,
         }
     }
 
-    /// Binds `m` in every worker and registers its default handlers.
+    /// Binds `m` in every worker and registers its default handlers. A
+    /// module with a state (`state = T`) gets `T::default()`.
     pub fn module(mut self, m: &'static ModuleDef) -> Self {
+        self.modules.push(m);
+        self
+    }
+
+    /// [`module`](Self::module) with the module's state given: its exports
+    /// (`cfg: &T`) and command handlers (`HandlerCx::state`) of this
+    /// runtime see `state`. A state of another type than the module
+    /// declares is refused by `build`.
+    ///
+    /// ```
+    /// #[luamod::module(name = "greet", class(deterministic), state = Greeting)]
+    /// pub mod greet {
+    ///     /// How to greet (the default: "hello").
+    ///     pub struct Greeting {
+    ///         pub word: String,
+    ///     }
+    ///
+    ///     impl Default for Greeting {
+    ///         fn default() -> Self {
+    ///             Greeting { word: "hello".into() }
+    ///         }
+    ///     }
+    ///
+    ///     /// Greets `name` with the configured word.
+    ///     #[luamod::function]
+    ///     pub fn hi(cfg: &Greeting, name: String) -> String {
+    ///         format!("{} {name}", cfg.word)
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let rt = luamod::Runtime::builder()
+    ///     .module_with(&greet::MODULE, greet::Greeting { word: "ahoy".into() })
+    ///     .build()?;
+    /// let s: String = rt.run("return require('greet').hi('Ann')").await?;
+    /// assert_eq!(s, "ahoy Ann");
+    /// # Ok::<(), luamod::Error>(()) }).unwrap();
+    /// ```
+    pub fn module_with<T: std::any::Any + Send + Sync>(
+        mut self,
+        m: &'static ModuleDef,
+        state: T,
+    ) -> Self {
+        match &m.state {
+            Some(def) if (def.type_id)() == std::any::TypeId::of::<T>() => {
+                self.states = self
+                    .states
+                    .with(std::any::TypeId::of::<T>(), std::sync::Arc::new(state));
+            }
+            Some(def) => {
+                self.state_error.get_or_insert(format!(
+                    "module '{}' has state {}, not {}",
+                    m.name,
+                    def.type_name,
+                    std::any::type_name::<T>()
+                ));
+            }
+            None => {
+                self.state_error
+                    .get_or_insert(format!("module '{}' declares no state", m.name));
+            }
+        }
         self.modules.push(m);
         self
     }
@@ -213,8 +281,20 @@ impl Builder {
     /// Builds the dispatch table (refusing duplicate or reserved ids) and
     /// starts the workers.
     pub fn build(self) -> Result<Runtime, Error> {
+        if let Some(e) = &self.state_error {
+            return Err(Error::new(e.clone()));
+        }
         for m in &self.modules {
             m.admit(self.context.kind)?;
+        }
+        // Every declared state: the host's, else the default.
+        let mut states = self.states.clone();
+        for m in &self.modules {
+            if let Some(def) = &m.state
+                && !states.has((def.type_id)())
+            {
+                states = states.with((def.type_id)(), (def.default)());
+            }
         }
         let mut table = dispatch::Table::default();
         for h in clock::real_clock() {
@@ -288,6 +368,7 @@ impl Builder {
             )),
             memory_limit: self.memory_limit,
             globals: self.globals,
+            states,
         });
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();

@@ -52,4 +52,6 @@ pub(crate) struct Shared {
     pub memory_limit: Option<usize>,
     /// Bind modules as globals too.
     pub globals: bool,
+    /// The modules' states.
+    pub states: crate::command::States,
 }

@@ -206,6 +206,8 @@ impl Worker {
         rx: Receiver<Msg>,
     ) -> mlua::Result<Worker> {
         let lua = crate::module::lua_with(&shared.modules)?;
+        // The runtime's states replace the defaults binding put there.
+        lua.set_app_data(shared.states.clone());
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
         let coroutine = super::coroutines::library(&lua)?;
@@ -529,6 +531,7 @@ impl Worker {
                 pid,
                 cancel: cancel.clone(),
                 context: p.context.clone(),
+                states: self.shared.states.clone(),
             },
         );
         let polled = {
