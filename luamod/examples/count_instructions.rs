@@ -9,8 +9,11 @@
 //! MODE is `ping` (10,000 yield round trips through the runtime per
 //! round), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
-//! state per round). Run it with two round counts; the difference divided
-//! by the extra work is the cost of one operation (BENCHMARKS.md).
+//! state per round) or `call-KIND` (200,000 calls per round in a plain
+//! state with luamod's allocator and a limit: `add`, `noop`, `len`, the
+//! raw C API's `c-add` and `c-noop`, and pure Lua's `lua-add`). Run it
+//! with two round counts; the difference divided by the extra work is the
+//! cost of one operation (BENCHMARKS.md).
 
 use luamod::prelude::*;
 use luamod::runtime::{HandlerCx, handler_fn};
@@ -32,12 +35,86 @@ mod bench {
     pub fn echo(s: String) -> String {
         s
     }
+
+    #[luamod::function]
+    pub fn add(a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+
+    #[luamod::function]
+    pub fn len(s: &str) -> usize {
+        s.len()
+    }
+
+    #[luamod::function]
+    pub fn noop() {}
+}
+
+/// `add` written against the raw C API, for comparison.
+unsafe extern "C-unwind" fn c_add(l: *mut luamod::mlua::ffi::lua_State) -> std::ffi::c_int {
+    use luamod::mlua::ffi;
+    // SAFETY: Lua calls this with a live state; only integers are live
+    // when luaL_checkinteger raises.
+    unsafe {
+        let a = ffi::luaL_checkinteger(l, 1);
+        let b = ffi::luaL_checkinteger(l, 2);
+        ffi::lua_pushinteger(l, a.wrapping_add(b));
+    }
+    1
+}
+
+/// `noop` against the raw C API.
+unsafe extern "C-unwind" fn c_noop(_: *mut luamod::mlua::ffi::lua_State) -> std::ffi::c_int {
+    0
+}
+
+/// 200,000 calls of `call` (a Lua expression over `f`) per round, in a
+/// plain state with luamod's allocator and a memory limit (as a runtime
+/// worker has).
+fn calls(rounds: usize, which: &str) {
+    let lua = luamod::lua_with(&[&bench::MODULE]).expect("state");
+    let mem = luamod::MemoryControl::install(&lua).expect("allocator");
+    mem.set_limit(256 << 20);
+    // SAFETY: both follow the C function protocol and own nothing.
+    let (c_add, c_noop) = unsafe {
+        (
+            lua.create_c_function(c_add).expect("c_add"),
+            lua.create_c_function(c_noop).expect("c_noop"),
+        )
+    };
+    lua.globals().set("c_add", c_add).expect("set");
+    lua.globals().set("c_noop", c_noop).expect("set");
+    let (f, call) = match which {
+        "add" => ("require('bench').add", "f(i, 1)"),
+        "c-add" => ("c_add", "f(i, 1)"),
+        "noop" => ("require('bench').noop", "f()"),
+        "c-noop" => ("c_noop", "f()"),
+        "len" => ("require('bench').len", "f('hello')"),
+        "lua-add" => ("function(a, b) return a + b end", "f(i, 1)"),
+        other => {
+            eprintln!("unknown call {other:?}");
+            std::process::exit(2);
+        }
+    };
+    let g: luamod::mlua::Function = lua
+        .load(format!(
+            "local f = {f} return function(n) for i = 1, n do {call} end end"
+        ))
+        .eval()
+        .expect("chunk");
+    for _ in 0..rounds {
+        g.call::<()>(200_000).expect("call");
+    }
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let mode = args.next().unwrap_or_else(|| "ping".to_owned());
+    if let Some(which) = mode.strip_prefix("call-") {
+        calls(rounds, which);
+        return;
+    }
     if mode == "echo" {
         let lua = luamod::lua_with(&[&bench::MODULE]).expect("state");
         let f: luamod::mlua::Function = lua

@@ -69,6 +69,7 @@ fn release(flag: &Cell<isize>) {
 impl CallCx {
     /// # Safety
     /// `state` is the state of a running C function.
+    #[inline(always)]
     pub(crate) unsafe fn new(state: *mut lua_State, info: &'static ExportInfo) -> Self {
         CallCx {
             state,
