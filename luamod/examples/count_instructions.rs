@@ -48,6 +48,25 @@ mod bench {
 
     #[luamod::function]
     pub fn noop() {}
+
+    /// A counter object.
+    #[luamod::userdata]
+    #[derive(Default)]
+    pub struct Counter {
+        n: i64,
+    }
+
+    #[luamod::methods]
+    impl Counter {
+        pub fn new() -> Counter {
+            Counter::default()
+        }
+
+        pub fn add(&mut self, by: i64) -> i64 {
+            self.n = self.n.wrapping_add(by);
+            self.n
+        }
+    }
 }
 
 /// `add` written against the raw C API, for comparison.
@@ -91,6 +110,12 @@ fn calls(rounds: usize, which: &str) {
         "c-noop" => ("c_noop", "f()"),
         "len" => ("require('bench').len", "f('hello')"),
         "lua-add" => ("function(a, b) return a + b end", "f(i, 1)"),
+        "method" => ("require('bench').Counter.new()", "f:add(1)"),
+        "lua-method" => (
+            "setmetatable({ n = 0 }, { __index = { add = function(self, by) \
+             self.n = self.n + by return self.n end } })",
+            "f:add(1)",
+        ),
         other => {
             eprintln!("unknown call {other:?}");
             std::process::exit(2);

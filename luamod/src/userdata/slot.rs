@@ -49,7 +49,13 @@ unsafe fn slot_at<'a, T: 'static>(
     let state = cx.state();
     // SAFETY: type and metatable checks on a live state; two values pushed
     // and popped. The slot pointer is derived only after the metatable
-    // identity check proves the block was created by `push::<T>`.
+    // check proves the block was created by `push::<T>`: slot 1 of a class
+    // metatable holds the class's key as a light userdata (see
+    // `metatable::create`); those metatables are hidden from scripts
+    // (`__metatable`), and no script can make a light userdata, so no
+    // other value carries that mark. One array read instead of a registry
+    // lookup and a comparison (measured: about a quarter of a method
+    // call).
     unsafe {
         if ffi::lua_checkstack(state, 2) == 0 {
             return Err(ArgError::msg(idx, "stack overflow"));
@@ -60,8 +66,8 @@ unsafe fn slot_at<'a, T: 'static>(
             && ffi::lua_type(state, idx) == ffi::LUA_TUSERDATA
             && ffi::lua_getmetatable(state, idx) != 0
         {
-            ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(class));
-            same = ffi::lua_rawequal(state, -1, -2) != 0;
+            same = ffi::lua_rawgeti(state, -1, 1) == ffi::LUA_TLIGHTUSERDATA
+                && ffi::lua_touserdata(state, -1) == key(class) as *mut std::ffi::c_void;
             ffi::lua_pop(state, 2);
         }
         if !same {
