@@ -67,7 +67,7 @@ unsafe fn slot_at<'a, T: 'static>(
             && ffi::lua_getmetatable(state, idx) != 0
         {
             same = ffi::lua_rawgeti(state, -1, 1) == ffi::LUA_TLIGHTUSERDATA
-                && ffi::lua_touserdata(state, -1) == key(class) as *mut std::ffi::c_void;
+                && std::ptr::eq(ffi::lua_touserdata(state, -1), key(class));
             ffi::lua_pop(state, 2);
         }
         if !same {
