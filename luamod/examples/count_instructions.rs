@@ -6,7 +6,8 @@
 //! valgrind --tool=callgrind target/release/examples/count_instructions ROUNDS MODE
 //! ```
 //!
-//! MODE is `ping` (10,000 yield round trips through the runtime per
+//! MODE is `spawn` (10,000 processes of a compiled script per round,
+//! spawned and joined), `ping` (10,000 yield round trips through the runtime per
 //! round), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
 //! state per round) or `call-KIND` (200,000 calls per round in a plain
@@ -160,8 +161,9 @@ fn main() {
              for i = 1, 10000 do s = s + ping(i) end return s"
         }
         "loop" => "local s = 0 for i = 1, 2000000 do s = s + i % 7 end return s",
+        "spawn" => "",
         other => {
-            eprintln!("unknown mode {other:?}: ping, loop or echo");
+            eprintln!("unknown mode {other:?}: ping, loop, spawn, echo or call-KIND");
             std::process::exit(2);
         }
     };
@@ -180,6 +182,23 @@ fn main() {
             .build()
             .expect("runtime")
     });
+    if mode == "spawn" {
+        // 10,000 processes of a compiled script per round, each returning
+        // at once.
+        let script = rt.compile("return 1", "one").expect("compile");
+        for _ in 0..rounds {
+            tokio.block_on(async {
+                let mut pids = Vec::with_capacity(10_000);
+                for _ in 0..10_000 {
+                    pids.push(rt.spawn(&script, Default::default()).expect("spawn"));
+                }
+                for p in pids {
+                    rt.join(p).await.expect("join");
+                }
+            });
+        }
+        return;
+    }
     for _ in 0..rounds {
         let _: i64 = tokio.block_on(rt.run(src)).expect("run");
     }
