@@ -305,3 +305,34 @@ fn a_state_that_does_not_fit_its_module_is_refused() {
             .contains("not &str")
     );
 }
+
+/// A script is loaded once per worker and every process gets a fresh
+/// main function over it: globals are per process, a trailing comment or
+/// varargs behave as in a chunk of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_of_a_script_has_its_own_globals() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let script = rt
+        .compile(
+            "counter = (counter or 0) + 1\nreturn counter, select('#', ...) -- done",
+            "count",
+        )
+        .unwrap();
+    for _ in 0..3 {
+        let (n, args): (i64, i64) = rt.run(script.with_args((1, 2, 3))).await.unwrap();
+        assert_eq!((n, args), (1, 3));
+    }
+    // Its globals are its process's, never the worker's own: what it
+    // writes is not seen by the next process.
+    let _: () = rt
+        .run(&rt.compile("leaked = true", "writer").unwrap())
+        .await
+        .unwrap();
+    let clean: bool = rt.run("return leaked == nil").await.unwrap();
+    assert!(clean);
+    let err = rt
+        .run::<()>(&rt.compile("error('line two')", "lines").unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("lines:1: line two"), "{err}");
+}

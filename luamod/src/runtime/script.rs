@@ -32,7 +32,12 @@ use crate::error::Error;
 pub struct Script(Arc<Compiled>);
 
 struct Compiled {
+    /// Unique per compile (a worker caches the loaded script under it).
+    id: u64,
     name: String,
+    /// A *factory*: called with an environment, it returns a fresh main
+    /// function whose globals are that environment. Loaded once per
+    /// worker, so a spawn makes a closure instead of undumping bytecode.
     bytecode: Vec<u8>,
 }
 
@@ -55,18 +60,35 @@ impl Script {
     /// Compiles `source`; a syntax error is reported now, with the line
     /// (`name:LINE: message`).
     pub(crate) fn compile(source: &str, name: &str) -> Result<Script, Error> {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let bytecode = COMPILER.with(|lua| -> mlua::Result<Vec<u8>> {
+            // The source alone first: its syntax errors read as the
+            // script's, and a complete chunk cannot reach past the
+            // wrapper below (its blocks are balanced; the wrapper's `end`
+            // is on a line of its own, past any comment).
+            lua.load(source)
+                .set_name(format!("={name}"))
+                .into_function()?;
+            // The factory: the prefix shares the first line, so line
+            // numbers stay the script's.
+            let wrapped = format!("local _ENV = ... return function(...) {source}\nend");
             let f = lua
-                .load(source)
+                .load(wrapped)
                 .set_name(format!("={name}"))
                 .into_function()?;
             // Debug information kept: tracebacks show the script's lines.
             Ok(f.dump(false))
         })?;
         Ok(Script(Arc::new(Compiled {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.to_owned(),
             bytecode,
         })))
+    }
+
+    /// Unique per compile.
+    pub(crate) fn id(&self) -> u64 {
+        self.0.id
     }
 
     /// The name given at compile time (the chunk name in messages).

@@ -115,6 +115,9 @@ pub(crate) struct Worker {
     /// Makes the main function of a process entered at a function or with
     /// arguments.
     make_main: mlua::Function,
+    /// Compiled scripts loaded on this worker, by `Script::id`: each a
+    /// factory of main functions (see `Script::compile`).
+    scripts: HashMap<u64, mlua::Function>,
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
     preemptions: u64,
@@ -169,17 +172,16 @@ return function(chunk, env, name, ...)
 end
 "#;
 
-/// Loads bytecode made by `Script::compile` as a function whose globals
-/// are `env`.
-fn load_compiled(lua: &Lua, bytecode: &[u8], env: &Table) -> mlua::Result<mlua::Function> {
+/// Loads bytecode made by `Script::compile` (a factory that takes its
+/// globals as its argument).
+fn load_compiled(lua: &Lua, bytecode: &[u8]) -> mlua::Result<mlua::Function> {
     use mlua::ffi;
-    // SAFETY: `env` is pushed by mlua; luaL_loadbufferx only reads the
-    // buffer (alive for the call) and leaves the function or an error;
-    // the error is raised inside mlua's protected call, over a closure
-    // that owns nothing. The bytecode is the host's (`compile`), never a
-    // script's.
+    // SAFETY: luaL_loadbufferx only reads the buffer (alive for the call)
+    // and leaves the function or an error; the error is raised inside
+    // mlua's protected call, over a closure that owns nothing. The
+    // bytecode is the host's (`compile`), never a script's.
     unsafe {
-        lua.exec_raw::<mlua::Function>(env, |st| {
+        lua.exec_raw::<mlua::Function>((), |st| {
             let status = ffi::luaL_loadbufferx(
                 st,
                 bytecode.as_ptr() as *const std::ffi::c_char,
@@ -189,10 +191,6 @@ fn load_compiled(lua: &Lua, bytecode: &[u8], env: &Table) -> mlua::Result<mlua::
             );
             if status != ffi::LUA_OK {
                 ffi::lua_error(st);
-            }
-            ffi::lua_rotate(st, -2, 1);
-            if ffi::lua_setupvalue(st, -2, 1).is_null() {
-                ffi::lua_pop(st, 1);
             }
         })
     }
@@ -278,6 +276,7 @@ impl Worker {
             draining: false,
             make_env,
             make_main,
+            scripts: HashMap::new(),
             seeds: Rng::from_entropy(),
             preemptions: 0,
             resumer: super::resume::Resumer::new(&lua)?,
@@ -387,7 +386,10 @@ impl Worker {
                     .set_name(format!("={name}"))
                     .set_environment(env.clone())
                     .into_function()?,
-                Code::Script(script) => load_compiled(&self.lua, script.bytecode(), &env)?,
+                Code::Script(script) => {
+                    let factory = self.factory(script)?;
+                    factory.call::<mlua::Function>(env.clone())?
+                }
             };
             let main = match (function, args) {
                 (None, None) => chunk,
@@ -589,6 +591,22 @@ impl Worker {
 }
 
 impl Worker {
+    /// The factory of `script`'s main functions, loaded once per worker.
+    fn factory(&mut self, script: &super::script::Script) -> mlua::Result<mlua::Function> {
+        if let Some(f) = self.scripts.get(&script.id()) {
+            return Ok(f.clone());
+        }
+        // Scripts a host dropped stay cached until the cache is full; then
+        // it starts over (a host with many live scripts reloads some).
+        const MAX_SCRIPTS: usize = 256;
+        if self.scripts.len() >= MAX_SCRIPTS {
+            self.scripts.clear();
+        }
+        let f = load_compiled(&self.lua, script.bytecode())?;
+        self.scripts.insert(script.id(), f.clone());
+        Ok(f)
+    }
+
     /// Closes a process that did not return, as `coroutine.close` would:
     /// its pending to-be-closed variables run (in their own step, under
     /// the same time budget as any step that cannot yield; their errors are
