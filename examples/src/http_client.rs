@@ -104,7 +104,7 @@ pub mod http_client {
         pub default_timeout: Duration,
         /// Sent as `User-Agent` unless the script sets one.
         pub user_agent: String,
-        client: std::sync::OnceLock<reqwest::Client>,
+        client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     }
 
     impl HttpConfig {
@@ -118,14 +118,25 @@ pub mod http_client {
             }
         }
 
-        fn client(&self) -> &reqwest::Client {
-            self.client.get_or_init(|| {
-                reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(self.user_agent.clone())
-                    .build()
-                    .unwrap_or_default()
-            })
+        /// The runtime's client; a configuration it cannot be built from
+        /// (a user agent with a newline) is an error, never a fallback to
+        /// a default client (which would follow redirects unchecked).
+        fn client(&self) -> Result<&reqwest::Client, LuaError> {
+            self.client
+                .get_or_init(|| {
+                    reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .user_agent(self.user_agent.clone())
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map_err(|e| {
+                    LuaError::new(
+                        ErrorKind::Internal,
+                        format!("the host's HTTP configuration is unusable: {e}"),
+                    )
+                })
         }
     }
 
@@ -217,7 +228,7 @@ pub mod http_client {
         let resp = loop {
             check(cx, &url)?;
             let mut b = cfg
-                .client()
+                .client()?
                 .request(method.clone(), url.clone())
                 .timeout(timeout);
             for (k, v) in &headers {

@@ -161,8 +161,17 @@ pub mod sql {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
                     ErrorKind::Unavailable
                 }
+                // A symbolic link refused by NOFOLLOW, or a super-journal
+                // the guarded file layer will not open: not a passing
+                // condition.
+                rusqlite::ErrorCode::CannotOpen
+                    if f.extended_code == rusqlite::ffi::SQLITE_CANTOPEN_SYMLINK =>
+                {
+                    ErrorKind::PermissionDenied
+                }
                 rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied => {
-                    ErrorKind::Unavailable
+                    return LuaError::new(ErrorKind::Unavailable, e.to_string())
+                        .with_retryable(false);
                 }
                 rusqlite::ErrorCode::AuthorizationForStatementDenied => ErrorKind::PermissionDenied,
                 rusqlite::ErrorCode::OperationInterrupted => ErrorKind::Canceled,

@@ -42,6 +42,9 @@ unsafe extern "C" fn x_open(
     out_flags: *mut c_int,
 ) -> c_int {
     if flags & ffi::SQLITE_OPEN_SUPER_JOURNAL != 0 {
+        // SAFETY: `file` is SQLite's buffer for this open; a failed open
+        // must leave its methods null (SQLite then never closes it).
+        unsafe { (*file).pMethods = std::ptr::null() };
         return ffi::SQLITE_CANTOPEN;
     }
     // SAFETY: forwards SQLite's own arguments to the default VFS, whose
@@ -81,17 +84,9 @@ forward!(x_current_time, xCurrentTime, (out: *mut f64), c_int, ffi::SQLITE_ERROR
 forward!(x_get_last_error, xGetLastError, (n: c_int, out: *mut c_char), c_int, 0);
 forward!(x_current_time_int64, xCurrentTimeInt64, (out: *mut ffi::sqlite3_int64), c_int, ffi::SQLITE_ERROR);
 
-/// A `Send + Sync` home for the registered VFS (SQLite owns it after
-/// registration and only reads it).
-struct Registered(#[allow(dead_code)] *mut ffi::sqlite3_vfs);
-// SAFETY: the struct is written once before registration and never again.
-unsafe impl Send for Registered {}
-// SAFETY: as above.
-unsafe impl Sync for Registered {}
-
 /// Registers the guarded VFS (once per process).
 pub fn register() -> Result<(), String> {
-    static DONE: OnceLock<Result<Registered, String>> = OnceLock::new();
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
     DONE.get_or_init(|| {
         // SAFETY: sqlite3_vfs_find(NULL) returns the default VFS (SQLite
         // initialises itself first); the new VFS is leaked, so it lives as
@@ -130,14 +125,12 @@ pub fn register() -> Result<(), String> {
                 xNextSystemCall: None,
             }));
             match ffi::sqlite3_vfs_register(vfs, 0) {
-                ffi::SQLITE_OK => Ok(Registered(vfs)),
+                ffi::SQLITE_OK => Ok(()),
                 rc => Err(format!(
                     "cannot register the guarded SQLite VFS (code {rc})"
                 )),
             }
         }
     })
-    .as_ref()
-    .map(|_| ())
-    .map_err(Clone::clone)
+    .clone()
 }

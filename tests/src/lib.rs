@@ -494,16 +494,17 @@ pub mod journal {
         push(line);
     }
 
-    /// Waits until the process is cancelled. Notes `line .. " dropped"`
-    /// (with the process's actor, as the handler sees it) when the runtime
-    /// drops the handler, and `line .. " saw the token"` if it saw the
-    /// cancel token first.
+    /// Waits until the process is cancelled: notes `line .. " dropped"` if
+    /// the runtime drops the handler unfinished, or `line .. " saw the
+    /// token"` if it saw the cancel token first (with the process's actor,
+    /// as the handler sees it). It never finishes otherwise.
     #[luamod::function]
     pub async fn wait_for_cancel(cx: HandlerCx, line: String) {
         let actor = cx.context.actor.as_ref().map(|a| a.id.clone());
-        let _note = Unused(Some(format!("{line} dropped (actor {actor:?})")));
+        let mut note = Unused(Some(format!("{line} dropped (actor {actor:?})")));
         cx.cancel.cancelled().await;
-        push(format!("{line} saw the token"));
+        note.0.take();
+        push(format!("{line} saw the token (actor {actor:?})"));
     }
 
     /// Calls `f()` (which may wait), then returns true. Notes
@@ -522,10 +523,11 @@ pub mod journal {
 pub mod sqlite {
     pub use rusqlite::Connection;
 
-    /// Opens `path`, waiting for locks as long as they are held.
+    /// Opens `path`, waiting up to 30 s for a lock (a lock held longer is
+    /// a failure: `database is locked`).
     pub fn open_waiting(path: &std::path::Path) -> Connection {
         let c = Connection::open(path).expect("open");
-        c.busy_timeout(std::time::Duration::from_secs(3600))
+        c.busy_timeout(std::time::Duration::from_secs(30))
             .expect("busy timeout");
         c
     }

@@ -8,11 +8,13 @@
 //! module reads it from the allocator's userdata, a `#[repr(C)]` struct
 //! whose second field is the limit (0: none).
 //!
-//! That layout is private to mlua, so it is *probed* once per process
-//! rather than assumed: a throwaway state sets known limits through mlua's
-//! public API and the field must show them. If the probe fails (a future
-//! mlua changed the struct), [`limit_of`] finds nothing and every
-//! call is protected: slower, never unsound.
+//! That layout is private to mlua, so mlua is pinned to the version this
+//! was written against (the workspace's `Cargo.toml`), and the layout is
+//! also *probed* once per process: a throwaway state sets known limits
+//! through mlua's public API and the field must show them. If the probe
+//! fails, [`limit_of`] finds nothing and every call is protected. The
+//! probe itself reads two words of mlua's state, which the pinned version
+//! has (its unit test fails on any change, before an upgrade lands).
 
 use std::ffi::c_void;
 use std::sync::OnceLock;

@@ -66,6 +66,9 @@ thread_local! {
     static STEP: Cell<(*const Preempt, usize)> = const { Cell::new((std::ptr::null(), 0)) };
     /// The Lua thread whose last yield was a preemption (null: none).
     static PREEMPTED: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
+    /// The Lua thread the hook last raised a stop error on during this
+    /// step: that thread's hooks stay off until a `pcall` catches it.
+    static RAISED: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
 }
 
 /// The worker thread a slice belongs to, for `pthread_kill`.
@@ -310,6 +313,7 @@ impl Preempt {
         state: *mut lua_State,
     ) -> StepGuard<'_> {
         PREEMPTED.with(|p| p.set(std::ptr::null_mut()));
+        RAISED.with(|r| r.set(std::ptr::null_mut()));
         ARMED.with(|a| a.store(false, Ordering::SeqCst));
         STEP.with(|s| s.set((self, index)));
         TARGET.with(|t| t.store(state, Ordering::SeqCst));
@@ -360,6 +364,19 @@ impl Drop for StepGuard<'_> {
 /// and returns the previous one.
 pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
     TARGET.with(|t| t.swap(state, Ordering::SeqCst))
+}
+
+/// Whether the hook raised a stop error on `state` itself during this
+/// step (its hooks may be off for good: it must not run more Lua code);
+/// clears the mark.
+pub(crate) fn take_raised(state: *mut lua_State) -> bool {
+    RAISED.with(|r| {
+        let hit = !state.is_null() && r.get() == state;
+        if hit {
+            r.set(std::ptr::null_mut());
+        }
+        hit
+    })
 }
 
 /// Whether `state`'s last yield was a preemption; clears the mark.
@@ -566,6 +583,7 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
             // Unwind to where the code can yield; pcall catches this only
             // to be interrupted again at its next instruction.
             arm(state, 1);
+            RAISED.with(|r| r.set(state));
             ffi::luaL_error(state, c"the process was stopped".as_ptr());
         } else {
             // Not here: try again shortly, where the code may yield.

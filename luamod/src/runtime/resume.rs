@@ -20,7 +20,9 @@ use std::ffi::c_void;
 use mlua::ffi::{self, lua_State};
 use mlua::{Lua, MultiValue, Value};
 
+use crate::module::errors::ErrorValue;
 use crate::suspend::park::sentinel;
+use crate::userdata::LuaClass;
 
 /// Resumes processes of one worker state.
 pub(crate) struct Resumer {
@@ -122,8 +124,12 @@ pub(crate) enum Stepped {
 
 /// Replaces the error value on top of `st` with what the host reads: a
 /// message with the traceback of `thread` (where it failed), as mlua
-/// writes it, or mlua's own error value unchanged. A value whose `__tostring` is Lua
-/// code is described by its type instead of running that code.
+/// writes it, or mlua's own error value unchanged. Nothing of the script
+/// runs here (this is the worker's main thread, which no preemption hook
+/// watches): only strings, numbers and luamod's own error values (whose
+/// `__tostring` is luamod's) are printed; any other value is described by
+/// its type, since even a C `__tostring` such as `pcall` can call back
+/// into the script.
 ///
 /// # Safety
 /// Inside a protected call on `st`; `thread` is the dead coroutine.
@@ -140,22 +146,14 @@ unsafe fn describe_error(st: *mut lua_State, thread: *mut lua_State, mlua_error_
         }
         let printable = match ffi::lua_type(st, -1) {
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => true,
-            _ => {
-                let kind = ffi::luaL_getmetafield(st, -1, c"__tostring".as_ptr());
-                let c = kind != ffi::LUA_TNIL && ffi::lua_iscfunction(st, -1) != 0;
-                if kind != ffi::LUA_TNIL {
-                    ffi::lua_pop(st, 1);
-                }
-                // No `__tostring` at all: luaL_tolstring prints the type.
-                c || kind == ffi::LUA_TNIL
-            }
+            _ => crate::userdata::is_instance(st, -1, <ErrorValue as LuaClass>::CLASS),
         };
         let msg = if printable {
             ffi::luaL_tolstring(st, -1, std::ptr::null_mut())
         } else {
             ffi::lua_pushfstring(
                 st,
-                c"(error object is a %s value with a Lua __tostring)".as_ptr(),
+                c"(error object is a %s value)".as_ptr(),
                 ffi::luaL_typename(st, -1),
             )
         };

@@ -83,6 +83,9 @@ struct Proc {
     done: Option<Done>,
     /// Continuations it may leave pending (dropped when it ends).
     held: Rc<Held>,
+    /// The preemption hook raised a stop error on its thread in its last
+    /// step (that thread's hooks may be off: it is not closed).
+    hook_raised: bool,
 }
 
 /// A snapshot of one worker.
@@ -149,8 +152,10 @@ end
 "#;
 
 /// The main function of a process entered at `name` (a field of the table
-/// the chunk returns, else a global it defines) or with arguments. Made
-/// before the sandbox rewrites the globals it captures.
+/// the chunk returns, else a global it defines) or with arguments. It
+/// captures `table.pack`/`unpack`, `type`, `error` and `tostring` once, as
+/// the sandboxed worker globals hold them (the same functions processes
+/// get), so a process cannot replace them for the wrapper.
 const MAKE_MAIN: &str = r#"
 local pack, unpack, type, error, tostring = table.pack, table.unpack, type, error, tostring
 return function(chunk, env, name, ...)
@@ -402,7 +407,16 @@ impl Worker {
                         None => Value::Nil,
                     });
                     if let Some(args) = args {
-                        call.extend(args(&self.lua)?);
+                        // Host code: a panic converting the arguments fails
+                        // this spawn, not the worker.
+                        let lua = &self.lua;
+                        let converted = catch_unwind(AssertUnwindSafe(|| args(lua)))
+                            .unwrap_or_else(|_| {
+                                Err(mlua::Error::runtime(
+                                    "converting the process's arguments panicked",
+                                ))
+                            })?;
+                        call.extend(converted);
                     }
                     self.make_main.call(call)?
                 }
@@ -434,6 +448,7 @@ impl Worker {
                 context,
                 done: Some(done),
                 held: Rc::new(Held::default()),
+                hook_raised: false,
             },
         );
         if let Some(d) = deadline {
@@ -479,6 +494,7 @@ impl Worker {
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
+        p.hook_raised = super::preempt::take_raised(state);
         drop(step);
         drop(held);
         drop(rng);
@@ -564,12 +580,9 @@ impl Worker {
         let Some(mut p) = self.procs.remove(&pid) else {
             return;
         };
-        // Stopped (cancel, deadline, forced shutdown, unyielding limit)
-        // rather than ended by itself.
-        let stopped = self.shared.preempt.stop_error(pid).is_some();
         self.shared.preempt.forget(pid);
         p.cancel.cancel();
-        self.close(pid, &mut p, stopped);
+        self.close(pid, &mut p);
         p.held.drop_all();
         // Host code: a panic in it is reported, never allowed to end the
         // worker (every other process on it would be lost).
@@ -612,14 +625,15 @@ impl Worker {
     /// the same time budget as any step that cannot yield; their errors are
     /// ignored, the process's result stands).
     ///
-    /// Not for a process that died of an error raised while it was being
-    /// stopped: an error raised in the preemption hook leaves that thread's
-    /// hooks off for good, so its handlers could loop unstoppably. Such a
-    /// process was computing, not waiting, when it was stopped.
-    fn close(&mut self, pid: Pid, p: &mut Proc, stopped: bool) {
+    /// Not for a process that died of the stop error the preemption hook
+    /// raised on its own thread: an error raised in a hook leaves that
+    /// thread's hooks off for good, so its handlers could loop
+    /// unstoppably. Such a process was computing, not waiting, when it was
+    /// stopped.
+    fn close(&mut self, pid: Pid, p: &mut Proc) {
         match p.thread.status() {
             ThreadStatus::Resumable => {}
-            ThreadStatus::Error if !stopped => {}
+            ThreadStatus::Error if !p.hook_raised => {}
             _ => return,
         }
         let main = WORKER_STATE.with(|w| w.get());

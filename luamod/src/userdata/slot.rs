@@ -248,3 +248,27 @@ fn ensure_metatable(cx: &CallCx, class: &'static ClassDef) -> Result<(), CallErr
     }
     Ok(())
 }
+
+/// Whether the value at `idx` is an object of `class` (its metatable
+/// carries the class's mark), without running anything.
+///
+/// # Safety
+/// Live state with room for two values.
+pub(crate) unsafe fn is_instance(
+    state: *mut lua_State,
+    idx: c_int,
+    class: &'static ClassDef,
+) -> bool {
+    // SAFETY: type and table reads only; what is pushed is popped.
+    unsafe {
+        let idx = ffi::lua_absindex(state, idx);
+        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(state, idx) == 0
+        {
+            return false;
+        }
+        let same = ffi::lua_rawgeti(state, -1, 1) == ffi::LUA_TLIGHTUSERDATA
+            && std::ptr::eq(ffi::lua_touserdata(state, -1), key(class));
+        ffi::lua_pop(state, 2);
+        same
+    }
+}
