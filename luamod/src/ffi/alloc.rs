@@ -132,6 +132,17 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
     let mut ud = std::ptr::null_mut();
     // SAFETY: lua_getallocf only reads the global state.
     let f = unsafe { ffi::lua_getallocf(state, &mut ud) };
+    // SAFETY: forwarded.
+    unsafe { ours(f, ud) }
+}
+
+/// The `AllocState` behind an allocator `f` with userdata `ud` (as
+/// `lua_getallocf` reports them), if the allocator is luamod's.
+///
+/// # Safety
+/// As [`state_of`], for the state `f` and `ud` were read from.
+#[inline(always)]
+pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a AllocState> {
     if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) && !ud.is_null() {
         // SAFETY: our allocator is only ever installed with an AllocState.
         Some(unsafe { &*(ud as *const AllocState) })

@@ -43,12 +43,15 @@ impl Guard {
     /// `MemoryControl` is dropped (it is used within one export call).
     #[inline]
     pub(crate) unsafe fn of(state: *mut lua_State) -> Guard {
-        // SAFETY: forwarded.
-        if let Some(st) = unsafe { alloc::state_of(state) } {
+        let mut ud = std::ptr::null_mut();
+        // SAFETY: lua_getallocf only reads the global state (once: both
+        // allocators are recognised from what it reports).
+        let f = unsafe { ffi::lua_getallocf(state, &mut ud) };
+        // SAFETY: forwarded; `f` and `ud` are this state's.
+        if let Some(st) = unsafe { alloc::ours(f, ud) } {
             return Guard::Window(st);
         }
-        // SAFETY: forwarded.
-        match unsafe { mlua_limit::limit_of(state) } {
+        match mlua_limit::limit_for(f, ud) {
             Some(limit) => Guard::Mlua(limit),
             None => Guard::Protect,
         }

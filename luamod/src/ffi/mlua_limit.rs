@@ -12,7 +12,7 @@
 //! was written against (the workspace's `Cargo.toml`), and the layout is
 //! also *probed* once per process: a throwaway state sets known limits
 //! through mlua's public API and the field must show them. If the probe
-//! fails, [`limit_of`] finds nothing and every call is protected. The
+//! fails, [`limit_for`] finds nothing and every call is protected. The
 //! probe itself reads two words of mlua's state, which the pinned version
 //! has (its unit test fails on any change, before an upgrade lands).
 
@@ -20,7 +20,7 @@ use std::ffi::c_void;
 use std::sync::OnceLock;
 
 use mlua::Lua;
-use mlua::ffi::{self, lua_State};
+use mlua::ffi;
 
 /// mlua's allocator function, if the probe recognised its layout.
 static MLUA_ALLOC: OnceLock<Option<ffi::lua_Alloc>> = OnceLock::new();
@@ -79,22 +79,16 @@ fn probe() -> Option<ffi::lua_Alloc> {
     Some(f)
 }
 
-/// Where mlua's allocator on `state` keeps its limit, if `state` runs
-/// mlua's allocator (and the probe recognised it). The first call in a
-/// process runs the probe.
-///
-/// # Safety
-/// Live state, on the thread that runs it.
+/// Where mlua's allocator keeps its limit, if `f` (with userdata `ud`, as
+/// `lua_getallocf` reports them) is mlua's allocator and the probe
+/// recognised it. The first call in a process runs the probe.
 #[inline(always)]
-pub(crate) unsafe fn limit_of(state: *mut lua_State) -> Option<MluaLimit> {
+pub(crate) fn limit_for(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<MluaLimit> {
     let mlua_alloc = MLUA_ALLOC.get_or_init(probe).as_ref()?;
-    let mut ud = std::ptr::null_mut();
-    // SAFETY: lua_getallocf only reads the global state.
-    let f = unsafe { ffi::lua_getallocf(state, &mut ud) };
     (std::ptr::fn_addr_eq(f, *mlua_alloc) && !ud.is_null()).then_some(MluaLimit(ud))
 }
 
-/// mlua's allocator state on one Lua state, found by [`limit_of`].
+/// mlua's allocator state on one Lua state, found by [`limit_for`].
 #[derive(Clone, Copy)]
 pub(crate) struct MluaLimit(*mut c_void);
 
@@ -115,6 +109,18 @@ impl MluaLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mlua::ffi::lua_State;
+
+    /// `limit_for` on what `state` reports.
+    ///
+    /// # Safety
+    /// Live state.
+    unsafe fn limit_of(state: *mut lua_State) -> Option<MluaLimit> {
+        let mut ud = std::ptr::null_mut();
+        // SAFETY: lua_getallocf only reads the global state.
+        let f = unsafe { ffi::lua_getallocf(state, &mut ud) };
+        limit_for(f, ud)
+    }
 
     fn main_state(lua: &Lua) -> *mut lua_State {
         let mut main = std::ptr::null_mut();
