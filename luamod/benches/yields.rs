@@ -97,6 +97,13 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
 }
 
+/// Until `count` processes of `rt` wait on a command.
+async fn until_waiting(rt: &Runtime, count: usize) {
+    while rt.stats().await.iter().map(|w| w.waiting).sum::<usize>() != count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn scale(_: &mut Criterion) {
     const COUNT: usize = 100_000;
     let tokio = tokio::runtime::Builder::new_multi_thread()
@@ -125,13 +132,7 @@ fn scale(_: &mut Criterion) {
                     .expect("spawn"),
             );
         }
-        loop {
-            let s = rt.stats().await;
-            if s.iter().map(|w| w.waiting).sum::<usize>() == COUNT {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_waiting(&rt, COUNT).await;
         let suspended = start.elapsed();
         let during: usize = rt.stats().await.iter().map(|s| s.lua_memory).sum();
         rt.shutdown(Duration::ZERO).await;
@@ -147,13 +148,7 @@ fn scale(_: &mut Criterion) {
         for _ in 0..COUNT {
             rt.spawn(&script, SpawnOptions::default()).expect("spawn");
         }
-        loop {
-            let s = rt.stats().await;
-            if s.iter().map(|w| w.waiting).sum::<usize>() == COUNT {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_waiting(&rt, COUNT).await;
         let compiled = start.elapsed();
         rt.shutdown(Duration::ZERO).await;
 

@@ -481,11 +481,7 @@ impl Worker {
             map: p.map.take(),
         });
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
-        let entered = crate::security::current::enter(p.context.clone());
-        let rng = crate::sandbox::random::enter(&mut p.rng);
-        let held = abandon::enter(p.held.clone());
-        let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
-        let step = self.shared.preempt.enter_step(self.index, pid, state);
+        let (running, state) = enter(&self.shared.preempt, self.index, pid, p);
         let main = WORKER_STATE.with(|w| w.get());
         // SAFETY: the process's thread, alive (`p` holds it), suspended or
         // new (a finished process is removed), on this worker; `main` is
@@ -495,10 +491,7 @@ impl Worker {
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
         p.hook_raised = super::preempt::take_raised(state);
-        drop(step);
-        drop(held);
-        drop(rng);
-        drop(entered);
+        drop(running);
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = PARKED.with(|c| c.borrow_mut().take());
         // Stopped while it computed: it ends with the reason it was
@@ -637,11 +630,7 @@ impl Worker {
             _ => return,
         }
         let main = WORKER_STATE.with(|w| w.get());
-        let entered = crate::security::current::enter(p.context.clone());
-        let rng = crate::sandbox::random::enter(&mut p.rng);
-        let held = abandon::enter(p.held.clone());
-        let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
-        let step = self.shared.preempt.enter_step(self.index, pid, state);
+        let (running, state) = enter(&self.shared.preempt, self.index, pid, p);
         // SAFETY: `state` is the process's thread, alive (we hold it), not
         // running, on this worker; lua_closethread runs the handlers in
         // protected mode and never raises; the handlers cannot yield (Lua
@@ -649,14 +638,45 @@ impl Worker {
         unsafe {
             mlua::ffi::lua_closethread(state, main);
         }
-        drop(step);
-        drop(held);
-        drop(rng);
-        drop(entered);
+        drop(running);
         // A handler that tried to wait left nothing to dispatch.
         PARKED.with(|c| c.borrow_mut().take());
         self.shared.preempt.forget(pid);
     }
+}
+
+/// What a process's Lua code runs inside, entered for a step or for its
+/// closing: its security context, its random generator, the set of its
+/// pending continuations and the preemption step. Fields drop in order:
+/// the step ends first, the context last.
+struct Running<'a> {
+    _step: super::preempt::StepGuard<'a>,
+    _held: abandon::Entered,
+    _rng: crate::sandbox::random::Entered,
+    _context: crate::security::current::Entered,
+}
+
+/// Enters `p` (see [`Running`]); also returns its Lua thread.
+fn enter<'a>(
+    preempt: &'a super::preempt::Preempt,
+    index: usize,
+    pid: Pid,
+    p: &mut Proc,
+) -> (Running<'a>, *mut mlua::ffi::lua_State) {
+    let context = crate::security::current::enter(p.context.clone());
+    let rng = crate::sandbox::random::enter(&mut p.rng);
+    let held = abandon::enter(p.held.clone());
+    let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
+    let step = preempt.enter_step(index, pid, state);
+    (
+        Running {
+            _step: step,
+            _held: held,
+            _rng: rng,
+            _context: context,
+        },
+        state,
+    )
 }
 
 pub(crate) fn shutting_down() -> LuaError {
