@@ -12,7 +12,8 @@
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
 //! state per round) or `call-KIND` (200,000 calls per round in a plain
 //! state with luamod's allocator and a limit: `add`, `noop`, `len`, the
-//! raw C API's `c-add` and `c-noop`, and pure Lua's `lua-add`). Run it
+//! raw C API's `c-add`, `c-noop`, `c-len`, `c-echo`, pure Lua's `lua-add`,
+//! and `method`/`lua-method` on a userdata and a pure-Lua object). Run it
 //! with two round counts; the difference divided by the extra work is the
 //! cost of one operation (BENCHMARKS.md).
 
@@ -83,6 +84,33 @@ unsafe extern "C-unwind" fn c_add(l: *mut luamod::mlua::ffi::lua_State) -> std::
     1
 }
 
+/// `len` against the raw C API.
+unsafe extern "C-unwind" fn c_len(l: *mut luamod::mlua::ffi::lua_State) -> std::ffi::c_int {
+    use luamod::mlua::ffi;
+    // SAFETY: as c_add.
+    unsafe {
+        let mut n = 0usize;
+        ffi::luaL_checklstring(l, 1, &mut n);
+        ffi::lua_pushinteger(l, n as i64);
+    }
+    1
+}
+
+/// `echo` against the raw C API, copying into Rust as the export does.
+unsafe extern "C-unwind" fn c_echo(l: *mut luamod::mlua::ffi::lua_State) -> std::ffi::c_int {
+    use luamod::mlua::ffi;
+    // SAFETY: as c_add; `p` points at `n` bytes of the argument string,
+    // which stays on the stack. A memory error in lua_pushlstring would
+    // leak `owned` (not undefined behaviour); this runs far below its limit.
+    unsafe {
+        let mut n = 0usize;
+        let p = ffi::luaL_checklstring(l, 1, &mut n);
+        let owned = std::slice::from_raw_parts(p as *const u8, n).to_vec();
+        ffi::lua_pushlstring(l, owned.as_ptr().cast(), owned.len());
+    }
+    1
+}
+
 /// `noop` against the raw C API.
 unsafe extern "C-unwind" fn c_noop(_: *mut luamod::mlua::ffi::lua_State) -> std::ffi::c_int {
     0
@@ -95,21 +123,27 @@ fn calls(rounds: usize, which: &str) {
     let lua = luamod::lua_with(&[&bench::MODULE]).expect("state");
     let mem = luamod::MemoryControl::install(&lua).expect("allocator");
     mem.set_limit(256 << 20);
-    // SAFETY: both follow the C function protocol and own nothing.
-    let (c_add, c_noop) = unsafe {
-        (
-            lua.create_c_function(c_add).expect("c_add"),
-            lua.create_c_function(c_noop).expect("c_noop"),
-        )
-    };
-    lua.globals().set("c_add", c_add).expect("set");
-    lua.globals().set("c_noop", c_noop).expect("set");
+    // SAFETY: all follow the C function protocol.
+    unsafe {
+        for (name, f) in [
+            ("c_add", c_add as luamod::mlua::ffi::lua_CFunction),
+            ("c_noop", c_noop),
+            ("c_len", c_len),
+            ("c_echo", c_echo),
+        ] {
+            let f = lua.create_c_function(f).expect("C function");
+            lua.globals().set(name, f).expect("set");
+        }
+    }
     let (f, call) = match which {
         "add" => ("require('bench').add", "f(i, 1)"),
         "c-add" => ("c_add", "f(i, 1)"),
         "noop" => ("require('bench').noop", "f()"),
         "c-noop" => ("c_noop", "f()"),
         "len" => ("require('bench').len", "f('hello')"),
+        "c-len" => ("c_len", "f('hello')"),
+        "echo" => ("require('bench').echo", "f('hello')"),
+        "c-echo" => ("c_echo", "f('hello')"),
         "lua-add" => ("function(a, b) return a + b end", "f(i, 1)"),
         "method" => ("require('bench').Counter.new()", "f:add(1)"),
         "lua-method" => (

@@ -359,6 +359,20 @@ pub mod objects {
         t.id
     }
 
+    /// Sums the ids of six tracked values (borrows past the few a call
+    /// keeps inline).
+    #[luamod::function]
+    pub fn sum_ids(
+        a: &Tracked,
+        b: &Tracked,
+        c: &Tracked,
+        d: &Tracked,
+        e: &Tracked,
+        f: &Tracked,
+    ) -> i64 {
+        a.id + b.id + c.id + d.id + e.id + f.id
+    }
+
     /// Takes a tracked value mutably.
     #[luamod::function]
     pub fn bump(t: &mut Tracked, by: Option<i64>) -> i64 {

@@ -134,6 +134,41 @@ fn bad_self_and_wrong_objects_read_like_lua() {
 }
 
 #[test]
+fn many_borrows_in_one_call_are_all_released() {
+    let lua = state();
+    // Six shared borrows of one object (more than a call keeps inline),
+    // then six of different objects; every borrow is released at the end
+    // of its call, so the object can be borrowed mutably afterwards.
+    let (same, mixed, bumped): (i64, i64, i64) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE}
+             local t = O.Tracked.new(2)
+             local same = O.sum_ids(t, t, t, t, t, t)
+             local u = {{}}
+             for i = 1, 6 do u[i] = O.Tracked.new(i) end
+             local mixed = O.sum_ids(table.unpack(u))
+             for i = 1, 6 do O.bump(u[i]) end
+             return same, mixed, O.bump(t)"
+        ),
+    );
+    assert_eq!((same, mixed, bumped), (12, 21, 3));
+    // A failure on the sixth argument releases the five taken before it.
+    let msg = err(
+        &lua,
+        &format!("{PRELUDE} local t = O.Tracked.new(1); O.sum_ids(t, t, t, t, t, 'x')"),
+    );
+    assert!(msg.contains("bad argument #6 to 'sum_ids'"), "{msg}");
+    let after: i64 = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local t = O.Tracked.new(1); pcall(O.sum_ids, t, t, t, t, t, 'x'); return O.bump(t)"
+        ),
+    );
+    assert_eq!(after, 2);
+}
+
+#[test]
 fn reentrant_mut_borrow_is_a_lua_error() {
     let lua = state();
     let msg = err(

@@ -41,6 +41,7 @@ fn slot_ptr<T>(block: *mut c_void) -> *mut Slot<T> {
 ///
 /// # Safety
 /// `class` must be `T`'s class definition (objects of `class` are `Slot<T>`).
+#[inline(always)]
 unsafe fn slot_at<'a, T: 'static>(
     cx: &'a CallCx,
     idx: c_int,
@@ -58,7 +59,7 @@ unsafe fn slot_at<'a, T: 'static>(
     // call).
     unsafe {
         if ffi::lua_checkstack(state, 2) == 0 {
-            return Err(ArgError::msg(idx, "stack overflow"));
+            return Err(no_room(idx));
         }
         let block = ffi::lua_touserdata(state, idx);
         let mut same = false;
@@ -71,20 +72,43 @@ unsafe fn slot_at<'a, T: 'static>(
             ffi::lua_pop(state, 2);
         }
         if !same {
-            return Err(ArgError::Type {
-                idx,
-                expected: class.name,
-            });
+            return Err(not_an_object(idx, class));
         }
         let slot = &*slot_ptr::<T>(block);
         if !slot.alive.get() {
-            return Err(ArgError::msg(
-                idx,
-                format!("{} has been finalized", class.name),
-            ));
+            return Err(finalized(idx, class));
         }
         Ok(slot)
     }
+}
+
+// The failures of `slot_at` and the borrows, out of line: the checks that
+// succeed are inlined into every method.
+#[cold]
+#[inline(never)]
+fn not_an_object(idx: c_int, class: &'static ClassDef) -> ArgError {
+    ArgError::Type {
+        idx,
+        expected: class.name,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn finalized(idx: c_int, class: &'static ClassDef) -> ArgError {
+    ArgError::msg(idx, format!("{} has been finalized", class.name))
+}
+
+#[cold]
+#[inline(never)]
+fn in_use(idx: c_int, class: &'static ClassDef) -> ArgError {
+    ArgError::msg(idx, format!("{} is in use by a running method", class.name))
+}
+
+#[cold]
+#[inline(never)]
+fn no_room(idx: c_int) -> ArgError {
+    ArgError::msg(idx, "stack overflow")
 }
 
 /// The object at `idx` if it is a live `T`, borrowed shared for the rest
@@ -133,6 +157,7 @@ pub fn ud_mut<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> 
 
 /// # Safety
 /// `class` is `T`'s class definition.
+#[inline]
 unsafe fn borrow_shared<'a, T: 'static>(
     cx: &'a CallCx,
     idx: c_int,
@@ -142,10 +167,7 @@ unsafe fn borrow_shared<'a, T: 'static>(
     let slot = unsafe { slot_at::<T>(cx, idx, class)? };
     let b = slot.borrow.get();
     if b < 0 {
-        return Err(ArgError::msg(
-            idx,
-            format!("{} is in use by a running method", class.name),
-        ));
+        return Err(in_use(idx, class));
     }
     slot.borrow.set(b + 1);
     // SAFETY: the userdata is anchored on this call's stack, so the flag
@@ -159,6 +181,7 @@ unsafe fn borrow_shared<'a, T: 'static>(
 /// # Safety
 /// `class` is `T`'s class definition.
 #[allow(clippy::mut_from_ref)]
+#[inline]
 unsafe fn borrow_mut<'a, T: 'static>(
     cx: &'a CallCx,
     idx: c_int,
@@ -167,10 +190,7 @@ unsafe fn borrow_mut<'a, T: 'static>(
     // SAFETY: forwarded.
     let slot = unsafe { slot_at::<T>(cx, idx, class)? };
     if slot.borrow.get() != 0 {
-        return Err(ArgError::msg(
-            idx,
-            format!("{} is in use by a running method", class.name),
-        ));
+        return Err(in_use(idx, class));
     }
     slot.borrow.set(-1);
     // SAFETY: as in ud_ref.
