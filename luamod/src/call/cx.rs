@@ -16,6 +16,9 @@ use crate::security::Context;
 
 const INLINE_BORROWS: usize = 4;
 
+/// Borrow flags of userdata held by a call.
+type Borrows = Vec<&'static Cell<isize>>;
+
 /// The context of one call of an export: the Lua stack it reads and
 /// writes, the userdata it borrows, its security context.
 ///
@@ -39,7 +42,7 @@ pub struct CallCx {
     /// `nborrows` is not zero); one word to set up otherwise. Not dropped
     /// with the context: it is filled only past [`INLINE_BORROWS`]
     /// borrows, and then `release_all` runs and empties it.
-    more_borrows: ManuallyDrop<Cell<Option<Box<Vec<&'static Cell<isize>>>>>>,
+    more_borrows: ManuallyDrop<Cell<Option<Box<Borrows>>>>,
     /// The security context, looked up on first use.
     context: OnceCell<Arc<Context>>,
     suspend: Cell<Option<Suspend>>,
