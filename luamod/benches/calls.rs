@@ -5,6 +5,12 @@
 //! Each sample runs a Lua loop of `CALLS` calls; divide the reported time by
 //! `CALLS` for the cost of one call (BENCHMARKS.md does).
 //!
+//! Every column runs in a state set up as a runtime worker's: the strict
+//! sandbox, luamod's allocator with a memory limit. (The CPU budget hook is
+//! not installed: a worker arms it only when its watchdog signals an
+//! overrun, so a call never meets it; its cost on a running process is
+//! measured by `count_instructions rt-noop`, see BENCHMARKS.md.)
+//!
 //! Run: `cargo bench -p luamod --bench calls`
 
 use std::ffi::c_int;
@@ -67,15 +73,25 @@ impl mlua::UserData for MluaCounter {
     }
 }
 
+/// A state as a runtime worker has it: the strict sandbox, luamod's
+/// allocator and a 256 MiB limit. The control must outlive the state's use.
+fn worker_like() -> (Lua, luamod::MemoryControl) {
+    let lua = Lua::new();
+    luamod::sandbox::apply(&lua, &luamod::Sandbox::default()).expect("sandbox");
+    let mem = luamod::MemoryControl::install(&lua).expect("allocator");
+    mem.set_limit(256 << 20);
+    (lua, mem)
+}
+
 fn method_group(c: &mut Criterion) {
-    let lua = luamod::lua_with(&[&bench::MODULE]).expect("lua");
+    let (lua, _mem) = worker_like();
+    let class: mlua::Table = bench::MODULE
+        .bind(&lua)
+        .and_then(|m| m.get("Counter"))
+        .expect("class");
+    let new: Function = class.get("new").expect("constructor");
     let objects: [(&str, mlua::Value); 3] = [
-        (
-            "luamod",
-            lua.load("return require('bench').Counter.new()")
-                .eval()
-                .expect("ours"),
-        ),
+        ("luamod", new.call(()).expect("ours")),
         (
             "mlua",
             mlua::Value::UserData(lua.create_userdata(MluaCounter { n: 0 }).expect("mlua")),
@@ -194,17 +210,9 @@ fn loop_of(lua: &Lua, call: &str) -> Function {
 }
 
 fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
-    let lua = luamod::lua_with(&[]).expect("lua");
+    let (lua, _mem) = worker_like();
     let fns = impls(&lua, name).expect("impls");
     let looped = loop_of(&lua, call);
-    // The same export on a state with luamod's allocator, as runtime
-    // workers have it: allocating calls use windows instead of lua_pcall.
-    let lua_alloc = luamod::lua_with(&[&bench::MODULE]).expect("lua");
-    let _mem = luamod::MemoryControl::install(&lua_alloc).expect("allocator");
-    let ours: Function = bench::MODULE
-        .bind(&lua_alloc)
-        .and_then(|m| m.get(name))
-        .expect("export");
     let mut g = c.benchmark_group(title);
     for (label, f) in [
         ("luamod", &fns.luamod),
@@ -215,10 +223,28 @@ fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
         let body: Function = looped.call(f).expect("bind loop");
         g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
     }
-    let body: Function = loop_of(&lua_alloc, call).call(ours).expect("bind loop");
-    g.bench_function("luamod_alloc", |b| {
-        b.iter(|| body.call::<()>(()).expect("loop"))
-    });
+    g.finish();
+}
+
+/// The bad-argument path under `pcall`: luamod's `add(i, nil)`, mlua's,
+/// the C API's `luaL_checkinteger`, and Lua's own library function
+/// (`string.rep('x', nil)`) as the reference.
+fn bad_arg_group(c: &mut Criterion) {
+    let (lua, _mem) = worker_like();
+    let fns = impls(&lua, "add").expect("impls");
+    let rep: Function = lua.load("return string.rep").eval().expect("string.rep");
+    let looped = loop_of(&lua, "pcall(f, i, nil)");
+    let rep_loop = loop_of(&lua, "pcall(f, 'x', nil)");
+    let mut g = c.benchmark_group("bad_arg_pcall");
+    for (label, f, l) in [
+        ("luamod", &fns.luamod, &looped),
+        ("mlua", &fns.mlua, &looped),
+        ("c_api", &fns.c_api, &looped),
+        ("lua_string_rep", &rep, &rep_loop),
+    ] {
+        let body: Function = l.call(f).expect("bind loop");
+        g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
+    }
     g.finish();
 }
 
@@ -227,7 +253,7 @@ fn calls(c: &mut Criterion) {
     group(c, "len_str", "len", "f('hello world')");
     group(c, "echo_string", "echo", "f('hello')");
     group(c, "noop", "noop", "f()");
-    group(c, "bad_arg_pcall", "add", "pcall(f, i, nil)");
+    bad_arg_group(c);
     method_group(c);
 }
 

@@ -6,7 +6,10 @@
 //! valgrind --tool=callgrind target/release/examples/count_instructions ROUNDS MODE
 //! ```
 //!
-//! MODE is `spawn` (10,000 processes of a compiled script per round,
+//! MODE is `mlua-ping` (10,000 calls of an mlua async function per round,
+//! the reference for `ping`), `rt-noop` (2·10⁶ calls of `noop()` in a runtime process per
+//! round; `rt-noop-unsliced`: the same with a time slice too long to end,
+//! so the CPU budget never fires), `spawn` (10,000 processes of a compiled script per round,
 //! spawned and joined), `ping` (10,000 yield round trips through the runtime per
 //! round), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
@@ -119,8 +122,17 @@ unsafe extern "C-unwind" fn c_noop(_: *mut luamod::mlua::ffi::lua_State) -> std:
 /// 200,000 calls of `call` (a Lua expression over `f`) per round, in a
 /// plain state with luamod's allocator and a memory limit (as a runtime
 /// worker has).
-fn calls(rounds: usize, which: &str) {
-    let lua = luamod::lua_with(&[&bench::MODULE]).expect("state");
+fn calls(rounds: usize, which: &str, sandboxed: bool) {
+    let lua = if sandboxed {
+        let lua = luamod::mlua::Lua::new();
+        luamod::sandbox::apply(&lua, &luamod::Sandbox::default()).expect("sandbox");
+        lua.globals()
+            .set("__bench", bench::MODULE.bind(&lua).expect("bind"))
+            .expect("set");
+        lua
+    } else {
+        luamod::lua_with(&[&bench::MODULE]).expect("state")
+    };
     let mem = luamod::MemoryControl::install(&lua).expect("allocator");
     mem.set_limit(256 << 20);
     // SAFETY: all follow the C function protocol.
@@ -144,6 +156,11 @@ fn calls(rounds: usize, which: &str) {
         "c-len" => ("c_len", "f('hello')"),
         "echo" => ("require('bench').echo", "f('hello')"),
         "c-echo" => ("c_echo", "f('hello')"),
+        // The bad-argument path under pcall: ours, the C API's
+        // luaL_checkinteger, and Lua's own library (`string.rep`).
+        "bad-add" => ("require('bench').add", "pcall(f, i, nil)"),
+        "bad-c-add" => ("c_add", "pcall(f, i, nil)"),
+        "bad-rep" => ("string.rep", "pcall(f, 'x', nil)"),
         "lua-add" => ("function(a, b) return a + b end", "f(i, 1)"),
         "method" => ("require('bench').Counter.new()", "f:add(1)"),
         "lua-method" => (
@@ -155,6 +172,11 @@ fn calls(rounds: usize, which: &str) {
             eprintln!("unknown call {other:?}");
             std::process::exit(2);
         }
+    };
+    let f = if sandboxed {
+        f.replace("require('bench')", "__bench")
+    } else {
+        f.to_owned()
     };
     let g: luamod::mlua::Function = lua
         .load(format!(
@@ -171,8 +193,33 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let mode = args.next().unwrap_or_else(|| "ping".to_owned());
+    if let Some(which) = mode.strip_prefix("sb-call-") {
+        calls(rounds, which, true);
+        return;
+    }
     if let Some(which) = mode.strip_prefix("call-") {
-        calls(rounds, which);
+        calls(rounds, which, false);
+        return;
+    }
+    if mode == "mlua-ping" {
+        // mlua's own async function, driven by `call_async` on tokio: the
+        // reference for the yield round trip.
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let lua = luamod::mlua::Lua::new();
+        let f = lua
+            .create_async_function(|_, x: i64| async move { Ok(x + 1) })
+            .expect("async fn");
+        lua.globals().set("ping", f).expect("set");
+        let looped: luamod::mlua::Function = lua
+            .load("return function() local s = 0 for i = 1, 10000 do s = s + ping(i) end return s end")
+            .eval()
+            .expect("loop");
+        for _ in 0..rounds {
+            let _: i64 = tokio.block_on(looped.call_async(())).expect("call");
+        }
         return;
     }
     if mode == "echo" {
@@ -195,6 +242,12 @@ fn main() {
              for i = 1, 10000 do s = s + ping(i) end return s"
         }
         "loop" => "local s = 0 for i = 1, 2000000 do s = s + i % 7 end return s",
+        // Calls in a runtime process (sandbox, memory limit, CPU budget):
+        // with the default time slice, and with one too long to end.
+        "rt-noop" | "rt-noop-unsliced" => {
+            "local noop = require('bench').noop
+             for i = 1, 2000000 do noop() end return 0"
+        }
         "spawn" => "",
         other => {
             eprintln!("unknown mode {other:?}: ping, loop, spawn, echo or call-KIND");
@@ -213,6 +266,12 @@ fn main() {
                 |p: Ping, _: HandlerCx| async move { Ok(p.0 + 1) },
             ))
             .workers(1)
+            .memory_limit(256 << 20)
+            .time_slice(if mode == "rt-noop-unsliced" {
+                std::time::Duration::from_secs(3600)
+            } else {
+                luamod::runtime::Builder::DEFAULT_TIME_SLICE
+            })
             .build()
             .expect("runtime")
     });

@@ -65,8 +65,9 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         // The async block owns the handler, so the future is 'static; a
         // panic while creating or polling it is caught by CatchPanic.
         let handler = self.handler.clone();
+        // One box for the handler's future and its panic guard.
         Box::pin(CatchPanic::<C, _> {
-            inner: Box::pin(async move { handler.handle(cmd, cx).await }),
+            inner: async move { handler.handle(cmd, cx).await },
             _c: std::marker::PhantomData,
         })
     }
@@ -84,8 +85,12 @@ fn panicked<C: Command>(payload: &Box<dyn Any + Send>) -> LuaError {
     )
 }
 
+/// A handler's future that turns a panic while polling it into an
+/// `INTERNAL` error. `inner` is structurally pinned: it is never moved out
+/// of a pinned `CatchPanic` (no method does, and `CatchPanic` has no
+/// `Drop` of its own that could).
 struct CatchPanic<C: Command, F> {
-    inner: Pin<Box<F>>,
+    inner: F,
     _c: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -95,8 +100,10 @@ where
 {
     type Output = Box<dyn Any + Send>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `inner` (see the type): it stays
+        // where it is for as long as the pinned `CatchPanic` lives.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.inner) };
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(r)) => Poll::Ready(Box::new(r)),

@@ -1,15 +1,15 @@
 //! The dispatch table: command id → handler. Built once, when the runtime
 //! is built, and never changed afterwards.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::idmap::IdMap;
 use crate::command::{CommandId, ErasedHandler};
 
 /// The dispatch table: command id → handler.
 #[derive(Default, Clone)]
 pub(crate) struct Table {
-    map: HashMap<CommandId, Arc<dyn ErasedHandler>>,
+    map: IdMap<CommandId, Arc<dyn ErasedHandler>>,
 }
 
 impl Table {

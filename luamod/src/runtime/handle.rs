@@ -1,7 +1,7 @@
 //! [`Runtime`]: the handle a host holds to spawn, run, join and cancel
 //! processes and to shut the workers down.
 
-use std::collections::HashMap;
+use super::idmap::{self, IdMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -64,8 +64,8 @@ pub struct Runtime {
     shared: Arc<Shared>,
     default_context: Arc<Context>,
     /// Contexts of live processes, for children that inherit them.
-    contexts: Arc<Mutex<HashMap<Pid, Arc<Context>>>>,
-    joins: Mutex<HashMap<Pid, oneshot::Receiver<Result<(), Error>>>>,
+    contexts: Arc<Mutex<IdMap<Pid, Arc<Context>>>>,
+    joins: Mutex<IdMap<Pid, oneshot::Receiver<Result<(), Error>>>>,
     _owned_tokio: Option<OwnedTokio>,
 }
 
@@ -81,8 +81,8 @@ impl Runtime {
             next_pid: AtomicU64::new(1),
             shared,
             default_context,
-            contexts: Arc::new(Mutex::new(HashMap::new())),
-            joins: Mutex::new(HashMap::new()),
+            contexts: Arc::new(Mutex::new(idmap::new())),
+            joins: Mutex::new(idmap::new()),
             _owned_tokio: owned.map(|rt| OwnedTokio(Some(rt))),
         }
     }

@@ -24,6 +24,7 @@ pub mod clock;
 mod coroutines;
 mod dispatch;
 mod handle;
+mod idmap;
 mod preempt;
 mod resume;
 mod script;

@@ -43,8 +43,8 @@
 //! the watchdog thread, the hook. Never: touches a Lua state from any
 //! thread but its worker's (the handler runs on the worker's own thread).
 
+use super::idmap::{self, IdMap};
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -101,7 +101,7 @@ struct Slice {
 /// Time slices and stop requests of one runtime's workers.
 pub(crate) struct Preempt {
     slices: Vec<Slice>,
-    stops: Mutex<HashMap<Pid, LuaError>>,
+    stops: Mutex<IdMap<Pid, LuaError>>,
     stop_all: Mutex<Option<LuaError>>,
     /// Set while `stops` or `stop_all` may hold anything (a lock-free check).
     any_stop: AtomicBool,
@@ -132,7 +132,7 @@ impl Preempt {
                     signalled: AtomicU64::new(0),
                 })
                 .collect(),
-            stops: Mutex::new(HashMap::new()),
+            stops: Mutex::new(idmap::new()),
             stop_all: Mutex::new(None),
             any_stop: AtomicBool::new(false),
             slice_ns: u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX),

@@ -9,7 +9,9 @@
 //! completion whose process is gone or whose generation is stale is dropped.
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use super::idmap::{self, IdMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -109,7 +111,7 @@ pub(crate) struct Worker {
     /// windows instead of `lua_pcall`, and limits are set here.
     memory: MemoryControl,
     shared: Arc<Shared>,
-    procs: HashMap<Pid, Proc>,
+    procs: IdMap<Pid, Proc>,
     ready: VecDeque<Pid>,
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
@@ -120,7 +122,7 @@ pub(crate) struct Worker {
     make_main: mlua::Function,
     /// Compiled scripts loaded on this worker, by `Script::id`: each a
     /// factory of main functions (see `Script::compile`).
-    scripts: HashMap<u64, mlua::Function>,
+    scripts: IdMap<u64, mlua::Function>,
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
     preemptions: u64,
@@ -274,14 +276,14 @@ impl Worker {
             index,
             memory,
             shared,
-            procs: HashMap::new(),
+            procs: idmap::new(),
             ready: VecDeque::new(),
             tx,
             rx,
             draining: false,
             make_env,
             make_main,
-            scripts: HashMap::new(),
+            scripts: idmap::new(),
             seeds: Rng::from_entropy(),
             preemptions: 0,
             resumer: super::resume::Resumer::new(&lua)?,
@@ -292,6 +294,11 @@ impl Worker {
     pub fn run(mut self) {
         let shared = self.shared.clone();
         let _attached = shared.preempt.attach(self.index);
+        // Handler futures are polled on this thread (their first poll, in
+        // `dispatch`) and may use tokio (timers, spawning): the worker
+        // stays inside the runtime's context for its whole life rather
+        // than entering it for every command (a tenth of a yield).
+        let _tokio = shared.tokio.enter();
         loop {
             while let Some(pid) = self.ready.pop_front() {
                 self.step(pid);
@@ -545,10 +552,8 @@ impl Worker {
                 states: self.shared.states.clone(),
             },
         );
-        let polled = {
-            let _enter = self.shared.tokio.enter();
-            fut.as_mut().poll(&mut TaskCx::from_waker(Waker::noop()))
-        };
+        // Inside the tokio context `run` entered.
+        let polled = fut.as_mut().poll(&mut TaskCx::from_waker(Waker::noop()));
         match polled {
             Poll::Ready(r) => {
                 p.result = Some(Ok(r));
