@@ -530,8 +530,9 @@ impl Worker {
         p.generation += 1;
         p.map = parked.map;
         let generation = p.generation;
-        let handler = self.shared.dispatch.get(parked.id).cloned();
-        let Some(handler) = handler else {
+        // Borrowed, not cloned: every clone of an `Arc` here is an atomic
+        // increment and decrement on each yield.
+        let Some(handler) = self.shared.dispatch.get(parked.id) else {
             p.result = Some(Err(LuaError::new(
                 ErrorKind::Internal,
                 format!(
@@ -542,12 +543,11 @@ impl Worker {
             self.ready.push_back(pid);
             return;
         };
-        let cancel = p.cancel.clone();
         let mut fut = handler.start(
             parked.cmd,
             HandlerCx {
                 pid,
-                cancel: cancel.clone(),
+                cancel: p.cancel.clone(),
                 context: p.context.clone(),
                 states: self.shared.states.clone(),
             },
@@ -561,6 +561,7 @@ impl Worker {
             }
             Poll::Pending => {
                 p.waiting = true;
+                let cancel = p.cancel.clone();
                 let tx = self.tx.clone();
                 self.shared.tokio.spawn(async move {
                     tokio::select! {
