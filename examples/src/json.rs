@@ -201,7 +201,7 @@ pub mod json {
 
     /// Decodes JSON text; `null` becomes `json.null`. Malformed input is
     /// `nil, err` naming the line and column.
-    #[luamod::function(returns = "any, errors.Error?")]
+    #[luamod::function]
     pub fn decode(lua: &Lua, text: &str) -> Result<Value, LuaError> {
         if text.len() > MAX_TEXT {
             return Err(LuaError::new(

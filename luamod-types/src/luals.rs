@@ -55,6 +55,13 @@ fn function_annotations(out: &mut String, f: &FunctionDecl) {
     if let Some(v) = &f.sig.variadic_returns {
         let _ = writeln!(out, "---@return {} ...", render(v));
     }
+    // Correlated rows, which EmmyLua narrows with: after `if err then
+    // return end` (or `if not v`, `assert(v, err)`) the value is no longer
+    // optional.
+    for row in &f.sig.return_rows {
+        let row: Vec<String> = row.iter().map(render).collect();
+        let _ = writeln!(out, "---@return_overload {}", row.join(", "));
+    }
 }
 
 fn param_list(sig: &FunctionType) -> String {
@@ -305,6 +312,30 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn correlated_returns_become_overloads() {
+        let mut m = TypeManifest::new("t", "");
+        m.functions.push(FunctionDecl {
+            permission: None,
+            name: "find".into(),
+            doc: String::new(),
+            sig: FunctionType {
+                returns: vec![Type::String.optional(), Type::Error.optional()],
+                return_rows: vec![vec![Type::String, Type::Nil], vec![Type::Nil, Type::Error]],
+                ..FunctionType::default()
+            },
+        });
+        let text = &write_all(&[m])[0].1;
+        assert!(
+            text.contains(
+                "---@return string?\n---@return errors.Error?\n\
+                 ---@return_overload string, nil\n---@return_overload nil, errors.Error\n\
+                 function t.find() end"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

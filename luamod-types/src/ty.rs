@@ -164,6 +164,13 @@ pub struct FunctionType {
     /// Type of any number of further return values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variadic_returns: Option<Type>,
+    /// The combinations the return values come in, when they are
+    /// correlated: a fallible function returns `v, nil` or `nil, err`,
+    /// never `nil, nil` or `v, err`, which `returns` alone (`T?, Error?`)
+    /// cannot say. Empty when any combination of `returns` can occur.
+    /// Stubs turn each row into an overload a checker narrows with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub return_rows: Vec<Vec<Type>>,
     /// Whether calling it may suspend the calling process (a yield).
     #[serde(default)]
     pub is_async: bool,

@@ -243,3 +243,88 @@ fn emmylua_finds_no_problem_in_the_stubs_themselves() {
         vec![("zz_control.lua".into(), 3, "type-not-found".into())]
     );
 }
+
+#[test]
+fn check_reports_changed_missing_and_no_longer_generated_stubs() {
+    let dir = scratch("check");
+    let both = [
+        &luamod_examples::greet::MODULE,
+        &luamod_examples::json::MODULE,
+    ];
+    let one = [&luamod_examples::greet::MODULE];
+    stubs::write(&both, Format::LuaLs, &dir).unwrap();
+    assert!(stubs::check(&both, Format::LuaLs, &dir).is_ok());
+    // A hand-written file next to the stubs is not luamod's business.
+    std::fs::write(dir.join("mine.lua"), "return {}\n").unwrap();
+    assert!(stubs::check(&both, Format::LuaLs, &dir).is_ok());
+
+    std::fs::write(dir.join("greet.lua"), "---@meta greet\n-- edited\n").unwrap();
+    std::fs::remove_file(dir.join("errors.lua")).unwrap();
+    let err = stubs::check(&one, Format::LuaLs, &dir).unwrap_err();
+    let stale = err.downcast_ref::<stubs::StaleStubs>().unwrap();
+    assert_eq!(stale.changed, vec![PathBuf::from("greet.lua")]);
+    assert_eq!(stale.missing, vec![PathBuf::from("errors.lua")]);
+    assert_eq!(stale.extra, vec![dir.join("json.lua")]);
+    let msg = err.to_string();
+    assert!(
+        msg.contains("LUAMOD_BLESS=1") && msg.contains("greet.lua") && msg.contains("json.lua"),
+        "{msg}"
+    );
+
+    // `update` (what LUAMOD_BLESS makes `check` do) repairs all three.
+    stubs::update(&one, Format::LuaLs, &dir).unwrap();
+    assert!(stubs::check(&one, Format::LuaLs, &dir).is_ok());
+    assert!(!dir.join("json.lua").exists());
+    assert!(dir.join("mine.lua").exists());
+}
+
+/// The JSON blocks of docs/stubs.md whose info string names a file
+/// (```json .emmyrc.json).
+fn documented_configs() -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(root().join("../docs/stubs.md")).unwrap();
+    let mut out = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(l) = lines.next() {
+        if let Some(name) = l.strip_prefix("```json ") {
+            let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            out.push((name.trim().to_owned(), body.join("\n")));
+        }
+    }
+    out
+}
+
+#[test]
+fn documented_editor_configs_find_the_stubs() {
+    let configs = documented_configs();
+    let names: Vec<&str> = configs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [".luarc.json", ".emmyrc.json"]);
+    for (name, body) in configs {
+        // A user's project: the committed stubs, the config, a script.
+        let project = scratch(&format!("project{name}"));
+        stubs::write(&luamod_examples::all(), Format::All, &project.join("stubs")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap_or_else(|e| panic!("{name} in docs/stubs.md is not JSON: {e}"));
+        std::fs::write(project.join(&name), &body).unwrap();
+        std::fs::write(
+            project.join("main.lua"),
+            "local greet = require(\"greet\")\n\
+             local v, err = greet.in_language(\"fr\")\n\
+             if err then return end\n\
+             print(v:upper())\n\
+             greet.greet(42)\n",
+        )
+        .unwrap();
+        // The config is found in the workspace folder, as an editor finds it.
+        let diags = run_emmylua(None, &project);
+        let main: Vec<(usize, String)> = diags
+            .iter()
+            .filter(|d| d.0 == "main.lua")
+            .map(|d| (d.1, d.2.clone()))
+            .collect();
+        assert_eq!(
+            main,
+            vec![(5, "param-type-mismatch".to_owned())],
+            "{name}: {diags:?}"
+        );
+    }
+}

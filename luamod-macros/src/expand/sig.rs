@@ -59,6 +59,9 @@ pub fn describer(spec: &ExportSpec) -> TokenStream {
     let (_, arg_docs) = attr::doc::split_arguments(&spec.doc);
     let mut params = Vec::new();
     let mut variadic = quote!(#p::None);
+    // The correlated rows come from the same trait as the returns, when
+    // the returns are described by it (not for an override or a getter).
+    let mut rows = quote!(#p::Vec::new());
     let returns = match &spec.body {
         Body::Get { ty, .. } => {
             let t = type_of(p, ty);
@@ -107,6 +110,7 @@ pub fn describer(spec: &ExportSpec) -> TokenStream {
                 }
                 (None, Some(ty)) => {
                     let d = describable(ty);
+                    rows = quote!((&#p::Tag::<#d>::new()).__lua_return_rows(reg));
                     quote!((&#p::Tag::<#d>::new()).__lua_returns(reg))
                 }
                 (None, None) => quote!((#p::Vec::new(), #p::None)),
@@ -120,11 +124,13 @@ pub fn describer(spec: &ExportSpec) -> TokenStream {
             #[allow(unused_imports)]
             use #p::{AnyReturns as _, AnyType as _, KnownReturns as _, KnownType as _};
             let (returns, variadic_returns) = #returns;
+            let return_rows = #rows;
             #p::FunctionType {
                 params: #p::vec![#(#params),*],
                 variadic: #variadic,
                 returns,
                 variadic_returns,
+                return_rows,
                 is_async: #is_async,
             }
         }

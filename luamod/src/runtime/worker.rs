@@ -247,9 +247,7 @@ impl Worker {
         lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
         let globals = lua.globals();
         // Lua's own, before the process library replaces the table.
-        let create: mlua::Function = globals
-            .raw_get::<Table>("coroutine")?
-            .raw_get("create")?;
+        let create: mlua::Function = globals.raw_get::<Table>("coroutine")?.raw_get("create")?;
         let coroutine = super::coroutines::library(&lua)?;
         super::preempt::install(&lua, &coroutine)?;
         globals.raw_set("coroutine", coroutine)?;
@@ -281,16 +279,16 @@ impl Worker {
         };
         let (make_env, new_process): (mlua::Function, mlua::Function) =
             lua.load(MAKE_ENV).set_name("=luamod.env").call((
-            base_mt(false)?,
-            base_mt(true)?,
-            restricted.load,
-            restricted.loadfile,
-            restricted.binary_chunks,
-            // SAFETY: `new_env` follows the C function protocol.
-            unsafe { lua.create_c_function(new_env)? },
-            globals.raw_get::<mlua::Function>("assert")?,
-            create,
-        ))?;
+                base_mt(false)?,
+                base_mt(true)?,
+                restricted.load,
+                restricted.loadfile,
+                restricted.binary_chunks,
+                // SAFETY: `new_env` follows the C function protocol.
+                unsafe { lua.create_c_function(new_env)? },
+                globals.raw_get::<mlua::Function>("assert")?,
+                create,
+            ))?;
         let make_main: mlua::Function = lua.load(MAKE_MAIN).set_name("=luamod.entry").call(())?;
         // SAFETY: reads the registry's main-thread entry (one push, one
         // pop) to record which state this worker thread runs; `Yield`

@@ -137,4 +137,8 @@ impl<T: LuaReturns> LuaReturns for Invoke<T> {
     fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
         T::lua_returns(reg)
     }
+
+    fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        T::lua_return_rows(reg)
+    }
 }

@@ -11,7 +11,7 @@ use crate::call::{CallCx, CallError, ExportInfo, ExportKind};
 use crate::command::Command;
 use crate::convert::IntoReturn;
 use crate::error::{ErrorKind, LuaError};
-use crate::types::{LuaReturns, LuaType, TypeRegistry};
+use crate::types::{LuaReturns, LuaType, TypeRegistry, fallible_rows};
 use luamod_types::Type;
 
 /// Returned by an export to suspend the process until `C` is handled.
@@ -136,6 +136,14 @@ where
         fixed.push(LuaError::lua_type(reg).optional());
         (fixed, None)
     }
+
+    fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        match C::Output::lua_returns(reg) {
+            (fixed, None) => fallible_rows(&fixed),
+            // Any number of values: no fixed rows to correlate.
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A mapped yield resumes with the mapped value, or `nil, err`.
@@ -150,5 +158,18 @@ impl<C: Command, T: LuaReturns> LuaReturns for Then<C, T> {
             fixed.push(err);
         }
         (fixed, None)
+    }
+
+    fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        // A mapping that is fallible itself already ends in `nil, err`:
+        // the command's failure is one more way to get that row.
+        let rows = T::lua_return_rows(reg);
+        if !rows.is_empty() {
+            return rows;
+        }
+        match T::lua_returns(reg) {
+            (fixed, None) => fallible_rows(&fixed),
+            _ => Vec::new(),
+        }
     }
 }

@@ -24,6 +24,36 @@ pub trait LuaType {
 pub trait LuaReturns {
     /// Fixed return types and the type of any further values.
     fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>);
+
+    /// The combinations the fixed values come in, if they are correlated
+    /// (see [`FunctionType::return_rows`]); none by default. A type that
+    /// returns `v, nil` or `nil, err` gives [`fallible_rows`] of its
+    /// success values.
+    fn lua_return_rows(_reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        Vec::new()
+    }
+}
+
+/// The rows of a fallible return: the success values followed by `nil`,
+/// or as many `nil`s followed by the error. None when nothing is returned
+/// on success (then `errors.Error?` alone says it all).
+///
+/// ```
+/// use luamod::types::{Type, fallible_rows};
+/// assert_eq!(
+///     fallible_rows(&[Type::String]),
+///     vec![vec![Type::String, Type::Nil], vec![Type::Nil, Type::Error]],
+/// );
+/// ```
+pub fn fallible_rows(success: &[Type]) -> Vec<Vec<Type>> {
+    if success.is_empty() {
+        return Vec::new();
+    }
+    let mut ok = success.to_vec();
+    ok.push(Type::Nil);
+    let mut failed = vec![Type::Nil; success.len()];
+    failed.push(Type::Error);
+    vec![ok, failed]
 }
 
 /// Collects named types while signatures are described.
@@ -180,12 +210,20 @@ impl<T: LuaType> LuaReturns for Result<T, LuaError> {
             None,
         )
     }
+
+    fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        fallible_rows(&[T::lua_type(reg)])
+    }
 }
 
 /// Raises on error, so only the success values are typed.
 impl<T: LuaReturns> LuaReturns for mlua::Result<T> {
     fn lua_returns(reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
         T::lua_returns(reg)
+    }
+
+    fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        T::lua_return_rows(reg)
     }
 }
 

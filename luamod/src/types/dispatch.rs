@@ -48,10 +48,14 @@ impl<T: ?Sized> AnyType for &Tag<T> {}
 #[doc(hidden)]
 pub trait KnownReturns {
     fn __lua_returns(&self, reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>);
+    fn __lua_return_rows(&self, reg: &mut TypeRegistry) -> Vec<Vec<Type>>;
 }
 impl<T: LuaReturns> KnownReturns for Tag<T> {
     fn __lua_returns(&self, reg: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
         T::lua_returns(reg)
+    }
+    fn __lua_return_rows(&self, reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        T::lua_return_rows(reg)
     }
 }
 
@@ -60,6 +64,9 @@ impl<T: LuaReturns> KnownReturns for Tag<T> {
 pub trait AnyReturns {
     fn __lua_returns(&self, _: &mut TypeRegistry) -> (Vec<Type>, Option<Type>) {
         (Vec::new(), Some(Type::Any))
+    }
+    fn __lua_return_rows(&self, _: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        Vec::new()
     }
 }
 impl<T> AnyReturns for &Tag<T> {}

@@ -13,7 +13,7 @@
 mod describe;
 mod dispatch;
 
-pub use describe::{LuaReturns, LuaType, TypeRegistry};
+pub use describe::{LuaReturns, LuaType, TypeRegistry, fallible_rows};
 #[doc(hidden)]
 pub use dispatch::{AnyReturns, AnyType, KnownReturns, KnownType, Tag, parse_returns, parse_type};
 pub use luamod_types::{

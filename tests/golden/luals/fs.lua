@@ -15,6 +15,8 @@ local fs = {}
 ---@param path string
 ---@return string?
 ---@return errors.Error?
+---@return_overload string, nil
+---@return_overload nil, errors.Error
 function fs.read(path) end
 
 ---Writes `data` to a file, replacing it; returns the bytes written.
@@ -27,6 +29,8 @@ function fs.read(path) end
 ---@param data string
 ---@return integer?
 ---@return errors.Error?
+---@return_overload integer, nil
+---@return_overload nil, errors.Error
 function fs.write(path, data) end
 
 ---The names in a directory, sorted.
@@ -36,6 +40,8 @@ function fs.write(path, data) end
 ---@param path string
 ---@return string[]?
 ---@return errors.Error?
+---@return_overload string[], nil
+---@return_overload nil, errors.Error
 function fs.list(path) end
 
 ---Whether a file or directory exists. A path that leads outside what
@@ -47,6 +53,8 @@ function fs.list(path) end
 ---@param path string
 ---@return boolean?
 ---@return errors.Error?
+---@return_overload boolean, nil
+---@return_overload nil, errors.Error
 function fs.exists(path) end
 
 ---Removes a file (a symbolic link itself, not what it points to).
@@ -56,6 +64,8 @@ function fs.exists(path) end
 ---@param path string
 ---@return boolean?
 ---@return errors.Error?
+---@return_overload boolean, nil
+---@return_overload nil, errors.Error
 function fs.remove(path) end
 
 return fs

@@ -32,6 +32,8 @@ function greet.chant(name, times, sep) end
 ---@param code string
 ---@return string?
 ---@return errors.Error?
+---@return_overload string, nil
+---@return_overload nil, errors.Error
 function greet.in_language(code) end
 
 ---A greeting only some callers may ask for: checks the permission
@@ -45,6 +47,8 @@ function greet.secret(name) end
 ---Who is asking: the actor of the calling process (checked by hand).
 ---@return string?
 ---@return errors.Error?
+---@return_overload string, nil
+---@return_overload nil, errors.Error
 function greet.whoami() end
 
 ---Greets everyone given, returning one greeting per name.

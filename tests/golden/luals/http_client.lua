@@ -32,6 +32,8 @@ local http_client = {}
 ---@param req http_client.Request
 ---@return http_client.Response?
 ---@return errors.Error?
+---@return_overload http_client.Response, nil
+---@return_overload nil, errors.Error
 function http_client.request(req) end
 
 ---`GET url`.
@@ -42,6 +44,8 @@ function http_client.request(req) end
 ---@param timeout_ms? integer
 ---@return http_client.Response?
 ---@return errors.Error?
+---@return_overload http_client.Response, nil
+---@return_overload nil, errors.Error
 function http_client.get(url, timeout_ms) end
 
 return http_client

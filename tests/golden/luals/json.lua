@@ -19,6 +19,8 @@ local json = {}
 ---@param opts? json.EncodeOptions
 ---@return string?
 ---@return errors.Error?
+---@return_overload string, nil
+---@return_overload nil, errors.Error
 function json.encode(value, opts) end
 
 ---Decodes JSON text; `null` becomes `json.null`. Malformed input is
@@ -26,6 +28,8 @@ function json.encode(value, opts) end
 ---@param text string
 ---@return any
 ---@return errors.Error?
+---@return_overload any, nil
+---@return_overload nil, errors.Error
 function json.decode(text) end
 
 ---Whether `v` is `json.null`.

@@ -19,6 +19,8 @@ local sql_Db = {}
 ---@param params? (integer|number|string|boolean|nil)[]
 ---@return integer?
 ---@return errors.Error?
+---@return_overload integer, nil
+---@return_overload nil, errors.Error
 function sql_Db:exec(sql, params) end
 
 ---Runs a query; an array of rows (column name → value).
@@ -27,6 +29,8 @@ function sql_Db:exec(sql, params) end
 ---@param params? (integer|number|string|boolean|nil)[]
 ---@return table<string, integer|number|string>[]?
 ---@return errors.Error?
+---@return_overload table<string, integer|number|string>[], nil
+---@return_overload nil, errors.Error
 function sql_Db:query(sql, params) end
 
 ---Runs `{ {sql = ..., params = {...}}, ... }` in one transaction:
@@ -35,6 +39,8 @@ function sql_Db:query(sql, params) end
 ---@param statements sql.Statement[]
 ---@return integer?
 ---@return errors.Error?
+---@return_overload integer, nil
+---@return_overload nil, errors.Error
 function sql_Db:batch(statements) end
 
 ---Runs `f()` inside a transaction: commits when it returns, rolls
@@ -47,6 +53,8 @@ function sql_Db:batch(statements) end
 ---@param f function
 ---@return boolean?
 ---@return errors.Error?
+---@return_overload boolean, nil
+---@return_overload nil, errors.Error
 function sql_Db:transaction(f) end
 
 ---SQLite databases. Opening checks the permission `sql.open` with the
@@ -67,6 +75,8 @@ local sql = {}
 ---@param path string
 ---@return sql.Db?
 ---@return errors.Error?
+---@return_overload sql.Db, nil
+---@return_overload nil, errors.Error
 function sql.open(path) end
 
 return sql

@@ -14,6 +14,8 @@ local time_Timer = {}
 ---@async
 ---@return boolean?
 ---@return errors.Error?
+---@return_overload boolean, nil
+---@return_overload nil, errors.Error
 function time_Timer:wait() end
 
 ---Stops the timer; returns whether it was still active.
@@ -26,6 +28,8 @@ function time_Timer:stop() end
 ---@param ms? integer
 ---@return boolean?
 ---@return errors.Error?
+---@return_overload boolean, nil
+---@return_overload nil, errors.Error
 function time_Timer:reset(ms) end
 
 ---Clocks, timers and tickers. Waiting suspends only the calling process.
@@ -45,6 +49,8 @@ function time.sleep(ms) end
 ---@async
 ---@return integer?
 ---@return errors.Error?
+---@return_overload integer, nil
+---@return_overload nil, errors.Error
 function time.now() end
 
 ---A one-shot timer that fires `ms` from now.
@@ -52,6 +58,8 @@ function time.now() end
 ---@param ms integer
 ---@return time.Timer?
 ---@return errors.Error?
+---@return_overload time.Timer, nil
+---@return_overload nil, errors.Error
 function time.after(ms) end
 
 ---A ticker that fires every `ms`, starting `ms` from now. Ticks do not
@@ -60,6 +68,8 @@ function time.after(ms) end
 ---@param ms integer
 ---@return time.Timer?
 ---@return errors.Error?
+---@return_overload time.Timer, nil
+---@return_overload nil, errors.Error
 function time.ticker(ms) end
 
 return time

@@ -46,3 +46,14 @@ local function fetches()
   end
 end
 print(not_async, waits, fetches)
+-- The `v, err` convention used without the check.
+local word, werr = greet.in_language("fr")
+print(word:upper()) --> need-check-nil, param-type-mismatch
+print(werr:message()) --> need-check-nil
+local fs = require("fs")
+---@async
+local function unchecked()
+  local data = fs.read("/tmp/x")
+  print(data:upper()) --> need-check-nil, param-type-mismatch
+end
+print(unchecked)

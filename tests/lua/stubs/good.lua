@@ -86,3 +86,41 @@ local function io_work()
   end
 end
 print(coroutine.wrap(io_work))
+
+-- The `v, err` convention in its common forms: after the check, the value
+-- is no longer optional (the stubs' `---@return_overload` rows).
+local function lang_upper(code)
+  local w, werr = greet.in_language(code)
+  if werr then return nil, werr end
+  return w:upper()
+end
+local function lang_not(code)
+  local w, werr = greet.in_language(code)
+  if not w then return nil, werr:message() end
+  return w:upper()
+end
+local function lang_assert(code)
+  local w, werr = greet.in_language(code)
+  assert(w, werr)
+  local w2 = assert(greet.in_language(code))
+  return w:upper() .. w2:lower()
+end
+local function lang_raise(code)
+  local w, werr = greet.in_language(code)
+  if werr ~= nil then error(werr) end
+  return w:upper()
+end
+print(lang_upper, lang_not, lang_assert, lang_raise)
+
+---@async
+local function checked_io()
+  local data, rerr = fs.read("/tmp/x.txt")
+  if rerr then return nil, rerr:kind() end
+  local db, oerr = sql.open(":memory:")
+  if not db then return nil, oerr end
+  local rows, qerr = db:query("SELECT 1 AS x")
+  if qerr then error(qerr) end
+  local resp = assert(http.get("http://127.0.0.1:1/", 100))
+  return data:upper(), #rows, resp.status
+end
+print(coroutine.wrap(checked_io))
