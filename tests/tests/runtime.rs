@@ -124,6 +124,38 @@ async fn yields_pass_through_pcall_and_user_coroutines() {
     );
 }
 
+/// A panic payload whose own `Drop` panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("payload drop");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_payload_that_panics_when_dropped_does_not_stop_the_worker() {
+    let rt = Runtime::builder()
+        .module(&cmds::MODULE)
+        .handler(handler_fn(|_: Panics, _: HandlerCx| async {
+            std::panic::panic_any(PanicsOnDrop)
+        }))
+        .workers(1)
+        .build()
+        .unwrap();
+    let r: String = eval(
+        &rt,
+        "local v, err = require('cmds').panics() return err:kind() .. '|' .. err:message()",
+    )
+    .await;
+    assert_eq!(
+        r,
+        "INTERNAL|handler of 'test.panics' panicked: non-string panic payload"
+    );
+    let n: i64 = eval(&rt, "return 5").await;
+    assert_eq!(n, 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_command_and_handler_failures_resume_with_nil_err() {
     let rt = Runtime::builder()

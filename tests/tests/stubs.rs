@@ -246,36 +246,84 @@ fn emmylua_finds_no_problem_in_the_stubs_themselves() {
 
 #[test]
 fn check_reports_changed_missing_and_no_longer_generated_stubs() {
+    // `compare` is `check` without LUAMOD_BLESS, which this suite's own
+    // golden test reads.
     let dir = scratch("check");
     let both = [
         &luamod_examples::greet::MODULE,
         &luamod_examples::json::MODULE,
     ];
     let one = [&luamod_examples::greet::MODULE];
-    stubs::write(&both, Format::LuaLs, &dir).unwrap();
-    assert!(stubs::check(&both, Format::LuaLs, &dir).is_ok());
-    // A hand-written file next to the stubs is not luamod's business.
-    std::fs::write(dir.join("mine.lua"), "return {}\n").unwrap();
-    assert!(stubs::check(&both, Format::LuaLs, &dir).is_ok());
+    stubs::write(&both, Format::All, &dir).unwrap();
+    assert!(stubs::compare(&both, Format::All, &dir).is_ok());
+    // Hand-written files next to the stubs are not luamod's business.
+    std::fs::write(dir.join("luals/mine.lua"), "return {}\n").unwrap();
+    std::fs::write(dir.join("json/data.json"), "{\"a\": 1}\n").unwrap();
+    assert!(stubs::compare(&both, Format::All, &dir).is_ok());
 
-    std::fs::write(dir.join("greet.lua"), "---@meta greet\n-- edited\n").unwrap();
-    std::fs::remove_file(dir.join("errors.lua")).unwrap();
-    let err = stubs::check(&one, Format::LuaLs, &dir).unwrap_err();
-    let stale = err.downcast_ref::<stubs::StaleStubs>().unwrap();
-    assert_eq!(stale.changed, vec![PathBuf::from("greet.lua")]);
-    assert_eq!(stale.missing, vec![PathBuf::from("errors.lua")]);
-    assert_eq!(stale.extra, vec![dir.join("json.lua")]);
-    let msg = err.to_string();
+    std::fs::write(dir.join("luals/greet.lua"), "---@meta greet\n-- edited\n").unwrap();
+    std::fs::remove_file(dir.join("luals/errors.lua")).unwrap();
+    let Err(stubs::CheckError::Stale(stale)) = stubs::compare(&one, Format::All, &dir) else {
+        panic!("stale stubs not reported")
+    };
+    // The edited file, and the Luau file of all modules (one fewer now).
+    assert_eq!(
+        stale.changed,
+        ["luals/greet.lua", "luau/luamod.d.luau"].map(PathBuf::from)
+    );
+    assert_eq!(stale.missing, vec![PathBuf::from("luals/errors.lua")]);
+    // json.lua, json.json and json.md: the module is gone from the set.
+    assert_eq!(
+        stale.extra,
+        ["json/json.json", "luals/json.lua", "markdown/json.md"].map(PathBuf::from)
+    );
+    // What `.unwrap()` prints in the user's test.
+    let msg = format!("{stale:?}");
     assert!(
-        msg.contains("LUAMOD_BLESS=1") && msg.contains("greet.lua") && msg.contains("json.lua"),
+        msg.contains("LUAMOD_BLESS=1") && msg.contains("greet.lua") && msg.contains("json.md"),
         "{msg}"
     );
 
-    // `update` (what LUAMOD_BLESS makes `check` do) repairs all three.
-    stubs::update(&one, Format::LuaLs, &dir).unwrap();
-    assert!(stubs::check(&one, Format::LuaLs, &dir).is_ok());
-    assert!(!dir.join("json.lua").exists());
-    assert!(dir.join("mine.lua").exists());
+    // `update` (what LUAMOD_BLESS makes `check` do first) repairs all
+    // three and leaves the hand-written files.
+    stubs::update(&one, Format::All, &dir).unwrap();
+    assert!(stubs::compare(&one, Format::All, &dir).is_ok());
+    assert!(!dir.join("luals/json.lua").exists());
+    assert!(dir.join("luals/mine.lua").exists() && dir.join("json/data.json").exists());
+}
+
+#[test]
+fn update_never_removes_through_links_or_other_formats() {
+    let dir = scratch("links");
+    let outside = scratch("links-outside");
+    let both = [
+        &luamod_examples::greet::MODULE,
+        &luamod_examples::json::MODULE,
+    ];
+    let one = [&luamod_examples::greet::MODULE];
+    // Generated stubs somewhere else, reached through a linked folder and
+    // a linked file.
+    stubs::write(&both, Format::LuaLs, &outside).unwrap();
+    stubs::write(&both, Format::All, &dir).unwrap();
+    std::fs::remove_dir_all(dir.join("luals")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("luals")).unwrap();
+    stubs::update(&one, Format::Luau, &dir).unwrap();
+    stubs::update(&one, Format::Json, &dir.join("json")).unwrap();
+    assert!(
+        outside.join("json.lua").exists(),
+        "followed a linked folder"
+    );
+    assert!(
+        dir.join("markdown/json.md").exists(),
+        "removed another format's file"
+    );
+
+    let single = scratch("links-file");
+    stubs::write(&one, Format::LuaLs, &single).unwrap();
+    std::fs::remove_file(single.join("greet.lua")).unwrap();
+    std::os::unix::fs::symlink(outside.join("greet.lua"), single.join("greet.lua")).unwrap();
+    let err = stubs::write(&one, Format::LuaLs, &single).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
 }
 
 /// The JSON blocks of docs/stubs.md whose info string names a file

@@ -109,6 +109,11 @@ where
             Ok(Poll::Ready(r)) => Poll::Ready(Box::new(r)),
             Err(p) => {
                 let r: Result<C::Output, LuaError> = Err(panicked::<C>(&p));
+                // A payload whose own `Drop` panics must not escape into
+                // the worker: that second payload is leaked instead.
+                if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(p))) {
+                    std::mem::forget(again);
+                }
                 Poll::Ready(Box::new(r))
             }
         }

@@ -380,7 +380,13 @@ impl Drop for StepGuard<'_> {
 /// Makes `state` the running Lua thread (a coroutine the process resumes)
 /// and returns the previous one.
 pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
-    local_store(|| TARGET.with(|t| t.swap(state, LOCAL)))
+    // A load and a store, not a swap (a locked `xchg`): only this thread
+    // writes it, and its signal handler only reads it.
+    TARGET.with(|t| {
+        let previous = t.load(LOCAL);
+        local_store(|| t.store(state, LOCAL));
+        previous
+    })
 }
 
 /// Whether the hook raised a stop error on `state` itself during this

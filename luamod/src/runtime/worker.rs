@@ -202,6 +202,7 @@ unsafe extern "C-unwind" fn new_env(state: *mut mlua::ffi::lua_State) -> std::ff
     // here owns memory, so a memory error raised by lua_createtable skips
     // nothing.
     unsafe {
+        ffi::luaL_checktype(state, 1, ffi::LUA_TTABLE);
         let n = ffi::lua_tointeger(state, 2).clamp(0, 4) as std::ffi::c_int;
         ffi::lua_createtable(state, 0, n);
         ffi::lua_pushvalue(state, 1);

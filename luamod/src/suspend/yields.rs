@@ -138,6 +138,11 @@ where
     }
 
     fn lua_return_rows(reg: &mut TypeRegistry) -> Vec<Vec<Type>> {
+        // An output that is fallible itself already ends in `nil, err`.
+        let rows = C::Output::lua_return_rows(reg);
+        if !rows.is_empty() {
+            return rows;
+        }
         match C::Output::lua_returns(reg) {
             (fixed, None) => fallible_rows(&fixed),
             // Any number of values: no fixed rows to correlate.

@@ -34,9 +34,10 @@ pub trait LuaReturns {
     }
 }
 
-/// The rows of a fallible return: the success values followed by `nil`,
-/// or as many `nil`s followed by the error. None when nothing is returned
-/// on success (then `errors.Error?` alone says it all).
+/// The rows of a fallible return whose success is one value: `v, nil` or
+/// `nil, err`. A failure is always exactly `nil, err`, so with any other
+/// number of success values the error's position is not the same in both
+/// rows, and there are no rows to give (the plain optional types stay).
 ///
 /// ```
 /// use luamod::types::{Type, fallible_rows};
@@ -44,16 +45,13 @@ pub trait LuaReturns {
 ///     fallible_rows(&[Type::String]),
 ///     vec![vec![Type::String, Type::Nil], vec![Type::Nil, Type::Error]],
 /// );
+/// assert!(fallible_rows(&[Type::String, Type::Integer]).is_empty());
 /// ```
 pub fn fallible_rows(success: &[Type]) -> Vec<Vec<Type>> {
-    if success.is_empty() {
-        return Vec::new();
+    match success {
+        [one] => vec![vec![one.clone(), Type::Nil], vec![Type::Nil, Type::Error]],
+        _ => Vec::new(),
     }
-    let mut ok = success.to_vec();
-    ok.push(Type::Nil);
-    let mut failed = vec![Type::Nil; success.len()];
-    failed.push(Type::Error);
-    vec![ok, failed]
 }
 
 /// Collects named types while signatures are described.
