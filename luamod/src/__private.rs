@@ -66,3 +66,46 @@ pub fn default_state<T: Default + core::any::Any + Send + Sync>() -> StateValue 
 pub fn state_type_id<T: core::any::Any>() -> core::any::TypeId {
     core::any::TypeId::of::<T>()
 }
+
+/// `luaopen_NAME` for a module, when luamod is built with its `module`
+/// feature (a loadable module for a stock interpreter); nothing otherwise,
+/// so that two crates in one binary may define modules of the same name.
+#[cfg(feature = "module")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __luamod_luaopen {
+    ($open:ident, $module:path) => {
+        /// Opens the module: what `require` calls in a stock interpreter.
+        ///
+        /// # Safety
+        /// Called by Lua's package loader with its running state.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C-unwind" fn $open(
+            state: *mut $crate::__private::lua_State,
+        ) -> $crate::__private::c_int {
+            // SAFETY: forwarded: Lua calls this as a C function.
+            unsafe { $crate::__private::open_module(state, &$module) }
+        }
+    };
+}
+
+#[cfg(not(feature = "module"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __luamod_luaopen {
+    ($open:ident, $module:path) => {};
+}
+
+pub use crate::__luamod_luaopen as luaopen;
+
+/// The body of a module's `luaopen_NAME`: binds the module in the calling
+/// interpreter's state (its `Lua` is made on first use, as mlua's module
+/// mode does) and returns its table.
+///
+/// # Safety
+/// `state` is the running state of a Lua C function call.
+pub unsafe fn open_module(state: *mut lua_State, module: &'static ModuleDef) -> c_int {
+    // SAFETY: forwarded; mlua's entrypoint turns a failure into a Lua
+    // error raised after its Rust values are dropped.
+    unsafe { mlua::Lua::entrypoint1(state, move |lua| module.bind(lua)) }
+}

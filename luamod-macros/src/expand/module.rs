@@ -113,6 +113,9 @@ fn expand(m: &Module) -> TokenStream {
         }
         None => quote!(#p::None),
     };
+    // Lua's C loader calls `luaopen_` followed by the name, dots as
+    // underscores (`require("a.b")` → `luaopen_a_b`).
+    let luaopen = format_ident!("luaopen_{}", lua_name.replace('.', "_"));
     let generated = quote! {
         #(#exports)*
 
@@ -128,6 +131,8 @@ fn expand(m: &Module) -> TokenStream {
             commands: &[#(<#commands as #p::Command>::DEF),*],
             state: #state,
         };
+
+        #p::luaopen!(#luaopen, MODULE);
     };
     if let Some((_, items)) = &mut item.content {
         items.push(Item::Verbatim(generated));

@@ -196,7 +196,7 @@ unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
             if stat != ffi::LUA_OK && stat != ffi::LUA_YIELD && !preempt::stopping() {
                 // An error in the coroutine: close its to-be-closed
                 // variables; their error, if any, replaces ours.
-                let closed = ffi::lua_closethread(co, l);
+                let closed = crate::ffi::close_thread(co, l);
                 memory = closed == ffi::LUA_ERRMEM;
                 ffi::lua_xmove(co, l, 1);
                 ffi::lua_replace(l, -2);

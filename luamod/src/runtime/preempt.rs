@@ -718,7 +718,7 @@ unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
             ffi::lua_pushstring(l, c"the process was stopped".as_ptr());
             return 2;
         }
-        if ffi::lua_closethread(co, l) == ffi::LUA_OK {
+        if crate::ffi::close_thread(co, l) == ffi::LUA_OK {
             ffi::lua_pushboolean(l, 1);
             1
         } else {

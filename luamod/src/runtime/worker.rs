@@ -684,7 +684,7 @@ impl Worker {
         // protected mode and never raises; the handlers cannot yield (Lua
         // calls them as non-yieldable). It leaves the thread empty.
         unsafe {
-            mlua::ffi::lua_closethread(state, main);
+            crate::ffi::close_thread(state, main);
         }
         drop(running);
         // A handler that tried to wait left nothing to dispatch.

@@ -1,0 +1,63 @@
+-- Run by the system interpreter against the loadable build of this crate:
+--   lua5.4 test.lua DIR   (DIR holds counter.so)
+-- Exits non-zero on the first failed check.
+local dir = assert(arg[1], "usage: lua5.4 test.lua DIR")
+package.cpath = dir .. "/?.so;" .. package.cpath
+
+local checks = 0
+local function check(cond, what)
+  checks = checks + 1
+  if not cond then
+    io.stderr:write("FAILED: ", what, "\n")
+    os.exit(1)
+  end
+end
+local function fails(f, ...)
+  local ok, err = pcall(f, ...)
+  return not ok and tostring(err) or nil
+end
+
+local counter = require("counter")
+check(require("counter") == counter, "require returns the same table")
+
+-- Exports and argument checking, worded as the interpreter's own library.
+check(counter.add(2, 3) == 5, "add")
+local _, lib = pcall(string.rep, "x", "y")
+local ours = fails(counter.add, 1, "y")
+check(ours and ours:find("bad argument #2 to 'counter.add' (number expected, got string)", 1, true),
+  "argument error: " .. tostring(ours) .. " (Lua says: " .. tostring(lib) .. ")")
+check(fails(counter.add, 1) ~= nil, "missing argument")
+check(fails(counter.add, 1.5, 2):find("number has no integer representation", 1, true),
+  "float without integer representation")
+
+-- The export table is read-only.
+check(fails(function() counter.add = nil end) ~= nil, "module table is read-only")
+check(fails(function() rawset(counter, "x", 1) end) ~= nil, "rawset is refused too")
+check(counter.add(1, 1) == 2, "still there")
+
+-- Operational errors are values; the errors module is there.
+local v, err = counter.parse("12")
+check(v == 12 and err == nil, "parse ok")
+v, err = counter.parse("twelve")
+check(v == nil and err:kind() == "INVALID" and err:kind() == errors.INVALID, "parse error kind")
+check(err:message():find("not an integer", 1, true), "parse error message")
+check(require("errors") == errors, "errors module")
+
+-- A Rust panic is a Lua error; the interpreter goes on.
+local boom = fails(counter.boom)
+check(boom and boom:find("panic", 1, true), "panic surfaces as an error: " .. tostring(boom))
+check(counter.add(0, 1) == 1, "alive after a panic")
+
+-- Userdata: methods, self checks, a hidden metatable.
+local c = counter.Counter.new(5)
+check(c:add(2) == 7 and c:get() == 7, "methods")
+check(counter.Counter.new():get() == 0, "optional argument")
+check(fails(c.add, {}, 1) ~= nil, "bad self")
+check(getmetatable(c) == false, "metatable hidden")
+
+-- Yields need a luamod runtime: a clear error here, not a crash.
+local later = fails(counter.later, 1)
+check(later and later:find("luamod", 1, true), "yield outside a runtime: " .. tostring(later))
+
+collectgarbage()
+print(("native module: %d checks passed on %s"):format(checks, _VERSION))
