@@ -98,9 +98,14 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
                 name: #lua_name,
                 kind: #kind,
             };
+            // A safe function of its own, so that user expressions in the
+            // body (argument defaults) get no unsafe context from this one.
+            fn __luamod_body(__cx: &#p::CallCx) -> #p::Result<#p::c_int, #p::CallError> {
+                #body
+            }
             // SAFETY: Lua calls this as a C function with its running state;
             // `call` raises errors only after every Rust value is dropped.
-            unsafe { #p::call(state, &INFO, |__cx| { #body }) }
+            unsafe { #p::call(state, &INFO, __luamod_body) }
         }
     }
 }
@@ -129,10 +134,12 @@ fn call_body(
         lua_idx += 1;
         // Through `LuaMethods`, so a methods block on a type that is no
         // userdata reports one error (on the block), not one per method.
+        // SAFETY (of these unsafe blocks): `self` is read first, before the
+        // export pushes anything, as `method_self` requires.
         let read = if *mutable {
-            quote!(#p::method_self_mut::<#self_ty>(__cx, 1)?)
+            quote!(unsafe { #p::method_self_mut::<#self_ty>(__cx, 1) }?)
         } else {
-            quote!(#p::method_self::<#self_ty>(__cx, 1)?)
+            quote!(unsafe { #p::method_self::<#self_ty>(__cx, 1) }?)
         };
         bindings.push(quote!(let __luamod_self = #read;));
         call_args.push(quote!(__luamod_self));

@@ -61,6 +61,18 @@ impl Drop for CallCx {
 }
 
 impl CallCx {
+    /// Releases the borrows of a call that holds exactly one (a method's
+    /// `self`) without a call; any other count is left to the drop.
+    #[inline(always)]
+    pub(crate) fn release_self(&self) {
+        if self.nborrows.get() == 1 {
+            if let Some(flag) = self.borrows[0].take() {
+                release(flag);
+            }
+            self.nborrows.set(0);
+        }
+    }
+
     // Out of line, so that dropping a call context that borrowed nothing
     // is inlined as a single test.
     #[inline(never)]

@@ -115,6 +115,9 @@ where
         },
         Err(e) => report::report(&cx, e),
     };
+    // A method's `self` released inline; the context's drop then has
+    // nothing left to do (and a call that borrowed nothing folds both away).
+    cx.release_self();
     if cx.take_deferred() {
         return Outcome::OutOfMemory;
     }

@@ -41,8 +41,11 @@ fn slot_ptr<T>(block: *mut c_void) -> *mut Slot<T> {
 ///
 /// # Safety
 /// `class` must be `T`'s class definition (objects of `class` are `Slot<T>`).
+/// With `ENTRY`, the caller promises two free stack slots without asking
+/// Lua: it is the first thing an export does, and Lua gives a C function
+/// `LUA_MINSTACK` (20) free slots when it calls it.
 #[inline(always)]
-unsafe fn slot_at<'a, T: 'static>(
+unsafe fn slot_at<'a, T: 'static, const ENTRY: bool>(
     cx: &'a CallCx,
     idx: c_int,
     class: &'static ClassDef,
@@ -58,7 +61,7 @@ unsafe fn slot_at<'a, T: 'static>(
     // lookup and a comparison (measured: about a quarter of a method
     // call).
     unsafe {
-        if ffi::lua_checkstack(state, 2) == 0 {
+        if !ENTRY && ffi::lua_checkstack(state, 2) == 0 {
             return Err(no_room(idx));
         }
         let block = ffi::lua_touserdata(state, idx);
@@ -121,27 +124,36 @@ pub fn ud_try<T: LuaClass>(cx: &CallCx, idx: c_int) -> Option<&T> {
 /// `self` of a method: as [`ud_ref`], with the class found through
 /// [`LuaMethods`] (so that a methods block on a type that is no userdata is
 /// reported once, on the block).
+///
+/// # Safety
+/// Called first in a method's export, before it pushes anything (the
+/// generated code does): the check relies on the free stack slots Lua
+/// gives a C function it calls.
 #[doc(hidden)]
 #[inline(always)]
-pub fn method_self<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
-    // SAFETY: `LuaMethods::class` is `T`'s class (an unsafe trait's promise).
-    unsafe { borrow_shared(cx, idx, T::class()) }
+pub unsafe fn method_self<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
+    // SAFETY: `LuaMethods::class` is `T`'s class (an unsafe trait's
+    // promise); the stack room is the caller's promise.
+    unsafe { borrow_shared::<T, true>(cx, idx, T::class()) }
 }
 
 /// `&mut self` of a method: as [`ud_mut`], through [`LuaMethods`].
+///
+/// # Safety
+/// As [`method_self`].
 #[doc(hidden)]
 #[inline(always)]
 #[allow(clippy::mut_from_ref)]
-pub fn method_self_mut<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> {
+pub unsafe fn method_self_mut<T: LuaMethods>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> {
     // SAFETY: as in method_self.
-    unsafe { borrow_mut(cx, idx, T::class()) }
+    unsafe { borrow_mut::<T, true>(cx, idx, T::class()) }
 }
 
 /// Borrows the object at `idx` shared for the rest of the call.
 #[doc(hidden)]
 pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
     // SAFETY: `T::CLASS` is `T`'s class.
-    unsafe { borrow_shared(cx, idx, T::CLASS) }
+    unsafe { borrow_shared::<T, false>(cx, idx, T::CLASS) }
 }
 
 /// Borrows the object at `idx` exclusively for the rest of the call.
@@ -152,19 +164,19 @@ pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
 #[allow(clippy::mut_from_ref)]
 pub fn ud_mut<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&mut T, ArgError> {
     // SAFETY: `T::CLASS` is `T`'s class.
-    unsafe { borrow_mut(cx, idx, T::CLASS) }
+    unsafe { borrow_mut::<T, false>(cx, idx, T::CLASS) }
 }
 
 /// # Safety
 /// `class` is `T`'s class definition.
 #[inline]
-unsafe fn borrow_shared<'a, T: 'static>(
+unsafe fn borrow_shared<'a, T: 'static, const ENTRY: bool>(
     cx: &'a CallCx,
     idx: c_int,
     class: &'static ClassDef,
 ) -> Result<&'a T, ArgError> {
     // SAFETY: forwarded.
-    let slot = unsafe { slot_at::<T>(cx, idx, class)? };
+    let slot = unsafe { slot_at::<T, ENTRY>(cx, idx, class)? };
     let b = slot.borrow.get();
     if b < 0 {
         return Err(in_use(idx, class));
@@ -182,13 +194,13 @@ unsafe fn borrow_shared<'a, T: 'static>(
 /// `class` is `T`'s class definition.
 #[allow(clippy::mut_from_ref)]
 #[inline]
-unsafe fn borrow_mut<'a, T: 'static>(
+unsafe fn borrow_mut<'a, T: 'static, const ENTRY: bool>(
     cx: &'a CallCx,
     idx: c_int,
     class: &'static ClassDef,
 ) -> Result<&'a mut T, ArgError> {
     // SAFETY: forwarded.
-    let slot = unsafe { slot_at::<T>(cx, idx, class)? };
+    let slot = unsafe { slot_at::<T, ENTRY>(cx, idx, class)? };
     if slot.borrow.get() != 0 {
         return Err(in_use(idx, class));
     }
