@@ -20,8 +20,8 @@ pub(crate) mod interrupt;
 mod mlua_limit;
 mod panic;
 pub(crate) mod stack;
-mod thread;
+pub(crate) mod vm;
 
 pub(crate) use guard::{Guard, GuardError};
 pub(crate) use panic::{abort_on_escaped_panic, forget_panic};
-pub(crate) use thread::close_thread;
+pub(crate) use vm::close_thread;

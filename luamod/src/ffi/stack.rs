@@ -89,6 +89,7 @@ pub(crate) unsafe fn call_site_name(state: *mut lua_State, level: c_int) -> (Opt
     }
 }
 
+#[cfg(feature = "lua54")]
 unsafe extern "C-unwind" {
     /// Lua's own "X expected, got Y" argument error, with `__name` and
     /// "light userdata" as Lua spells them (exported by the Lua library
@@ -98,4 +99,34 @@ unsafe extern "C-unwind" {
         arg: std::ffi::c_int,
         tname: *const std::ffi::c_char,
     ) -> std::ffi::c_int;
+}
+
+/// Lua 5.4's `luaL_typeerror`, which earlier versions keep private to
+/// their auxiliary library: the same message, made the same way (the
+/// type's `__name`, "light userdata", else the type name) and raised with
+/// `luaL_argerror`. Raises.
+///
+/// # Safety
+/// Live state inside a C function whose frame owns nothing to drop.
+#[cfg(not(feature = "lua54"))]
+#[allow(non_snake_case)]
+pub(crate) unsafe fn luaL_typeerror(
+    l: *mut mlua::ffi::lua_State,
+    arg: std::ffi::c_int,
+    tname: *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    use mlua::ffi;
+    // SAFETY: every value is a Lua-owned string; the calls may raise, and
+    // the caller's frame owns nothing.
+    unsafe {
+        let got = if ffi::luaL_getmetafield(l, arg, c"__name".as_ptr()) == ffi::LUA_TSTRING {
+            ffi::lua_tostring(l, -1)
+        } else if ffi::lua_type(l, arg) == ffi::LUA_TLIGHTUSERDATA {
+            c"light userdata".as_ptr()
+        } else {
+            ffi::lua_typename(l, ffi::lua_type(l, arg))
+        };
+        let msg = ffi::lua_pushfstring(l, c"%s expected, got %s".as_ptr(), tname, got);
+        ffi::luaL_argerror(l, arg, msg)
+    }
 }

@@ -19,7 +19,6 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
-use mlua::prelude::{LuaGcGenParams, LuaGcMode};
 use mlua::thread::ThreadStatus;
 use mlua::{Lua, MultiValue, Table, Thread, Value};
 
@@ -245,7 +244,11 @@ impl Worker {
         let lua = crate::module::lua_with(&shared.modules)?;
         // The runtime's states replace the defaults binding put there.
         lua.set_app_data(shared.states.clone());
-        lua.gc_set_mode(LuaGcMode::Generational(LuaGcGenParams::default()));
+        // Generational collection where the VM has it (5.4).
+        #[cfg(feature = "lua54")]
+        lua.gc_set_mode(mlua::prelude::LuaGcMode::Generational(
+            mlua::prelude::LuaGcGenParams::default(),
+        ));
         let globals = lua.globals();
         // Lua's own, before the process library replaces the table.
         let create: mlua::Function = globals.raw_get::<Table>("coroutine")?.raw_get("create")?;

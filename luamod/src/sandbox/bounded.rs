@@ -402,8 +402,11 @@ pub(crate) fn install(lua: &mlua::Lua) -> mlua::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    /// The ports give Lua's results and messages.
+    /// The ports give Lua's results and messages. They port Lua 5.4's
+    /// library, which 5.3's differs from in places (argument numbers in
+    /// `table.remove` messages), so the comparison is with 5.4.
     #[test]
+    #[cfg(feature = "lua54")]
     fn the_ports_match_lua() {
         let script = r#"
             local out = {}

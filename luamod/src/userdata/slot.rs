@@ -230,7 +230,7 @@ pub fn push<T: LuaClass>(cx: &CallCx, value: T) -> Result<c_int, CallError> {
         // The block is allocated (guarded) while `value` is still owned by
         // this frame, and only then moved in: nothing raises after the move.
         cx.alloc(0, |st| {
-            ffi::lua_newuserdatauv(st, alloc_size::<T>(), 0);
+            crate::ffi::vm::new_userdata(st, alloc_size::<T>());
         })?;
         let block = ffi::lua_touserdata(state, -1);
         slot_ptr::<T>(block).write(Slot {
