@@ -20,9 +20,12 @@ check(require("counter") == counter, "require returns the same table")
 
 -- Exports and argument checking, worded as the interpreter's own library.
 check(counter.add(2, 3) == 5, "add")
+-- The same wording as the VM's own library gives for the same mistake
+-- (the function's name aside: each VM finds its own differently).
 local _, lib = pcall(string.rep, "x", "y")
 local ours = fails(counter.add, 1, "y")
-check(ours and ours:find("bad argument #2 to 'counter.add' (number expected, got string)", 1, true),
+local function unnamed(msg) return (msg:gsub("to '[^']*'", "to F")) end
+check(ours and ours:find("to 'counter.add'", 1, true) and unnamed(ours) == unnamed(lib),
   "argument error: " .. tostring(ours) .. " (Lua says: " .. tostring(lib) .. ")")
 check(fails(counter.add, 1) ~= nil, "missing argument")
 check(fails(counter.add, 1.5, 2):find("number has no integer representation", 1, true),
@@ -32,6 +35,12 @@ check(fails(counter.add, 1.5, 2):find("number has no integer representation", 1,
 check(fails(function() counter.add = nil end) ~= nil, "module table is read-only")
 check(fails(function() rawset(counter, "x", 1) end) ~= nil, "rawset is refused too")
 check(counter.add(1, 1) == 2, "still there")
+-- pairs and next see the exports through the read-only proxy.
+local names = {}
+for k in pairs(counter) do names[#names + 1] = k end
+table.sort(names)
+check(table.concat(names, ",") == "Counter,add,boom,later,parse", "pairs: " .. table.concat(names, ","))
+check(next(counter) ~= nil, "next")
 
 -- Operational errors are values; the errors module is there.
 local v, err = counter.parse("12")
@@ -55,7 +64,7 @@ check(getmetatable(c) == false, "metatable hidden")
 
 -- Yields need a luamod runtime: a clear error here, not a crash.
 local later = fails(counter.later, 1)
-check(later and later:find("luamod", 1, true), "yield outside a runtime: " .. tostring(later))
+check(later and later:find("luamod process", 1, true), "yield outside a runtime: " .. tostring(later))
 
 collectgarbage()
 print(("native module: %d checks passed on %s"):format(checks, _VERSION))

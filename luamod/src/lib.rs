@@ -30,6 +30,10 @@
 //! [`call`] → `convert` → `userdata` → `module` → [`sandbox`] → `suspend`
 //! → [`runtime`] → [`testing`].
 
+// On LuaJIT there is no runtime (it needs Lua 5.3+ continuations), and the
+// helpers the lower layers keep for it go unused.
+#![cfg_attr(feature = "luajit", allow(dead_code, unused_imports))]
+
 // Lets luamod use its own macros, whose output names `::luamod::__private`.
 extern crate self as luamod;
 
@@ -40,10 +44,13 @@ mod error;
 mod ffi;
 mod module;
 mod readonly;
+#[cfg(not(feature = "luajit"))]
 pub mod runtime;
+#[cfg(not(feature = "luajit"))]
 pub mod sandbox;
 pub mod security;
 mod suspend;
+#[cfg(not(feature = "luajit"))]
 pub mod testing;
 pub mod types;
 mod userdata;
@@ -60,7 +67,9 @@ pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module,
 pub use mlua;
 pub use module::errors::ErrorValue;
 pub use module::{ModuleDef, install_base, lua_with, stubs};
+#[cfg(not(feature = "luajit"))]
 pub use runtime::{Runtime, SpawnOptions};
+#[cfg(not(feature = "luajit"))]
 pub use sandbox::Sandbox;
 pub use security::current::set as set_context;
 pub use security::{Actor, Class, Context, ContextKind, Policy, Scope};
@@ -70,9 +79,11 @@ pub use userdata::{LuaClass, LuaMethods};
 
 /// Every name an author or host needs.
 pub mod prelude {
+    #[cfg(not(feature = "luajit"))]
+    pub use crate::Runtime;
     pub use crate::{
         Actor, Bytes, Class, Command, Context, ContextKind, ErrorKind, FromArg, IntoReturn,
-        LuaError, LuaRecord, ModuleDef, Policy, Runtime, Then, Yield, lua_with,
+        LuaError, LuaRecord, ModuleDef, Policy, Then, Yield, lua_with,
     };
     pub use mlua::{Function, Lua, Table, Value, Variadic};
 }

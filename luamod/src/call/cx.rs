@@ -275,7 +275,7 @@ impl CallCx {
 
     /// Asks `call` to yield (with the values the export pushed) and to
     /// resume in `k`.
-    pub(crate) fn request_yield(&self, k: ffi::lua_KFunction) {
+    pub(crate) fn request_yield(&self, k: crate::ffi::vm::KFunction) {
         self.suspend.set(Some(Suspend::Yield(k)));
     }
 
@@ -284,8 +284,8 @@ impl CallCx {
     pub(crate) fn request_pcall(
         &self,
         nargs: c_int,
-        ctx: ffi::lua_KContext,
-        k: ffi::lua_KFunction,
+        ctx: crate::ffi::vm::KContext,
+        k: crate::ffi::vm::KFunction,
     ) {
         self.suspend.set(Some(Suspend::PCall { nargs, ctx, k }));
     }

@@ -84,12 +84,12 @@ where
                 ffi::lua_error(state)
             }
             // `Yield` checked that the running coroutine can yield.
-            Outcome::Suspend(n, Suspend::Yield(k)) => ffi::lua_yieldk(state, n, 0, Some(k)),
+            Outcome::Suspend(n, Suspend::Yield(k)) => crate::ffi::vm::yield_k(state, n, k),
             // `Invoke` pushed the function and `nargs` arguments. If the
             // callee yields, lua_pcallk leaves this frame by longjmp and Lua
             // later runs `k`; if not, we run `k` ourselves.
             Outcome::Suspend(_, Suspend::PCall { nargs, ctx, k }) => {
-                let status = ffi::lua_pcallk(state, nargs, ffi::LUA_MULTRET, 0, ctx, Some(k));
+                let status = crate::ffi::vm::pcall_k(state, nargs, ctx, k);
                 k(state, status, ctx)
             }
         }

@@ -3,18 +3,16 @@
 
 use std::ffi::c_int;
 
-use mlua::ffi;
-
 /// How a call hands control back to Lua other than by returning.
 #[derive(Clone, Copy)]
 pub(crate) enum Suspend {
     /// Yield the pushed values; resume in `k`.
-    Yield(ffi::lua_KFunction),
+    Yield(crate::ffi::vm::KFunction),
     /// Call a Lua function (protected, may yield); continue in `k`.
     PCall {
         nargs: c_int,
-        ctx: ffi::lua_KContext,
-        k: ffi::lua_KFunction,
+        ctx: crate::ffi::vm::KContext,
+        k: crate::ffi::vm::KFunction,
     },
 }
 

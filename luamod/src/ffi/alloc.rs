@@ -176,17 +176,21 @@ impl MemoryControl {
     ///
     /// Fails if one is installed already.
     pub fn install(lua: &Lua) -> mlua::Result<MemoryControl> {
-        // SAFETY: reads the main thread from the registry (one push, one
-        // pop); the pointer stays valid while `lua` (cloned below) lives.
+        // SAFETY: finds the main thread (one push, one pop); the pointer
+        // stays valid while `lua` (cloned below) lives.
         let main = unsafe {
             let mut main = std::ptr::null_mut();
             lua.exec_raw::<()>((), |st| {
-                ffi::lua_rawgeti(st, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
-                main = ffi::lua_tothread(st, -1);
-                ffi::lua_pop(st, 1);
+                main = super::vm::main_thread(st);
             })?;
             main
         };
+        if main.is_null() {
+            // LuaJIT only tells the main thread from inside it.
+            return Err(mlua::Error::runtime(
+                "luamod's allocator is installed from the Lua state's main thread",
+            ));
+        }
         // SAFETY: live state.
         if unsafe { state_of(main) }.is_some() {
             return Err(mlua::Error::runtime(

@@ -127,9 +127,7 @@ mod tests {
         // SAFETY: reads the main thread from the registry, then pops it.
         unsafe {
             lua.exec_raw::<()>((), |st| {
-                ffi::lua_rawgeti(st, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
-                main = ffi::lua_tothread(st, -1);
-                ffi::lua_pop(st, 1);
+                main = crate::ffi::vm::main_thread(st);
             })
             .unwrap();
         }

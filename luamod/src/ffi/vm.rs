@@ -1,10 +1,17 @@
-//! The few C API calls whose spelling depends on the Lua VM luamod is
-//! built for (its features `lua54`, `lua53`, `luajit`; and, for 5.4,
-//! whether Lua is vendored or the interpreter's).
+//! The C API calls whose spelling depends on the Lua VM luamod is built
+//! for (its features `lua54`, `lua53`, `luajit`; for 5.4, whether Lua is
+//! vendored or the interpreter's). Each is defined once per VM.
 
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
+
+/// A continuation's context (`lua_KContext`).
+pub(crate) type KContext = isize;
+
+/// A continuation (`lua_KFunction`). LuaJIT has none, and luamod never
+/// asks it for one (see [`yield_k`]).
+pub(crate) type KFunction = unsafe extern "C-unwind" fn(*mut lua_State, c_int, KContext) -> c_int;
 
 /// Closes the coroutine `co`: runs its pending to-be-closed variables'
 /// `__close` handlers and resets it; returns its status (`LUA_OK`, or the
@@ -19,21 +26,29 @@ use mlua::ffi::{self, lua_State};
 ///
 /// # Safety
 /// `co` is a live coroutine, not running; `from` is the running thread.
+#[cfg(all(feature = "lua54", feature = "vendored"))]
 pub(crate) unsafe fn close_thread(co: *mut lua_State, from: *mut lua_State) -> c_int {
-    #[cfg(all(feature = "lua54", feature = "vendored"))]
     // SAFETY: forwarded.
-    return unsafe { ffi::lua_closethread(co, from) };
-    #[cfg(all(feature = "lua54", not(feature = "vendored")))]
-    {
-        let _ = from;
-        // SAFETY: forwarded.
-        return unsafe { ffi::lua_resetthread(co) };
-    }
-    #[cfg(not(feature = "lua54"))]
-    {
-        let _ = (co, from);
-        ffi::LUA_OK
-    }
+    unsafe { ffi::lua_closethread(co, from) }
+}
+
+/// See the vendored version above.
+///
+/// # Safety
+/// As above.
+#[cfg(all(feature = "lua54", not(feature = "vendored")))]
+pub(crate) unsafe fn close_thread(co: *mut lua_State, _from: *mut lua_State) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { ffi::lua_resetthread(co) }
+}
+
+/// See the 5.4 versions above: nothing to close before 5.4.
+///
+/// # Safety
+/// As above.
+#[cfg(not(feature = "lua54"))]
+pub(crate) unsafe fn close_thread(_co: *mut lua_State, _from: *mut lua_State) -> c_int {
+    ffi::LUA_OK
 }
 
 /// `lua_newuserdatauv(state, size, 0)` where user values are counted (5.4);
@@ -44,8 +59,107 @@ pub(crate) unsafe fn close_thread(co: *mut lua_State, from: *mut lua_State) -> c
 pub(crate) unsafe fn new_userdata(state: *mut lua_State, size: usize) -> *mut c_void {
     #[cfg(feature = "lua54")]
     // SAFETY: forwarded.
-    return unsafe { ffi::lua_newuserdatauv(state, size, 0) };
+    let block = unsafe { ffi::lua_newuserdatauv(state, size, 0) };
     #[cfg(not(feature = "lua54"))]
     // SAFETY: forwarded.
-    return unsafe { ffi::lua_newuserdata(state, size) };
+    let block = unsafe { ffi::lua_newuserdata(state, size) };
+    block
+}
+
+/// `lua_yieldk`. On LuaJIT a C function can only yield by returning
+/// `lua_yield`, which loses this frame's continuation: luamod's yields are
+/// refused before they get here (`suspend::park`), so this raises.
+///
+/// # Safety
+/// As `lua_yieldk`: the running C function's frame owns nothing.
+#[cfg(not(feature = "luajit"))]
+pub(crate) unsafe fn yield_k(state: *mut lua_State, n: c_int, k: KFunction) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { ffi::lua_yieldk(state, n, 0, Some(k)) }
+}
+
+/// See above: raises on LuaJIT.
+///
+/// # Safety
+/// As above.
+#[cfg(feature = "luajit")]
+pub(crate) unsafe fn yield_k(state: *mut lua_State, _n: c_int, _k: KFunction) -> c_int {
+    // SAFETY: forwarded; the frame owns nothing.
+    unsafe { ffi::luaL_error(state, c"luamod cannot yield on LuaJIT".as_ptr()) }
+}
+
+/// `lua_pcallk` with all results. On LuaJIT (no continuations) a plain
+/// `lua_pcall`: the callee runs to its end (it cannot yield through this C
+/// function), and the caller runs the continuation itself, as it does
+/// whenever the callee returns without yielding.
+///
+/// # Safety
+/// As `lua_pcallk`.
+#[cfg(not(feature = "luajit"))]
+pub(crate) unsafe fn pcall_k(
+    state: *mut lua_State,
+    nargs: c_int,
+    ctx: KContext,
+    k: KFunction,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { ffi::lua_pcallk(state, nargs, ffi::LUA_MULTRET, 0, ctx, Some(k)) }
+}
+
+/// See above: a plain `lua_pcall` on LuaJIT.
+///
+/// # Safety
+/// As above.
+#[cfg(feature = "luajit")]
+pub(crate) unsafe fn pcall_k(
+    state: *mut lua_State,
+    nargs: c_int,
+    _ctx: KContext,
+    _k: KFunction,
+) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { ffi::lua_pcall(state, nargs, ffi::LUA_MULTRET, 0) }
+}
+
+/// Whether the running coroutine can yield (`lua_isyieldable`); never from
+/// a C function on LuaJIT.
+///
+/// # Safety
+/// `state` is the running thread.
+pub(crate) unsafe fn is_yieldable(state: *mut lua_State) -> bool {
+    #[cfg(not(feature = "luajit"))]
+    // SAFETY: a status query.
+    let yieldable = unsafe { ffi::lua_isyieldable(state) } != 0;
+    #[cfg(feature = "luajit")]
+    let yieldable = {
+        let _ = state;
+        false
+    };
+    yieldable
+}
+
+/// The main thread of `state`'s Lua state: from the registry (5.2+); on
+/// LuaJIT, which does not keep it there, `state` itself when it is the
+/// main thread, else null.
+///
+/// # Safety
+/// Live state with room for one value.
+pub(crate) unsafe fn main_thread(state: *mut lua_State) -> *mut lua_State {
+    // SAFETY: one value pushed and popped.
+    unsafe {
+        #[cfg(not(feature = "luajit"))]
+        let main = {
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
+            let main = ffi::lua_tothread(state, -1);
+            ffi::lua_pop(state, 1);
+            main
+        };
+        #[cfg(feature = "luajit")]
+        let main = {
+            let is_main = ffi::lua_pushthread(state) != 0;
+            ffi::lua_pop(state, 1);
+            if is_main { state } else { std::ptr::null_mut() }
+        };
+        main
+    }
 }

@@ -82,7 +82,7 @@ impl<T: IntoReturn + 'static> IntoReturn for Invoke<T> {
         for a in self.args {
             cx.push_value(a)?;
         }
-        cx.request_pcall(nargs, holder as ffi::lua_KContext, invoke_k::<T>);
+        cx.request_pcall(nargs, holder as crate::ffi::vm::KContext, invoke_k::<T>);
         Ok(0)
     }
 }
@@ -92,7 +92,7 @@ impl<T: IntoReturn + 'static> IntoReturn for Invoke<T> {
 unsafe extern "C-unwind" fn invoke_k<T: IntoReturn + 'static>(
     state: *mut lua_State,
     status: c_int,
-    ctx: ffi::lua_KContext,
+    ctx: crate::ffi::vm::KContext,
 ) -> c_int {
     let info: &'static ExportInfo = const {
         &ExportInfo {

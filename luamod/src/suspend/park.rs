@@ -59,7 +59,7 @@ pub(crate) fn set_chain_yieldable(can: bool) -> bool {
 /// `state` is the running Lua thread.
 pub(crate) unsafe fn can_yield_to_scheduler(state: *mut lua_State) -> bool {
     // SAFETY: a status query on the running thread.
-    CHAIN_YIELDABLE.with(|c| c.get()) && unsafe { ffi::lua_isyieldable(state) } != 0
+    CHAIN_YIELDABLE.with(|c| c.get()) && unsafe { crate::ffi::vm::is_yieldable(state) }
 }
 
 static SENTINEL: u8 = 0;
@@ -76,12 +76,7 @@ fn in_worker(state: *mut lua_State) -> bool {
         return false;
     }
     // SAFETY: live state; one value pushed and popped.
-    unsafe {
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, ffi::LUA_RIDX_MAINTHREAD);
-        let main = ffi::lua_tothread(state, -1);
-        ffi::lua_pop(state, 1);
-        main == worker
-    }
+    unsafe { crate::ffi::vm::main_thread(state) == worker }
 }
 
 /// Checks that a yield is possible here, parks the command, pushes the
@@ -90,9 +85,16 @@ pub(crate) fn park<C: Command>(
     cx: &CallCx,
     cmd: C,
     map: Option<Box<dyn Any>>,
-    k: ffi::lua_KFunction,
+    k: crate::ffi::vm::KFunction,
 ) -> Result<c_int, CallError> {
     let state = cx.state();
+    if cfg!(feature = "luajit") {
+        return Err(CallError::Message(format!(
+            "'{}' waits on the outside world ({}), which needs a luamod process;              luamod runs processes on Lua 5.3 and 5.4, not on LuaJIT (a C function              there cannot yield and resume where it stopped)",
+            cx.info().name,
+            C::NAME
+        )));
+    }
     if !in_worker(state) {
         return Err(CallError::Message(format!(
             "'{}' waits on the outside world ({}), so it can only run inside a luamod \

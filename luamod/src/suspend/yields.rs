@@ -4,7 +4,7 @@
 
 use std::ffi::c_int;
 
-use mlua::ffi::{self, lua_State};
+use mlua::ffi::lua_State;
 
 use super::park::{delivered, park};
 use crate::call::{CallCx, CallError, ExportInfo, ExportKind};
@@ -78,7 +78,7 @@ fn k_info<C: Command>() -> &'static ExportInfo {
 unsafe extern "C-unwind" fn resume_then_k<C: Command, T: IntoReturn + 'static>(
     state: *mut lua_State,
     _status: c_int,
-    _ctx: ffi::lua_KContext,
+    _ctx: crate::ffi::vm::KContext,
 ) -> c_int {
     let info = k_info::<C>();
     // SAFETY: as resume_k.
@@ -102,7 +102,7 @@ unsafe extern "C-unwind" fn resume_then_k<C: Command, T: IntoReturn + 'static>(
 unsafe extern "C-unwind" fn resume_k<C: Command>(
     state: *mut lua_State,
     _status: c_int,
-    _ctx: ffi::lua_KContext,
+    _ctx: crate::ffi::vm::KContext,
 ) -> c_int
 where
     C::Output: IntoReturn,
