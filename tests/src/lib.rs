@@ -160,6 +160,9 @@ pub mod probe {
     }
 }
 
+// The allocation-failure and isolation helpers, the journal and the HTTP
+// server serve the runtime's tests, which LuaJIT builds do not have.
+#[cfg(not(feature = "luajit"))]
 pub mod oom;
 
 /// Read-only data handed to Lua (`Frozen`).
@@ -200,6 +203,7 @@ pub mod shelf {
 }
 
 /// Audits what a process can reach (for the isolation tests).
+#[cfg(not(feature = "luajit"))]
 #[luamod::module(name = "audit", class(deterministic))]
 pub mod audit {
     use luamod::mlua;
@@ -215,7 +219,7 @@ pub mod audit {
 
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, not(feature = "luajit")))]
 pub struct ReadmeExample;
 
 /// Objects for the userdata tests: drop tracking and re-entrancy.
@@ -462,10 +466,12 @@ pub mod jobs {
 }
 
 /// The loopback HTTP server the demo uses, shared with the tests.
+#[cfg(not(feature = "luajit"))]
 pub use luamod_examples::demo_server as http_server;
 
 /// A journal the cancellation tests read: what ran, from Lua and from
 /// handlers, in order.
+#[cfg(not(feature = "luajit"))]
 #[luamod::module(name = "journal", class(io))]
 pub mod journal {
     use std::sync::Mutex;

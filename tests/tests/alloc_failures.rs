@@ -5,6 +5,8 @@
 //! `not enough memory`; every Rust value it created is dropped; no object
 //! stays borrowed; and the state keeps working.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::sync::atomic::Ordering;
 
 use luamod::MemoryControl;

@@ -4,6 +4,8 @@
 //! (and sees its cancel token). Hostile clean-up code is bounded like any
 //! other code.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::time::Duration;
 
 use luamod::prelude::*;

@@ -1,6 +1,8 @@
 //! What a host needs beyond `run(source)`: frozen data from exports,
 //! modules bound as globals.
 
+#![cfg(not(feature = "luajit"))]
+
 use luamod::prelude::*;
 use luamod::runtime::SpawnOptions;
 use luamod_examples::greet;

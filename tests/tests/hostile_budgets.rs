@@ -6,6 +6,8 @@
 //! Time bounds here are generous (a noisy 2-core machine); the measured
 //! latencies are in BENCHMARKS.md.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::time::{Duration, Instant};
 
 use luamod::prelude::*;

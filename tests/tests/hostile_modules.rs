@@ -3,6 +3,8 @@
 //! resources behind when cancelled, or get misleading answers. Real files
 //! in a temporary directory, a real SQLite file, real loopback servers.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,6 +3,11 @@
 //! on the same input, through the same call-site shape, and compares the
 //! whole outcome (error message with position, or results).
 
+// LuaJIT's own library words some of these differently (no name for a
+// tail-called function, floats truncated to integers, no `__name` in type
+// errors): this comparison runs on Lua 5.4.
+#![cfg(not(feature = "luajit"))]
+
 use luamod::mlua::{Lua, Value};
 
 fn state() -> Lua {

@@ -1,6 +1,8 @@
 //! The example modules from Lua, through the runtime, including their
 //! failure paths.
 
+#![cfg(not(feature = "luajit"))]
+
 use luamod::prelude::*;
 use luamod::testing::eval;
 use luamod_examples::{fs, json};

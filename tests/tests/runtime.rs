@@ -1,6 +1,8 @@
 //! The scheduler: processes, yields through pcall and coroutines,
 //! dispatch failures, cancellation, deadlines, late completions, shutdown.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! Contexts, module classes and permissions.
 
+#![cfg(not(feature = "luajit"))]
+
 use luamod::prelude::*;
 use luamod::runtime::SpawnOptions;
 use luamod::security::{Decision, Scope};

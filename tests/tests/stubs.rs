@@ -8,6 +8,8 @@
 //! Golden files: `LUAMOD_BLESS=1 cargo test -p luamod-tests --test stubs`
 //! rewrites `tests/golden/` from the current output; review the diff.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

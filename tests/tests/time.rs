@@ -1,5 +1,7 @@
 //! The `time` module on the real clock and on the fake clock.
 
+#![cfg(not(feature = "luajit"))]
+
 use std::time::{Duration, Instant};
 
 use luamod::prelude::*;

@@ -2,6 +2,8 @@
 //! Regenerate the `.stderr` files with `TRYBUILD=overwrite cargo test -p luamod-tests --test ui`
 //! and review the diff.
 
+#![cfg(not(feature = "luajit"))]
+
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();

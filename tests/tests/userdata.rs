@@ -58,11 +58,15 @@ fn methods_fields_and_metamethods() {
         (lt, le, called, neg, add, dynamic.as_str(), missing.as_str()),
         (true, false, 11, -2, 6, "dyn:anything", "dyn:other")
     );
-    let closed: i64 = eval(
-        &lua,
-        &format!("{PRELUDE} local t = O.Tracked.new(5) do local c <close> = t end return t.id"),
-    );
-    assert_eq!(closed, -1);
+    // To-be-closed variables are Lua 5.4's.
+    #[cfg(not(feature = "luajit"))]
+    {
+        let closed: i64 = eval(
+            &lua,
+            &format!("{PRELUDE} local t = O.Tracked.new(5) do local c <close> = t end return t.id"),
+        );
+        assert_eq!(closed, -1);
+    }
 }
 
 #[test]
@@ -173,7 +177,11 @@ fn reentrant_mut_borrow_is_a_lua_error() {
     let lua = state();
     let msg = err(
         &lua,
-        &format!("{PRELUDE} local t = O.Tracked.new(1); t:with_mut(function() return t:get() end)"),
+        // Not a tail call (`return t:get()`): LuaJIT keeps no name for
+        // the function a tail call replaced, and the message names it.
+        &format!(
+            "{PRELUDE} local t = O.Tracked.new(1); t:with_mut(function() local v = t:get() return v end)"
+        ),
     );
     assert_eq!(
         msg,
