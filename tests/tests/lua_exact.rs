@@ -2,11 +2,12 @@
 //! standard function and the `probe` export with the same parameter kinds
 //! on the same input, through the same call-site shape, and compares the
 //! whole outcome (error message with position, or results).
-
-// LuaJIT's own library words some of these differently (no name for a
-// tail-called function, floats truncated to integers, no `__name` in type
-// errors): this comparison runs on Lua 5.4.
-#![cfg(not(feature = "luajit"))]
+//!
+//! On LuaJIT two differences are luamod's rules, kept on every VM
+//! ([`same_outcome`]): a float with no integer value is refused where
+//! LuaJIT's library truncates it, and a function called where Lua sees no
+//! name (a tail call, on LuaJIT) is named by its export's qualified name
+//! where Lua prints `'?'`.
 
 use luamod::mlua::{Lua, Value};
 
@@ -104,6 +105,22 @@ const CASES: &[(&str, &str, &str)] = &[
     ("string.rep", "probe.rep", "return F()"),
 ];
 
+/// Whether luamod's outcome `got` for export `probe_fn` is the standard
+/// function's outcome `expected`, allowing luamod's two rules on LuaJIT.
+fn same_outcome(expected: &str, got: &str, probe_fn: &str) -> bool {
+    if expected == got {
+        return true;
+    }
+    if !cfg!(feature = "luajit") {
+        return false;
+    }
+    let named = expected.replace("to '?'", &format!("to '{probe_fn}'"));
+    named == got
+        || (expected.starts_with("true|")
+            && got.starts_with("false|")
+            && got.contains("(number has no integer representation)"))
+}
+
 #[test]
 fn messages_match_lua_standard_functions() {
     let lua = state();
@@ -111,7 +128,7 @@ fn messages_match_lua_standard_functions() {
     for (std_fn, probe_fn, code) in CASES {
         let expected = outcome(&lua, std_fn, code);
         let got = outcome(&lua, probe_fn, code);
-        if expected != got {
+        if !same_outcome(&expected, &got, probe_fn) {
             failures.push(format!("{code}\n   lua:    {expected}\n   luamod: {got}"));
         }
     }
@@ -128,13 +145,19 @@ fn messages_match_lua_standard_functions() {
 fn string_method_calls_do_not_count_self() {
     let lua = state();
     // Give strings a method backed by each implementation in turn.
-    for (f, name) in [("string.rep", "rep"), ("require('probe').rep", "rep")] {
+    // LuaJIT's own `string.rep` truncates 1.5; luamod refuses it anywhere.
+    let impls: &[(&str, &str)] = if cfg!(feature = "luajit") {
+        &[("require('probe').rep", "rep")]
+    } else {
+        &[("string.rep", "rep"), ("require('probe').rep", "rep")]
+    };
+    for &(f, name) in impls {
         let msg: String = lua
             .load(format!(
                 "local idx = getmetatable('').__index\n\
                  local saved = idx.{name}\n\
                  idx.{name} = {f}\n\
-                 local ok, e = pcall(function() return ('ab'):{name}(1.5) end)\n\
+                 local ok, e = pcall(function() local r = ('ab'):{name}(1.5) return r end)\n\
                  idx.{name} = saved\n\
                  return e"
             ))
@@ -167,24 +190,30 @@ fn narrow_integers_report_out_of_range() {
     let lua = state();
     let run = |code: &str| -> String {
         lua.load(format!(
-            "local p = require('probe'); local ok, e = pcall(function() return p.narrow({code}) end); return tostring(e)"
+            "local p = require('probe'); local ok, e = pcall(function() local r = p.narrow({code}) return r end); return tostring(e)"
         ))
         .set_name("=n")
         .eval()
         .unwrap()
     };
     assert_eq!(run("127, 65535, 1"), "65663");
+    // `string.char`'s wording for a value that does not fit, per VM.
+    let range = if cfg!(feature = "luajit") {
+        "invalid value"
+    } else {
+        "value out of range"
+    };
     assert_eq!(
         run("128, 0, 0"),
-        "n:1: bad argument #1 to 'narrow' (value out of range)"
+        format!("n:1: bad argument #1 to 'narrow' ({range})")
     );
     assert_eq!(
         run("0, -1, 0"),
-        "n:1: bad argument #2 to 'narrow' (value out of range)"
+        format!("n:1: bad argument #2 to 'narrow' ({range})")
     );
     assert_eq!(
         run("0, 0, -1"),
-        "n:1: bad argument #3 to 'narrow' (value out of range)"
+        format!("n:1: bad argument #3 to 'narrow' ({range})")
     );
     assert_eq!(
         run("0, 0, 0.5"),
@@ -207,7 +236,7 @@ fn other_parameter_kinds() {
     assert_eq!(v, (2.0, false, 7));
     let e: String = lua
         .load(
-            "local ok, e = pcall(function() return require('probe').mixed(1, 'yes') end) return e",
+            "local ok, e = pcall(function() local r = require('probe').mixed(1, 'yes') return r end) return e",
         )
         .set_name("=b")
         .eval()
@@ -225,7 +254,7 @@ fn other_parameter_kinds() {
     let s: f64 = lua.load("return require('probe').sum()").eval().unwrap();
     assert_eq!(s, 0.0);
     let e: String = lua
-        .load("local ok, e = pcall(function() return require('probe').sum(1, 2, {}) end) return e")
+        .load("local ok, e = pcall(function() local r = require('probe').sum(1, 2, {}) return r end) return e")
         .set_name("=v")
         .eval()
         .unwrap();

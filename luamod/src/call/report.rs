@@ -167,6 +167,11 @@ pub(crate) fn render(cx: &CallCx, e: ArgError) -> (c_int, String) {
 /// metatable's `__name` if that is a string, else the basic type name.
 fn type_name(cx: &CallCx, idx: c_int) -> String {
     let state = cx.state();
+    // LuaJIT's library names types by their basic type only.
+    if cfg!(feature = "luajit") {
+        // SAFETY: live state.
+        return unsafe { stack::basic_type_name(state, idx) };
+    }
     // SAFETY: live state; lua_getmetatable pushes only when it returns 1;
     // the guarded lookup replaces the metatable by itself plus the field.
     unsafe {

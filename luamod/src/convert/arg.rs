@@ -192,6 +192,14 @@ impl<'a> FromArg<'a> for i64 {
     }
 }
 
+/// What `string.char` says of a value that does not fit: "value out of
+/// range" on Lua 5.3 and 5.4, "invalid value" on LuaJIT.
+const OUT_OF_RANGE: &str = if cfg!(feature = "luajit") {
+    "invalid value"
+} else {
+    "value out of range"
+};
+
 macro_rules! narrow_integer {
     ($($t:ty),*) => {$(
         impl<'a> FromArg<'a> for $t {
@@ -199,7 +207,7 @@ macro_rules! narrow_integer {
             fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
                 let v = integer_at(cx, idx)?;
                 // Same wording as `string.char` for a value that does not fit.
-                <$t>::try_from(v).map_err(|_| ArgError::msg(idx, "value out of range"))
+                <$t>::try_from(v).map_err(|_| ArgError::msg(idx, OUT_OF_RANGE))
             }
         }
     )*};
