@@ -67,9 +67,10 @@ pub fn state_type_id<T: core::any::Any>() -> core::any::TypeId {
     core::any::TypeId::of::<T>()
 }
 
-/// `luaopen_NAME` for a module, when luamod is built with its `module`
-/// feature (a loadable module for a stock interpreter); nothing otherwise,
-/// so that two crates in one binary may define modules of the same name.
+/// `luaopen_NAME` for a module that asks for it (`luaopen`), when luamod is
+/// built with its `module` feature (a loadable module for a stock
+/// interpreter); nothing otherwise: a vendored Lua must not be loaded into
+/// another interpreter.
 #[cfg(feature = "module")]
 #[doc(hidden)]
 #[macro_export]

@@ -30,9 +30,10 @@
 //! [`call`] → `convert` → `userdata` → `module` → [`sandbox`] → `suspend`
 //! → [`runtime`] → [`testing`].
 
-// On LuaJIT there is no runtime (it needs Lua 5.3+ continuations), and the
-// helpers the lower layers keep for it go unused.
-#![cfg_attr(feature = "luajit", allow(dead_code, unused_imports))]
+// The runtime is Lua 5.4's (continuations, and closing coroutines with
+// their to-be-closed variables); elsewhere the helpers the lower layers keep
+// for it go unused.
+#![cfg_attr(not(feature = "lua54"), allow(dead_code, unused_imports))]
 
 // Lets luamod use its own macros, whose output names `::luamod::__private`.
 extern crate self as luamod;
@@ -44,13 +45,13 @@ mod error;
 mod ffi;
 mod module;
 mod readonly;
-#[cfg(not(feature = "luajit"))]
+#[cfg(feature = "lua54")]
 pub mod runtime;
-#[cfg(not(feature = "luajit"))]
+#[cfg(feature = "lua54")]
 pub mod sandbox;
 pub mod security;
 mod suspend;
-#[cfg(not(feature = "luajit"))]
+#[cfg(feature = "lua54")]
 pub mod testing;
 pub mod types;
 mod userdata;
@@ -67,9 +68,9 @@ pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module,
 pub use mlua;
 pub use module::errors::ErrorValue;
 pub use module::{ModuleDef, install_base, lua_with, stubs};
-#[cfg(not(feature = "luajit"))]
+#[cfg(feature = "lua54")]
 pub use runtime::{Runtime, SpawnOptions};
-#[cfg(not(feature = "luajit"))]
+#[cfg(feature = "lua54")]
 pub use sandbox::Sandbox;
 pub use security::current::set as set_context;
 pub use security::{Actor, Class, Context, ContextKind, Policy, Scope};
@@ -79,7 +80,7 @@ pub use userdata::{LuaClass, LuaMethods};
 
 /// Every name an author or host needs.
 pub mod prelude {
-    #[cfg(not(feature = "luajit"))]
+    #[cfg(feature = "lua54")]
     pub use crate::Runtime;
     pub use crate::{
         Actor, Bytes, Class, Command, Context, ContextKind, ErrorKind, FromArg, IntoReturn,

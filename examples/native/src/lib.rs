@@ -5,7 +5,7 @@
 //! LuaRocks).
 
 /// Integers and counters.
-#[luamod::module(name = "counter", class(io))]
+#[luamod::module(name = "counter", class(io), luaopen)]
 pub mod counter {
     use luamod::prelude::*;
 
@@ -67,5 +67,17 @@ pub mod counter {
         pub fn get(&self) -> i64 {
             self.n
         }
+    }
+}
+
+/// A second module in the same library: loaded from a second copy of it
+/// (`counter_extra.so`), it checks that two copies of luamod share one
+/// interpreter (see `two.lua`).
+#[luamod::module(name = "counter_extra", class(deterministic), luaopen)]
+pub mod extra {
+    /// Doubles an integer.
+    #[luamod::function]
+    pub fn double(x: i64) -> i64 {
+        x.wrapping_mul(2)
     }
 }

@@ -6,7 +6,7 @@
 fn lua_stubs_are_current() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stubs");
     luamod::stubs::check(
-        &[&counter::counter::MODULE],
+        &[&counter::counter::MODULE, &counter::extra::MODULE],
         luamod::stubs::Format::All,
         &dir,
     )

@@ -20,6 +20,7 @@ const MODULE: Schema = Schema {
         ("commands", Kind::List),
         ("state", Kind::Type),
         ("crate", Kind::Str),
+        ("luaopen", Kind::Flag),
     ],
 };
 
@@ -34,6 +35,9 @@ pub struct Module {
     pub extra_commands: Vec<Ident>,
     /// `state = T`: what the host configures the module with.
     pub state: Option<syn::Type>,
+    /// `luaopen`: with luamod's `module` feature, export `luaopen_NAME`
+    /// for a stock interpreter's `require`.
+    pub luaopen: bool,
     pub krate: Krate,
     pub doc: String,
     pub functions: Vec<Function>,
@@ -65,6 +69,7 @@ impl Module {
                 .map(<[Ident]>::to_vec)
                 .unwrap_or_default(),
             state: opts.ty("state"),
+            luaopen: opts.flag("luaopen"),
             krate,
             functions: Vec::new(),
             userdata: Vec::new(),

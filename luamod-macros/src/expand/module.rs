@@ -114,8 +114,12 @@ fn expand(m: &Module) -> TokenStream {
         None => quote!(#p::None),
     };
     // Lua's C loader calls `luaopen_` followed by the name, dots as
-    // underscores (`require("a.b")` → `luaopen_a_b`).
-    let luaopen = format_ident!("luaopen_{}", lua_name.replace('.', "_"));
+    // underscores (`require("a.b")` → `luaopen_a_b`). Only for modules that
+    // ask: luamod's `module` feature reaches every crate of a build.
+    let luaopen = m.luaopen.then(|| {
+        let open = format_ident!("luaopen_{}", lua_name.replace('.', "_"));
+        quote!(#p::luaopen!(#open, MODULE);)
+    });
     let generated = quote! {
         #(#exports)*
 
@@ -132,7 +136,7 @@ fn expand(m: &Module) -> TokenStream {
             state: #state,
         };
 
-        #p::luaopen!(#luaopen, MODULE);
+        #luaopen
     };
     if let Some((_, items)) = &mut item.content {
         items.push(Item::Verbatim(generated));

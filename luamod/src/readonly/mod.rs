@@ -14,27 +14,46 @@
 //! Proxies are found through two weak-keyed registry tables (proxy → inner
 //! table, proxy → name).
 
-use std::ffi::{CStr, c_int, c_void};
+use std::ffi::{CStr, c_int};
 
 use mlua::ffi::{self, lua_State};
 use mlua::{Lua, Table};
 
-static INNER_KEY: u8 = 0;
-static NAME_KEY: u8 = 0;
-static NO_FINALIZERS_KEY: u8 = 0;
-
-fn key(k: &'static u8) -> *const c_void {
-    k as *const u8 as *const c_void
+/// Registry keys of the proxy tables, by name and luamod's version: every
+/// copy of luamod in one Lua state (two modules a stock interpreter loads,
+/// each linking its own luamod) finds the same tables, so the guards the
+/// first copy installed know the proxies of the second.
+macro_rules! registry_key {
+    ($name:literal) => {
+        match CStr::from_bytes_with_nul(
+            concat!(
+                "luamod.readonly.",
+                $name,
+                ".",
+                env!("CARGO_PKG_VERSION"),
+                "\0"
+            )
+            .as_bytes(),
+        ) {
+            Ok(k) => k,
+            Err(_) => panic!("registry key"),
+        }
+    };
 }
+const INNER_KEY: &CStr = registry_key!("inner");
+const NAME_KEY: &CStr = registry_key!("name");
+const NO_FINALIZERS_KEY: &CStr = registry_key!("no_finalizers");
 
 /// Pushes the inner table of the proxy at `idx`, or nil if `idx` is no proxy.
 ///
 /// # Safety
-/// Live state, room for two values, `idx` absolute.
+/// Live state, room for two values, `idx` absolute; inside a C function
+/// whose frame owns nothing (the registry key's string may be interned
+/// anew, which allocates and may raise).
 unsafe fn push_inner(state: *mut lua_State, idx: c_int) {
     // SAFETY: balanced: pushes the registry table, replaces it by the lookup.
     unsafe {
-        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(&INNER_KEY));
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, INNER_KEY.as_ptr());
         ffi::lua_pushvalue(state, idx);
         ffi::lua_rawget(state, -2);
         ffi::lua_remove(state, -2);
@@ -44,7 +63,7 @@ unsafe fn push_inner(state: *mut lua_State, idx: c_int) {
 /// If the value at `idx` is a proxy, replaces it by its inner table.
 ///
 /// # Safety
-/// Live state, room for two values, `idx` absolute.
+/// As [`push_inner`].
 unsafe fn unwrap_proxy(state: *mut lua_State, idx: c_int) {
     // SAFETY: see push_inner; `lua_replace` pops the inner table.
     unsafe {
@@ -65,7 +84,7 @@ unsafe fn unwrap_proxy(state: *mut lua_State, idx: c_int) {
 unsafe fn refuse_if_proxy(state: *mut lua_State, idx: c_int) {
     // SAFETY: balanced lookups; luaL_error raises with only C data live.
     unsafe {
-        ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(&NAME_KEY));
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, NAME_KEY.as_ptr());
         ffi::lua_pushvalue(state, idx);
         ffi::lua_rawget(state, -2);
         if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
@@ -240,11 +259,12 @@ unsafe extern "C-unwind" fn guarded_setmetatable(state: *mut lua_State) -> c_int
 /// Whether `setmetatable` refuses metatables with a `__gc` field here.
 ///
 /// # Safety
-/// Live state with room for one value.
+/// Live state with room for one value, inside a C function whose frame
+/// owns nothing (the lookup may allocate and raise).
 unsafe fn finalizers_forbidden(state: *mut lua_State) -> bool {
     // SAFETY: one value pushed and popped.
     unsafe {
-        let t = ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key(&NO_FINALIZERS_KEY));
+        let t = ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, NO_FINALIZERS_KEY.as_ptr());
         ffi::lua_pop(state, 1);
         t != ffi::LUA_TNIL
     }
@@ -259,14 +279,14 @@ pub(crate) fn forbid_finalizers(lua: &Lua) -> mlua::Result<()> {
     unsafe {
         lua.exec_raw::<()>((), |st| {
             ffi::lua_pushboolean(st, 1);
-            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, key(&NO_FINALIZERS_KEY));
+            ffi::lua_setfield(st, ffi::LUA_REGISTRYINDEX, NO_FINALIZERS_KEY.as_ptr());
         })
     }
 }
 
 /// Whether `t` is a frozen table (a proxy made by [`freeze`]).
 pub(crate) fn is_frozen(lua: &Lua, t: &Table) -> mlua::Result<bool> {
-    Ok(registry_get(lua, &INNER_KEY)?
+    Ok(registry_get(lua, INNER_KEY)?
         .raw_get::<Option<Table>>(t)?
         .is_some())
 }
@@ -274,7 +294,7 @@ pub(crate) fn is_frozen(lua: &Lua, t: &Table) -> mlua::Result<bool> {
 /// The table behind the proxy `t`, if it is one (for audits from Rust; Lua
 /// code never gets it).
 pub(crate) fn inner_of(lua: &Lua, t: &Table) -> mlua::Result<Option<Table>> {
-    registry_get(lua, &INNER_KEY)?.raw_get(t)
+    registry_get(lua, INNER_KEY)?.raw_get(t)
 }
 
 fn c_fn(lua: &Lua, f: ffi::lua_CFunction) -> mlua::Result<mlua::Function> {
@@ -283,7 +303,7 @@ fn c_fn(lua: &Lua, f: ffi::lua_CFunction) -> mlua::Result<mlua::Function> {
     unsafe { lua.create_c_function(f) }
 }
 
-fn registry_table(lua: &Lua, k: &'static u8) -> mlua::Result<Table> {
+fn registry_table(lua: &Lua, k: &'static CStr) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let mt = lua.create_table()?;
     mt.raw_set("__mode", "k")?;
@@ -292,17 +312,17 @@ fn registry_table(lua: &Lua, k: &'static u8) -> mlua::Result<Table> {
     // pops it into the registry.
     unsafe {
         lua.exec_raw::<()>(&t, |st| {
-            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, key(k));
+            ffi::lua_setfield(st, ffi::LUA_REGISTRYINDEX, k.as_ptr());
         })?;
     }
     Ok(t)
 }
 
-fn registry_get(lua: &Lua, k: &'static u8) -> mlua::Result<Table> {
+fn registry_get(lua: &Lua, k: &'static CStr) -> mlua::Result<Table> {
     // SAFETY: pushes one value, which mlua pops as the result.
     unsafe {
         lua.exec_raw::<Table>((), |st| {
-            ffi::lua_rawgetp(st, ffi::LUA_REGISTRYINDEX, key(k));
+            ffi::lua_getfield(st, ffi::LUA_REGISTRYINDEX, k.as_ptr());
         })
     }
 }
@@ -310,8 +330,8 @@ fn registry_get(lua: &Lua, k: &'static u8) -> mlua::Result<Table> {
 /// Installs the guarded raw functions and the proxy registry. Idempotent
 /// per state (called from [`crate::install_base`] once).
 pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
-    registry_table(lua, &INNER_KEY)?;
-    registry_table(lua, &NAME_KEY)?;
+    registry_table(lua, INNER_KEY)?;
+    registry_table(lua, NAME_KEY)?;
     let g = lua.globals();
     g.raw_set("next", c_fn(lua, guarded_next)?)?;
     g.raw_set("rawget", c_fn(lua, guarded_rawget)?)?;
@@ -374,8 +394,8 @@ fn deep(
 
 /// Wraps `inner` in a read-only proxy named `name` (used in messages).
 pub(crate) fn freeze(lua: &Lua, name: &str, inner: Table) -> mlua::Result<Table> {
-    let inner_of = registry_get(lua, &INNER_KEY)?;
-    let name_of = registry_get(lua, &NAME_KEY)?;
+    let inner_of = registry_get(lua, INNER_KEY)?;
+    let name_of = registry_get(lua, NAME_KEY)?;
     let refuse = c_fn(lua, refuse_write)?;
 
     let locked = lua.create_table()?;

@@ -88,9 +88,10 @@ pub(crate) fn park<C: Command>(
     k: crate::ffi::vm::KFunction,
 ) -> Result<c_int, CallError> {
     let state = cx.state();
-    if cfg!(feature = "luajit") {
+    if !cfg!(feature = "lua54") {
         return Err(CallError::Message(format!(
-            "'{}' waits on the outside world ({}), which needs a luamod process;              luamod runs processes on Lua 5.3 and 5.4, not on LuaJIT (a C function              there cannot yield and resume where it stopped)",
+            "'{}' waits on the outside world ({}), which needs a luamod process; \
+             luamod runs processes on Lua 5.4 only (this build uses another Lua)",
             cx.info().name,
             C::NAME
         )));
