@@ -103,8 +103,9 @@ unsafe extern "C-unwind" {
 
 /// Lua 5.4's `luaL_typeerror`, which earlier versions keep private to
 /// their auxiliary library: the same message, made the same way (the
-/// type's `__name`, "light userdata", else the type name) and raised with
-/// `luaL_argerror`. Raises.
+/// type's `__name` — not on LuaJIT, whose library does not use it —,
+/// "light userdata", else the type name) and raised with `luaL_argerror`.
+/// Raises.
 ///
 /// # Safety
 /// Live state inside a C function whose frame owns nothing to drop.
@@ -119,7 +120,10 @@ pub(crate) unsafe fn luaL_typeerror(
     // SAFETY: every value is a Lua-owned string; the calls may raise, and
     // the caller's frame owns nothing.
     unsafe {
-        let got = if ffi::luaL_getmetafield(l, arg, c"__name".as_ptr()) == ffi::LUA_TSTRING {
+        // LuaJIT's library names types by their basic type only.
+        let got = if !cfg!(feature = "luajit")
+            && ffi::luaL_getmetafield(l, arg, c"__name".as_ptr()) == ffi::LUA_TSTRING
+        {
             ffi::lua_tostring(l, -1)
         } else if ffi::lua_type(l, arg) == ffi::LUA_TLIGHTUSERDATA {
             c"light userdata".as_ptr()

@@ -99,30 +99,13 @@ unsafe fn refuse_if_proxy(state: *mut lua_State, idx: c_int) {
     }
 }
 
-/// Raises Lua's `luaL_typeerror` message (which mlua's ffi does not bind),
-/// formatted by Lua itself so that no Rust value is alive when it raises.
+/// Raises Lua's "X expected, got Y" argument error.
 ///
 /// # Safety
 /// Live state inside a C function whose frame owns nothing to drop.
 unsafe fn type_error(state: *mut lua_State, arg: c_int, expected: &CStr) -> c_int {
-    // SAFETY: every value here is a pointer into Lua-owned strings; the
-    // calls may raise (memory errors, then the argument error itself).
-    unsafe {
-        let got = if ffi::luaL_getmetafield(state, arg, c"__name".as_ptr()) == ffi::LUA_TSTRING {
-            ffi::lua_tostring(state, -1)
-        } else if ffi::lua_type(state, arg) == ffi::LUA_TLIGHTUSERDATA {
-            c"light userdata".as_ptr()
-        } else {
-            ffi::lua_typename(state, ffi::lua_type(state, arg))
-        };
-        let msg = ffi::lua_pushfstring(
-            state,
-            c"%s expected, got %s".as_ptr(),
-            expected.as_ptr(),
-            got,
-        );
-        ffi::luaL_argerror(state, arg, msg)
-    }
+    // SAFETY: forwarded.
+    unsafe { crate::ffi::stack::luaL_typeerror(state, arg, expected.as_ptr()) }
 }
 
 // The C functions below own no Rust values: every local is an integer or a
