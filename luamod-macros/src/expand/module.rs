@@ -117,7 +117,7 @@ fn expand(m: &Module) -> TokenStream {
     // underscores (`require("a.b")` → `luaopen_a_b`). Only for modules that
     // ask: luamod's `module` feature reaches every crate of a build.
     let luaopen = m.luaopen.then(|| {
-        let open = format_ident!("luaopen_{}", lua_name.replace('.', "_"));
+        let open = luaopen_ident(&lua_name);
         quote!(#p::luaopen!(#open, MODULE);)
     });
     let generated = quote! {
@@ -187,5 +187,22 @@ pub fn ret_span(sig: &syn::Signature) -> Span {
     match &sig.output {
         syn::ReturnType::Default => sig.ident.span(),
         syn::ReturnType::Type(_, ty) => ty.span(),
+    }
+}
+
+/// The loader symbol Lua's C searcher calls for module `name`.
+fn luaopen_ident(name: &str) -> proc_macro2::Ident {
+    format_ident!("luaopen_{}", name.replace('.', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loader_symbols_are_lua_s() {
+        assert_eq!(
+            super::luaopen_ident("counter").to_string(),
+            "luaopen_counter"
+        );
+        assert_eq!(super::luaopen_ident("a.b.c").to_string(), "luaopen_a_b_c");
     }
 }

@@ -393,24 +393,21 @@ pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
 /// step (its hooks may be off for good: it must not run more Lua code);
 /// clears the mark.
 pub(crate) fn take_raised(state: *mut lua_State) -> bool {
-    RAISED.with(|r| {
-        let hit = !state.is_null() && r.get() == state;
-        if hit {
-            r.set(std::ptr::null_mut());
-        }
-        hit
-    })
+    RAISED.with(|r| take_mark(r, state))
 }
 
 /// Whether `state`'s last yield was a preemption; clears the mark.
 pub(crate) fn take_preempted(state: *mut lua_State) -> bool {
-    PREEMPTED.with(|p| {
-        let hit = !state.is_null() && p.get() == state;
-        if hit {
-            p.set(std::ptr::null_mut());
-        }
-        hit
-    })
+    PREEMPTED.with(|p| take_mark(p, state))
+}
+
+/// Whether `mark` names `state` (never a null state); clears it if so.
+fn take_mark(mark: &Cell<*mut lua_State>, state: *mut lua_State) -> bool {
+    let hit = !state.is_null() && mark.get() == state;
+    if hit {
+        mark.set(std::ptr::null_mut());
+    }
+    hit
 }
 
 /// Marks `state`'s coming yield as a preemption (a coroutine passing one

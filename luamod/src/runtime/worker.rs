@@ -299,13 +299,7 @@ impl Worker {
         // compares against it to tell runtime states from plain ones.
         unsafe {
             lua.exec_raw::<()>((), |st| {
-                mlua::ffi::lua_rawgeti(
-                    st,
-                    mlua::ffi::LUA_REGISTRYINDEX,
-                    mlua::ffi::LUA_RIDX_MAINTHREAD,
-                );
-                WORKER_STATE.with(|w| w.set(mlua::ffi::lua_tothread(st, -1)));
-                mlua::ffi::lua_pop(st, 1);
+                WORKER_STATE.with(|w| w.set(crate::ffi::vm::main_thread(st)));
             })?;
         }
         let memory = MemoryControl::install(&lua)?;
