@@ -51,6 +51,8 @@ pub mod runtime;
 pub mod sandbox;
 pub mod security;
 mod suspend;
+#[cfg(feature = "temporal")]
+pub mod temporal;
 #[cfg(feature = "lua54")]
 pub mod testing;
 pub mod types;

@@ -552,3 +552,6 @@ pub mod sqlite {
         c
     }
 }
+
+#[cfg(feature = "temporal")]
+pub mod temporal;

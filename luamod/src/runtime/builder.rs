@@ -278,6 +278,35 @@ impl Builder {
         self
     }
 
+    /// Every declared module state: the host's, else the default.
+    pub(crate) fn module_states(&self) -> States {
+        let mut states = self.states.clone();
+        for m in &self.modules {
+            if let Some(def) = &m.state
+                && !states.has((def.type_id)())
+            {
+                states = states.with((def.type_id)(), (def.default)());
+            }
+        }
+        states
+    }
+
+    /// The modules bound so far.
+    pub(crate) fn modules(&self) -> &[&'static ModuleDef] {
+        &self.modules
+    }
+
+    /// The context processes will run in.
+    pub(crate) fn context_ref(&self) -> &Context {
+        &self.context
+    }
+
+    /// Takes the host's handlers out (a host that routes commands
+    /// elsewhere, such as Temporal's activities, runs them itself).
+    pub(crate) fn take_handlers(&mut self) -> Vec<Arc<dyn ErasedHandler>> {
+        std::mem::take(&mut self.handlers)
+    }
+
     /// Builds the dispatch table (refusing duplicate or reserved ids) and
     /// starts the workers.
     pub fn build(self) -> Result<Runtime, Error> {
@@ -287,15 +316,7 @@ impl Builder {
         for m in &self.modules {
             m.admit(self.context.kind)?;
         }
-        // Every declared state: the host's, else the default.
-        let mut states = self.states.clone();
-        for m in &self.modules {
-            if let Some(def) = &m.state
-                && !states.has((def.type_id)())
-            {
-                states = states.with((def.type_id)(), (def.default)());
-            }
-        }
+        let states = self.module_states();
         let mut table = dispatch::Table::default();
         for h in clock::real_clock() {
             table.insert(h);

@@ -118,11 +118,24 @@ impl Runtime {
     fn send_spawn(
         &self,
         entry: Entry,
-        mut opts: SpawnOptions,
+        opts: SpawnOptions,
         done: worker::Done,
+    ) -> Result<Pid, Error> {
+        self.spawn_then(entry, opts, |_| done)
+    }
+
+    /// Spawns a process whose completion `make_done(pid)` makes: the
+    /// completion knows its process, even one that ends before this
+    /// returns.
+    pub(crate) fn spawn_then(
+        &self,
+        entry: Entry,
+        mut opts: SpawnOptions,
+        make_done: impl FnOnce(Pid) -> worker::Done,
     ) -> Result<Pid, Error> {
         let context = self.context_for(&mut opts)?;
         let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
+        let done = make_done(pid);
         if let Ok(mut m) = self.contexts.lock() {
             m.insert(pid, context.clone());
         }

@@ -1,0 +1,129 @@
+//! Commands as Temporal activities: one activity type per command, named
+//! after it (`orders.charge`), whose implementation is the command's
+//! handler. Temporal runs it once per command (again only if a worker is
+//! lost while it runs) and records its result for replays.
+//!
+//! The SDK names an activity type with a function of the type, not of a
+//! value; [`registering`] hands it the name of the command being
+//! registered, so one Rust type serves every command.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use temporalio_common::ActivityDefinition;
+use temporalio_common::error::ApplicationFailure;
+use temporalio_sdk::activities::{
+    ActivityContext, ActivityDefinitions, ActivityError, ActivityImplementer, ExecutableActivity,
+};
+
+use super::codec::Codec;
+use crate::command::{CancelToken, ErasedHandler, HandlerCx, Pid, States};
+use crate::security::Context;
+
+thread_local! {
+    static REGISTERING: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` (a registration) with `name` as the type name the SDK asks for.
+pub(crate) fn registering<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    let prev = REGISTERING.with(|r| r.replace(name.to_owned()));
+    let out = f();
+    REGISTERING.with(|r| *r.borrow_mut() = prev);
+    out
+}
+
+pub(crate) fn registering_name() -> String {
+    REGISTERING.with(|r| r.borrow().clone())
+}
+
+/// The activity type of one command (a workflow schedules it by value).
+pub(crate) struct CommandActivity {
+    pub name: String,
+}
+
+impl ActivityDefinition for CommandActivity {
+    type Input = Value;
+    type Output = Value;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What runs a command's activity: its codec and handler, and what the
+/// handler is given (the workflows' context and module states).
+pub(crate) struct CommandRunner {
+    pub codec: Codec,
+    pub handler: Arc<dyn ErasedHandler>,
+    pub context: Arc<Context>,
+    pub states: States,
+}
+
+impl CommandRunner {
+    /// Registers this command's activity in `defs`.
+    pub(crate) fn register(self: Arc<Self>, defs: &mut ActivityDefinitions) {
+        let name = self.codec.name;
+        registering(name, || {
+            defs.register_activity::<CommandActivity>(self);
+        });
+    }
+}
+
+impl ActivityImplementer for CommandRunner {
+    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
+        self.register(defs);
+    }
+}
+
+type ActivityFuture = Pin<Box<dyn Future<Output = Result<Value, ActivityError>> + Send>>;
+
+impl ExecutableActivity for CommandActivity {
+    type Implementer = CommandRunner;
+    const REQUIRES_INSTANCE: bool = true;
+
+    fn definition() -> Self {
+        CommandActivity {
+            name: registering_name(),
+        }
+    }
+
+    fn execute(
+        receiver: Option<Arc<CommandRunner>>,
+        ctx: ActivityContext,
+        input: Value,
+    ) -> ActivityFuture {
+        Box::pin(async move {
+            let Some(runner) = receiver else {
+                return Err(failure("a luamod command activity has no runner"));
+            };
+            // A command that does not decode never will: no retry.
+            let cmd = (runner.codec.decode)(input).map_err(failure)?;
+            let cancel = CancelToken::new();
+            let fut = runner.handler.start(
+                cmd,
+                HandlerCx {
+                    // An activity runs for no process of this worker.
+                    pid: Pid(0),
+                    cancel: cancel.clone(),
+                    context: runner.context.clone(),
+                    states: runner.states.clone(),
+                },
+            );
+            tokio::select! {
+                out = fut => Ok((runner.codec.encode_result)(out)),
+                _ = ctx.cancelled() => {
+                    cancel.cancel();
+                    Err(ActivityError::cancelled())
+                }
+            }
+        })
+    }
+}
+
+fn failure(msg: impl Into<String>) -> ActivityError {
+    let msg: String = msg.into();
+    ActivityError::Application(Box::new(ApplicationFailure::non_retryable(msg)))
+}

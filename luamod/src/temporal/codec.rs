@@ -1,0 +1,198 @@
+//! How a command and its result cross Temporal: as JSON, both ways.
+//!
+//! A workflow's process yields a command as a Rust value; Temporal records
+//! an activity's input and output as payloads. [`Codec`] holds, for one
+//! command type, the functions that turn one into the other. A handler's
+//! error is part of the result (`{"err": {...}}`), so on replay the script
+//! sees the very `nil, err` it saw the first time.
+
+use std::any::Any;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::command::{Command, CommandId};
+use crate::error::{ErrorKind, LuaError};
+
+type Boxed = Box<dyn Any + Send>;
+
+/// The conversions of one command type.
+#[derive(Clone, Copy)]
+pub(crate) struct Codec {
+    pub id: CommandId,
+    pub name: &'static str,
+    /// Workflow side: the parked command, as the activity's input.
+    pub encode: fn(&(dyn Any + Send)) -> Result<Value, String>,
+    /// Activity side: the input, as the command the handler takes.
+    pub decode: fn(Value) -> Result<Boxed, String>,
+    /// Activity side: the handler's boxed result, as the activity's output.
+    pub encode_result: fn(Boxed) -> Value,
+    /// Workflow side: the activity's output, as the handler result the
+    /// process resumes with.
+    pub decode_result: fn(Value) -> Boxed,
+    /// A failure, boxed as this command's handler result.
+    pub fail: fn(LuaError) -> Boxed,
+}
+
+impl Codec {
+    pub(crate) fn of<C>() -> Codec
+    where
+        C: Command + Serialize + DeserializeOwned,
+        C::Output: Serialize + DeserializeOwned,
+    {
+        Codec {
+            id: C::ID,
+            name: C::NAME,
+            encode: encode::<C>,
+            decode: decode::<C>,
+            encode_result: encode_result::<C>,
+            decode_result: decode_result::<C>,
+            fail: fail::<C>,
+        }
+    }
+}
+
+/// A failure boxed as `C`'s handler result.
+pub(crate) fn fail<C: Command>(e: LuaError) -> Boxed {
+    let r: Result<C::Output, LuaError> = Err(e);
+    Box::new(r)
+}
+
+fn encode<C: Command + Serialize>(cmd: &(dyn Any + Send)) -> Result<Value, String> {
+    let cmd = (cmd as &dyn Any)
+        .downcast_ref::<C>()
+        .ok_or_else(|| format!("command {} ({}) is of another type", C::ID, C::NAME))?;
+    serde_json::to_value(cmd).map_err(|e| format!("command {}: {e}", C::NAME))
+}
+
+fn decode<C: Command + DeserializeOwned>(v: Value) -> Result<Boxed, String> {
+    let cmd: C = serde_json::from_value(v).map_err(|e| format!("command {}: {e}", C::NAME))?;
+    Ok(Box::new(cmd))
+}
+
+fn encode_result<C: Command>(result: Boxed) -> Value
+where
+    C::Output: Serialize,
+{
+    let r = match result.downcast::<Result<C::Output, LuaError>>() {
+        Ok(r) => *r,
+        Err(_) => Err(LuaError::new(
+            ErrorKind::Internal,
+            format!("the handler of {} returned another type", C::NAME),
+        )),
+    };
+    match r {
+        Ok(out) => match serde_json::to_value(out) {
+            Ok(v) => json!({ "ok": v }),
+            Err(e) => error_json(&LuaError::new(
+                ErrorKind::Internal,
+                format!("the result of {} does not encode: {e}", C::NAME),
+            )),
+        },
+        Err(e) => error_json(&e),
+    }
+}
+
+fn decode_result<C: Command>(v: Value) -> Boxed
+where
+    C::Output: DeserializeOwned,
+{
+    let r: Result<C::Output, LuaError> = match v {
+        Value::Object(mut m) if m.contains_key("ok") => {
+            let ok = m.remove("ok").unwrap_or(Value::Null);
+            serde_json::from_value(ok).map_err(|e| {
+                LuaError::new(
+                    ErrorKind::Internal,
+                    format!("the recorded result of {} does not decode: {e}", C::NAME),
+                )
+            })
+        }
+        Value::Object(mut m) if m.contains_key("err") => {
+            Err(error_from_json(m.remove("err").unwrap_or(Value::Null)))
+        }
+        other => Err(LuaError::new(
+            ErrorKind::Internal,
+            format!("the recorded result of {} is malformed: {other}", C::NAME),
+        )),
+    };
+    Box::new(r)
+}
+
+fn error_json(e: &LuaError) -> Value {
+    json!({ "err": {
+        "kind": e.kind().as_str(),
+        "message": e.message(),
+        "retryable": e.retryable(),
+    }})
+}
+
+fn error_from_json(v: Value) -> LuaError {
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .and_then(ErrorKind::parse)
+        .unwrap_or(ErrorKind::Unknown);
+    let message = v.get("message").and_then(Value::as_str).unwrap_or("");
+    let e = LuaError::new(kind, message);
+    match v.get("retryable").and_then(Value::as_bool) {
+        Some(r) => e.with_retryable(r),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Charge {
+        cents: u64,
+    }
+
+    impl Command for Charge {
+        const ID: CommandId = CommandId(900);
+        const NAME: &'static str = "test.charge";
+        type Output = String;
+    }
+
+    fn result_of(b: Boxed) -> Result<String, LuaError> {
+        *b.downcast::<Result<String, LuaError>>().unwrap()
+    }
+
+    #[test]
+    fn a_command_and_its_results_survive_the_trip() {
+        let c = Codec::of::<Charge>();
+        let input = (c.encode)(&Charge { cents: 250 }).unwrap();
+        assert_eq!(input, json!({ "cents": 250 }));
+        let back = (c.decode)(input).unwrap();
+        assert_eq!(*back.downcast::<Charge>().unwrap(), Charge { cents: 250 });
+
+        let ok: Result<String, LuaError> = Ok("receipt-1".into());
+        let out = (c.encode_result)(Box::new(ok));
+        assert_eq!(result_of((c.decode_result)(out)).unwrap(), "receipt-1");
+
+        let err: Result<String, LuaError> =
+            Err(LuaError::new(ErrorKind::NotFound, "no card").with_retryable(false));
+        let e = result_of((c.decode_result)((c.encode_result)(Box::new(err)))).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.message(), e.retryable()),
+            (ErrorKind::NotFound, "no card", Some(false))
+        );
+    }
+
+    #[test]
+    fn malformed_input_and_history_are_errors_not_panics() {
+        let c = Codec::of::<Charge>();
+        assert!(
+            (c.decode)(json!({ "cents": "many" }))
+                .unwrap_err()
+                .contains("test.charge")
+        );
+        assert!((c.encode)(&5u8).unwrap_err().contains("another type"));
+        let e = result_of((c.decode_result)(json!(42))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        let e = result_of((c.decode_result)(json!({ "ok": 42 }))).unwrap_err();
+        assert!(e.message().contains("does not decode"), "{e}");
+    }
+}

@@ -1,0 +1,332 @@
+//! Lua workflows on [Temporal](https://temporal.io): a compiled script
+//! runs as a durable workflow, and every command it yields becomes a
+//! Temporal activity whose implementation is the command's handler (with
+//! the feature `temporal`).
+//!
+//! The script runs in a `Workflow` context: it binds only modules whose
+//! classes a workflow admits (refused when [`Builder::build`] runs), its
+//! `os` has no clock, and its `math.random` is seeded from the workflow.
+//! What it waits on comes from Temporal: `workflow.sleep` is a durable
+//! timer, `workflow.now` the workflow's clock, and a command's result is
+//! recorded in the workflow's history. When a worker dies, another one
+//! replays the script against that history: the commands it already
+//! completed are answered from history and their handlers do not run
+//! again.
+//!
+//! ```no_run
+//! # async fn demo(client: luamod::temporal::client::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use luamod::temporal::LuaWorkflows;
+//! use luamod::temporal::sdk::{Runtime, Worker, WorkerOptions};
+//!
+//! let workflows = LuaWorkflows::builder(luamod::Runtime::builder().workers(1))
+//!     .workflow("greet", r#"
+//!         local workflow = require("workflow")
+//!         local name = ...
+//!         workflow.sleep(1000)          -- a durable timer
+//!         return "hello " .. name
+//!     "#)
+//!     .build()?;
+//! let mut options = WorkerOptions::new("lua").build();
+//! workflows.register(&mut options)?;
+//! let runtime = Runtime::from_current_tokio(Default::default())?;
+//! Worker::new(&runtime, client, options)?.run().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Pieces: `driver` (the workflow function that drives a script),
+//! `activity` (a command's activity), `codec` (commands and results as
+//! JSON), `mailbox` (where a process's commands meet its workflow
+//! function), `time` (the `workflow` Lua module).
+
+mod activity;
+mod codec;
+mod driver;
+mod mailbox;
+mod time;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use temporalio_sdk::WorkerOptions;
+use temporalio_sdk::workflow_replayer::WorkflowReplayerOptions;
+
+use self::activity::{CommandActivity, CommandRunner, registering};
+use self::codec::Codec;
+use self::driver::{LuaWorkflow, Shared};
+use self::mailbox::{Forward, Mailbox};
+use crate::command::{Command, CommandId, ErasedHandler};
+use crate::error::Error;
+use crate::runtime::Script;
+use crate::runtime::clock::{self, Now, Sleep, SleepUntil};
+use crate::security::ContextKind;
+
+pub use self::time::workflow;
+
+/// Temporal's SDK (workers, replays), client and common types, at the
+/// versions luamod is built with.
+pub use {temporalio_client as client, temporalio_common as common, temporalio_sdk as sdk};
+
+/// Lua scripts registered as Temporal workflow types, ready to add to a
+/// Temporal worker ([`register`](LuaWorkflows::register)).
+pub struct LuaWorkflows {
+    shared: Arc<Shared>,
+    runners: Vec<Arc<CommandRunner>>,
+}
+
+/// Builds [`LuaWorkflows`]: the runtime the scripts run in, the commands
+/// that become activities, and the scripts.
+pub struct Builder {
+    runtime: crate::runtime::Builder,
+    codecs: Vec<Codec>,
+    scripts: Vec<(String, String)>,
+    activity_timeout: Duration,
+}
+
+impl LuaWorkflows {
+    /// Starts from a runtime builder: its modules, handlers, sandbox,
+    /// memory limit, workers, actor and policies are the workflows'. Its
+    /// context becomes `Workflow`; the `workflow` module is bound.
+    pub fn builder(runtime: crate::runtime::Builder) -> Builder {
+        Builder {
+            runtime,
+            codecs: Vec::new(),
+            scripts: Vec::new(),
+            activity_timeout: Builder::DEFAULT_ACTIVITY_TIMEOUT,
+        }
+    }
+
+    /// Adds the workflow types and the command activities to a worker's
+    /// options. A worker with these options runs the Lua workflows and
+    /// their commands' handlers; several such workers, on one machine or
+    /// many, share the task queue's workflows.
+    pub fn register(&self, options: &mut WorkerOptions) -> Result<(), Error> {
+        for name in self.shared.scripts.keys() {
+            let shared = self.shared.clone();
+            registering(name, || {
+                options.register_workflow_with_factory::<LuaWorkflow, _>(move || LuaWorkflow {
+                    shared: Some(shared.clone()),
+                })
+            })
+            .map_err(|e| Error::new(e.to_string()))?;
+        }
+        for r in &self.runners {
+            let r = r.clone();
+            registering(r.codec.name, || {
+                options.register_activity::<CommandActivity>(r);
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds the workflow types to a replayer's options: replaying a
+    /// recorded history against the scripts tells whether they still make
+    /// the same commands (a changed script fails with Temporal's
+    /// nondeterminism error).
+    pub fn register_replay(&self, options: &mut WorkflowReplayerOptions) -> Result<(), Error> {
+        for name in self.shared.scripts.keys() {
+            let shared = self.shared.clone();
+            registering(name, || {
+                options.register_workflow_with_factory::<LuaWorkflow, _>(move || LuaWorkflow {
+                    shared: Some(shared.clone()),
+                })
+            })
+            .map_err(|e| Error::new(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The registered workflow types.
+    pub fn workflow_types(&self) -> impl Iterator<Item = &str> {
+        self.shared.scripts.keys().map(String::as_str)
+    }
+}
+
+impl Builder {
+    /// How long one try of a command's activity may run unless told
+    /// otherwise. A try whose worker is lost is retried after it.
+    pub const DEFAULT_ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Lets a workflow yield `C`: it becomes the activity type named
+    /// `C::NAME`, its input and result crossing Temporal as JSON. Every
+    /// command of the bound modules must be registered (the runtime's
+    /// clock commands aside, which Temporal answers itself).
+    pub fn command<C>(mut self) -> Self
+    where
+        C: Command + Serialize + DeserializeOwned,
+        C::Output: Serialize + DeserializeOwned,
+    {
+        self.codecs.push(Codec::of::<C>());
+        self
+    }
+
+    /// Registers `source` as the workflow type `workflow_type`. A workflow
+    /// of that type runs the chunk with the workflow's arguments (JSON
+    /// values) as its `...`; what it returns (one value or none) is the
+    /// workflow's result, as JSON.
+    pub fn workflow(mut self, workflow_type: &str, source: &str) -> Self {
+        self.scripts
+            .push((workflow_type.to_owned(), source.to_owned()));
+        self
+    }
+
+    /// How long one try of a command's activity may run (default
+    /// [`DEFAULT_ACTIVITY_TIMEOUT`](Self::DEFAULT_ACTIVITY_TIMEOUT)).
+    pub fn activity_timeout(mut self, timeout: Duration) -> Self {
+        self.activity_timeout = timeout;
+        self
+    }
+
+    /// Checks everything and starts the workflows' runtime: a module a
+    /// workflow may not bind, a command with no codec or no handler, two
+    /// scripts of one type, or a script that does not compile is an
+    /// error here, before any workflow runs.
+    pub fn build(self) -> Result<LuaWorkflows, Error> {
+        let mut runtime = self.runtime.context(ContextKind::Workflow);
+        if !runtime
+            .modules()
+            .iter()
+            .any(|m| std::ptr::eq(*m, &workflow::MODULE))
+        {
+            runtime = runtime.module(&workflow::MODULE);
+        }
+        for m in runtime.modules() {
+            m.admit(ContextKind::Workflow)?;
+        }
+        // Handlers run in activities; the runtime's processes get
+        // forwarders in their place.
+        let mut handlers: HashMap<CommandId, Arc<dyn ErasedHandler>> = HashMap::new();
+        for m in runtime.modules() {
+            for c in m.all_commands() {
+                if let Some(h) = (c.default_handler)() {
+                    handlers.insert(c.id, h);
+                }
+            }
+        }
+        for h in runtime.take_handlers() {
+            let (id, name) = h.command();
+            if clock::is_runtime_command(id) {
+                return Err(Error::new(format!(
+                    "a handler for '{name}': in a Temporal workflow the clock is the workflow's"
+                )));
+            }
+            handlers.insert(id, h);
+        }
+        let mut codecs: HashMap<CommandId, Codec> = HashMap::new();
+        for c in self.codecs {
+            if clock::is_runtime_command(c.id) {
+                return Err(Error::new(format!(
+                    "'{}' is a clock command: Temporal answers it with timers and workflow time",
+                    c.name
+                )));
+            }
+            if let Some(other) = codecs.insert(c.id, c) {
+                return Err(Error::new(format!(
+                    "commands '{}' and '{}' both use id {}",
+                    other.name, c.name, c.id
+                )));
+            }
+        }
+        for m in runtime.modules() {
+            for c in m.all_commands() {
+                if !clock::is_runtime_command(c.id) && !codecs.contains_key(&c.id) {
+                    return Err(Error::new(format!(
+                        "command '{}' of module '{}' cannot cross Temporal: register it with \
+                         .command::<T>() (a command that is Serialize and Deserialize, and whose \
+                         output is)",
+                        c.name, m.name
+                    )));
+                }
+            }
+        }
+        let context = Arc::new(runtime.context_ref().clone());
+        let states = runtime.module_states();
+        let mut runners = Vec::new();
+        for c in codecs.values() {
+            let handler = handlers.get(&c.id).cloned().ok_or_else(|| {
+                Error::new(format!(
+                    "no handler for command '{}': give one with Runtime::builder().handler(...)",
+                    c.name
+                ))
+            })?;
+            runners.push(Arc::new(CommandRunner {
+                codec: *c,
+                handler,
+                context: context.clone(),
+                states: states.clone(),
+            }));
+        }
+        let mailbox = Arc::new(Mailbox::default());
+        let mut forwards: Vec<Arc<dyn ErasedHandler>> = vec![
+            forward::<Sleep>(&mailbox),
+            forward::<Now>(&mailbox),
+            forward::<SleepUntil>(&mailbox),
+        ];
+        for c in codecs.values() {
+            forwards.push(Arc::new(Forward {
+                id: c.id,
+                name: c.name,
+                mailbox: mailbox.clone(),
+                fail: c.fail,
+            }));
+        }
+        let runtime = runtime.handler(forwards);
+        // Built where no tokio runtime is current, so the workflows'
+        // runtime owns its handler pool: a workflow function waits for
+        // its process while the SDK's thread is blocked, and the replies
+        // that resume processes must not need that thread (see `mailbox`).
+        let rt = std::thread::scope(|s| s.spawn(move || runtime.build()).join())
+            .map_err(|_| Error::new("building the workflows' runtime panicked"))??;
+        let mut scripts = HashMap::new();
+        for (name, source) in self.scripts {
+            let script = Script::compile(&source, &name)?;
+            if scripts.insert(name.clone(), script).is_some() {
+                return Err(Error::new(format!(
+                    "two scripts for workflow type '{name}'"
+                )));
+            }
+        }
+        Ok(LuaWorkflows {
+            shared: Arc::new(Shared {
+                rt,
+                mailbox,
+                scripts,
+                codecs,
+                activity_timeout: self.activity_timeout,
+            }),
+            runners,
+        })
+    }
+}
+
+/// A Lua workflow's arguments, for starting one from a client: each value
+/// is one argument of the script (`...`), as JSON.
+///
+/// ```
+/// let args = luamod::temporal::arguments([serde_json::json!("A1"), serde_json::json!([100, 250])]);
+/// assert_eq!(args.payloads.len(), 2);
+/// ```
+pub fn arguments(
+    values: impl IntoIterator<Item = serde_json::Value>,
+) -> common::data_converters::RawValue {
+    common::data_converters::RawValue::new(values.into_iter().map(driver::payload_of).collect())
+}
+
+/// A Lua workflow's result as JSON (what [`arguments`] is to its input).
+pub fn result(raw: &common::data_converters::RawValue) -> Result<serde_json::Value, Error> {
+    match raw.payloads.first() {
+        Some(p) => driver::json_of(p).map_err(Error::new),
+        None => Ok(serde_json::Value::Null),
+    }
+}
+
+fn forward<C: Command>(mailbox: &Arc<Mailbox>) -> Arc<dyn ErasedHandler> {
+    Arc::new(Forward {
+        id: C::ID,
+        name: C::NAME,
+        mailbox: mailbox.clone(),
+        fail: codec::fail::<C>,
+    })
+}
