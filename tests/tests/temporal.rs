@@ -6,12 +6,16 @@
 //! script fails to replay a recorded history.
 #![cfg(feature = "temporal")]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use luamod::temporal::client::{
     Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions, WorkflowStartOptions,
 };
 use luamod::temporal::common::UntypedWorkflow;
+use luamod::temporal::common::protos::temporal::api::enums::v1::EventType;
 use luamod::temporal::sdk::workflow_replayer::{
     WorkflowReplayError, WorkflowReplayFailure, WorkflowReplayer, WorkflowReplayerOptions,
 };
@@ -148,4 +152,111 @@ async fn a_script_runs_as_a_workflow_its_commands_as_activities_and_a_changed_sc
         ),
         "{err:?}"
     );
+}
+
+/// A worker process (`src/bin/temporal_worker.rs`), killed when dropped.
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    /// Starts one and waits until it polls `queue`.
+    fn start(queue: &str, log: &Path, name: &str) -> WorkerProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_temporal_worker"))
+            .env("LUAMOD_TEMPORAL_ADDRESS", address())
+            .env("TASK_QUEUE", queue)
+            .env("CHARGE_LOG", log)
+            .env("WORKER", name)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start a worker process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "worker {name} did not start");
+        WorkerProcess(child)
+    }
+
+    /// SIGKILL: no shutdown, no goodbye to the server.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to a minute) until the workflow's history has an event of
+/// type `what`.
+async fn until_history_has(
+    handle: &luamod::temporal::client::WorkflowHandle<Client, UntypedWorkflow>,
+    what: EventType,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = handle
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .into_events()
+            .await
+            .unwrap_or_default();
+        if events.iter().any(|e| e.event_type == what as i32) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {what:?} in the history");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_outlives_its_killed_worker_and_finished_commands_do_not_run_again() {
+    let dir = scratch("crash");
+    let log = dir.join("charges.log");
+    let queue = unique("crash");
+    let client = connect(&address()).await.unwrap();
+    let first = WorkerProcess::start(&queue, &log, "w1");
+    let handle = start_order(&client, &queue, &unique("order"), json!(["B1", [1, 2, 3], 1000])).await;
+    // The first charge is done and recorded, and the workflow sleeps on a
+    // durable timer: the worker process dies there.
+    until_history_has(&handle, EventType::TimerStarted).await;
+    first.kill();
+    assert_eq!(charges(&log), ["w1 B1 1"]);
+    let _second = WorkerProcess::start(&queue, &log, "w2");
+    let out = outcome(&handle).await.expect("the workflow completed");
+    assert_eq!(out["receipts"], json!(["B1:1", "B1:2", "B1:3"]));
+    assert!(out["waited"].as_i64().unwrap() >= 3000, "{out}");
+    // Each handler ran once: the new worker replayed the first charge from
+    // history instead of charging again.
+    assert_eq!(charges(&log), ["w1 B1 1", "w2 B1 2", "w2 B1 3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_the_workflows_of_a_task_queue() {
+    let dir = scratch("scale");
+    let log = dir.join("charges.log");
+    let queue = unique("scale");
+    let client = connect(&address()).await.unwrap();
+    let _a = WorkerProcess::start(&queue, &log, "a");
+    let _b = WorkerProcess::start(&queue, &log, "b");
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let order = format!("C{i}");
+        let args = json!([order, [i + 1, i + 101], 100]);
+        handles.push((i, start_order(&client, &queue, &unique("order"), args).await));
+    }
+    for (i, h) in &handles {
+        let out = outcome(h).await.expect("the workflow completed");
+        assert_eq!(
+            out["receipts"],
+            json!([format!("C{i}:{}", i + 1), format!("C{i}:{}", i + 101)])
+        );
+    }
+    let lines = charges(&log);
+    assert_eq!(lines.len(), 32, "each charge ran once: {lines:?}");
+    let by = |w: &str| lines.iter().filter(|l| l.starts_with(&format!("{w} "))).count();
+    assert!(by("a") > 0 && by("b") > 0, "both workers took work: {lines:?}");
+    assert_eq!(by("a") + by("b"), 32);
 }
