@@ -208,6 +208,30 @@ async fn workflows_see_no_wall_clock_and_seeded_randomness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_visit_table_keys_in_one_order_on_every_run() {
+    // Two runtimes: two states, two string-hash seeds.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let rt = Runtime::builder()
+            .context(ContextKind::Workflow)
+            .module(&greet::MODULE)
+            .workers(1)
+            .build()
+            .unwrap();
+        let order: String = rt.run(&script("workflow_order.lua")).await.unwrap();
+        seen.push(order);
+    }
+    assert_eq!(seen[0], seen[1]);
+    // A process (not a workflow) keeps Lua's own `pairs`, table keys and all.
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let n: i64 = rt
+        .run("local n = 0 for _ in pairs({ [{}] = 1, [print] = 2 }) do n = n + 1 end return n")
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_reachable_from_a_process_is_shared_and_writable() {
     let s = Scene::new();
     let found: Vec<String> =

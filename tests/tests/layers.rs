@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// ones before it; the crate root (`lib.rs`, `__private.rs`) may use all.
 const LAYERS: &[&str] = &[
     "ffi", "error", "types", "readonly", "security", "command", "call", "convert", "userdata",
-    "module", "sandbox", "suspend", "runtime", "testing",
+    "module", "sandbox", "suspend", "runtime", "testing", "temporal",
 ];
 
 type ModPath = Vec<String>;

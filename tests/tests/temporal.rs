@@ -218,7 +218,13 @@ async fn a_workflow_outlives_its_killed_worker_and_finished_commands_do_not_run_
     let queue = unique("crash");
     let client = connect(&address()).await.unwrap();
     let first = WorkerProcess::start(&queue, &log, "w1");
-    let handle = start_order(&client, &queue, &unique("order"), json!(["B1", [1, 2, 3], 1000])).await;
+    let handle = start_order(
+        &client,
+        &queue,
+        &unique("order"),
+        json!(["B1", [1, 2, 3], 1000]),
+    )
+    .await;
     // The first charge is done and recorded, and the workflow sleeps on a
     // durable timer: the worker process dies there.
     until_history_has(&handle, EventType::TimerStarted).await;
@@ -245,7 +251,10 @@ async fn two_worker_processes_share_the_workflows_of_a_task_queue() {
     for i in 0..16 {
         let order = format!("C{i}");
         let args = json!([order, [i + 1, i + 101], 100]);
-        handles.push((i, start_order(&client, &queue, &unique("order"), args).await));
+        handles.push((
+            i,
+            start_order(&client, &queue, &unique("order"), args).await,
+        ));
     }
     for (i, h) in &handles {
         let out = outcome(h).await.expect("the workflow completed");
@@ -256,7 +265,115 @@ async fn two_worker_processes_share_the_workflows_of_a_task_queue() {
     }
     let lines = charges(&log);
     assert_eq!(lines.len(), 32, "each charge ran once: {lines:?}");
-    let by = |w: &str| lines.iter().filter(|l| l.starts_with(&format!("{w} "))).count();
-    assert!(by("a") > 0 && by("b") > 0, "both workers took work: {lines:?}");
+    let by = |w: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("{w} ")))
+            .count()
+    };
+    assert!(
+        by("a") > 0 && by("b") > 0,
+        "both workers took work: {lines:?}"
+    );
     assert_eq!(by("a") + by("b"), 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
+    let dir = scratch("hostile");
+    let log = dir.join("charges.log");
+    let queue = unique("hostile");
+    let client = connect(&address()).await.unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        // Computes forever: stopped at the step limit, the worker thread
+        // freed.
+        ("spin", "while true do end", "without waiting on a command"),
+        // A clock reached around the build-time check finds none.
+        (
+            "clock",
+            "local o = os return o['ti' .. 'me']()",
+            "a workflow has no wall clock",
+        ),
+        ("two", "return 1, 2", "at most one value"),
+        ("fn", "return { f = print }", "not JSON"),
+        ("cycle", "local t = {} t.t = t return t", "not JSON"),
+        ("boom", "error('boom')", "boom"),
+        (
+            "keys",
+            "for _ in pairs({ [{}] = 1 }) do end",
+            "a table key has none",
+        ),
+    ];
+    let mut b = workflows(log.clone(), "hostile".into()).step_limit(Duration::from_millis(300));
+    for (name, source, _) in cases {
+        b = b.workflow(name, source);
+    }
+    let mut options = WorkerOptions::new(queue.clone()).build();
+    b.build().unwrap().register(&mut options).unwrap();
+    let runtime = Runtime::from_current_tokio(Default::default()).unwrap();
+    let mut worker = Worker::new(&runtime, client.clone(), options).unwrap();
+    let stop = worker.shutdown_handle();
+    let body = async {
+        let mut failures = Vec::new();
+        for (name, _, _) in cases {
+            let handle = client
+                .start_workflow(
+                    UntypedWorkflow::new(*name),
+                    arguments([]),
+                    WorkflowStartOptions::new(queue.clone(), unique(name)).build(),
+                )
+                .await
+                .unwrap();
+            failures.push(outcome(&handle).await);
+        }
+        // The worker still runs workflows.
+        let handle = start_order(&client, &queue, &unique("after"), json!(["D1", [5], 0])).await;
+        let after = outcome(&handle).await;
+        stop();
+        (failures, after)
+    };
+    let (run, (failures, after)) = tokio::join!(worker.run(), body);
+    run.expect("the worker ran");
+    for ((name, _, expected), got) in cases.iter().zip(&failures) {
+        let err = got.as_ref().expect_err(name);
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    assert_eq!(after.unwrap()["receipts"], json!(["D1:5"]));
+}
+
+#[test]
+fn what_a_workflow_may_not_do_is_refused_before_it_runs() {
+    use luamod::temporal::LuaWorkflows;
+    let log = std::env::temp_dir().join(unique("refused"));
+    let refused = |b: luamod::temporal::Builder| b.build().err().expect("refused").to_string();
+    // A module whose class a workflow may not bind.
+    let e = refused(LuaWorkflows::builder(
+        luamod::Runtime::builder().module(&luamod_examples::time::MODULE),
+    ));
+    assert!(e.contains("'time'") && e.contains("class time"), "{e}");
+    // A script that reads a wall clock by name.
+    let e =
+        refused(builder(log.clone(), "x".into()).workflow("late", "local t = 1\nreturn os.time()"));
+    assert!(e.contains("late:2: reads os.time"), "{e}");
+    // A command that cannot cross Temporal (no codec registered).
+    let e = refused(LuaWorkflows::builder(
+        luamod::Runtime::builder().module(&luamod_tests::temporal::orders::MODULE),
+    ));
+    assert!(
+        e.contains("'orders.charge'") && e.contains(".command::<T>()"),
+        "{e}"
+    );
+    // A command with no handler.
+    let e = refused(
+        LuaWorkflows::builder(
+            luamod::Runtime::builder().module(&luamod_tests::temporal::orders::MODULE),
+        )
+        .command::<luamod_tests::temporal::orders::Charge>(),
+    );
+    assert!(e.contains("no handler for command 'orders.charge'"), "{e}");
+    // A script that does not compile, and two scripts of one type.
+    let e = refused(builder(log.clone(), "x".into()).workflow("bad", "return +"));
+    assert!(e.contains("bad:1:"), "{e}");
+    let e = refused(workflows(log, "x".into()).workflow("order", "return 1"));
+    assert!(e.contains("two scripts for workflow type 'order'"), "{e}");
 }

@@ -292,17 +292,20 @@ impl Builder {
     }
 
     /// The modules bound so far.
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     pub(crate) fn modules(&self) -> &[&'static ModuleDef] {
         &self.modules
     }
 
     /// The context processes will run in.
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     pub(crate) fn context_ref(&self) -> &Context {
         &self.context
     }
 
     /// Takes the host's handlers out (a host that routes commands
     /// elsewhere, such as Temporal's activities, runs them itself).
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     pub(crate) fn take_handlers(&mut self) -> Vec<Arc<dyn ErasedHandler>> {
         std::mem::take(&mut self.handlers)
     }

@@ -275,6 +275,8 @@ impl Worker {
             if workflow {
                 base.raw_set("os", &restricted.workflow_os)?;
                 base.raw_set("package", &restricted.workflow_package)?;
+                base.raw_set("pairs", &restricted.workflow_pairs)?;
+                base.raw_set("next", &restricted.workflow_next)?;
             }
             let mt = lua.create_table()?;
             mt.raw_set("__index", base)?;

@@ -31,6 +31,9 @@ pub(crate) struct Restricted {
     pub workflow_os: Table,
     /// The `package` a workflow sees (its `loaded.os` is `workflow_os`).
     pub workflow_package: Table,
+    /// `pairs` and `next` in a fixed key order, for workflows.
+    pub workflow_pairs: mlua::Function,
+    pub workflow_next: mlua::Function,
     /// Whether binary chunks are allowed.
     pub binary_chunks: bool,
 }
@@ -166,6 +169,8 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
     {
         workflow_os.raw_set("difftime", d)?;
     }
+    super::determinism::refusing_clocks(lua, &workflow_os)?;
+    let ordered = super::determinism::workflow_globals(lua, &g)?;
     let workflow_os = readonly::freeze(lua, "os", workflow_os)?;
     let workflow_stdlib = lua.create_table()?;
     let workflow_loaded = lua.create_table()?;
@@ -190,6 +195,8 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
         loadfile: sandbox.file_loading.then_some(loadfile).flatten(),
         workflow_os,
         workflow_package: readonly::freeze(lua, "package", workflow_package)?,
+        workflow_pairs: ordered.pairs,
+        workflow_next: ordered.next,
         binary_chunks: sandbox.binary_chunks,
     })
 }

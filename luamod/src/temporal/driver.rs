@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub codecs: HashMap<CommandId, Codec>,
     /// How long one try of a command's activity may take.
     pub activity_timeout: Duration,
+    /// How long a script may compute between two commands.
+    pub step_limit: Duration,
 }
 
 /// The Rust side of every Lua workflow type.
@@ -215,7 +217,15 @@ async fn run_script(
         // The process runs to its next command or its end while this waits
         // (see `mailbox`): every command of the step is made before the
         // workflow function returns.
-        match shared.mailbox.next(pid) {
+        let Some(event) = shared.mailbox.next(pid, shared.step_limit) else {
+            // `running` stops it: the SDK's thread is not held longer.
+            return Err(failed(format!(
+                "the script computed for more than {} ms without waiting on a command; \
+                 it was stopped",
+                shared.step_limit.as_millis()
+            )));
+        };
+        match event {
             Event::Done(r) => {
                 running.ended = true;
                 return r.map_err(failed);

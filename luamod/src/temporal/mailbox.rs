@@ -16,6 +16,7 @@
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -70,21 +71,28 @@ impl Mailbox {
         self.posted.notify_all();
     }
 
-    /// Waits for the next event of `pid`.
-    pub(crate) fn next(&self, pid: Pid) -> Event {
+    /// Waits up to `limit` for the next event of `pid` (`None`: none came).
+    pub(crate) fn next(&self, pid: Pid, limit: Duration) -> Option<Event> {
+        let deadline = Instant::now() + limit;
         let Ok(mut slots) = self.slots.lock() else {
-            return Event::Done(Err("the workflow mailbox was poisoned".into()));
+            return Some(Event::Done(Err("the workflow mailbox was poisoned".into())));
         };
         loop {
             if let Some(ev) = slots.entry(pid).or_default().events.pop_front() {
                 if matches!(ev, Event::Done(_)) {
                     slots.remove(&pid);
                 }
-                return ev;
+                return Some(ev);
             }
-            slots = match self.posted.wait(slots) {
-                Ok(s) => s,
-                Err(_) => return Event::Done(Err("the workflow mailbox was poisoned".into())),
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            slots = match self.posted.wait_timeout(slots, left) {
+                Ok((s, _)) => s,
+                Err(_) => {
+                    return Some(Event::Done(Err("the workflow mailbox was poisoned".into())));
+                }
             };
         }
     }
@@ -181,14 +189,25 @@ mod tests {
         mb.post(Pid(1), Event::Done(Ok(serde_json::json!(3))));
         let waiter = {
             let mb = mb.clone();
-            std::thread::spawn(move || matches!(mb.next(Pid(2)), Event::Done(Ok(v)) if v == 4))
+            std::thread::spawn(
+                move || matches!(mb.next(Pid(2), Duration::from_secs(60)), Some(Event::Done(Ok(v))) if v == 4),
+            )
         };
-        match mb.next(Pid(1)) {
-            Event::Done(Ok(v)) => assert_eq!(v, 3),
+        match mb.next(Pid(1), Duration::from_secs(60)) {
+            Some(Event::Done(Ok(v))) => assert_eq!(v, 3),
             _ => panic!("expected the end of process 1"),
         }
         mb.post(Pid(2), Event::Done(Ok(serde_json::json!(4))));
         assert!(waiter.join().unwrap());
+        assert_eq!(mb.len(), 0);
+    }
+
+    #[test]
+    fn a_wait_with_nothing_posted_ends_at_its_limit() {
+        let mb = Mailbox::default();
+        assert!(mb.next(Pid(3), Duration::from_millis(20)).is_none());
+        mb.close(Pid(3));
+        mb.post(Pid(3), Event::Done(Ok(serde_json::Value::Null)));
         assert_eq!(mb.len(), 0);
     }
 }

@@ -36,11 +36,13 @@
 //! Pieces: `driver` (the workflow function that drives a script),
 //! `activity` (a command's activity), `codec` (commands and results as
 //! JSON), `mailbox` (where a process's commands meet its workflow
-//! function), `time` (the `workflow` Lua module).
+//! function), `lint` (refusing scripts that read a wall clock), `time`
+//! (the `workflow` Lua module).
 
 mod activity;
 mod codec;
 mod driver;
+mod lint;
 mod mailbox;
 mod time;
 
@@ -83,6 +85,7 @@ pub struct Builder {
     codecs: Vec<Codec>,
     scripts: Vec<(String, String)>,
     activity_timeout: Duration,
+    step_limit: Duration,
 }
 
 impl LuaWorkflows {
@@ -95,6 +98,7 @@ impl LuaWorkflows {
             codecs: Vec::new(),
             scripts: Vec::new(),
             activity_timeout: Builder::DEFAULT_ACTIVITY_TIMEOUT,
+            step_limit: Builder::DEFAULT_STEP_LIMIT,
         }
     }
 
@@ -149,6 +153,10 @@ impl Builder {
     /// otherwise. A try whose worker is lost is retried after it.
     pub const DEFAULT_ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 
+    /// How long a script may compute between two commands unless told
+    /// otherwise.
+    pub const DEFAULT_STEP_LIMIT: Duration = Duration::from_secs(2);
+
     /// Lets a workflow yield `C`: it becomes the activity type named
     /// `C::NAME`, its input and result crossing Temporal as JSON. Every
     /// command of the bound modules must be registered (the runtime's
@@ -176,6 +184,18 @@ impl Builder {
     /// [`DEFAULT_ACTIVITY_TIMEOUT`](Self::DEFAULT_ACTIVITY_TIMEOUT)).
     pub fn activity_timeout(mut self, timeout: Duration) -> Self {
         self.activity_timeout = timeout;
+        self
+    }
+
+    /// How long a script may compute between two commands (default
+    /// [`DEFAULT_STEP_LIMIT`](Self::DEFAULT_STEP_LIMIT)). The worker's
+    /// workflow thread waits while a script computes (every command of a
+    /// workflow task must be made before the task completes), so a script
+    /// past this limit is stopped and its workflow fails, and the worker
+    /// goes on with the others. Keep it under the workflow task timeout
+    /// (10 s unless the workflow is started with another).
+    pub fn step_limit(mut self, limit: Duration) -> Self {
+        self.step_limit = limit;
         self
     }
 
@@ -282,6 +302,13 @@ impl Builder {
         let mut scripts = HashMap::new();
         for (name, source) in self.scripts {
             let script = Script::compile(&source, &name)?;
+            if let Some((line, what)) = lint::wall_clock_reads(&source).into_iter().next() {
+                return Err(Error::new(format!(
+                    "workflow '{name}': {name}:{line}: reads {what}, a wall clock, which a \
+                     workflow may not (a replay would read another time); read workflow.now(), \
+                     the workflow's own clock"
+                )));
+            }
             if scripts.insert(name.clone(), script).is_some() {
                 return Err(Error::new(format!(
                     "two scripts for workflow type '{name}'"
@@ -295,6 +322,7 @@ impl Builder {
                 scripts,
                 codecs,
                 activity_timeout: self.activity_timeout,
+                step_limit: self.step_limit,
             }),
             runners,
         })
