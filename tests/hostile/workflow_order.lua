@@ -16,7 +16,18 @@ while k ~= nil do walked[#walked + 1] = tostring(k); k = next(t, k) end
 assert(table.concat(walked, " ") == seen, table.concat(walked, " "))
 assert(next({}) == nil)
 assert(select(2, next(t, "mid")) == 1, "next(t, k) gives the following value")
-assert(not pcall(next, t, "no such key"))
+-- Clearing fields while walking with `next`, as Lua allows.
+local d = { a = 1, b = 2, c = 3, [4] = 4 }
+local k2 = next(d)
+while k2 ~= nil do
+  local following = next(d, k2)
+  d[k2] = nil
+  k2 = following
+end
+assert(next(d) == nil, "every field was cleared")
+local e = { x = 1, y = 2, z = 3 }
+for k in next, e do e[k] = nil end
+assert(next(e) == nil, "for k in next, t do t[k] = nil end clears the table")
 
 -- Fields may be changed or cleared while the table is visited.
 local c = { a = 1, b = 2, c = 3 }
@@ -46,4 +57,21 @@ local ok, err = pcall(function() for _ in pairs({ [{}] = 1 }) do end end)
 assert(not ok and tostring(err):find("a table key has none", 1, true), tostring(err))
 ok, err = pcall(next, { [print] = 1 })
 assert(not ok and tostring(err):find("a function key has none", 1, true), tostring(err))
+ok, err = pcall(next, { 1 }, {})
+assert(not ok and tostring(err):find("a table key has none", 1, true), tostring(err))
+-- Not a table: an argument error at the caller's line.
+ok, err = pcall(function() for _ in pairs(nil) do end end)
+assert(not ok and tostring(err):find("table expected, got nil", 1, true), tostring(err))
+ok, err = pcall(next, 5)
+assert(not ok and tostring(err):find("bad argument #1 to 'next' (table expected, got number)", 1, true), tostring(err))
+-- A large table is visited in order (the sort is the library's own).
+local big, n = {}, 0
+for i = 1, 20000 do big["k" .. i] = i end
+local prev
+for k in pairs(big) do
+  assert(prev == nil or prev < k, "out of order")
+  prev = k
+  n = n + 1
+end
+assert(n == 20000)
 return seen

@@ -44,7 +44,7 @@ local started = workflow.now()
 for i, cents in ipairs(amounts) do
   local receipt, err = orders.charge(order, cents)
   receipts[i] = receipt or ("refused: " .. err:kind())
-  if pause > 0 then workflow.sleep(pause) end
+  workflow.sleep(pause)
 end
 return { receipts = receipts, waited = workflow.now() - started }
 "#;

@@ -287,7 +287,13 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
     let cases: &[(&str, &str, &str)] = &[
         // Computes forever: stopped at the step limit, the worker thread
         // freed.
-        ("spin", "while true do end", "without waiting on a command"),
+        ("spin", "while true do end", "without waiting on Temporal"),
+        // Commands answered at once count as computing too.
+        (
+            "clockloop",
+            "local w = require('workflow') while true do w.now() end",
+            "without waiting on Temporal",
+        ),
         // A clock reached around the build-time check finds none.
         (
             "clock",
@@ -326,7 +332,8 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
                 .unwrap();
             failures.push(outcome(&handle).await);
         }
-        // The worker still runs workflows.
+        // The worker still runs workflows (a 0 ms sleep is no timer:
+        // Temporal refuses those).
         let handle = start_order(&client, &queue, &unique("after"), json!(["D1", [5], 0])).await;
         let after = outcome(&handle).await;
         stop();
@@ -351,6 +358,11 @@ fn what_a_workflow_may_not_do_is_refused_before_it_runs() {
         luamod::Runtime::builder().module(&luamod_examples::time::MODULE),
     ));
     assert!(e.contains("'time'") && e.contains("class time"), "{e}");
+    // A sandbox that lets a workflow see what differs between runs.
+    let e = refused(LuaWorkflows::builder(
+        luamod::Runtime::builder().sandbox(luamod::Sandbox::default().allow_io()),
+    ));
+    assert!(e.contains("the sandbox allows io"), "{e}");
     // A script that reads a wall clock by name.
     let e =
         refused(builder(log.clone(), "x".into()).workflow("late", "local t = 1\nreturn os.time()"));

@@ -297,6 +297,12 @@ impl Builder {
         &self.modules
     }
 
+    /// What the processes' standard library offers.
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
+    pub(crate) fn sandbox_ref(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     /// The context processes will run in.
     #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     pub(crate) fn context_ref(&self) -> &Context {

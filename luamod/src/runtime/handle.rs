@@ -157,7 +157,13 @@ impl Runtime {
                 seed: opts.seed,
                 done,
             })))
-            .map_err(|_| Error::new("the runtime has shut down"))?;
+            .map_err(|_| {
+                // The request (and its completion) came back unsent.
+                if let Ok(mut m) = self.contexts.lock() {
+                    m.remove(&pid);
+                }
+                Error::new("the runtime has shut down")
+            })?;
         Ok(pid)
     }
 

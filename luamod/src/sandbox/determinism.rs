@@ -12,43 +12,63 @@
 //! (a table, a function) has no order that holds across runs; iterating a
 //! table that has one is an error naming it.
 //!
+//! Strings are in byte order in the C locale, which a Rust program keeps
+//! unless it calls `setlocale` (Lua compares strings with `strcoll`).
+//!
 //! Not covered (documented for workflow authors): the addresses in
-//! `tostring` of a table or function and in `string.format("%p")`, and
-//! weak tables, whose entries go when the collector runs.
+//! `tostring` of a table, function, coroutine or userdata and in
+//! `string.format("%p")`; weak tables, whose entries go when the collector
+//! runs; running out of memory (the limit is per worker state, shared);
+//! floating-point results that differ between platforms.
 
 use mlua::{Lua, Table};
 
 /// The deterministic `pairs` and `next`; `...` is Lua's `pairs`, the
 /// sandbox's `next` (which sees through frozen tables), `table.sort`,
-/// `rawget`, `type` and `error`, captured before any script runs.
+/// `type`, `error` and `rawget`, captured before any script runs. Their
+/// upvalues are these functions only: nothing a process could write is
+/// shared through them.
 const ORDERED: &str = r#"
-local pairs, next, sort, rawget, type, error = ...
+local pairs, next, sort, type, error, rawget = ...
 -- Lua's own `next` (what `pairs` returns for a plain table).
 local raw_next = pairs({})
-local rank = { boolean = 1, number = 2, string = 3 }
 
+local function no_order(t)
+  return "a workflow visits the keys of a table in a fixed order, and a " .. t
+    .. " key has none that holds across runs (use string, number or boolean keys)"
+end
+
+-- Booleans (false first), numbers, strings: "boolean" < "number" < "string".
 local function before(a, b)
-  local ra, rb = rank[type(a)], rank[type(b)]
-  if ra ~= rb then return ra < rb end
-  if ra == 1 then return b and not a end
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return ta < tb end
+  if ta == "boolean" then return b and not a end
   return a < b
 end
 
--- The keys of `t` in order, and its values by key.
-local function sorted(t, level)
-  local keys, values, n = {}, {}, 0
+-- The keys of `t` in order, and its values by key. Each type is sorted by
+-- the library's own comparison (no Lua comparator: the sort stays
+-- interruptible).
+local function ordered_keys(t, level)
+  local nums, strs, values = {}, {}, {}
+  local nn, ns, has_false, has_true = 0, 0, false, false
   local k, v = next(t)
   while k ~= nil do
-    if not rank[type(k)] then
-      error("a workflow visits the keys of a table in a fixed order, and a " .. type(k)
-        .. " key has none that holds across runs (use string, number or boolean keys)", level)
-    end
-    n = n + 1
-    keys[n] = k
+    local tk = type(k)
+    if tk == "string" then ns = ns + 1 strs[ns] = k
+    elseif tk == "number" then nn = nn + 1 nums[nn] = k
+    elseif tk == "boolean" then if k then has_true = true else has_false = true end
+    else error(no_order(tk), level) end
     values[k] = v
     k, v = next(t, k)
   end
-  sort(keys, before)
+  sort(nums)
+  sort(strs)
+  local keys, n = {}, 0
+  if has_false then n = n + 1 keys[n] = false end
+  if has_true then n = n + 1 keys[n] = true end
+  for i = 1, nn do n = n + 1 keys[n] = nums[i] end
+  for i = 1, ns do n = n + 1 keys[n] = strs[i] end
   return keys, values, n
 end
 
@@ -56,7 +76,10 @@ local function ordered_pairs(t)
   local f, s, c = pairs(t)
   -- A table whose `__pairs` is its own: its own order.
   if f ~= raw_next and f ~= next then return f, s, c end
-  local keys, values, n = sorted(s, 3)
+  if type(s) ~= "table" then
+    error("bad argument #1 to 'for iterator' (table expected, got " .. type(s) .. ")", 2)
+  end
+  local keys, values, n = ordered_keys(s, 3)
   -- A plain table may have fields changed or cleared while it is visited
   -- (as Lua allows): read them as they are now. A frozen table cannot.
   local live = f == raw_next
@@ -73,23 +96,31 @@ local function ordered_pairs(t)
   end, s, nil
 end
 
+-- The first key after `k` in the order (the first key if `k` is nil), by
+-- one scan. A key cleared since it was visited still has its place, so
+-- clearing fields while walking with `next` works as in Lua.
 local function ordered_next(t, k)
-  local keys, values, n = sorted(t, 3)
-  local i = 1
-  if k ~= nil then
-    local lo, hi = 1, n
-    i = nil
-    while lo <= hi do
-      local mid = (lo + hi) // 2
-      local m = keys[mid]
-      if m == k then i = mid + 1 break end
-      if before(m, k) then lo = mid + 1 else hi = mid - 1 end
-    end
-    if not i then error("invalid key to 'next'", 2) end
+  if type(t) ~= "table" then
+    error("bad argument #1 to 'next' (table expected, got " .. type(t) .. ")", 2)
   end
-  local key = keys[i]
-  if key == nil then return nil end
-  return key, values[key]
+  local tk = type(k)
+  if k ~= nil and tk ~= "boolean" and tk ~= "number" and tk ~= "string" then
+    error(no_order(tk), 2)
+  end
+  local best, best_v
+  local key, v = next(t)
+  while key ~= nil do
+    local t_key = type(key)
+    if t_key ~= "boolean" and t_key ~= "number" and t_key ~= "string" then
+      error(no_order(t_key), 2)
+    end
+    if (k == nil or before(k, key)) and (best == nil or before(key, best)) then
+      best, best_v = key, v
+    end
+    key, v = next(t, key)
+  end
+  if best == nil then return nil end
+  return best, best_v
 end
 
 return ordered_pairs, ordered_next
@@ -114,9 +145,9 @@ pub(crate) fn workflow_globals(lua: &Lua, g: &Table) -> mlua::Result<WorkflowGlo
                 g.raw_get::<mlua::Function>("pairs")?,
                 g.raw_get::<mlua::Function>("next")?,
                 table.get::<mlua::Function>("sort")?,
-                g.raw_get::<mlua::Function>("rawget")?,
                 g.raw_get::<mlua::Function>("type")?,
                 g.raw_get::<mlua::Function>("error")?,
+                g.raw_get::<mlua::Function>("rawget")?,
             ))?;
     Ok(WorkflowGlobals { pairs, next })
 }

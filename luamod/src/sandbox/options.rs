@@ -82,6 +82,23 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// The first capability allowed here whose answers differ between runs
+    /// of the same script (what a workflow's sandbox may not allow).
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
+    pub(crate) fn nondeterministic(&self) -> Option<&'static str> {
+        [
+            (self.io, "io"),
+            (self.env, "os.getenv"),
+            (self.file_loading, "loading files"),
+            (self.gc_control, "collectgarbage's options"),
+            (self.finalizers, "finalizers"),
+        ]
+        .into_iter()
+        .find_map(|(on, what)| on.then_some(what))
+    }
+}
+
 impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sandbox")

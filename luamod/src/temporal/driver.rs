@@ -9,14 +9,15 @@
 //! name being registered, so one Rust type serves every script.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use mlua::{IntoLuaMulti, Lua, LuaSerdeExt, MultiValue};
 use serde_json::Value;
+use temporalio_common::RetryPolicy;
 use temporalio_common::WorkflowDefinition;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::error::ApplicationFailure;
@@ -26,11 +27,12 @@ use temporalio_sdk::workflows::{
     WorkflowDefinitionDescriptor, WorkflowError, WorkflowImplementation,
 };
 use temporalio_sdk::{
-    ActivityOptions, TimerResult, WorkflowContext, WorkflowContextView, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, TimerResult, WorkflowContext, WorkflowContextView,
+    WorkflowTermination,
 };
 
 use super::activity::CommandActivity;
-use super::codec::{self, Codec};
+use super::codec::Codec;
 use super::mailbox::{Event, Mailbox};
 use crate::command::{CommandId, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
@@ -42,11 +44,13 @@ pub(crate) struct Shared {
     pub rt: Runtime,
     pub mailbox: Arc<Mailbox>,
     /// Workflow type → script.
-    pub scripts: HashMap<String, Script>,
+    pub scripts: BTreeMap<String, Script>,
     pub codecs: HashMap<CommandId, Codec>,
     /// How long one try of a command's activity may take.
     pub activity_timeout: Duration,
-    /// How long a script may compute between two commands.
+    /// The retry policy of command activities (`None`: Temporal's).
+    pub activity_retry: Option<RetryPolicy>,
+    /// How long a script may compute between two waits on Temporal.
     pub step_limit: Duration,
 }
 
@@ -213,14 +217,20 @@ async fn run_script(
         pid,
         ended: false,
     };
+    // The time the script has computed since the workflow function last
+    // waited on Temporal: commands answered at once (the clock, a timer of
+    // 0 ms, results replayed from history) do not reset it, so a script
+    // that loops over them is stopped like one that loops over nothing.
+    let mut since_wait = Instant::now();
     loop {
         // The process runs to its next command or its end while this waits
         // (see `mailbox`): every command of the step is made before the
         // workflow function returns.
-        let Some(event) = shared.mailbox.next(pid, shared.step_limit) else {
+        let left = shared.step_limit.saturating_sub(since_wait.elapsed());
+        let Some(event) = shared.mailbox.next(pid, left) else {
             // `running` stops it: the SDK's thread is not held longer.
             return Err(failed(format!(
-                "the script computed for more than {} ms without waiting on a command; \
+                "the script computed for more than {} ms without waiting on Temporal; \
                  it was stopped",
                 shared.step_limit.as_millis()
             )));
@@ -230,8 +240,23 @@ async fn run_script(
                 running.ended = true;
                 return r.map_err(failed);
             }
-            Event::Command { id, cmd, reply } => {
-                let result = answer(&ctx, &shared, id, cmd).await;
+            Event::Command {
+                id,
+                cmd,
+                reply,
+                fail,
+            } => {
+                let mut waited = false;
+                let mut answering = std::pin::pin!(answer(&ctx, &shared, id, cmd, fail));
+                let result = std::future::poll_fn(|cx| {
+                    let p = answering.as_mut().poll(cx);
+                    waited |= p.is_pending();
+                    p
+                })
+                .await;
+                if waited {
+                    since_wait = Instant::now();
+                }
                 let _ = reply.send(result);
             }
         }
@@ -245,6 +270,7 @@ async fn answer(
     shared: &Shared,
     id: CommandId,
     cmd: Box<dyn Any + Send>,
+    fail: fn(LuaError) -> Box<dyn Any + Send>,
 ) -> Box<dyn Any + Send> {
     if id == Sleep::ID {
         let ms = cmd.downcast::<Sleep>().map(|c| c.ms).unwrap_or(0);
@@ -255,12 +281,8 @@ async fn answer(
             .downcast::<SleepUntil>()
             .map(|c| c.at)
             .unwrap_or(i64::MIN);
-        let left = at.saturating_sub(now_ms(ctx));
-        return unit(if left > 0 {
-            sleep(ctx, left as u64).await
-        } else {
-            Ok(())
-        });
+        let left = at.saturating_sub(now_ms(ctx)).max(0);
+        return unit(sleep(ctx, left as u64).await);
     }
     if id == Now::ID {
         let r: Result<i64, LuaError> = Ok(now_ms(ctx));
@@ -268,35 +290,48 @@ async fn answer(
     }
     let Some(codec) = shared.codecs.get(&id) else {
         // The runtime's forwarders exist only for commands with a codec.
-        return codec::fail::<Sleep>(LuaError::new(
+        return fail(LuaError::new(
             ErrorKind::Internal,
             format!("command {id} has no Temporal codec"),
         ));
     };
     let input = match (codec.encode)(&*cmd) {
         Ok(v) => v,
-        Err(msg) => return (codec.fail)(LuaError::new(ErrorKind::Invalid, msg)),
+        Err(msg) => return fail(LuaError::new(ErrorKind::Invalid, msg)),
     };
     let activity = CommandActivity {
         name: codec.name.to_owned(),
     };
-    match ctx
-        .execute_activity(
-            activity,
-            input,
-            ActivityOptions::start_to_close_timeout(shared.activity_timeout),
-        )
-        .await
-    {
+    let mut options = ActivityOptions::start_to_close_timeout(shared.activity_timeout);
+    options.retry_policy = shared.activity_retry.clone();
+    match ctx.execute_activity(activity, input, options).await {
         Ok(out) => (codec.decode_result)(out),
-        Err(e) => (codec.fail)(
-            LuaError::new(ErrorKind::Unavailable, format!("{}: {e}", codec.name))
-                .with_retryable(true),
+        Err(e) => fail(activity_error(codec.name, e)),
+    }
+}
+
+/// An activity that produced no result, as the script sees it.
+fn activity_error(name: &str, e: ActivityExecutionError) -> LuaError {
+    match e {
+        ActivityExecutionError::Cancelled(_) => LuaError::new(
+            ErrorKind::Canceled,
+            format!("{name}: the activity was cancelled"),
         ),
+        ActivityExecutionError::Serialization(e) => LuaError::new(
+            ErrorKind::Internal,
+            format!("{name}: the activity's result does not decode: {e}"),
+        ),
+        // Timed out, or failed, on every try its retry policy allowed.
+        e => LuaError::new(ErrorKind::Unavailable, format!("{name}: {e}")).with_retryable(true),
     }
 }
 
 async fn sleep(ctx: &WorkflowContext<LuaWorkflow>, ms: u64) -> Result<(), LuaError> {
+    // Temporal refuses a timer of 0 ms; waiting no time is answered here,
+    // the same on every replay.
+    if ms == 0 {
+        return Ok(());
+    }
     match ctx.timer(Duration::from_millis(ms)).await {
         TimerResult::Fired => Ok(()),
         TimerResult::Cancelled => Err(LuaError::new(

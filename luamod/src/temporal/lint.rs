@@ -13,6 +13,8 @@ enum Token<'a> {
     Name(&'a str),
     Str(&'a str),
     Punct(u8),
+    /// `..` or `...`: not a field access.
+    Dots,
 }
 
 /// Each direct read of a clock: its line and what it reads (`os.time`).
@@ -79,7 +81,17 @@ fn tokens(source: &str) -> Vec<(usize, Token<'_>)> {
     let b = source.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    let line_at = |i: usize| 1 + b[..i].iter().filter(|&&c| c == b'\n').count();
+    // The line of `b[i]`, counted as the scan goes.
+    let mut line = 1;
+    let mut counted = 0;
+    let mut line_at = |i: usize| {
+        line += b[counted..i.min(b.len())]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count();
+        counted = i.min(b.len()).max(counted);
+        line
+    };
     while i < b.len() {
         let c = b[i];
         if c.is_ascii_whitespace() {
@@ -100,33 +112,31 @@ fn tokens(source: &str) -> Vec<(usize, Token<'_>)> {
                 i += if b[i] == b'\\' { 2 } else { 1 };
             }
             let end = i.min(b.len());
-            out.push((
-                line_at(start),
-                Token::Str(source.get(start..end).unwrap_or("")),
-            ));
+            let text = source.get(start..end).unwrap_or("");
+            out.push((line_at(start), Token::Str(text)));
             i += 1;
         } else if let Some(level) = long_bracket(b, i) {
             let start = i + level + 2;
             let end = skip_long(b, start, level);
             let text_end = end.saturating_sub(level + 2).max(start);
-            out.push((
-                line_at(start),
-                Token::Str(source.get(start..text_end).unwrap_or("")),
-            ));
+            let text = source.get(start..text_end).unwrap_or("");
+            out.push((line_at(start), Token::Str(text)));
             i = end;
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            out.push((
-                line_at(start),
-                Token::Name(source.get(start..i).unwrap_or("")),
-            ));
-        } else if c.is_ascii_digit() {
+            let name = source.get(start..i).unwrap_or("");
+            out.push((line_at(start), Token::Name(name)));
+        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+        {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'_') {
                 i += 1;
             }
+        } else if c == b'.' && b.get(i + 1) == Some(&b'.') {
+            out.push((line_at(i), Token::Dots));
+            i += if b.get(i + 2) == Some(&b'.') { 3 } else { 2 };
         } else {
             out.push((line_at(i), Token::Punct(c)));
             i += 1;
@@ -153,6 +163,17 @@ mod tests {
         assert_eq!(reads("local f = os['date']"), ["1:os.date"]);
         assert_eq!(reads("local f = os[ [[time]] ]"), ["1:os.time"]);
         assert_eq!(reads("local d = os.difftime(2, 1)"), Vec::<String>::new());
+        // After a concatenation, and after a number ending in a dot.
+        assert_eq!(reads("return 't=' .. os.time()"), ["1:os.time"]);
+        assert_eq!(reads("return 1 ..os.clock()"), ["1:os.clock"]);
+        assert_eq!(
+            reads("local f = function(...) return os.date end"),
+            ["1:os.date"]
+        );
+        assert_eq!(
+            reads("a = 1\n\n--[[\n]] b = 'x\\\ny' os.time()"),
+            ["5:os.time"]
+        );
     }
 
     #[test]

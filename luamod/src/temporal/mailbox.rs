@@ -31,6 +31,8 @@ pub(crate) enum Event {
         id: CommandId,
         cmd: Box<dyn Any + Send>,
         reply: oneshot::Sender<Box<dyn Any + Send>>,
+        /// Boxes a failure as this command's handler result.
+        fail: fn(LuaError) -> Box<dyn Any + Send>,
     },
     /// It ended: its result as JSON, or its error.
     Done(Result<serde_json::Value, String>),
@@ -73,7 +75,8 @@ impl Mailbox {
 
     /// Waits up to `limit` for the next event of `pid` (`None`: none came).
     pub(crate) fn next(&self, pid: Pid, limit: Duration) -> Option<Event> {
-        let deadline = Instant::now() + limit;
+        // No deadline past what `Instant` can hold: wait as long as it takes.
+        let deadline = Instant::now().checked_add(limit);
         let Ok(mut slots) = self.slots.lock() else {
             return Some(Event::Done(Err("the workflow mailbox was poisoned".into())));
         };
@@ -84,13 +87,19 @@ impl Mailbox {
                 }
                 return Some(ev);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            slots = match self.posted.wait_timeout(slots, left) {
-                Ok((s, _)) => s,
-                Err(_) => {
+            let waited = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.posted.wait_timeout(slots, left).map(|(s, _)| s).ok()
+                }
+                None => self.posted.wait(slots).ok(),
+            };
+            slots = match waited {
+                Some(s) => s,
+                None => {
                     return Some(Event::Done(Err("the workflow mailbox was poisoned".into())));
                 }
             };
@@ -143,6 +152,7 @@ impl ErasedHandler for Forward {
                 id: self.id,
                 cmd,
                 reply,
+                fail: self.fail,
             },
         );
         let fail = self.fail;
@@ -173,6 +183,7 @@ mod tests {
                 id: CommandId(300),
                 cmd: Box::new(()),
                 reply,
+                fail: |_| Box::new(()),
             },
         );
         mb.close(Pid(7));

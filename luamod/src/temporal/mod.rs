@@ -46,7 +46,7 @@ mod lint;
 mod mailbox;
 mod time;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +85,7 @@ pub struct Builder {
     codecs: Vec<Codec>,
     scripts: Vec<(String, String)>,
     activity_timeout: Duration,
+    activity_retry: Option<common::RetryPolicy>,
     step_limit: Duration,
 }
 
@@ -98,15 +99,26 @@ impl LuaWorkflows {
             codecs: Vec::new(),
             scripts: Vec::new(),
             activity_timeout: Builder::DEFAULT_ACTIVITY_TIMEOUT,
+            activity_retry: None,
             step_limit: Builder::DEFAULT_STEP_LIMIT,
         }
     }
 
     /// Adds the workflow types and the command activities to a worker's
-    /// options. A worker with these options runs the Lua workflows and
-    /// their commands' handlers; several such workers, on one machine or
-    /// many, share the task queue's workflows.
+    /// options: [`register_workflows`](Self::register_workflows) and
+    /// [`register_activities`](Self::register_activities). A worker with
+    /// these options runs the Lua workflows and their commands' handlers;
+    /// several such workers, on one machine or many, share the task
+    /// queue's workflows.
     pub fn register(&self, options: &mut WorkerOptions) -> Result<(), Error> {
+        self.register_workflows(options)?;
+        self.register_activities(options);
+        Ok(())
+    }
+
+    /// Adds the workflow types only (a worker that runs scripts but leaves
+    /// the commands' activities to other workers).
+    pub fn register_workflows(&self, options: &mut WorkerOptions) -> Result<(), Error> {
         for name in self.shared.scripts.keys() {
             let shared = self.shared.clone();
             registering(name, || {
@@ -116,13 +128,19 @@ impl LuaWorkflows {
             })
             .map_err(|e| Error::new(e.to_string()))?;
         }
+        Ok(())
+    }
+
+    /// Adds the command activities only (one per command, named after it),
+    /// which run the commands' handlers. An activity of the same name
+    /// registered before is replaced.
+    pub fn register_activities(&self, options: &mut WorkerOptions) {
         for r in &self.runners {
             let r = r.clone();
             registering(r.codec.name, || {
                 options.register_activity::<CommandActivity>(r);
             });
         }
-        Ok(())
     }
 
     /// Adds the workflow types to a replayer's options: replaying a
@@ -142,7 +160,7 @@ impl LuaWorkflows {
         Ok(())
     }
 
-    /// The registered workflow types.
+    /// The registered workflow types, in order.
     pub fn workflow_types(&self) -> impl Iterator<Item = &str> {
         self.shared.scripts.keys().map(String::as_str)
     }
@@ -187,13 +205,27 @@ impl Builder {
         self
     }
 
-    /// How long a script may compute between two commands (default
-    /// [`DEFAULT_STEP_LIMIT`](Self::DEFAULT_STEP_LIMIT)). The worker's
+    /// The retry policy of command activities (default: Temporal's, which
+    /// retries a try that timed out, with backoff, without end). A
+    /// handler's error is a result, never retried: the policy applies when
+    /// a try times out (its worker was lost, or the handler hung).
+    pub fn activity_retry(mut self, policy: common::RetryPolicy) -> Self {
+        self.activity_retry = Some(policy);
+        self
+    }
+
+    /// How long a script may compute between two waits on Temporal
+    /// (default [`DEFAULT_STEP_LIMIT`](Self::DEFAULT_STEP_LIMIT)),
+    /// commands answered at once (the clock) included. The worker's
     /// workflow thread waits while a script computes (every command of a
     /// workflow task must be made before the task completes), so a script
     /// past this limit is stopped and its workflow fails, and the worker
-    /// goes on with the others. Keep it under the workflow task timeout
-    /// (10 s unless the workflow is started with another).
+    /// goes on with the others. Failing the workflow, not the task: the
+    /// script is not trusted, and a task retried without end would hold a
+    /// worker for the limit on every try. The limit guards against
+    /// runaway scripts; leave ample room over what a step needs, on the
+    /// slowest machine, and keep it under the workflow task timeout (10 s
+    /// unless the workflow is started with another).
     pub fn step_limit(mut self, limit: Duration) -> Self {
         self.step_limit = limit;
         self
@@ -214,6 +246,12 @@ impl Builder {
         }
         for m in runtime.modules() {
             m.admit(ContextKind::Workflow)?;
+        }
+        if let Some(what) = runtime.sandbox_ref().nondeterministic() {
+            return Err(Error::new(format!(
+                "the sandbox allows {what}, which differs between runs: a workflow \
+                 replays, so its sandbox may not"
+            )));
         }
         // Handlers run in activities; the runtime's processes get
         // forwarders in their place.
@@ -299,7 +337,7 @@ impl Builder {
         // that resume processes must not need that thread (see `mailbox`).
         let rt = std::thread::scope(|s| s.spawn(move || runtime.build()).join())
             .map_err(|_| Error::new("building the workflows' runtime panicked"))??;
-        let mut scripts = HashMap::new();
+        let mut scripts = BTreeMap::new();
         for (name, source) in self.scripts {
             let script = Script::compile(&source, &name)?;
             if let Some((line, what)) = lint::wall_clock_reads(&source).into_iter().next() {
@@ -322,6 +360,7 @@ impl Builder {
                 scripts,
                 codecs,
                 activity_timeout: self.activity_timeout,
+                activity_retry: self.activity_retry,
                 step_limit: self.step_limit,
             }),
             runners,
