@@ -73,6 +73,26 @@ async fn start_order(
         .expect("start the workflow")
 }
 
+/// Runs `body` while an in-process worker with `options` polls (on this
+/// task: the worker's future is not `Send`), then stops the worker.
+async fn with_worker<T>(
+    client: &Client,
+    options: WorkerOptions,
+    body: impl std::future::Future<Output = T>,
+) -> T {
+    let runtime = Runtime::from_current_tokio(Default::default()).unwrap();
+    let mut worker = Worker::new(&runtime, client.clone(), options).unwrap();
+    let stop = worker.shutdown_handle();
+    let body = async {
+        let out = body.await;
+        stop();
+        out
+    };
+    let (run, out) = tokio::join!(worker.run(), body);
+    run.expect("the worker ran");
+    out
+}
+
 async fn outcome(
     handle: &luamod::temporal::client::WorkflowHandle<Client, UntypedWorkflow>,
 ) -> Result<Value, String> {
@@ -92,18 +112,13 @@ async fn a_script_runs_as_a_workflow_its_commands_as_activities_and_a_changed_sc
     let workflows = workflows(log.clone(), "inproc".into()).build().unwrap();
     let mut options = WorkerOptions::new(queue.clone()).build();
     workflows.register(&mut options).unwrap();
-    let runtime = Runtime::from_current_tokio(Default::default()).unwrap();
-    let mut worker = Worker::new(&runtime, client.clone(), options).unwrap();
-    let stop = worker.shutdown_handle();
     let id = unique("order");
-    let body = async {
+    let (handle, out) = with_worker(&client, options, async {
         let handle = start_order(&client, &queue, &id, json!(["A1", [100, 0, 250], 200])).await;
         let out = outcome(&handle).await;
-        stop();
         (handle, out)
-    };
-    let (run, (handle, out)) = tokio::join!(worker.run(), body);
-    run.expect("the worker ran");
+    })
+    .await;
     let out = out.expect("the workflow completed");
     // Receipts from the handler, `nil, err` as the script saw it, and
     // three durable timers of 200 ms in workflow time.
@@ -316,10 +331,7 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
     }
     let mut options = WorkerOptions::new(queue.clone()).build();
     b.build().unwrap().register(&mut options).unwrap();
-    let runtime = Runtime::from_current_tokio(Default::default()).unwrap();
-    let mut worker = Worker::new(&runtime, client.clone(), options).unwrap();
-    let stop = worker.shutdown_handle();
-    let body = async {
+    let (failures, after) = with_worker(&client, options, async {
         let mut failures = Vec::new();
         for (name, _, _) in cases {
             let handle = client
@@ -335,12 +347,9 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
         // The worker still runs workflows (a 0 ms sleep is no timer:
         // Temporal refuses those).
         let handle = start_order(&client, &queue, &unique("after"), json!(["D1", [5], 0])).await;
-        let after = outcome(&handle).await;
-        stop();
-        (failures, after)
-    };
-    let (run, (failures, after)) = tokio::join!(worker.run(), body);
-    run.expect("the worker ran");
+        (failures, outcome(&handle).await)
+    })
+    .await;
     for ((name, _, expected), got) in cases.iter().zip(&failures) {
         let err = got.as_ref().expect_err(name);
         assert!(err.contains(expected), "{name}: {err}");

@@ -71,6 +71,9 @@ pub use self::time::workflow;
 /// versions luamod is built with.
 pub use {temporalio_client as client, temporalio_common as common, temporalio_sdk as sdk};
 
+/// Makes the workflow function's state for one Lua workflow.
+type WorkflowFactory = Box<dyn Fn() -> LuaWorkflow + Send + Sync>;
+
 /// Lua scripts registered as Temporal workflow types, ready to add to a
 /// Temporal worker ([`register`](LuaWorkflows::register)).
 pub struct LuaWorkflows {
@@ -119,16 +122,11 @@ impl LuaWorkflows {
     /// Adds the workflow types only (a worker that runs scripts but leaves
     /// the commands' activities to other workers).
     pub fn register_workflows(&self, options: &mut WorkerOptions) -> Result<(), Error> {
-        for name in self.shared.scripts.keys() {
-            let shared = self.shared.clone();
-            registering(name, || {
-                options.register_workflow_with_factory::<LuaWorkflow, _>(move || LuaWorkflow {
-                    shared: Some(shared.clone()),
-                })
-            })
-            .map_err(|e| Error::new(e.to_string()))?;
-        }
-        Ok(())
+        self.each_workflow(|factory| {
+            options
+                .register_workflow_with_factory::<LuaWorkflow, _>(factory)
+                .map(drop)
+        })
     }
 
     /// Adds the command activities only (one per command, named after it),
@@ -148,12 +146,25 @@ impl LuaWorkflows {
     /// the same commands (a changed script fails with Temporal's
     /// nondeterminism error).
     pub fn register_replay(&self, options: &mut WorkflowReplayerOptions) -> Result<(), Error> {
+        self.each_workflow(|factory| {
+            options
+                .register_workflow_with_factory::<LuaWorkflow, _>(factory)
+                .map(drop)
+        })
+    }
+
+    /// Calls `add` with the factory of each workflow type, while the SDK
+    /// asks for that type's name (see `activity::registering`).
+    fn each_workflow(
+        &self,
+        mut add: impl FnMut(WorkflowFactory) -> Result<(), sdk::WorkflowRegistrationError>,
+    ) -> Result<(), Error> {
         for name in self.shared.scripts.keys() {
             let shared = self.shared.clone();
             registering(name, || {
-                options.register_workflow_with_factory::<LuaWorkflow, _>(move || LuaWorkflow {
+                add(Box::new(move || LuaWorkflow {
                     shared: Some(shared.clone()),
-                })
+                }))
             })
             .map_err(|e| Error::new(e.to_string()))?;
         }
