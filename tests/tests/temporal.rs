@@ -398,3 +398,44 @@ fn what_a_workflow_may_not_do_is_refused_before_it_runs() {
     let e = refused(workflows(log, "x".into()).workflow("order", "return 1"));
     assert!(e.contains("two scripts for workflow type 'order'"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_workflow_ends_its_wait_and_ends_cancelled() {
+    let dir = scratch("cancel");
+    let queue = unique("cancel");
+    let client = connect(&address()).await.unwrap();
+    let mut options = WorkerOptions::new(queue.clone()).build();
+    workflows(dir.join("charges.log"), "cancel".into())
+        .workflow(
+            "patient",
+            r#"
+            local workflow = require("workflow")
+            local _, err = workflow.sleep(10 * 60 * 1000)
+            if err then error(err) end
+            return "slept"
+            "#,
+        )
+        .build()
+        .unwrap()
+        .register(&mut options)
+        .unwrap();
+    let out = with_worker(&client, options, async {
+        let handle = client
+            .start_workflow(
+                UntypedWorkflow::new("patient"),
+                arguments([]),
+                WorkflowStartOptions::new(queue.clone(), unique("patient")).build(),
+            )
+            .await
+            .unwrap();
+        until_history_has(&handle, EventType::TimerStarted).await;
+        handle
+            .cancel(luamod::temporal::client::WorkflowCancelOptions::default())
+            .await
+            .unwrap();
+        outcome(&handle).await
+    })
+    .await;
+    let err = out.expect_err("a cancelled workflow has no result");
+    assert!(err.starts_with("Cancelled"), "{err}");
+}

@@ -238,6 +238,12 @@ async fn run_script(
         match event {
             Event::Done(r) => {
                 running.ended = true;
+                // Asked to cancel, the script saw its waits end with
+                // `CANCELED`; ending with an error then is ending cancelled
+                // (returning a value still completes the workflow).
+                if r.is_err() && ctx.cancellation_token().is_cancelled() {
+                    return Err(WorkflowTermination::cancelled());
+                }
                 return r.map_err(failed);
             }
             Event::Command {
