@@ -324,6 +324,18 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
             "for _ in pairs({ [{}] = 1 }) do end",
             "a table key has none",
         ),
+        // Past the payload limit: the command is not sent (the script gets
+        // `nil, err`), and a result is refused.
+        (
+            "hugecmd",
+            "local _, err = require('orders').charge(('x'):rep(3000000), 1) error(err)",
+            "command orders.charge is too large for Temporal",
+        ),
+        (
+            "hugeresult",
+            "return ('x'):rep(3000000)",
+            "the workflow's result is too large for Temporal",
+        ),
     ];
     let mut b = workflows(log.clone(), "hostile".into()).step_limit(Duration::from_millis(300));
     for (name, source, _) in cases {

@@ -60,6 +60,8 @@ pub(crate) struct CommandRunner {
     pub handler: Arc<dyn ErasedHandler>,
     pub context: Arc<Context>,
     pub states: States,
+    /// The largest result, as JSON, in bytes.
+    pub payload_limit: usize,
 }
 
 impl CommandRunner {
@@ -113,7 +115,7 @@ impl ExecutableActivity for CommandActivity {
                 },
             );
             tokio::select! {
-                out = fut => Ok((runner.codec.encode_result)(out)),
+                out = fut => Ok(super::codec::result_within(&runner.codec, out, runner.payload_limit)),
                 _ = ctx.cancelled() => {
                     cancel.cancel();
                     Err(ActivityError::cancelled())

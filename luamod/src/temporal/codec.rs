@@ -119,6 +119,47 @@ where
     Box::new(r)
 }
 
+/// The bytes `v` takes as JSON (counted, not written).
+pub(crate) fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// Refuses a payload past `limit` bytes, saying what it was.
+pub(crate) fn within(what: &str, v: Value, limit: usize) -> Result<Value, LuaError> {
+    let size = json_size(&v);
+    if size > limit {
+        return Err(LuaError::new(
+            ErrorKind::Invalid,
+            format!("{what} is too large for Temporal: {size} bytes as JSON, the limit is {limit}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A handler's result as the activity's output, or the error that it was
+/// too large (a payload past Temporal's limit would fail the workflow's
+/// task on every try).
+pub(crate) fn result_within(codec: &Codec, result: Boxed, limit: usize) -> Value {
+    let out = (codec.encode_result)(result);
+    match within(&format!("the result of {}", codec.name), out, limit) {
+        Ok(v) => v,
+        Err(e) => error_json(&e),
+    }
+}
+
 fn error_json(e: &LuaError) -> Value {
     json!({ "err": {
         "kind": e.kind().as_str(),
@@ -178,6 +219,26 @@ mod tests {
         assert_eq!(
             (e.kind(), e.message(), e.retryable()),
             (ErrorKind::NotFound, "no card", Some(false))
+        );
+    }
+
+    #[test]
+    fn payloads_past_the_limit_become_errors() {
+        let c = Codec::of::<Charge>();
+        let big: Result<String, LuaError> = Ok("x".repeat(100));
+        let e = result_of((c.decode_result)(result_within(&c, Box::new(big), 64))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Invalid);
+        assert!(
+            e.message()
+                .contains("the result of test.charge is too large"),
+            "{e}"
+        );
+        let small: Result<String, LuaError> = Ok("r".into());
+        let ok = result_of((c.decode_result)(result_within(&c, Box::new(small), 64)));
+        assert_eq!(ok.unwrap(), "r");
+        assert_eq!(
+            json_size(&json!({ "a": [1, "xy"] })),
+            r#"{"a":[1,"xy"]}"#.len()
         );
     }
 

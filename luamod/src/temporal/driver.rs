@@ -32,7 +32,7 @@ use temporalio_sdk::{
 };
 
 use super::activity::CommandActivity;
-use super::codec::Codec;
+use super::codec::{self, Codec};
 use super::mailbox::{Event, Mailbox};
 use crate::command::{CommandId, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub activity_retry: Option<RetryPolicy>,
     /// How long a script may compute between two waits on Temporal.
     pub step_limit: Duration,
+    /// The largest command, result or workflow result, as JSON, in bytes.
+    pub payload_limit: usize,
 }
 
 /// The Rust side of every Lua workflow type.
@@ -196,6 +198,7 @@ async fn run_script(
         .collect::<Result<Vec<_>, _>>()?;
     let seed: u64 = ctx.random();
     let mailbox = shared.mailbox.clone();
+    let limit = shared.payload_limit;
     let pid = shared
         .rt
         .spawn_then(
@@ -207,7 +210,7 @@ async fn run_script(
             },
             move |pid| {
                 Box::new(move |lua: &Lua, r: Result<MultiValue, Error>| {
-                    mailbox.post(pid, Event::Done(result_json(lua, r)));
+                    mailbox.post(pid, Event::Done(result_json(lua, r, limit)));
                 })
             },
         )
@@ -305,6 +308,16 @@ async fn answer(
         Ok(v) => v,
         Err(msg) => return fail(LuaError::new(ErrorKind::Invalid, msg)),
     };
+    // Past Temporal's payload limit the workflow task would fail on every
+    // try: the script is told instead, the same way on every replay.
+    let input = match codec::within(
+        &format!("command {}", codec.name),
+        input,
+        shared.payload_limit,
+    ) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
     let activity = CommandActivity {
         name: codec.name.to_owned(),
     };
@@ -384,7 +397,7 @@ pub(crate) fn json_of(p: &Payload) -> Result<Value, String> {
 }
 
 /// A process's end as a workflow result: one value (or none), as JSON.
-fn result_json(lua: &Lua, r: Result<MultiValue, Error>) -> Result<Value, String> {
+fn result_json(lua: &Lua, r: Result<MultiValue, Error>, limit: usize) -> Result<Value, String> {
     let values = r.map_err(|e| e.to_string())?;
     if values.len() > 1 {
         return Err(format!(
@@ -402,6 +415,9 @@ fn result_json(lua: &Lua, r: Result<MultiValue, Error>) -> Result<Value, String>
             .deny_recursive_tables(true),
     )
     .map_err(|e| format!("the workflow's result is not JSON: {e}"))
+    .and_then(|v| {
+        codec::within("the workflow's result", v, limit).map_err(|e| e.message().to_owned())
+    })
 }
 
 /// Workflow arguments, made Lua values on the process's worker.

@@ -90,6 +90,7 @@ pub struct Builder {
     activity_timeout: Duration,
     activity_retry: Option<common::RetryPolicy>,
     step_limit: Duration,
+    payload_limit: usize,
 }
 
 impl LuaWorkflows {
@@ -104,6 +105,7 @@ impl LuaWorkflows {
             activity_timeout: Builder::DEFAULT_ACTIVITY_TIMEOUT,
             activity_retry: None,
             step_limit: Builder::DEFAULT_STEP_LIMIT,
+            payload_limit: Builder::DEFAULT_PAYLOAD_LIMIT,
         }
     }
 
@@ -185,6 +187,22 @@ impl Builder {
     /// How long a script may compute between two commands unless told
     /// otherwise.
     pub const DEFAULT_STEP_LIMIT: Duration = Duration::from_secs(2);
+
+    /// The largest command, command result or workflow result, as JSON,
+    /// unless told otherwise: under Temporal's default limit on a payload
+    /// (2 MiB).
+    pub const DEFAULT_PAYLOAD_LIMIT: usize = 1 << 20;
+
+    /// The largest command, command result or workflow result, as JSON, in
+    /// bytes (default [`DEFAULT_PAYLOAD_LIMIT`](Self::DEFAULT_PAYLOAD_LIMIT)).
+    /// A command past it is not sent: the script gets `nil, err` (`INVALID`);
+    /// a result past it becomes that error; a workflow result past it fails
+    /// the workflow. A payload past the server's limit would instead fail
+    /// the workflow task on every try. Keep it under the server's limit.
+    pub fn payload_limit(mut self, bytes: usize) -> Self {
+        self.payload_limit = bytes;
+        self
+    }
 
     /// Lets a workflow yield `C`: it becomes the activity type named
     /// `C::NAME`, its input and result crossing Temporal as JSON. Every
@@ -325,6 +343,7 @@ impl Builder {
                 handler,
                 context: context.clone(),
                 states: states.clone(),
+                payload_limit: self.payload_limit,
             }));
         }
         let mailbox = Arc::new(Mailbox::default());
@@ -373,6 +392,7 @@ impl Builder {
                 activity_timeout: self.activity_timeout,
                 activity_retry: self.activity_retry,
                 step_limit: self.step_limit,
+                payload_limit: self.payload_limit,
             }),
             runners,
         })
