@@ -52,6 +52,17 @@ local own = setmetatable({}, { __pairs = function()
 end })
 assert(keys(pairs, own) == "3 2 1")
 
+-- A `__pairs` that hands out `next` walks by key, over a plain table or a
+-- frozen one.
+local data = { b = 2, a = 1, c = 3 }
+local wrapped = setmetatable({}, { __pairs = function() return next, data end })
+assert(keys(pairs, wrapped) == "a b c", keys(pairs, wrapped))
+local over_frozen = setmetatable({}, { __pairs = function() return next, require("greet") end })
+assert(keys(pairs, over_frozen) == names, keys(pairs, over_frozen))
+local vals = {}
+for _, v in pairs(wrapped) do vals[#vals + 1] = v end
+assert(table.concat(vals, " ") == "1 2 3")
+
 -- A key with no order that holds across runs is refused, by name.
 local ok, err = pcall(function() for _ in pairs({ [{}] = 1 }) do end end)
 assert(not ok and tostring(err):find("a table key has none", 1, true), tostring(err))

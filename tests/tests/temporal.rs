@@ -331,6 +331,7 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
             "local _, err = require('orders').charge(('x'):rep(3000000), 1) error(err)",
             "command orders.charge is too large for Temporal",
         ),
+        ("hugeerror", "error(('x'):rep(3000000))", "... (truncated)"),
         (
             "hugeresult",
             "return ('x'):rep(3000000)",

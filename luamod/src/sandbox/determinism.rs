@@ -46,10 +46,10 @@ local function before(a, b)
   return a < b
 end
 
--- The keys of `t` in order, and its values by key. Each type is sorted by
--- the library's own comparison (no Lua comparator: the sort stays
--- interruptible).
-local function ordered_keys(t, level)
+-- The keys of `t` in order (and, if `with_values`, its values by key).
+-- Each type is sorted by the library's own comparison (no Lua comparator:
+-- the sort stays interruptible).
+local function ordered_keys(t, level, with_values)
   local nums, strs, values = {}, {}, {}
   local nn, ns, has_false, has_true = 0, 0, false, false
   local k, v = next(t)
@@ -59,7 +59,7 @@ local function ordered_keys(t, level)
     elseif tk == "number" then nn = nn + 1 nums[nn] = k
     elseif tk == "boolean" then if k then has_true = true else has_false = true end
     else error(no_order(tk), level) end
-    values[k] = v
+    if with_values then values[k] = v end
     k, v = next(t, k)
   end
   sort(nums)
@@ -70,30 +70,6 @@ local function ordered_keys(t, level)
   for i = 1, nn do n = n + 1 keys[n] = nums[i] end
   for i = 1, ns do n = n + 1 keys[n] = strs[i] end
   return keys, values, n
-end
-
-local function ordered_pairs(t)
-  local f, s, c = pairs(t)
-  -- A table whose `__pairs` is its own: its own order.
-  if f ~= raw_next and f ~= next then return f, s, c end
-  if type(s) ~= "table" then
-    error("bad argument #1 to 'for iterator' (table expected, got " .. type(s) .. ")", 2)
-  end
-  local keys, values, n = ordered_keys(s, 3)
-  -- A plain table may have fields changed or cleared while it is visited
-  -- (as Lua allows): read them as they are now. A frozen table cannot.
-  local live = f == raw_next
-  local i = 0
-  return function()
-    while i < n do
-      i = i + 1
-      local k = keys[i]
-      local v
-      if live then v = rawget(s, k) else v = values[k] end
-      if v ~= nil then return k, v end
-    end
-    return nil
-  end, s, nil
 end
 
 -- The first key after `k` in the order (the first key if `k` is nil), by
@@ -121,6 +97,33 @@ local function ordered_next(t, k)
   end
   if best == nil then return nil end
   return best, best_v
+end
+
+local function ordered_pairs(t)
+  local f, s, c = pairs(t)
+  -- Walked with a `next` (Lua's, the sandbox's, or a `__pairs` that hands
+  -- out this one): by key, sorted once. Any other `__pairs`: its own order.
+  if f ~= raw_next and f ~= next and f ~= ordered_next then return f, s, c end
+  if type(s) ~= "table" then
+    error("bad argument #1 to 'for iterator' (table expected, got " .. type(s) .. ")", 2)
+  end
+  -- A frozen table holds nothing itself and shows its fields through the
+  -- sandbox's `next`; they never change, so they are read once. A plain
+  -- table may have fields changed or cleared while it is visited (as Lua
+  -- allows): they are read as they are now.
+  local frozen = raw_next(s) == nil and next(s) ~= nil
+  local keys, values, n = ordered_keys(s, 3, frozen)
+  local i = 0
+  return function()
+    while i < n do
+      i = i + 1
+      local k = keys[i]
+      local v
+      if frozen then v = values[k] else v = rawget(s, k) end
+      if v ~= nil then return k, v end
+    end
+    return nil
+  end, s, nil
 end
 
 return ordered_pairs, ordered_next

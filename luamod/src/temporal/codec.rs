@@ -119,31 +119,32 @@ where
     Box::new(r)
 }
 
-/// The bytes `v` takes as JSON (counted, not written).
-pub(crate) fn json_size(v: &Value) -> usize {
-    struct Count(usize);
+/// The bytes `v` takes as JSON (counted, not written), if at most
+/// `limit`; `None` past it (the count stops there).
+pub(crate) fn json_size(v: &Value, limit: usize) -> Option<usize> {
+    struct Count(usize, usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
             self.0 += buf.len();
+            if self.0 > self.1 {
+                return Err(std::io::Error::other("past the limit"));
+            }
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
-    let mut c = Count(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut c, v);
-    c.0
+    let mut c = Count(0, limit);
+    serde_json::to_writer(&mut c, v).ok().map(|()| c.0)
 }
 
 /// Refuses a payload past `limit` bytes, saying what it was.
 pub(crate) fn within(what: &str, v: Value, limit: usize) -> Result<Value, LuaError> {
-    let size = json_size(&v);
-    if size > limit {
+    if json_size(&v, limit).is_none() {
         return Err(LuaError::new(
             ErrorKind::Invalid,
-            format!("{what} is too large for Temporal: {size} bytes as JSON, the limit is {limit}"),
+            format!("{what} is too large for Temporal: over {limit} bytes as JSON"),
         ));
     }
     Ok(v)
@@ -236,10 +237,9 @@ mod tests {
         let small: Result<String, LuaError> = Ok("r".into());
         let ok = result_of((c.decode_result)(result_within(&c, Box::new(small), 64)));
         assert_eq!(ok.unwrap(), "r");
-        assert_eq!(
-            json_size(&json!({ "a": [1, "xy"] })),
-            r#"{"a":[1,"xy"]}"#.len()
-        );
+        let v = json!({ "a": [1, "xy"] });
+        assert_eq!(json_size(&v, 100), Some(r#"{"a":[1,"xy"]}"#.len()));
+        assert_eq!(json_size(&v, 5), None);
     }
 
     #[test]

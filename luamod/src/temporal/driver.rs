@@ -153,8 +153,20 @@ fn unsupported(what: &str, name: &str) -> WorkflowError {
     WorkflowError::Execution(format!("a Lua workflow has no {what} '{name}'").into())
 }
 
+/// The longest failure message sent to Temporal: a script decides what
+/// its error says, and a failure is a payload like any other.
+const MAX_FAILURE: usize = 32 << 10;
+
 fn failed(msg: impl Into<String>) -> WorkflowTermination {
-    let msg: String = msg.into();
+    let mut msg: String = msg.into();
+    if msg.len() > MAX_FAILURE {
+        let mut end = MAX_FAILURE;
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        msg.truncate(end);
+        msg.push_str("... (truncated)");
+    }
     WorkflowTermination::from(ApplicationFailure::new(msg))
 }
 
@@ -221,9 +233,10 @@ async fn run_script(
         ended: false,
     };
     // The time the script has computed since the workflow function last
-    // waited on Temporal: commands answered at once (the clock, a timer of
-    // 0 ms, results replayed from history) do not reset it, so a script
-    // that loops over them is stopped like one that loops over nothing.
+    // waited on Temporal (a timer or an activity, which resolves in a later
+    // activation, on replay too): commands answered at once (the clock, a
+    // wait of 0 ms) do not reset it, so a script that loops over them is
+    // stopped like one that loops over nothing.
     let mut since_wait = Instant::now();
     loop {
         // The process runs to its next command or its end while this waits

@@ -20,26 +20,39 @@ enum Token<'a> {
 /// Each direct read of a clock: its line and what it reads (`os.time`).
 pub(crate) fn wall_clock_reads(source: &str) -> Vec<(usize, String)> {
     let tokens = tokens(source);
+    let token = |j: usize| tokens.get(j).map(|(_, t)| t);
     let mut out = Vec::new();
-    for (i, (line, t)) in tokens.iter().enumerate() {
-        if *t != Token::Name("os") {
-            continue;
-        }
-        // `x.os.time` is some other table's field.
-        if i > 0 && matches!(tokens[i - 1].1, Token::Punct(b'.' | b':')) {
-            continue;
-        }
-        let field = match (tokens.get(i + 1), tokens.get(i + 2), tokens.get(i + 3)) {
-            (Some((_, Token::Punct(b'.' | b':'))), Some((_, Token::Name(f))), _) => Some(*f),
-            (
-                Some((_, Token::Punct(b'['))),
-                Some((_, Token::Str(f))),
-                Some((_, Token::Punct(b']'))),
-            ) => Some(*f),
+    for i in 0..tokens.len() {
+        // Where `os` ends: the name itself, or `require("os")` /
+        // `require "os"`, after which a field is read the same way.
+        let last = match token(i) {
+            // `x.os` is some other table's field, but `_G.os`, `_ENV.os`
+            // and `package.loaded.os` are the library.
+            Some(Token::Name("os")) => {
+                let after_dot = i > 0 && matches!(token(i - 1), Some(Token::Punct(b'.' | b':')));
+                let of_globals =
+                    i > 1 && matches!(token(i - 2), Some(Token::Name("_G" | "_ENV" | "loaded")));
+                if after_dot && !of_globals {
+                    continue;
+                }
+                i
+            }
+            Some(Token::Name("require")) => match (token(i + 1), token(i + 2), token(i + 3)) {
+                (Some(Token::Punct(b'(')), Some(Token::Str("os")), Some(Token::Punct(b')'))) => {
+                    i + 3
+                }
+                (Some(Token::Str("os")), _, _) => i + 1,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let field = match (token(last + 1), token(last + 2), token(last + 3)) {
+            (Some(Token::Punct(b'.' | b':')), Some(Token::Name(f)), _) => Some(*f),
+            (Some(Token::Punct(b'[')), Some(Token::Str(f)), Some(Token::Punct(b']'))) => Some(*f),
             _ => None,
         };
         if let Some(f) = field.filter(|f| CLOCKS.contains(f)) {
-            out.push((*line, format!("os.{f}")));
+            out.push((tokens[i].0, format!("os.{f}")));
         }
     }
     out

@@ -184,8 +184,8 @@ impl Builder {
     /// otherwise. A try whose worker is lost is retried after it.
     pub const DEFAULT_ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 
-    /// How long a script may compute between two commands unless told
-    /// otherwise.
+    /// How long a script may compute between two waits on Temporal unless
+    /// told otherwise.
     pub const DEFAULT_STEP_LIMIT: Duration = Duration::from_secs(2);
 
     /// The largest command, command result or workflow result, as JSON,
@@ -198,7 +198,9 @@ impl Builder {
     /// A command past it is not sent: the script gets `nil, err` (`INVALID`);
     /// a result past it becomes that error; a workflow result past it fails
     /// the workflow. A payload past the server's limit would instead fail
-    /// the workflow task on every try. Keep it under the server's limit.
+    /// the workflow task on every try. Keep it under the server's limit,
+    /// and do not lower it under running workflows: a replay that refuses
+    /// a command the history has is a nondeterminism error.
     pub fn payload_limit(mut self, bytes: usize) -> Self {
         self.payload_limit = bytes;
         self
@@ -328,6 +330,22 @@ impl Builder {
                 }
             }
         }
+        let mut scripts = BTreeMap::new();
+        for (name, source) in self.scripts {
+            let script = Script::compile(&source, &name)?;
+            if let Some((line, what)) = lint::wall_clock_reads(&source).into_iter().next() {
+                return Err(Error::new(format!(
+                    "workflow '{name}': {name}:{line}: reads {what}, a wall clock, which a \
+                     workflow may not (a replay would read another time); read workflow.now(), \
+                     the workflow's own clock"
+                )));
+            }
+            if scripts.insert(name.clone(), script).is_some() {
+                return Err(Error::new(format!(
+                    "two scripts for workflow type '{name}'"
+                )));
+            }
+        }
         let context = Arc::new(runtime.context_ref().clone());
         let states = runtime.module_states();
         let mut runners = Vec::new();
@@ -367,22 +385,6 @@ impl Builder {
         // that resume processes must not need that thread (see `mailbox`).
         let rt = std::thread::scope(|s| s.spawn(move || runtime.build()).join())
             .map_err(|_| Error::new("building the workflows' runtime panicked"))??;
-        let mut scripts = BTreeMap::new();
-        for (name, source) in self.scripts {
-            let script = Script::compile(&source, &name)?;
-            if let Some((line, what)) = lint::wall_clock_reads(&source).into_iter().next() {
-                return Err(Error::new(format!(
-                    "workflow '{name}': {name}:{line}: reads {what}, a wall clock, which a \
-                     workflow may not (a replay would read another time); read workflow.now(), \
-                     the workflow's own clock"
-                )));
-            }
-            if scripts.insert(name.clone(), script).is_some() {
-                return Err(Error::new(format!(
-                    "two scripts for workflow type '{name}'"
-                )));
-            }
-        }
         Ok(LuaWorkflows {
             shared: Arc::new(Shared {
                 rt,
