@@ -22,7 +22,7 @@ pub(crate) fn wall_clock_reads(source: &str) -> Vec<(usize, String)> {
     let tokens = tokens(source);
     let token = |j: usize| tokens.get(j).map(|(_, t)| t);
     let mut out = Vec::new();
-    for i in 0..tokens.len() {
+    for (i, (line, _)) in tokens.iter().enumerate() {
         // Where `os` ends: the name itself, or `require("os")` /
         // `require "os"`, after which a field is read the same way.
         let last = match token(i) {
@@ -52,7 +52,7 @@ pub(crate) fn wall_clock_reads(source: &str) -> Vec<(usize, String)> {
             _ => None,
         };
         if let Some(f) = field.filter(|f| CLOCKS.contains(f)) {
-            out.push((tokens[i].0, format!("os.{f}")));
+            out.push((*line, format!("os.{f}")));
         }
     }
     out
