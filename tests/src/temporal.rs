@@ -61,12 +61,11 @@ pub fn builder(log: PathBuf, worker: String) -> Builder {
         let line = format!("{worker} {} {}\n", c.order, c.cents);
         let log = log.clone();
         async move {
-            let mut f = std::fs::OpenOptions::new()
+            std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&log)
-                .map_err(|e| LuaError::new(luamod::ErrorKind::Unavailable, e.to_string()))?;
-            f.write_all(line.as_bytes())
+                .and_then(|mut f| f.write_all(line.as_bytes()))
                 .map_err(|e| LuaError::new(luamod::ErrorKind::Unavailable, e.to_string()))?;
             if c.cents <= 0 {
                 return Err(LuaError::new(

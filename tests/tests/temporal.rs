@@ -46,6 +46,29 @@ fn scratch(what: &str) -> PathBuf {
     dir
 }
 
+/// What each test starts from: a scratch folder and its charge log, a task
+/// queue of its own, a client.
+struct Scene {
+    dir: PathBuf,
+    log: PathBuf,
+    queue: String,
+    client: Client,
+}
+
+impl Scene {
+    async fn new(what: &str) -> Scene {
+        let dir = scratch(what);
+        Scene {
+            log: dir.join("charges.log"),
+            dir,
+            queue: unique(what),
+            client: connect(&address())
+                .await
+                .expect("connect to the Temporal server"),
+        }
+    }
+}
+
 fn charges(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -105,10 +128,12 @@ async fn outcome(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_runs_as_a_workflow_its_commands_as_activities_and_a_changed_script_fails_to_replay()
  {
-    let dir = scratch("inproc");
-    let log = dir.join("charges.log");
-    let queue = unique("inproc");
-    let client = connect(&address()).await.unwrap();
+    let Scene {
+        dir,
+        log,
+        queue,
+        client,
+    } = Scene::new("inproc").await;
     let workflows = workflows(log.clone(), "inproc".into()).build().unwrap();
     let mut options = WorkerOptions::new(queue.clone()).build();
     workflows.register(&mut options).unwrap();
@@ -228,10 +253,9 @@ async fn until_history_has(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_outlives_its_killed_worker_and_finished_commands_do_not_run_again() {
-    let dir = scratch("crash");
-    let log = dir.join("charges.log");
-    let queue = unique("crash");
-    let client = connect(&address()).await.unwrap();
+    let Scene {
+        log, queue, client, ..
+    } = Scene::new("crash").await;
     let first = WorkerProcess::start(&queue, &log, "w1");
     let handle = start_order(
         &client,
@@ -256,10 +280,9 @@ async fn a_workflow_outlives_its_killed_worker_and_finished_commands_do_not_run_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_processes_share_the_workflows_of_a_task_queue() {
-    let dir = scratch("scale");
-    let log = dir.join("charges.log");
-    let queue = unique("scale");
-    let client = connect(&address()).await.unwrap();
+    let Scene {
+        log, queue, client, ..
+    } = Scene::new("scale").await;
     let _a = WorkerProcess::start(&queue, &log, "a");
     let _b = WorkerProcess::start(&queue, &log, "b");
     let mut handles = Vec::new();
@@ -295,10 +318,9 @@ async fn two_worker_processes_share_the_workflows_of_a_task_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
-    let dir = scratch("hostile");
-    let log = dir.join("charges.log");
-    let queue = unique("hostile");
-    let client = connect(&address()).await.unwrap();
+    let Scene {
+        log, queue, client, ..
+    } = Scene::new("hostile").await;
     let cases: &[(&str, &str, &str)] = &[
         // Computes forever: stopped at the step limit, the worker thread
         // freed.
@@ -414,11 +436,11 @@ fn what_a_workflow_may_not_do_is_refused_before_it_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_workflow_ends_its_wait_and_ends_cancelled() {
-    let dir = scratch("cancel");
-    let queue = unique("cancel");
-    let client = connect(&address()).await.unwrap();
+    let Scene {
+        log, queue, client, ..
+    } = Scene::new("cancel").await;
     let mut options = WorkerOptions::new(queue.clone()).build();
-    workflows(dir.join("charges.log"), "cancel".into())
+    workflows(log, "cancel".into())
         .workflow(
             "patient",
             r#"

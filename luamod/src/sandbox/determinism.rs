@@ -158,16 +158,16 @@ pub(crate) fn workflow_globals(lua: &Lua, g: &Table) -> mlua::Result<WorkflowGlo
 /// Fills a workflow's `os` with clocks that refuse: a wall clock reads
 /// differently on every replay.
 pub(crate) fn refusing_clocks(lua: &Lua, os: &Table) -> mlua::Result<()> {
+    let refusing: mlua::Function = lua
+        .load(
+            "local error = ... return function(name) return function() error('os.' .. name .. \
+             ': a workflow has no wall clock (a replay would read another time); read the \
+             workflow\\'s own clock (workflow.now() on Temporal)', 2) end end",
+        )
+        .set_name("=luamod.workflow")
+        .call(lua.globals().raw_get::<mlua::Function>("error")?)?;
     for name in CLOCKS {
-        let msg = format!(
-            "os.{name}: a workflow has no wall clock (a replay would read another time); \
-             read the workflow's own clock (workflow.now() on Temporal)"
-        );
-        let refuse: mlua::Function = lua
-            .load("local msg, error = ... return function() error(msg, 2) end")
-            .set_name("=luamod.workflow")
-            .call((msg, lua.globals().raw_get::<mlua::Function>("error")?))?;
-        os.raw_set(*name, refuse)?;
+        os.raw_set(*name, refusing.call::<mlua::Function>(*name)?)?;
     }
     Ok(())
 }

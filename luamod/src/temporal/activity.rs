@@ -64,19 +64,14 @@ pub(crate) struct CommandRunner {
     pub payload_limit: usize,
 }
 
-impl CommandRunner {
-    /// Registers this command's activity in `defs`.
-    pub(crate) fn register(self: Arc<Self>, defs: &mut ActivityDefinitions) {
+// The SDK's bound on an activity's implementer; luamod registers each
+// runner itself (`LuaWorkflows::register_activities`).
+impl ActivityImplementer for CommandRunner {
+    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
         let name = self.codec.name;
         registering(name, || {
             defs.register_activity::<CommandActivity>(self);
         });
-    }
-}
-
-impl ActivityImplementer for CommandRunner {
-    fn register_all(self: Arc<Self>, defs: &mut ActivityDefinitions) {
-        self.register(defs);
     }
 }
 
