@@ -24,10 +24,15 @@ type Borrows = Vec<&'static Cell<isize>>;
 ///
 /// Every export call builds one, so its layout is kept for the common
 /// call that borrows nothing and checks no permission: setting it up is a
-/// few stores, and dropping it two tests (no out-of-line drop glue).
+/// few stores, and its end one test of [`pending`](Self::pending) (no
+/// out-of-line drop glue).
 pub struct CallCx {
     state: *mut lua_State,
     info: &'static ExportInfo,
+    /// What the end of the call must look at (`PENDING_BORROWS` and the
+    /// other bits): zero for most calls, so that returning and dropping
+    /// the context test one byte.
+    pending: Cell<u8>,
     lua: OnceCell<&'static mlua::Lua>,
     guard: Cell<Option<Guard>>,
     /// How many userdata borrows are held (most calls take none). The
@@ -43,18 +48,28 @@ pub struct CallCx {
     /// with the context: it is filled only past [`INLINE_BORROWS`]
     /// borrows, and then `release_all` runs and empties it.
     more_borrows: ManuallyDrop<Cell<Option<Box<Borrows>>>>,
-    /// The security context, looked up on first use.
-    context: OnceCell<Arc<Context>>,
+    /// The security context, looked up on first use. Dropped by
+    /// `release_all` when `PENDING_CONTEXT` says it was set.
+    context: ManuallyDrop<OnceCell<Arc<Context>>>,
     suspend: Cell<Option<Suspend>>,
     /// Bytes of Lua strings copied into Rust values by this call's
     /// arguments (see [`CallCx::MAX_COPIED`]).
     copied: Cell<usize>,
 }
 
+/// Bits of [`CallCx::pending`].
+const PENDING_BORROWS: u8 = 1;
+const PENDING_CONTEXT: u8 = 2;
+/// A guard was made: an allocation failure may have been deferred.
+const PENDING_GUARD: u8 = 4;
+const PENDING_SUSPEND: u8 = 8;
+/// What the context's drop must undo.
+const PENDING_DROP: u8 = PENDING_BORROWS | PENDING_CONTEXT;
+
 impl Drop for CallCx {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.nborrows.get() != 0 {
+        if self.pending.get() & PENDING_DROP != 0 {
             self.release_all();
         }
     }
@@ -70,14 +85,37 @@ impl CallCx {
                 release(flag);
             }
             self.nborrows.set(0);
+            self.pending.set(self.pending.get() & !PENDING_BORROWS);
         }
     }
 
+    /// Whether the end of the call has anything to look at besides its
+    /// result (a suspension, a deferred allocation failure, borrows or a
+    /// context to drop).
+    #[inline(always)]
+    pub(crate) fn pending(&self) -> bool {
+        self.pending.get() != 0
+    }
+
+    #[inline(always)]
+    fn mark(&self, bit: u8) {
+        self.pending.set(self.pending.get() | bit);
+    }
+
     // Out of line, so that dropping a call context that borrowed nothing
-    // is inlined as a single test.
+    // and looked up no context is inlined as a single test.
     #[inline(never)]
     fn release_all(&mut self) {
+        if self.pending.get() & PENDING_CONTEXT != 0 {
+            // SAFETY: dropped once: the bit is cleared with it, and this is
+            // the only place the field is dropped.
+            unsafe { ManuallyDrop::drop(&mut self.context) };
+        }
+        self.pending.set(self.pending.get() & !PENDING_DROP);
         let n = self.nborrows.replace(0) as usize;
+        if n == 0 {
+            return;
+        }
         if n == 1 {
             // A method's `self`: the common case.
             if let Some(flag) = self.borrows[0].take() {
@@ -111,12 +149,13 @@ impl CallCx {
         CallCx {
             state,
             info,
+            pending: Cell::new(0),
             lua: OnceCell::new(),
             guard: Cell::new(None),
             nborrows: Cell::new(0),
             borrows: Default::default(),
             more_borrows: ManuallyDrop::new(Cell::new(None)),
-            context: OnceCell::new(),
+            context: ManuallyDrop::new(OnceCell::new()),
             suspend: Cell::new(None),
             copied: Cell::new(0),
         }
@@ -182,8 +221,11 @@ impl CallCx {
     /// else the one set on a plain state with [`crate::set_context`], else
     /// none (every permission denied).
     pub fn context(&self) -> &Context {
-        self.context
-            .get_or_init(|| crate::security::current::of(self.lua()))
+        self.context.get_or_init(|| {
+            let c = crate::security::current::of(self.lua());
+            self.mark(PENDING_CONTEXT);
+            c
+        })
     }
 
     #[inline(always)]
@@ -194,6 +236,7 @@ impl CallCx {
                 // SAFETY: live state; the guard is used within this call.
                 let g = unsafe { Guard::of(self.state) };
                 self.guard.set(Some(g));
+                self.mark(PENDING_GUARD);
                 g
             }
         }
@@ -277,6 +320,7 @@ impl CallCx {
     /// resume in `k`.
     pub(crate) fn request_yield(&self, k: crate::ffi::vm::KFunction) {
         self.suspend.set(Some(Suspend::Yield(k)));
+        self.mark(PENDING_SUSPEND);
     }
 
     /// Asks `call` to call the function pushed below `nargs` arguments in
@@ -288,6 +332,7 @@ impl CallCx {
         k: crate::ffi::vm::KFunction,
     ) {
         self.suspend.set(Some(Suspend::PCall { nargs, ctx, k }));
+        self.mark(PENDING_SUSPEND);
     }
 
     pub(crate) fn suspend(&self) -> Option<Suspend> {
@@ -310,5 +355,6 @@ impl CallCx {
             }
         }
         self.nborrows.set(n as u32 + 1);
+        self.mark(PENDING_BORROWS);
     }
 }

@@ -1,5 +1,6 @@
 //! [`call`]: the one entry point every generated C function goes through.
 
+use std::cell::Cell;
 use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -59,16 +60,33 @@ unsafe fn enter<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) ->
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
 {
+    // How to suspend, when the outcome says so (plain data: this frame
+    // still owns nothing).
+    let how = Cell::new(None);
     // One `catch_unwind` covers the body and the reporting of its result.
     // SAFETY: forwarded from our caller.
-    let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body) })) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body, &how) })) {
         Ok(o) => o,
         Err(payload) => recover(state, info, payload),
     };
-    // SAFETY: `run` (or `recover`) has returned, so every Rust value of the
-    // call is dropped (borrows released); this frame holds only integers
-    // and pointers, so raising, yielding or calling Lua from here skips
-    // nothing.
+    match outcome {
+        Outcome::Return(n) => n,
+        // SAFETY: forwarded; `run` (or `recover`) has returned, so every
+        // Rust value of the call is dropped.
+        other => unsafe { conclude(state, other, how.get()) },
+    }
+}
+
+/// Carries out an outcome other than returning. Out of line, so that an
+/// export's own frame is the small one of a call that returns.
+///
+/// # Safety
+/// As [`call`], and every Rust value of the call is dropped: this frame
+/// holds only integers and pointers, so raising, yielding or calling Lua
+/// from here skips nothing.
+#[inline(never)]
+unsafe fn conclude(state: *mut lua_State, outcome: Outcome, how: Option<Suspend>) -> c_int {
+    // SAFETY: see the function's contract.
     unsafe {
         match outcome {
             Outcome::Return(n) => n,
@@ -83,15 +101,20 @@ where
                 ffi::lua_pushlstring(state, MEMORY_MESSAGE.as_ptr().cast(), MEMORY_MESSAGE.len());
                 ffi::lua_error(state)
             }
-            // `Yield` checked that the running coroutine can yield.
-            Outcome::Suspend(n, Suspend::Yield(k)) => crate::ffi::vm::yield_k(state, n, k),
-            // `Invoke` pushed the function and `nargs` arguments. If the
-            // callee yields, lua_pcallk leaves this frame by longjmp and Lua
-            // later runs `k`; if not, we run `k` ourselves.
-            Outcome::Suspend(_, Suspend::PCall { nargs, ctx, k }) => {
-                let status = crate::ffi::vm::pcall_k(state, nargs, ctx, k);
-                k(state, status, ctx)
-            }
+            Outcome::Suspend(n) => match how {
+                // `Yield` checked that the running coroutine can yield.
+                Some(Suspend::Yield(k)) => crate::ffi::vm::yield_k(state, n, k),
+                // `Invoke` pushed the function and `nargs` arguments. If
+                // the callee yields, lua_pcallk leaves this frame by
+                // longjmp and Lua later runs `k`; if not, we run `k`
+                // ourselves.
+                Some(Suspend::PCall { nargs, ctx, k }) => {
+                    let status = crate::ffi::vm::pcall_k(state, nargs, ctx, k);
+                    k(state, status, ctx)
+                }
+                // `finish` writes the slot before it says `Suspend`.
+                None => n,
+            },
         }
     }
 }
@@ -102,22 +125,48 @@ where
 /// # Safety
 /// As [`call`].
 #[inline(always)]
-unsafe fn run<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) -> Outcome
+unsafe fn run<F>(
+    state: *mut lua_State,
+    info: &'static ExportInfo,
+    body: F,
+    how: &Cell<Option<Suspend>>,
+) -> Outcome
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
     // SAFETY: forwarded.
     let cx = unsafe { CallCx::new(state, info) };
-    let outcome = match body(&cx) {
-        Ok(n) => match cx.suspend() {
-            Some(s) => Outcome::Suspend(n, s),
-            None => Outcome::Return(n),
-        },
-        Err(e) => report::report(&cx, e),
-    };
-    // A method's `self` released inline; the context's drop then has
-    // nothing left to do (and a call that borrowed nothing folds both away).
+    let result = body(&cx);
+    // A method's `self` released inline; a call with nothing else pending
+    // then returns after one test, and the context's drop folds away.
     cx.release_self();
+    match result {
+        Ok(n) if !cx.pending() => Outcome::Return(n),
+        Ok(n) => finish(&cx, n, how),
+        Err(e) => fail(&cx, e),
+    }
+}
+
+/// The end of a call that suspends or may have deferred an allocation
+/// failure.
+#[inline(never)]
+fn finish(cx: &CallCx, n: c_int, how: &Cell<Option<Suspend>>) -> Outcome {
+    if cx.take_deferred() {
+        return Outcome::OutOfMemory;
+    }
+    match cx.suspend() {
+        Some(s) => {
+            how.set(Some(s));
+            Outcome::Suspend(n)
+        }
+        None => Outcome::Return(n),
+    }
+}
+
+/// The end of a call that failed.
+#[inline(never)]
+fn fail(cx: &CallCx, e: CallError) -> Outcome {
+    let outcome = report::report(cx, e);
     if cx.take_deferred() {
         return Outcome::OutOfMemory;
     }

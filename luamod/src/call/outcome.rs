@@ -17,7 +17,10 @@ pub(crate) enum Suspend {
 }
 
 /// What the inner part of a call decided; carried out by `call`'s outer
-/// frame, which owns nothing.
+/// frame, which owns nothing. A word, so that it comes back from
+/// `catch_unwind` in a register: how to suspend is written to a slot of
+/// the outer frame instead.
+#[derive(Clone, Copy)]
 pub(super) enum Outcome {
     /// Return the top `n` values.
     Return(c_int),
@@ -25,6 +28,6 @@ pub(super) enum Outcome {
     Raise,
     /// Raise Lua's memory error (an allocation failed inside a window).
     OutOfMemory,
-    /// Yield the top `n` values and continue in the continuation.
-    Suspend(c_int, Suspend),
+    /// Suspend as the outer frame's slot says, with the top `n` values.
+    Suspend(c_int),
 }

@@ -121,19 +121,18 @@ fn utf8(b: &[u8]) -> Option<&str> {
 #[inline(always)]
 fn short_ascii(b: &[u8]) -> bool {
     let n = b.len();
+    // Fixed-size copies out of bounds-checked slices: one unaligned load
+    // each once inlined.
     let word = |i: usize| {
-        u64::from_le_bytes([
-            b[i],
-            b[i + 1],
-            b[i + 2],
-            b[i + 3],
-            b[i + 4],
-            b[i + 5],
-            b[i + 6],
-            b[i + 7],
-        ])
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
     };
-    let half = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let half = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[i..i + 4]);
+        u32::from_le_bytes(w)
+    };
     if n >= 8 {
         let mut acc = word(n - 8);
         let mut i = 0;
