@@ -358,3 +358,56 @@ impl CallCx {
         self.mark(PENDING_BORROWS);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mlua::ffi::lua_State;
+
+    use crate::call::{CallError, ExportInfo, ExportKind, call};
+    use crate::security::{Actor, Context};
+
+    static INFO: ExportInfo = ExportInfo {
+        owner: || "t",
+        name: "touch",
+        kind: ExportKind::Function,
+    };
+
+    /// Looks the security context up, then returns, fails or panics as
+    /// its argument says.
+    unsafe extern "C-unwind" fn touch(state: *mut lua_State) -> std::ffi::c_int {
+        // SAFETY: called by Lua as a C function.
+        unsafe {
+            call(state, &INFO, |cx| {
+                let _ = cx.context();
+                match <i64 as crate::FromArg>::from_arg(cx, 1)? {
+                    0 => Ok(0),
+                    1 => Err(CallError::Message("refused".to_owned())),
+                    _ => panic!("boom"),
+                }
+            })
+        }
+    }
+
+    /// A looked-up context is held by the call only while it runs: the
+    /// call context drops it however the call ends (returning, raising,
+    /// panicking), or every call would leak a reference.
+    #[test]
+    fn a_looked_up_context_is_released_however_the_call_ends() {
+        let lua = crate::lua_with(&[]).unwrap();
+        crate::security::current::set(&lua, Context::new(Actor::new("t")));
+        // SAFETY: `touch` goes through `call`, which raises only after
+        // every Rust value of the call is dropped.
+        let f = unsafe { lua.create_c_function(touch) }.unwrap();
+        let held = || Arc::strong_count(&lua.app_data_ref::<Arc<Context>>().unwrap());
+        let before = held();
+        for how in [0, 1, 2] {
+            for _ in 0..100 {
+                let r = f.call::<()>(how);
+                assert_eq!(r.is_ok(), how == 0, "{r:?}");
+            }
+            assert_eq!(held(), before, "after calls that end with {how}");
+        }
+    }
+}
