@@ -329,3 +329,25 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
     println!("runtime processes: {points} injection points");
     assert!(points > 20);
 }
+
+/// A result that does not fit under the memory limit is not handed to the
+/// script: the allocation made while Rust values were alive was let
+/// through, and the call raises `not enough memory` once they are dropped.
+/// (Returning it would let a script grow past its limit one result at a
+/// time.)
+#[test]
+fn a_result_past_the_memory_limit_raises_instead_of_returning() {
+    let _serial = serial();
+    let (lua, _) = state();
+    let mem = MemoryControl::install(&lua).unwrap();
+    lua.load("big = string.rep('x', 1 << 20)").exec().unwrap();
+    lua.gc_collect().unwrap();
+    // Room for half a copy of `big`.
+    mem.set_limit(mem.used() + (1 << 19));
+    let r = lua.load("return #require('oom').echo(big)").eval::<i64>();
+    let e = r.expect_err("a 1 MiB result under half a MiB of room");
+    assert!(e.to_string().contains("not enough memory"), "{e}");
+    mem.set_limit(0);
+    lua.load("big = nil").exec().unwrap();
+    check_after(&lua, "a result past the limit", 0);
+}

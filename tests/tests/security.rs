@@ -222,3 +222,43 @@ fn permissions_appear_in_manifests_and_stubs() {
             .contains("*Permission:* `greet.secret` on `name`.")
     );
 }
+
+#[luamod::module(name = "ctxprobe")]
+mod ctxprobe {
+    use super::*;
+
+    /// Reads the caller's context, then returns its actor or panics. A
+    /// `how` that is not a number raises after the context was read.
+    #[luamod::function]
+    pub fn touch(ctx: &Context, how: i64) -> String {
+        match how {
+            0 => ctx.actor.as_ref().map(|a| a.id.clone()).unwrap_or_default(),
+            _ => panic!("boom"),
+        }
+    }
+}
+
+/// A call holds the security context it looked up only while it runs:
+/// however it ends (returning, failing, panicking), the reference is
+/// dropped, or every call would leak one.
+#[test]
+fn a_call_releases_the_context_it_looked_up_however_it_ends() {
+    let lua = luamod::lua_with(&[&ctxprobe::MODULE]).unwrap();
+    luamod::set_context(&lua, Context::new(Actor::new("t")));
+    let held =
+        || std::sync::Arc::strong_count(&lua.app_data_ref::<std::sync::Arc<Context>>().unwrap());
+    let before = held();
+    let touch: luamod::mlua::Function =
+        lua.load("return require('ctxprobe').touch").eval().unwrap();
+    for how in ["0", "x", "2"] {
+        for _ in 0..100 {
+            let r = touch.call::<String>(how);
+            match how {
+                "0" => assert_eq!(r.unwrap(), "t"),
+                "x" => assert!(r.unwrap_err().to_string().contains("number expected")),
+                _ => assert!(r.unwrap_err().to_string().contains("boom")),
+            }
+        }
+        assert_eq!(held(), before, "after calls with {how}");
+    }
+}

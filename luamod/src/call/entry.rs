@@ -141,8 +141,11 @@ where
     // then returns after one test, and the context's drop folds away.
     cx.release_self();
     match result {
-        Ok(n) if !cx.pending() => Outcome::Return(n),
-        Ok(n) => finish(&cx, n, how),
+        Ok(n) => match cx.quick_end() {
+            Some(false) => Outcome::Return(n),
+            Some(true) => Outcome::OutOfMemory,
+            None => finish(&cx, n, how),
+        },
         Err(e) => fail(&cx, e),
     }
 }
