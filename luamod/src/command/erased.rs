@@ -1,11 +1,12 @@
 //! What a dispatch table holds: a handler with its command type erased
-//! ([`ErasedHandler`]), and what a handler receives besides the command
-//! ([`HandlerCx`]).
+//! ([`ErasedHandler`]), what a handler receives besides the command
+//! ([`HandlerCx`]), and what starting one gives back ([`Task`]).
 
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskCx, Poll};
 
 use super::cancel::CancelToken;
 use super::id::{CommandId, Pid};
@@ -39,14 +40,81 @@ impl HandlerCx {
     }
 }
 
-/// A boxed handler future; its output is a `Result<C::Output, LuaError>`
-/// in a box.
+/// A boxed future whose output is a boxed `Result<C::Output, LuaError>`,
+/// for erased handlers that produce their result that way (see
+/// [`boxed_task`]).
 pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+/// A started handler: polled until it is ready, then its output taken.
+///
+/// The output stays inside the task, so that a round trip through the
+/// runtime allocates no box for it: the continuation that resumes the
+/// process moves it straight into a slot of its own type.
+pub trait Task: Send {
+    /// Advances the handler; `Ready` once its output is kept.
+    fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()>;
+    /// Moves the output into `out`, an `Option<Result<C::Output,
+    /// LuaError>>` for the command `C` the task answers. False if there is
+    /// no output (not ready, or taken), if `out` is of another type, or if
+    /// the task keeps its output boxed (then [`take_boxed`](Self::take_boxed)
+    /// has it).
+    fn take_output(self: Pin<&mut Self>, out: &mut dyn Any) -> bool;
+    /// The output as a boxed `Result<C::Output, LuaError>`, for code that
+    /// handles every command alike (`None` if there is none).
+    fn take_boxed(self: Pin<&mut Self>) -> Option<Box<dyn Any + Send>>;
+}
+
+/// A started handler, as the runtime holds it.
+pub type BoxTask = Pin<Box<dyn Task>>;
+
+/// Waits until `task` is ready.
+pub async fn ready(task: &mut BoxTask) {
+    std::future::poll_fn(|cx| task.as_mut().poll_task(cx)).await
+}
+
+/// A task from a future with a boxed output (a `Result<C::Output,
+/// LuaError>` in a box), for erased handlers that make their result that
+/// way.
+pub fn boxed_task(fut: impl Future<Output = Box<dyn Any + Send>> + Send + 'static) -> BoxTask {
+    Box::pin(Boxed {
+        fut: Box::pin(fut),
+        out: None,
+    })
+}
+
+struct Boxed {
+    fut: BoxFuture,
+    out: Option<Box<dyn Any + Send>>,
+}
+
+impl Task for Boxed {
+    fn poll_task(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        if self.out.is_some() {
+            return Poll::Ready(());
+        }
+        match self.fut.as_mut().poll(cx) {
+            Poll::Ready(b) => {
+                self.out = Some(b);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn take_output(self: Pin<&mut Self>, _: &mut dyn Any) -> bool {
+        // The output is boxed already: `take_boxed` has it.
+        false
+    }
+
+    fn take_boxed(mut self: Pin<&mut Self>) -> Option<Box<dyn Any + Send>> {
+        self.out.take()
+    }
+}
 
 /// A handler with its command type erased, as the dispatch table holds it.
 pub trait ErasedHandler: Send + Sync + 'static {
     /// The command it answers.
     fn command(&self) -> (CommandId, &'static str);
     /// Starts handling `cmd` (which must be of the handler's command type).
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxFuture;
+    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask;
 }

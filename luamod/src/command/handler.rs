@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
 
 use super::def::Command;
-use super::erased::{BoxFuture, ErasedHandler, HandlerCx};
+use super::erased::{BoxTask, ErasedHandler, HandlerCx, Task};
 use super::id::CommandId;
 use crate::error::{ErrorKind, LuaError};
 
@@ -47,28 +47,32 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         (C::ID, C::NAME)
     }
 
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxFuture {
+    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask {
         let cmd = match cmd.downcast::<C>() {
             Ok(c) => *c,
             Err(_) => {
-                let r: Result<C::Output, LuaError> = Err(LuaError::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "command {} ({}) reached a handler of another type",
-                        C::ID,
-                        C::NAME
-                    ),
-                ));
-                return Box::pin(std::future::ready(Box::new(r) as Box<dyn Any + Send>));
+                return Box::pin(Run::<C, _> {
+                    inner: std::future::ready(Err(LuaError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "command {} ({}) reached a handler of another type",
+                            C::ID,
+                            C::NAME
+                        ),
+                    ))),
+                    out: None,
+                    done: false,
+                });
             }
         };
         // The async block owns the handler, so the future is 'static; a
-        // panic while creating or polling it is caught by CatchPanic.
+        // panic while creating or polling it is caught by `Run`.
         let handler = self.handler.clone();
-        // One box for the handler's future and its panic guard.
-        Box::pin(CatchPanic::<C, _> {
+        // One box for the handler's future, its panic guard and its output.
+        Box::pin(Run::<C, _> {
             inner: async move { handler.handle(cmd, cx).await },
-            _c: std::marker::PhantomData,
+            out: None,
+            done: false,
         })
     }
 }
@@ -85,38 +89,66 @@ fn panicked<C: Command>(payload: &Box<dyn Any + Send>) -> LuaError {
     )
 }
 
-/// A handler's future that turns a panic while polling it into an
-/// `INTERNAL` error. `inner` is structurally pinned: it is never moved out
-/// of a pinned `CatchPanic` (no method does, and `CatchPanic` has no
-/// `Drop` of its own that could).
-struct CatchPanic<C: Command, F> {
+/// A handler's future as a [`Task`]: a panic while polling it becomes an
+/// `INTERNAL` error, and its output is kept until the runtime takes it.
+/// `inner` is structurally pinned: it is never moved out of a pinned
+/// `Run` (no method does, and `Run` has no `Drop` of its own that could);
+/// `out` and `done` are plain data, never pinned.
+struct Run<C: Command, F> {
     inner: F,
-    _c: std::marker::PhantomData<fn() -> C>,
+    out: Option<Result<C::Output, LuaError>>,
+    /// `inner` returned `Ready`: it must not be polled again.
+    done: bool,
 }
 
-impl<C: Command, F> Future for CatchPanic<C, F>
+impl<C: Command, F> Task for Run<C, F>
 where
     F: Future<Output = Result<C::Output, LuaError>> + Send,
 {
-    type Output = Box<dyn Any + Send>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of `inner` (see the type): it stays
-        // where it is for as long as the pinned `CatchPanic` lives.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.inner) };
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(r)) => Poll::Ready(Box::new(r)),
+    fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        // SAFETY: `inner` is only ever used pinned (below), never moved;
+        // the other fields are not pinned (see the type).
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.done {
+            return Poll::Ready(());
+        }
+        // SAFETY: structural pinning of `inner`: `this` came from a pinned
+        // `Run`, so `inner` stays where it is for as long as it lives.
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let r = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(r)) => r,
             Err(p) => {
-                let r: Result<C::Output, LuaError> = Err(panicked::<C>(&p));
+                let e = panicked::<C>(&p);
                 // A payload whose own `Drop` panics must not escape into
                 // the worker: that second payload is leaked instead.
                 if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(p))) {
                     std::mem::forget(again);
                 }
-                Poll::Ready(Box::new(r))
+                Err(e)
             }
+        };
+        this.out = Some(r);
+        this.done = true;
+        Poll::Ready(())
+    }
+
+    fn take_output(self: Pin<&mut Self>, out: &mut dyn Any) -> bool {
+        // SAFETY: only `out`, which is not pinned, is touched.
+        let this = unsafe { self.get_unchecked_mut() };
+        match out.downcast_mut::<Option<Result<C::Output, LuaError>>>() {
+            Some(slot) if this.out.is_some() => {
+                *slot = this.out.take();
+                true
+            }
+            _ => false,
         }
+    }
+
+    fn take_boxed(self: Pin<&mut Self>) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: as in `take_output`.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.out.take().map(|r| Box::new(r) as Box<dyn Any + Send>)
     }
 }
 
@@ -172,5 +204,94 @@ impl HandlerSet for Arc<dyn ErasedHandler> {
 impl HandlerSet for Vec<Arc<dyn ErasedHandler>> {
     fn handlers(&self) -> Vec<Arc<dyn ErasedHandler>> {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::any::Any;
+    use std::sync::Arc;
+    use std::task::{Context as TaskCx, Poll, Waker};
+
+    use super::handler_fn;
+    use crate::command::{CancelToken, Command, CommandId, HandlerCx, Pid, States};
+    use crate::error::{ErrorKind, LuaError};
+    use crate::security::Context;
+
+    struct Double(i64);
+    impl Command for Double {
+        const ID: CommandId = CommandId(901);
+        const NAME: &'static str = "t.double";
+        type Output = i64;
+    }
+
+    fn hcx() -> HandlerCx {
+        HandlerCx {
+            pid: Pid(1),
+            cancel: CancelToken::new(),
+            context: Arc::new(Context::none().clone()),
+            states: States::default(),
+        }
+    }
+
+    fn poll(task: &mut crate::command::BoxTask) -> Poll<()> {
+        task.as_mut()
+            .poll_task(&mut TaskCx::from_waker(Waker::noop()))
+    }
+
+    type Out = Option<Result<i64, LuaError>>;
+
+    #[test]
+    fn a_task_keeps_its_output_until_it_is_taken_once_into_its_own_type() {
+        let h = handler_fn(|Double(x): Double, _| async move { Ok(x * 2) });
+        let mut task = h.start(Box::new(Double(21)), hcx());
+        assert!(poll(&mut task).is_ready());
+        // Polled again once ready: still ready, the handler not run again.
+        assert!(poll(&mut task).is_ready());
+        // A slot of another type gets nothing, and the output stays.
+        let mut wrong: Option<Result<String, LuaError>> = None;
+        assert!(!task.as_mut().take_output(&mut wrong as &mut dyn Any));
+        let mut out: Out = None;
+        assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
+        assert_eq!(out.unwrap().unwrap(), 42);
+        // Taken: nothing is left, boxed or not.
+        let mut again: Out = None;
+        assert!(!task.as_mut().take_output(&mut again as &mut dyn Any));
+        assert!(task.as_mut().take_boxed().is_none());
+    }
+
+    #[test]
+    fn a_panicking_handler_and_a_command_of_another_type_are_internal_errors() {
+        let h = handler_fn(|_: Double, _| async move {
+            if true {
+                panic!("kaboom in a handler");
+            }
+            Ok(0)
+        });
+        let mut task = h.start(Box::new(Double(1)), hcx());
+        assert!(poll(&mut task).is_ready());
+        let b = task.as_mut().take_boxed().expect("an output");
+        let e = b.downcast::<Result<i64, LuaError>>().unwrap().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.message().contains("kaboom in a handler"), "{e:?}");
+
+        let mut task = h.start(Box::new("not a Double"), hcx());
+        assert!(poll(&mut task).is_ready());
+        let mut out: Out = None;
+        assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
+        let e = out.unwrap().unwrap_err();
+        assert!(e.message().contains("another type"), "{e:?}");
+    }
+
+    #[test]
+    fn a_boxed_task_hands_its_output_boxed() {
+        let mut task = crate::command::boxed_task(async {
+            Box::new(Ok::<i64, LuaError>(7)) as Box<dyn Any + Send>
+        });
+        assert!(poll(&mut task).is_ready());
+        let mut out: Out = None;
+        assert!(!task.as_mut().take_output(&mut out as &mut dyn Any));
+        let b = task.as_mut().take_boxed().expect("the box");
+        assert_eq!(b.downcast::<Result<i64, LuaError>>().unwrap().unwrap(), 7);
     }
 }

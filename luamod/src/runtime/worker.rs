@@ -25,7 +25,7 @@ use mlua::{Lua, MultiValue, Table, Thread, Value};
 use super::resume::Stepped;
 use super::script::{Code, Entry};
 use super::shared::{Completed, Shared};
-use crate::command::{CancelToken, HandlerCx, Pid};
+use crate::command::{BoxTask, CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::alloc::MemoryControl;
 use crate::sandbox::random::Rng;
@@ -42,7 +42,7 @@ pub(crate) enum Msg {
     Complete {
         pid: Pid,
         generation: u64,
-        result: Box<dyn Any + Send>,
+        task: BoxTask,
     },
     Cancel {
         pid: Pid,
@@ -77,7 +77,9 @@ struct Proc {
     generation: u64,
     waiting: bool,
     cancel: CancelToken,
-    result: Option<Result<Box<dyn Any + Send>, LuaError>>,
+    /// The finished handler (its output inside) or the failure met
+    /// instead, for the next step to deliver.
+    result: Option<Result<BoxTask, LuaError>>,
     /// `Then`'s mapping function while the process waits.
     map: Option<Box<dyn Any>>,
     context: Arc<Context>,
@@ -365,14 +367,14 @@ impl Worker {
             Msg::Complete {
                 pid,
                 generation,
-                result,
+                task,
             } => {
                 if let Some(p) = self.procs.get_mut(&pid)
                     && p.waiting
                     && p.generation == generation
                 {
                     p.waiting = false;
-                    p.result = Some(Ok(result));
+                    p.result = Some(Ok(task));
                     self.ready.push_back(pid);
                 }
                 // Otherwise: late, for a finished or cancelled process. Dropped.
@@ -589,7 +591,7 @@ impl Worker {
             self.ready.push_back(pid);
             return;
         };
-        let mut fut = handler.start(
+        let mut task = handler.start(
             parked.cmd,
             HandlerCx {
                 pid,
@@ -599,10 +601,12 @@ impl Worker {
             },
         );
         // Inside the tokio context `run` entered.
-        let polled = fut.as_mut().poll(&mut TaskCx::from_waker(Waker::noop()));
+        let polled = task
+            .as_mut()
+            .poll_task(&mut TaskCx::from_waker(Waker::noop()));
         match polled {
-            Poll::Ready(r) => {
-                p.result = Some(Ok(r));
+            Poll::Ready(()) => {
+                p.result = Some(Ok(task));
                 self.ready.push_back(pid);
             }
             Poll::Pending => {
@@ -610,11 +614,16 @@ impl Worker {
                 let cancel = p.cancel.clone();
                 let tx = self.tx.clone();
                 self.shared.tokio.spawn(async move {
-                    tokio::select! {
-                        r = fut => {
-                            let _ = tx.send(Msg::Complete { pid, generation, result: r });
-                        }
-                        _ = cancel.cancelled() => {}
+                    let finished = tokio::select! {
+                        () = crate::command::ready(&mut task) => true,
+                        () = cancel.cancelled() => false,
+                    };
+                    if finished {
+                        let _ = tx.send(Msg::Complete {
+                            pid,
+                            generation,
+                            task,
+                        });
                     }
                 });
             }

@@ -13,7 +13,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi::{self, lua_State};
 
 use crate::call::{CallCx, CallError};
-use crate::command::{Command, CommandId};
+use crate::command::{BoxTask, Command, CommandId};
 use crate::error::{ErrorKind, LuaError};
 
 /// A command parked by an export, waiting for the scheduler.
@@ -25,11 +25,11 @@ pub(crate) struct Parked {
     pub map: Option<Box<dyn Any>>,
 }
 
-/// What the scheduler hands the continuation: the handler's boxed result
-/// (or the failure it met instead: no handler, a cancelled wait), and the
-/// parked mapping function, if any.
+/// What the scheduler hands the continuation: the finished handler, its
+/// output inside (or the failure met instead: no handler, a cancelled
+/// wait), and the parked mapping function, if any.
 pub(crate) struct Delivery {
-    pub result: Result<Box<dyn Any + Send>, LuaError>,
+    pub result: Result<BoxTask, LuaError>,
     pub map: Option<Box<dyn Any>>,
 }
 
@@ -141,16 +141,30 @@ pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap
     };
     let result = match d.result {
         Err(e) => Err(e),
-        Ok(boxed) => match boxed.downcast::<Result<C::Output, LuaError>>() {
-            Ok(r) => *r,
-            Err(_) => Err(LuaError::new(
-                ErrorKind::Internal,
-                format!(
-                    "command '{}' completed with a result of another type",
-                    C::NAME
-                ),
-            )),
-        },
+        Ok(mut task) => {
+            // Moved out of the task with no box of its own (a task that
+            // keeps its output boxed hands the box instead).
+            let mut out: Option<Result<C::Output, LuaError>> = None;
+            if task.as_mut().take_output(&mut out) {
+                out.unwrap_or_else(|| Err(another_type::<C>()))
+            } else {
+                match task.as_mut().take_boxed().map(|b| b.downcast()) {
+                    Some(Ok(r)) => *r,
+                    _ => Err(another_type::<C>()),
+                }
+            }
+        }
     };
     (result, d.map)
+}
+
+#[cold]
+fn another_type<C: Command>() -> LuaError {
+    LuaError::new(
+        ErrorKind::Internal,
+        format!(
+            "command '{}' completed with a result of another type",
+            C::NAME
+        ),
+    )
 }

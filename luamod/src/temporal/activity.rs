@@ -21,6 +21,7 @@ use temporalio_sdk::activities::{
 
 use super::codec::Codec;
 use crate::command::{CancelToken, ErasedHandler, HandlerCx, Pid, States};
+use crate::error::{ErrorKind, LuaError};
 use crate::security::Context;
 
 thread_local! {
@@ -99,7 +100,7 @@ impl ExecutableActivity for CommandActivity {
             // A command that does not decode never will: no retry.
             let cmd = (runner.codec.decode)(input).map_err(failure)?;
             let cancel = CancelToken::new();
-            let fut = runner.handler.start(
+            let mut task = runner.handler.start(
                 cmd,
                 HandlerCx {
                     // An activity runs for no process of this worker.
@@ -110,7 +111,15 @@ impl ExecutableActivity for CommandActivity {
                 },
             );
             tokio::select! {
-                out = fut => Ok(super::codec::result_within(&runner.codec, out, runner.payload_limit)),
+                () = crate::command::ready(&mut task) => {
+                    let out = task.as_mut().take_boxed().unwrap_or_else(|| {
+                        (runner.codec.fail)(LuaError::new(
+                            ErrorKind::Internal,
+                            format!("the handler of {} finished without a result", runner.codec.name),
+                        ))
+                    });
+                    Ok(super::codec::result_within(&runner.codec, out, runner.payload_limit))
+                }
                 _ = ctx.cancelled() => {
                     cancel.cancel();
                     Err(ActivityError::cancelled())

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::command::{BoxFuture, CommandId, ErasedHandler, HandlerCx, Pid};
+use crate::command::{BoxTask, CommandId, ErasedHandler, HandlerCx, Pid, boxed_task};
 use crate::error::{ErrorKind, LuaError};
 
 /// What a workflow's process did.
@@ -144,7 +144,7 @@ impl ErasedHandler for Forward {
         (self.id, self.name)
     }
 
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxFuture {
+    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask {
         let (reply, rx) = oneshot::channel();
         self.mailbox.post(
             cx.pid,
@@ -157,7 +157,7 @@ impl ErasedHandler for Forward {
         );
         let fail = self.fail;
         let name = self.name;
-        Box::pin(async move {
+        boxed_task(async move {
             match rx.await {
                 Ok(result) => result,
                 Err(_) => fail(LuaError::new(
