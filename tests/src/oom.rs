@@ -163,6 +163,29 @@ pub mod oom {
         panic!("kaboom")
     }
 
+    /// A result that pushes a copy of its string, then panics: an
+    /// allocation failure deferred by the push must still be raised.
+    pub struct PushThenPanic(pub String);
+
+    impl IntoReturn for PushThenPanic {
+        fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
+            self.0.as_str().push_return(cx)?;
+            panic!("kaboom after a push")
+        }
+    }
+
+    impl luamod::LuaType for PushThenPanic {
+        fn lua_type(_: &mut luamod::TypeRegistry) -> luamod::types::Type {
+            luamod::types::Type::String
+        }
+    }
+
+    /// Pushes a copy of `s`, then panics.
+    #[luamod::function]
+    pub fn push_then_boom(s: String) -> PushThenPanic {
+        PushThenPanic(s)
+    }
+
     /// Reads and returns tables through mlua.
     #[luamod::function]
     pub fn handle(lua: &Lua, t: Table) -> mlua::Result<Table> {

@@ -351,3 +351,25 @@ fn a_result_past_the_memory_limit_raises_instead_of_returning() {
     lua.load("big = nil").exec().unwrap();
     check_after(&lua, "a result past the limit", 0);
 }
+
+/// A failure deferred by a push and then a panic: the call raises `not
+/// enough memory` (not the panic's `INTERNAL` error), and the failure is
+/// not left behind for the next call to raise.
+#[test]
+fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
+    let _serial = serial();
+    let (lua, _) = state();
+    let mem = MemoryControl::install(&lua).unwrap();
+    lua.load("big = string.rep('x', 1 << 20)").exec().unwrap();
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + (1 << 19));
+    let r = lua.load("return require('oom').push_then_boom(big)").exec();
+    let e = r.expect_err("a panic after a push past the limit");
+    assert!(e.to_string().contains("not enough memory"), "{e}");
+    // The next call, well within the limit, is not charged for it.
+    let n: i64 = lua.load("return #require('oom').echo('x')").eval().unwrap();
+    assert_eq!(n, 1);
+    mem.set_limit(0);
+    lua.load("big = nil").exec().unwrap();
+    check_after(&lua, "a push, then a panic", 0);
+}

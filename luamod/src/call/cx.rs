@@ -48,8 +48,9 @@ pub struct CallCx {
     /// with the context: it is filled only past [`INLINE_BORROWS`]
     /// borrows, and then `release_all` runs and empties it.
     more_borrows: ManuallyDrop<Cell<Option<Box<Borrows>>>>,
-    /// The security context, looked up on first use. Dropped by
-    /// `release_all` when `PENDING_CONTEXT` says it was set.
+    /// The security context, looked up on first use. Emptied by
+    /// `release_all` when `PENDING_CONTEXT` says it was set (no drop glue
+    /// for the calls that never look it up).
     context: ManuallyDrop<OnceCell<Arc<Context>>>,
     suspend: Cell<Option<Suspend>>,
     /// Bytes of Lua strings copied into Rust values by this call's
@@ -113,12 +114,15 @@ impl CallCx {
     // and looked up no context is inlined as a single test.
     #[inline(never)]
     fn release_all(&mut self) {
+        self.release_borrows();
         if self.pending.get() & PENDING_CONTEXT != 0 {
-            // SAFETY: dropped once: the bit is cleared with it, and this is
-            // the only place the field is dropped.
-            unsafe { ManuallyDrop::drop(&mut self.context) };
+            // Emptied, so a later `context()` would look it up again.
+            drop(self.context.take());
         }
         self.pending.set(self.pending.get() & !PENDING_DROP);
+    }
+
+    fn release_borrows(&mut self) {
         let n = self.nborrows.replace(0) as usize;
         if n == 0 {
             return;
@@ -295,6 +299,13 @@ impl CallCx {
             }
             GuardError::NoRoom => CallError::Message("stack overflow".to_owned()),
         }
+    }
+
+    /// Whether an allocation failure was deferred on this state by anything
+    /// (this context's guard, or another call context's, such as the one
+    /// a panic unwound).
+    pub(crate) fn take_any_deferred(&self) -> bool {
+        self.guard().take_deferred()
     }
 
     /// Whether an allocation failure was deferred during this call.

@@ -112,8 +112,15 @@ unsafe fn conclude(state: *mut lua_State, outcome: Outcome, how: Option<Suspend>
                     let status = crate::ffi::vm::pcall_k(state, nargs, ctx, k);
                     k(state, status, ctx)
                 }
-                // `finish` writes the slot before it says `Suspend`.
-                None => n,
+                // `finish` writes the slot before it says `Suspend`; were
+                // it ever lost, the script gets an error, not the values
+                // pushed for the suspension.
+                None => {
+                    ffi::lua_settop(state, 0);
+                    let msg = "luamod: an export asked to suspend and the request was lost";
+                    ffi::lua_pushlstring(state, msg.as_ptr().cast(), msg.len());
+                    ffi::lua_error(state)
+                }
             },
         }
     }
@@ -150,8 +157,9 @@ where
     }
 }
 
-/// The end of a call that suspends or may have deferred an allocation
-/// failure.
+/// The end of a call that has more to look at than a deferred allocation
+/// failure: a suspension, borrows or a looked-up context (dropped with the
+/// context after this returns).
 #[inline(never)]
 fn finish(cx: &CallCx, n: c_int, how: &Cell<Option<Suspend>>) -> Outcome {
     if cx.take_deferred() {
@@ -192,7 +200,10 @@ fn recover(
         // back to them).
         let cx = unsafe { CallCx::new(state, info) };
         let outcome = report::report(&cx, CallError::Raise(e));
-        if cx.take_deferred() {
+        // The body's guard went with its context: a failure it deferred
+        // before panicking is on the state's allocator still, and would
+        // otherwise be raised by the next call.
+        if cx.take_any_deferred() {
             return Outcome::OutOfMemory;
         }
         outcome

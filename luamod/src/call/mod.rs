@@ -21,7 +21,8 @@
 //!   and a panic there aborts with a message instead of unwinding into Lua.
 //!
 //! Code here must never call a `luaL_check*` function or `lua_error`
-//! except from [`call`]'s own outer frame.
+//! except from [`call`]'s own outer frame or the out-of-line `conclude` it
+//! hands an outcome to (both own nothing).
 
 mod cx;
 mod entry;

@@ -49,7 +49,10 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 ///
 /// The output stays inside the task, so that a round trip through the
 /// runtime allocates no box for it: the continuation that resumes the
-/// process moves it straight into a slot of its own type.
+/// process moves it straight into a slot of its own type, and the task is
+/// dropped there, on the worker thread. A task must not act before it is
+/// first polled (the runtime may drop one unpolled: a process stopped as
+/// it yields), and once `Ready` it stays ready.
 pub trait Task: Send {
     /// Advances the handler; `Ready` once its output is kept.
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()>;
@@ -77,23 +80,25 @@ pub async fn ready(task: &mut BoxTask) {
 /// way.
 pub fn boxed_task(fut: impl Future<Output = Box<dyn Any + Send>> + Send + 'static) -> BoxTask {
     Box::pin(Boxed {
-        fut: Box::pin(fut),
+        fut: Some(Box::pin(fut)),
         out: None,
     })
 }
 
 struct Boxed {
-    fut: BoxFuture,
+    /// `None` once it returned `Ready`: it is never polled again.
+    fut: Option<BoxFuture>,
     out: Option<Box<dyn Any + Send>>,
 }
 
 impl Task for Boxed {
     fn poll_task(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        if self.out.is_some() {
+        let Some(fut) = self.fut.as_mut() else {
             return Poll::Ready(());
-        }
-        match self.fut.as_mut().poll(cx) {
+        };
+        match fut.as_mut().poll(cx) {
             Poll::Ready(b) => {
+                self.fut = None;
                 self.out = Some(b);
                 Poll::Ready(())
             }

@@ -3,10 +3,11 @@
 //! are cancelled.
 //!
 //! The worker owns: process table, ready queue, per-process generation.
-//! It never blocks on a handler: a handler's future is polled once inline
-//! (an immediately ready result resumes the process at once) and otherwise
-//! moved to the tokio pool, whose completion comes back as a message. A
-//! completion whose process is gone or whose generation is stale is dropped.
+//! It never blocks on a handler: a handler's task is polled once inline
+//! (an immediately ready one resumes the process at once) and otherwise
+//! moved to the tokio pool, and comes back finished as a message. A
+//! completion whose process is gone or whose generation is stale is dropped
+//! (under `catch_unwind`: a task's `Drop` is handler code).
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -376,8 +377,15 @@ impl Worker {
                     p.waiting = false;
                     p.result = Some(Ok(task));
                     self.ready.push_back(pid);
+                } else if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(task))) {
+                    // Late, for a finished or cancelled process: dropped.
+                    // Its `Drop` is handler code, which must not end the
+                    // worker (nor may the payload's own `Drop`).
+                    std::mem::forget(payload);
+                    eprintln!(
+                        "luamod: dropping the late result of process {pid} panicked; the worker goes on"
+                    );
                 }
-                // Otherwise: late, for a finished or cancelled process. Dropped.
             }
             Msg::Cancel { pid, error } => {
                 if self.procs.contains_key(&pid) {
