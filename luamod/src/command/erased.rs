@@ -50,9 +50,7 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 /// The output stays inside the task, so that a round trip through the
 /// runtime allocates no box for it: the continuation that resumes the
 /// process moves it straight into a slot of its own type, and the task is
-/// dropped there, on the worker thread. A task must not act before it is
-/// first polled (the runtime may drop one unpolled: a process stopped as
-/// it yields), and once `Ready` it stays ready.
+/// dropped there, on the worker thread. Once `Ready`, a task stays ready.
 pub trait Task: Send {
     /// Advances the handler; `Ready` once its output is kept.
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()>;
@@ -120,6 +118,8 @@ impl Task for Boxed {
 pub trait ErasedHandler: Send + Sync + 'static {
     /// The command it answers.
     fn command(&self) -> (CommandId, &'static str);
-    /// Starts handling `cmd` (which must be of the handler's command type).
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask;
+    /// Starts handling a command: `cmd` is an `Option<C>` holding a
+    /// command of the handler's type, which the handler takes out (the
+    /// runtime reuses the slot for the next command of that type).
+    fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask;
 }

@@ -47,15 +47,15 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         (C::ID, C::NAME)
     }
 
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask {
-        let cmd = match cmd.downcast::<C>() {
-            Ok(c) => *c,
-            Err(_) => {
+    fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask {
+        let cmd = match cmd.downcast_mut::<Option<C>>().and_then(Option::take) {
+            Some(c) => c,
+            None => {
                 return Box::pin(Run::<C, _> {
                     inner: std::future::ready(Err(LuaError::new(
                         ErrorKind::Internal,
                         format!(
-                            "command {} ({}) reached a handler of another type",
+                            "command {} ({}) reached a handler of another type, or none",
                             C::ID,
                             C::NAME
                         ),
@@ -244,7 +244,10 @@ mod tests {
     #[test]
     fn a_task_keeps_its_output_until_it_is_taken_once_into_its_own_type() {
         let h = handler_fn(|Double(x): Double, _| async move { Ok(x * 2) });
-        let mut task = h.start(Box::new(Double(21)), hcx());
+        let mut cmd = Some(Double(21));
+        let mut task = h.start(&mut cmd, hcx());
+        // The handler took the command out of its slot.
+        assert!(cmd.is_none());
         assert!(poll(&mut task).is_ready());
         // Polled again once ready: still ready, the handler not run again.
         assert!(poll(&mut task).is_ready());
@@ -268,19 +271,25 @@ mod tests {
             }
             Ok(0)
         });
-        let mut task = h.start(Box::new(Double(1)), hcx());
+        let mut task = h.start(&mut Some(Double(1)), hcx());
         assert!(poll(&mut task).is_ready());
         let b = task.as_mut().take_boxed().expect("an output");
         let e = b.downcast::<Result<i64, LuaError>>().unwrap().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Internal);
         assert!(e.message().contains("kaboom in a handler"), "{e:?}");
 
-        let mut task = h.start(Box::new("not a Double"), hcx());
+        let mut task = h.start(&mut Some("not a Double"), hcx());
         assert!(poll(&mut task).is_ready());
         let mut out: Out = None;
         assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
         let e = out.unwrap().unwrap_err();
         assert!(e.message().contains("another type"), "{e:?}");
+        // An empty slot (a command taken already) is the same error.
+        let mut task = h.start(&mut None::<Double>, hcx());
+        assert!(poll(&mut task).is_ready());
+        let mut out: Out = None;
+        assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
+        assert!(out.unwrap().is_err());
     }
 
     #[test]

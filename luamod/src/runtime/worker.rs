@@ -32,7 +32,7 @@ use crate::ffi::alloc::MemoryControl;
 use crate::sandbox::random::Rng;
 use crate::security::{Context, ContextKind};
 use crate::suspend::abandon::{self, Held};
-use crate::suspend::park::{COMPLETED, Delivery, PARKED, Parked, WORKER_STATE};
+use crate::suspend::park::{COMPLETED, Delivery, Parked, WORKER_STATE, take_parked};
 
 /// Converts a finished process's values (on the worker thread) and delivers
 /// them to whoever waits.
@@ -556,7 +556,7 @@ impl Worker {
         p.hook_raised = super::preempt::take_raised(state);
         drop(running);
         COMPLETED.with(|c| c.borrow_mut().take());
-        let parked = PARKED.with(|c| c.borrow_mut().take());
+        let parked = take_parked();
         // Stopped while it computed: it ends with the reason it was
         // stopped for, whatever the interruption looked like inside.
         if let Some(e) = self.shared.preempt.stop_error(pid) {
@@ -579,12 +579,12 @@ impl Worker {
         }
     }
 
-    fn dispatch(&mut self, pid: Pid, parked: Parked) {
+    fn dispatch(&mut self, pid: Pid, mut parked: Parked) {
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
         p.generation += 1;
-        p.map = parked.map;
+        p.map = parked.map.take();
         let generation = p.generation;
         // Borrowed, not cloned: every clone of an `Arc` here is an atomic
         // increment and decrement on each yield.
@@ -600,7 +600,7 @@ impl Worker {
             return;
         };
         let mut task = handler.start(
-            parked.cmd,
+            &mut *parked.cmd,
             HandlerCx {
                 pid,
                 cancel: p.cancel.clone(),
@@ -608,6 +608,7 @@ impl Worker {
                 states: self.shared.states.clone(),
             },
         );
+        parked.recycle();
         // Inside the tokio context `run` entered.
         let polled = task
             .as_mut()
@@ -709,7 +710,7 @@ impl Worker {
         }
         drop(running);
         // A handler that tried to wait left nothing to dispatch.
-        PARKED.with(|c| c.borrow_mut().take());
+        drop(take_parked());
         self.shared.preempt.forget(pid);
     }
 }

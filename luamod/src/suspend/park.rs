@@ -6,7 +6,7 @@
 //! This must never yield outside a luamod process: [`park`] checks first
 //! and reports a clear error instead.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 
@@ -20,7 +20,10 @@ use crate::error::{ErrorKind, LuaError};
 pub(crate) struct Parked {
     pub id: CommandId,
     pub name: &'static str,
+    /// An `Option<C>` holding the command, for the handler to take.
     pub cmd: Box<dyn Any + Send>,
+    /// Empties `cmd` (drops a command its handler left in it).
+    clear: fn(&mut dyn Any),
     /// `Then`'s mapping function, kept by the process until it resumes.
     pub map: Option<Box<dyn Any>>,
 }
@@ -35,7 +38,12 @@ pub(crate) struct Delivery {
 
 thread_local! {
     /// The command the last yielding export parked on this thread.
-    pub(crate) static PARKED: RefCell<Option<Parked>> = const { RefCell::new(None) };
+    static PARKED: RefCell<Parking> = const {
+        RefCell::new(Parking {
+            parked: None,
+            spare: None,
+        })
+    };
     /// The result the scheduler hands to the next continuation.
     pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
     /// The main state of the runtime worker on this thread, if any.
@@ -113,17 +121,68 @@ pub(crate) fn park<C: Command>(
         )));
     }
     PARKED.with(|p| {
-        *p.borrow_mut() = Some(Parked {
+        let mut p = p.borrow_mut();
+        // The slot kept from the last command, if it was of this type.
+        let cmd = match p.spare.take() {
+            Some((t, mut slot)) if t == TypeId::of::<Option<C>>() => {
+                match slot.downcast_mut::<Option<C>>() {
+                    Some(c) => {
+                        *c = Some(cmd);
+                        slot
+                    }
+                    None => Box::new(Some(cmd)),
+                }
+            }
+            other => {
+                p.spare = other;
+                Box::new(Some(cmd))
+            }
+        };
+        p.parked = Some(Parked {
             id: C::ID,
             name: C::NAME,
-            cmd: Box::new(cmd),
+            cmd,
+            clear: clear::<C>,
             map,
-        })
+        });
     });
     // SAFETY: a C function always has LUA_MINSTACK free slots.
     unsafe { ffi::lua_pushlightuserdata(state, sentinel()) };
     cx.request_yield(k);
     Ok(1)
+}
+
+impl Parked {
+    /// Keeps the command's slot, emptied, for the next command of its type
+    /// parked on this thread, once the handler has started: a yield then
+    /// allocates no box for its command. The kept slot holds no command,
+    /// so nothing of one process reaches another through it.
+    pub(crate) fn recycle(self) {
+        let Parked { mut cmd, clear, .. } = self;
+        clear(&mut *cmd);
+        let id = (*cmd).type_id();
+        PARKED.with(|p| p.borrow_mut().spare = Some((id, cmd)));
+    }
+}
+
+/// The command the last yielding export parked on this thread, taken by
+/// the worker after the step.
+pub(crate) fn take_parked() -> Option<Parked> {
+    PARKED.with(|p| p.borrow_mut().parked.take())
+}
+
+/// What a worker thread keeps for yields: the parked command, and one
+/// emptied command slot for reuse.
+#[derive(Default)]
+pub(crate) struct Parking {
+    parked: Option<Parked>,
+    spare: Option<(TypeId, Box<dyn Any + Send>)>,
+}
+
+fn clear<C: Command>(slot: &mut dyn Any) {
+    if let Some(c) = slot.downcast_mut::<Option<C>>() {
+        *c = None;
+    }
 }
 
 /// Takes the delivered result for `C` (or the failure the scheduler put
@@ -167,4 +226,46 @@ fn another_type<C: Command>() -> LuaError {
             C::NAME
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    struct Secret(#[allow(dead_code)] String);
+    impl Drop for Secret {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl Command for Secret {
+        const ID: CommandId = CommandId(902);
+        const NAME: &'static str = "t.secret";
+        type Output = ();
+    }
+
+    /// A slot kept for the next command holds no command: one its handler
+    /// left behind is dropped when the slot is kept, so the next process
+    /// to yield that command type cannot come near it.
+    #[test]
+    fn a_kept_slot_is_empty_even_when_its_handler_left_the_command() {
+        let parked = Parked {
+            id: Secret::ID,
+            name: Secret::NAME,
+            cmd: Box::new(Some(Secret("process 1's token".into()))),
+            clear: clear::<Secret>,
+            map: None,
+        };
+        let before = DROPPED.load(Ordering::SeqCst);
+        parked.recycle();
+        assert_eq!(DROPPED.load(Ordering::SeqCst), before + 1);
+        let kept = PARKED.with(|p| p.borrow_mut().spare.take());
+        let (id, mut slot) = kept.expect("the slot is kept");
+        assert_eq!(id, TypeId::of::<Option<Secret>>());
+        assert!(slot.downcast_mut::<Option<Secret>>().unwrap().is_none());
+    }
 }

@@ -98,10 +98,10 @@ impl ExecutableActivity for CommandActivity {
                 return Err(failure("a luamod command activity has no runner"));
             };
             // A command that does not decode never will: no retry.
-            let cmd = (runner.codec.decode)(input).map_err(failure)?;
+            let mut cmd = (runner.codec.decode)(input).map_err(failure)?;
             let cancel = CancelToken::new();
             let mut task = runner.handler.start(
-                cmd,
+                &mut *cmd,
                 HandlerCx {
                     // An activity runs for no process of this worker.
                     pid: Pid(0),

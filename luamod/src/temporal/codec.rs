@@ -24,7 +24,8 @@ pub(crate) struct Codec {
     pub name: &'static str,
     /// Workflow side: the parked command, as the activity's input.
     pub encode: fn(&(dyn Any + Send)) -> Result<Value, String>,
-    /// Activity side: the input, as the command the handler takes.
+    /// Activity side: the input, as the command the handler takes (an
+    /// `Option<C>`, boxed: the slot `ErasedHandler::start` takes from).
     pub decode: fn(Value) -> Result<Boxed, String>,
     /// Activity side: the handler's boxed result, as the activity's output.
     pub encode_result: fn(Boxed) -> Value,
@@ -33,6 +34,8 @@ pub(crate) struct Codec {
     pub decode_result: fn(Value) -> Boxed,
     /// A failure, boxed as this command's handler result.
     pub fail: fn(LuaError) -> Boxed,
+    /// Workflow side: the command out of its slot (an `Option<C>`), boxed.
+    pub take: fn(&mut dyn Any) -> Option<Boxed>,
 }
 
 impl Codec {
@@ -49,6 +52,7 @@ impl Codec {
             encode_result: encode_result::<C>,
             decode_result: decode_result::<C>,
             fail: fail::<C>,
+            take: take::<C>,
         }
     }
 }
@@ -57,6 +61,12 @@ impl Codec {
 pub(crate) fn fail<C: Command>(e: LuaError) -> Boxed {
     let r: Result<C::Output, LuaError> = Err(e);
     Box::new(r)
+}
+
+/// `C` taken out of its slot (an `Option<C>`), boxed.
+pub(crate) fn take<C: Command>(slot: &mut dyn Any) -> Option<Boxed> {
+    let cmd = slot.downcast_mut::<Option<C>>()?.take()?;
+    Some(Box::new(cmd))
 }
 
 fn encode<C: Command + Serialize>(cmd: &(dyn Any + Send)) -> Result<Value, String> {
@@ -68,7 +78,7 @@ fn encode<C: Command + Serialize>(cmd: &(dyn Any + Send)) -> Result<Value, Strin
 
 fn decode<C: Command + DeserializeOwned>(v: Value) -> Result<Boxed, String> {
     let cmd: C = serde_json::from_value(v).map_err(|e| format!("command {}: {e}", C::NAME))?;
-    Ok(Box::new(cmd))
+    Ok(Box::new(Some(cmd)))
 }
 
 fn encode_result<C: Command>(result: Boxed) -> Value
@@ -208,7 +218,10 @@ mod tests {
         let input = (c.encode)(&Charge { cents: 250 }).unwrap();
         assert_eq!(input, json!({ "cents": 250 }));
         let back = (c.decode)(input).unwrap();
-        assert_eq!(*back.downcast::<Charge>().unwrap(), Charge { cents: 250 });
+        assert_eq!(
+            *back.downcast::<Option<Charge>>().unwrap(),
+            Some(Charge { cents: 250 })
+        );
 
         let ok: Result<String, LuaError> = Ok("receipt-1".into());
         let out = (c.encode_result)(Box::new(ok));

@@ -137,6 +137,8 @@ pub(crate) struct Forward {
     pub mailbox: Arc<Mailbox>,
     /// Boxes a failure as this command's handler result.
     pub fail: fn(LuaError) -> Box<dyn Any + Send>,
+    /// Takes the command out of its slot (an `Option<C>`), boxed.
+    pub take: fn(&mut dyn Any) -> Option<Box<dyn Any + Send>>,
 }
 
 impl ErasedHandler for Forward {
@@ -144,7 +146,18 @@ impl ErasedHandler for Forward {
         (self.id, self.name)
     }
 
-    fn start(&self, cmd: Box<dyn Any + Send>, cx: HandlerCx) -> BoxTask {
+    fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask {
+        let Some(cmd) = (self.take)(cmd) else {
+            let e = LuaError::new(
+                ErrorKind::Internal,
+                format!(
+                    "command {} reached its forwarder without a command",
+                    self.name
+                ),
+            );
+            let out = (self.fail)(e);
+            return boxed_task(std::future::ready(out));
+        };
         let (reply, rx) = oneshot::channel();
         self.mailbox.post(
             cx.pid,

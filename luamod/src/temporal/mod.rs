@@ -376,6 +376,7 @@ impl Builder {
                 name: c.name,
                 mailbox: mailbox.clone(),
                 fail: c.fail,
+                take: c.take,
             }));
         }
         let runtime = runtime.handler(forwards);
@@ -428,5 +429,6 @@ fn forward<C: Command>(mailbox: &Arc<Mailbox>) -> Arc<dyn ErasedHandler> {
         name: C::NAME,
         mailbox: mailbox.clone(),
         fail: codec::fail::<C>,
+        take: codec::take::<C>,
     })
 }
