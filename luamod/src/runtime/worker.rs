@@ -546,10 +546,13 @@ impl Worker {
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let (running, state) = enter(&self.shared.preempt, self.index, pid, p);
         let main = WORKER_STATE.with(|w| w.get());
+        // Exports that yield find their worker by this (see `park`).
+        let outer = crate::suspend::park::set_stepping(state);
         // SAFETY: the process's thread, alive (`p` holds it), suspended or
         // new (a finished process is removed), on this worker; `main` is
         // the worker state's main thread, idle between steps.
         let r = unsafe { self.resumer.resume(&self.lua, main, state) };
+        crate::suspend::park::set_stepping(outer);
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);

@@ -46,12 +46,21 @@ thread_local! {
     };
     /// The result the scheduler hands to the next continuation.
     pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
+    /// The process thread the runtime worker on this thread is resuming
+    /// (null between steps).
+    static STEPPING: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
     /// The main state of the runtime worker on this thread, if any.
     pub(crate) static WORKER_STATE: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
     /// Whether every coroutine between the running one and the scheduler
     /// can pass a yield up (false inside a coroutine resumed from a C
     /// function that cannot yield, such as a `table.sort` comparator).
     static CHAIN_YIELDABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets the process thread the worker is about to resume (null once the
+/// step is over); returns the previous one.
+pub(crate) fn set_stepping(state: *mut lua_State) -> *mut lua_State {
+    STEPPING.with(|s| s.replace(state))
 }
 
 /// Sets whether the chain of resumers up to the scheduler can yield;
@@ -82,6 +91,11 @@ fn in_worker(state: *mut lua_State) -> bool {
     let worker = WORKER_STATE.with(|w| w.get());
     if worker.is_null() {
         return false;
+    }
+    // The usual case, without asking Lua for the main thread: the export
+    // runs on the process thread the worker is resuming.
+    if STEPPING.with(|s| s.get()) == state {
+        return true;
     }
     // SAFETY: live state; one value pushed and popped.
     unsafe { crate::ffi::vm::main_thread(state) == worker }
