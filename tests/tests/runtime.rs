@@ -459,3 +459,60 @@ async fn a_panic_in_host_callbacks_does_not_kill_the_worker() {
     }
     assert_eq!(hooks.load(Ordering::SeqCst), 3);
 }
+
+/// A handler of the host's own, written against `ErasedHandler`: panics
+/// as it starts (for `Fails`), or answers with a boxed task whose future
+/// panics later, on the tokio pool (for `Panics`).
+struct Careless(luamod::CommandId, &'static str);
+
+impl luamod::runtime::ErasedHandler for Careless {
+    fn command(&self) -> (luamod::CommandId, &'static str) {
+        (self.0, self.1)
+    }
+
+    fn start(&self, _: &mut dyn std::any::Any, _: HandlerCx) -> luamod::command::BoxTask {
+        if self.0 == <Fails as Command>::ID {
+            panic!("careless start");
+        }
+        luamod::command::boxed_task(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            panic!("careless poll")
+        })
+    }
+}
+
+/// Host handler code that panics where the runtime calls it (starting
+/// the handler, polling its task inline or on the pool) fails that
+/// command with an error: the process is told, it does not hang, and the
+/// worker and its other processes go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_handler_that_panics_starting_or_polling_fails_only_its_command() {
+    let rt = Runtime::builder()
+        .module(&cmds::MODULE)
+        .handler(Arc::new(Careless(<Fails as Command>::ID, "test.fails"))
+            as Arc<dyn luamod::runtime::ErasedHandler>)
+        .handler(Arc::new(Careless(<Panics as Command>::ID, "test.panics"))
+            as Arc<dyn luamod::runtime::ErasedHandler>)
+        .workers(1)
+        .build()
+        .unwrap();
+    let (a, b): (String, String) = eval(
+        &rt,
+        r#"
+        local m = require('cmds')
+        local function show(v, err) return tostring(v) .. '|' .. err:kind() .. '|' .. err:message() end
+        return show(m.fails()), show(m.panics())
+        "#,
+    )
+    .await;
+    assert_eq!(
+        a,
+        "nil|INTERNAL|the handler of 'test.fails' panicked as it started"
+    );
+    assert!(
+        b.starts_with("nil|INTERNAL|command 'test.panics' completed without a result"),
+        "{b}"
+    );
+    let n: i64 = eval(&rt, "return 5").await;
+    assert_eq!(n, 5);
+}

@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll};
@@ -51,6 +52,9 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 /// runtime allocates no box for it: the continuation that resumes the
 /// process moves it straight into a slot of its own type, and the task is
 /// dropped there, on the worker thread. Once `Ready`, a task stays ready.
+/// A task may be dropped before its first poll or before it is ready (its
+/// process was cancelled, its activity too), so it must not count on
+/// being run to the end.
 pub trait Task: Send {
     /// Advances the handler; `Ready` once its output is kept.
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()>;
@@ -94,13 +98,20 @@ impl Task for Boxed {
         let Some(fut) = self.fut.as_mut() else {
             return Poll::Ready(());
         };
-        match fut.as_mut().poll(cx) {
-            Poll::Ready(b) => {
+        // A panic ends the task with no output (the process is told its
+        // command has no result) instead of unwinding into the runtime.
+        match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(b)) => {
                 self.fut = None;
                 self.out = Some(b);
                 Poll::Ready(())
             }
-            Poll::Pending => Poll::Pending,
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => {
+                std::mem::forget(payload);
+                self.fut = None;
+                Poll::Ready(())
+            }
         }
     }
 
@@ -119,7 +130,15 @@ pub trait ErasedHandler: Send + Sync + 'static {
     /// The command it answers.
     fn command(&self) -> (CommandId, &'static str);
     /// Starts handling a command: `cmd` is an `Option<C>` holding a
-    /// command of the handler's type, which the handler takes out (the
-    /// runtime reuses the slot for the next command of that type).
+    /// command of the handler's type, which the handler takes out
+    /// (`cmd.downcast_mut::<Option<C>>()`, then `take`; downcasting to `C`
+    /// itself finds nothing).
+    ///
+    /// The slot may be empty or of another type (two commands registered
+    /// with one id): return a task that answers with an error then, do not
+    /// panic. A command left in the slot is dropped by the runtime, and the
+    /// emptied slot is reused for the next command of its type on that
+    /// worker thread. A panic here fails the command with an `INTERNAL`
+    /// error; the worker goes on.
     fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask;
 }

@@ -335,6 +335,8 @@ impl Preempt {
         local_store(|| STEP.with(|s| s.set((self, index))));
         local_store(|| TARGET.with(|t| t.store(state, LOCAL)));
         park::set_chain_yieldable(true);
+        // Exports that yield find their worker by this (see `park`).
+        park::set_stepping(state);
         let slice = &self.slices[index];
         slice.pid.store(pid.0, Ordering::Relaxed);
         // Only this worker writes `seq`: a load and a store, no lock.
@@ -374,6 +376,7 @@ impl Drop for StepGuard<'_> {
         local_store(|| TARGET.with(|t| t.store(std::ptr::null_mut(), LOCAL)));
         local_store(|| STEP.with(|s| s.set((std::ptr::null(), 0))));
         park::set_chain_yieldable(false);
+        park::set_stepping(std::ptr::null_mut());
     }
 }
 

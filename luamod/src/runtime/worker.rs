@@ -546,13 +546,10 @@ impl Worker {
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let (running, state) = enter(&self.shared.preempt, self.index, pid, p);
         let main = WORKER_STATE.with(|w| w.get());
-        // Exports that yield find their worker by this (see `park`).
-        let outer = crate::suspend::park::set_stepping(state);
         // SAFETY: the process's thread, alive (`p` holds it), suspended or
         // new (a finished process is removed), on this worker; `main` is
         // the worker state's main thread, idle between steps.
         let r = unsafe { self.resumer.resume(&self.lua, main, state) };
-        crate::suspend::park::set_stepping(outer);
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
@@ -602,20 +599,36 @@ impl Worker {
             self.ready.push_back(pid);
             return;
         };
-        let mut task = handler.start(
-            &mut *parked.cmd,
-            HandlerCx {
-                pid,
-                cancel: p.cancel.clone(),
-                context: p.context.clone(),
-                states: self.shared.states.clone(),
-            },
-        );
+        let hcx = HandlerCx {
+            pid,
+            cancel: p.cancel.clone(),
+            context: p.context.clone(),
+            states: self.shared.states.clone(),
+        };
+        // Handler code (an `ErasedHandler` of the host's own may panic in
+        // `start`, a future of `boxed_task` when polled): a panic fails
+        // this command, never the worker and its other processes.
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            let mut task = handler.start(parked.slot(), hcx);
+            // Inside the tokio context `run` entered.
+            let polled = task
+                .as_mut()
+                .poll_task(&mut TaskCx::from_waker(Waker::noop()));
+            (task, polled)
+        }));
+        let (mut task, polled) = match started {
+            Ok(t) => t,
+            Err(payload) => {
+                std::mem::forget(payload);
+                p.result = Some(Err(LuaError::new(
+                    ErrorKind::Internal,
+                    format!("the handler of '{}' panicked as it started", parked.name),
+                )));
+                self.ready.push_back(pid);
+                return;
+            }
+        };
         parked.recycle();
-        // Inside the tokio context `run` entered.
-        let polled = task
-            .as_mut()
-            .poll_task(&mut TaskCx::from_waker(Waker::noop()));
         match polled {
             Poll::Ready(()) => {
                 p.result = Some(Ok(task));

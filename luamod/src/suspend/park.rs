@@ -9,6 +9,7 @@
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mlua::ffi::{self, lua_State};
 
@@ -21,7 +22,7 @@ pub(crate) struct Parked {
     pub id: CommandId,
     pub name: &'static str,
     /// An `Option<C>` holding the command, for the handler to take.
-    pub cmd: Box<dyn Any + Send>,
+    cmd: Box<dyn Any + Send>,
     /// Empties `cmd` (drops a command its handler left in it).
     clear: fn(&mut dyn Any),
     /// `Then`'s mapping function, kept by the process until it resumes.
@@ -167,13 +168,26 @@ pub(crate) fn park<C: Command>(
 }
 
 impl Parked {
+    /// The command's slot (an `Option<C>`), for `ErasedHandler::start`.
+    pub(crate) fn slot(&mut self) -> &mut dyn Any {
+        &mut *self.cmd
+    }
+
     /// Keeps the command's slot, emptied, for the next command of its type
     /// parked on this thread, once the handler has started: a yield then
     /// allocates no box for its command. The kept slot holds no command,
     /// so nothing of one process reaches another through it.
     pub(crate) fn recycle(self) {
         let Parked { mut cmd, clear, .. } = self;
-        clear(&mut *cmd);
+        // A command its handler left behind is dropped here. Its `Drop` is
+        // host code: on a panic the slot is leaked (neither kept nor
+        // dropped again).
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| clear(&mut *cmd))) {
+            std::mem::forget(payload);
+            std::mem::forget(cmd);
+            return;
+        }
+        // The type of the box's contents (`Option<C>`), not of the box.
         let id = (*cmd).type_id();
         PARKED.with(|p| p.borrow_mut().spare = Some((id, cmd)));
     }
@@ -187,7 +201,6 @@ pub(crate) fn take_parked() -> Option<Parked> {
 
 /// What a worker thread keeps for yields: the parked command, and one
 /// emptied command slot for reuse.
-#[derive(Default)]
 pub(crate) struct Parking {
     parked: Option<Parked>,
     spare: Option<(TypeId, Box<dyn Any + Send>)>,
@@ -236,7 +249,8 @@ fn another_type<C: Command>() -> LuaError {
     LuaError::new(
         ErrorKind::Internal,
         format!(
-            "command '{}' completed with a result of another type",
+            "command '{}' completed without a result of its type \
+             (its handler panicked, or answered another type)",
             C::NAME
         ),
     )
