@@ -269,6 +269,7 @@ async fn run_script(
                 fail,
             } => {
                 let mut waited = false;
+                let answering_since = Instant::now();
                 let mut answering = std::pin::pin!(answer(&ctx, &shared, id, cmd, fail));
                 let result = std::future::poll_fn(|cx| {
                     let p = answering.as_mut().poll(cx);
@@ -278,6 +279,11 @@ async fn run_script(
                 .await;
                 if waited {
                     since_wait = Instant::now();
+                } else {
+                    // Answering (encoding the command, checking its size)
+                    // is this thread's work, not the script's computing:
+                    // a large command must not use up the script's limit.
+                    since_wait += answering_since.elapsed();
                 }
                 let _ = reply.send(result);
             }
