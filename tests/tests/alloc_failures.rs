@@ -330,6 +330,17 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
     assert!(points > 20);
 }
 
+/// A state with a 1 MiB string in the global `big` and a memory limit
+/// that leaves room for half a copy of it.
+fn half_a_copy_of_big() -> (Lua, MemoryControl) {
+    let (lua, _) = state();
+    let mem = MemoryControl::install(&lua).unwrap();
+    lua.load("big = string.rep('x', 1 << 20)").exec().unwrap();
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + (1 << 19));
+    (lua, mem)
+}
+
 /// A result that does not fit under the memory limit is not handed to the
 /// script: the allocation made while Rust values were alive was let
 /// through, and the call raises `not enough memory` once they are dropped.
@@ -338,12 +349,7 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
 #[test]
 fn a_result_past_the_memory_limit_raises_instead_of_returning() {
     let _serial = serial();
-    let (lua, _) = state();
-    let mem = MemoryControl::install(&lua).unwrap();
-    lua.load("big = string.rep('x', 1 << 20)").exec().unwrap();
-    lua.gc_collect().unwrap();
-    // Room for half a copy of `big`.
-    mem.set_limit(mem.used() + (1 << 19));
+    let (lua, mem) = half_a_copy_of_big();
     let r = lua.load("return #require('oom').echo(big)").eval::<i64>();
     let e = r.expect_err("a 1 MiB result under half a MiB of room");
     assert!(e.to_string().contains("not enough memory"), "{e}");
@@ -358,11 +364,7 @@ fn a_result_past_the_memory_limit_raises_instead_of_returning() {
 #[test]
 fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     let _serial = serial();
-    let (lua, _) = state();
-    let mem = MemoryControl::install(&lua).unwrap();
-    lua.load("big = string.rep('x', 1 << 20)").exec().unwrap();
-    lua.gc_collect().unwrap();
-    mem.set_limit(mem.used() + (1 << 19));
+    let (lua, mem) = half_a_copy_of_big();
     let r = lua.load("return require('oom').push_then_boom(big)").exec();
     let e = r.expect_err("a panic after a push past the limit");
     assert!(e.to_string().contains("not enough memory"), "{e}");
