@@ -212,11 +212,11 @@ fn clear<C: Command>(slot: &mut dyn Any) {
     }
 }
 
-/// Takes the delivered result for `C` (or the failure the scheduler put
-/// in its place) and the mapping function, if any.
 /// A `Then` mapping function, type-erased while the process waits.
 type ErasedMap = Option<Box<dyn Any>>;
 
+/// Takes the delivered result for `C` (or the failure the scheduler put
+/// in its place) and the mapping function, if any.
 pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap) {
     let Some(d) = COMPLETED.with(|c| c.borrow_mut().take()) else {
         let e = LuaError::new(
