@@ -56,7 +56,7 @@ pub mod fs {
     pub async fn read(cx: HandlerCx, cfg: &FsConfig, path: String) -> Result<Bytes, LuaError> {
         let limit = cfg.read_limit;
         blocking(move || {
-            let opened = paths::open_checked(&cx.context, "fs.read", "read", &path, false)?;
+            let opened = paths::open_checked(cx.context(), "fs.read", "read", &path, false)?;
             let mut data = Vec::new();
             // One byte past the limit tells a long file from one that fits.
             opened
@@ -82,7 +82,7 @@ pub mod fs {
     #[luamod::function(permission = "fs.write", resource = path)]
     pub async fn write(cx: HandlerCx, path: String, data: Bytes) -> Result<usize, LuaError> {
         blocking(move || {
-            let target = paths::beneath_checked(&cx.context, "fs.write", "write", &path)?;
+            let target = paths::beneath_checked(cx.context(), "fs.write", "write", &path)?;
             let mut file = paths::create_beneath(&target, "write", &path)?;
             file.write_all(&data.0)
                 .map_err(|e| io_error("write", &path, e))?;
@@ -95,7 +95,7 @@ pub mod fs {
     #[luamod::function(permission = "fs.read", resource = path)]
     pub async fn list(cx: HandlerCx, path: String) -> Result<Vec<String>, LuaError> {
         blocking(move || {
-            let dir = paths::open_checked(&cx.context, "fs.read", "list", &path, true)?;
+            let dir = paths::open_checked(cx.context(), "fs.read", "list", &path, true)?;
             let mut names = Vec::new();
             for entry in std::fs::read_dir(dir.path()).map_err(|e| io_error("list", &path, e))? {
                 let entry = entry.map_err(|e| io_error("list", &path, e))?;
@@ -113,11 +113,11 @@ pub mod fs {
     #[luamod::function(permission = "fs.read", resource = path)]
     pub async fn exists(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
         blocking(move || {
-            if paths::check_resolved(&cx.context, "fs.read", &path).is_err() {
+            if paths::check_resolved(cx.context(), "fs.read", &path).is_err() {
                 return Ok(false);
             }
             Ok(match std::fs::canonicalize(&path) {
-                Ok(real) => cx.context.check("fs.read", real.display()).is_ok(),
+                Ok(real) => cx.context().check("fs.read", real.display()).is_ok(),
                 Err(_) => false,
             })
         })
@@ -128,7 +128,7 @@ pub mod fs {
     #[luamod::function(permission = "fs.write", resource = path)]
     pub async fn remove(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
         blocking(move || {
-            let target = paths::beneath_checked(&cx.context, "fs.write", "remove", &path)?;
+            let target = paths::beneath_checked(cx.context(), "fs.write", "remove", &path)?;
             std::fs::remove_file(target.path())
                 .map(|()| true)
                 .map_err(|e| io_error("remove", &path, e))

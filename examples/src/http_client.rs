@@ -84,7 +84,7 @@ pub mod http_client {
 
     /// Checks the permission on where `url` really goes.
     fn check(cx: &HandlerCx, url: &Url) -> Result<(), LuaError> {
-        cx.context.check("http_client.request", resource(url)?)
+        cx.context().check("http_client.request", resource(url)?)
     }
 
     /// The default body limit: 16 MiB.

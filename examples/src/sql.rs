@@ -595,7 +595,7 @@ pub mod sql {
                         ),
                     ));
                 }
-                let target = crate::paths::beneath_checked(&cx.context, "sql.open", "open", &p)?;
+                let target = crate::paths::beneath_checked(cx.context(), "sql.open", "open", &p)?;
                 // The checked real path has no link in it, and with
                 // NOFOLLOW SQLite refuses a path that has one by the time
                 // it opens (a link swapped in after the check). The

@@ -520,9 +520,9 @@ pub mod journal {
     /// as the handler sees it). It never finishes otherwise.
     #[luamod::function]
     pub async fn wait_for_cancel(cx: HandlerCx, line: String) {
-        let actor = cx.context.actor.as_ref().map(|a| a.id.clone());
+        let actor = cx.context().actor.as_ref().map(|a| a.id.clone());
         let mut note = Unused(Some(format!("{line} dropped (actor {actor:?})")));
-        cx.cancel.cancelled().await;
+        cx.cancel().cancelled().await;
         note.0.take();
         push(format!("{line} saw the token (actor {actor:?})"));
     }

@@ -507,7 +507,7 @@ async fn a_host_handler_that_panics_starting_or_polling_fails_only_its_command()
     .await;
     assert_eq!(
         a,
-        "nil|INTERNAL|the handler of 'test.fails' panicked as it started"
+        "nil|INTERNAL|the handler of 'test.fails' panicked as it started: careless start"
     );
     assert!(
         b.starts_with("nil|INTERNAL|command 'test.panics' completed without a result"),
@@ -515,4 +515,39 @@ async fn a_host_handler_that_panics_starting_or_polling_fails_only_its_command()
     );
     let n: i64 = eval(&rt, "return 5").await;
     assert_eq!(n, 5);
+}
+
+/// A `handler_fn` closure that panics before it hands back its future (the
+/// handler is not cloned per command, so nothing wraps that part in the
+/// task) fails its command the same way, with what the panic said; the
+/// handler's next command and the worker go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_fn_that_panics_before_making_its_future_fails_only_that_command() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let rt = Runtime::builder()
+        .module(&cmds::MODULE)
+        .handler(handler_fn(move |_: Fails, _: HandlerCx| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("no future this time");
+            }
+            async { Ok(7) }
+        }))
+        .workers(1)
+        .build()
+        .unwrap();
+    let r: String = eval(
+        &rt,
+        r#"
+        local m = require('cmds')
+        local v, err = m.fails()
+        return tostring(v) .. '|' .. err:kind() .. '|' .. err:message() .. '|' .. m.fails()
+        "#,
+    )
+    .await;
+    assert_eq!(
+        r,
+        "nil|INTERNAL|the handler of 'test.fails' panicked as it started: no future this time|7"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -4,7 +4,7 @@ pub mod m {
 
     #[luamod::function]
     pub fn who(cx: HandlerCx) -> u64 {
-        cx.pid.0
+        cx.pid().0
     }
 }
 

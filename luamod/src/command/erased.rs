@@ -14,30 +14,79 @@ use super::id::{CommandId, Pid};
 use super::state::States;
 use crate::security::Context;
 
-/// What a handler knows about the request besides the command itself.
+/// What a handler knows about the request besides the command itself: the
+/// process that yielded it, its cancel token, its security context and the
+/// runtime's module states.
+///
+/// A shared handle: the runtime makes one per process, and handing it to a
+/// handler (or cloning it) changes one reference count, not one per part.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use luamod::runtime::{CancelToken, HandlerCx, Pid};
+/// # use luamod::security::Context;
+/// let cx = HandlerCx::new(Pid(7), CancelToken::new(), Arc::new(Context::none().clone()), Default::default());
+/// assert_eq!(cx.pid(), Pid(7));
+/// assert!(!cx.cancel().is_cancelled());
+/// assert!(cx.context().check("fs.read", "/etc/passwd").is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub struct HandlerCx {
+    inner: Arc<Parts>,
+}
+
+#[derive(Debug)]
+struct Parts {
+    pid: Pid,
+    cancel: CancelToken,
+    context: Arc<Context>,
+    states: States,
+}
+
+impl HandlerCx {
+    /// A context for handlers of process `pid` (the runtime makes these;
+    /// a host makes one to call a handler in its own tests).
+    pub fn new(pid: Pid, cancel: CancelToken, context: Arc<Context>, states: States) -> Self {
+        Self {
+            inner: Arc::new(Parts {
+                pid,
+                cancel,
+                context,
+                states,
+            }),
+        }
+    }
+
     /// The process that yielded the command.
-    pub pid: Pid,
+    pub fn pid(&self) -> Pid {
+        self.inner.pid
+    }
+
     /// Cancelled when the process is cancelled, times out, or the runtime
     /// shuts down; long handlers should stop when it fires. (The handler's
     /// future is also dropped then: work it handed to other threads, such
     /// as a blocking call, should watch the token or be interrupted by a
     /// guard the future owns.)
-    pub cancel: CancelToken,
+    pub fn cancel(&self) -> &CancelToken {
+        &self.inner.cancel
+    }
+
     /// The security context of that process, for handlers that check a
     /// permission on what they actually touch (a resolved path, each hop
     /// of a redirect).
-    pub context: Arc<Context>,
-    /// The runtime's module states.
-    pub states: States,
-}
+    pub fn context(&self) -> &Arc<Context> {
+        &self.inner.context
+    }
 
-impl HandlerCx {
+    /// The runtime's module states.
+    pub fn states(&self) -> &States {
+        &self.inner.states
+    }
+
     /// The state of type `T` the host gave a module of this runtime (or
     /// its default).
     pub fn state<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.states.get::<T>()
+        self.inner.states.get::<T>()
     }
 }
 

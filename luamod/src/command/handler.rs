@@ -30,14 +30,14 @@ pub trait Handler<C: Command>: Send + Sync + 'static {
 }
 
 struct Typed<C, H> {
-    handler: Arc<H>,
+    handler: H,
     _c: std::marker::PhantomData<fn() -> C>,
 }
 
 /// Turns a typed handler into the table's form.
 pub fn erase<C: Command, H: Handler<C>>(handler: H) -> Arc<dyn ErasedHandler> {
     Arc::new(Typed::<C, H> {
-        handler: Arc::new(handler),
+        handler,
         _c: std::marker::PhantomData,
     })
 }
@@ -65,12 +65,13 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
                 });
             }
         };
-        // The async block owns the handler, so the future is 'static; a
-        // panic while creating or polling it is caught by `Run`.
-        let handler = self.handler.clone();
+        // `handle`'s future is 'static (it borrows neither the handler nor
+        // anything else), so the handler is not cloned per command. A
+        // panic while polling it is caught by `Run`; one while creating it
+        // unwinds out of `start`, where the runtime catches it.
         // One box for the handler's future, its panic guard and its output.
         Box::pin(Run::<C, _> {
-            inner: async move { handler.handle(cmd, cx).await },
+            inner: self.handler.handle(cmd, cx),
             out: None,
             done: false,
         })
@@ -78,15 +79,23 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
 }
 
 fn panicked<C: Command>(payload: &Box<dyn Any + Send>) -> LuaError {
-    let what = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
     LuaError::new(
         ErrorKind::Internal,
-        format!("handler of '{}' panicked: {what}", C::NAME),
+        format!(
+            "handler of '{}' panicked: {}",
+            C::NAME,
+            panic_text(&**payload)
+        ),
     )
+}
+
+/// What a panic said, when it said it with a string.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }
 
 /// A handler's future as a [`Task`]: a panic while polling it becomes an
@@ -226,12 +235,12 @@ mod tests {
     }
 
     fn hcx() -> HandlerCx {
-        HandlerCx {
-            pid: Pid(1),
-            cancel: CancelToken::new(),
-            context: Arc::new(Context::none().clone()),
-            states: States::default(),
-        }
+        HandlerCx::new(
+            Pid(1),
+            CancelToken::new(),
+            Arc::new(Context::none().clone()),
+            States::default(),
+        )
     }
 
     fn poll(task: &mut crate::command::BoxTask) -> Poll<()> {

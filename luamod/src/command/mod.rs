@@ -16,6 +16,7 @@ mod state;
 pub use cancel::CancelToken;
 pub use def::{Command, CommandDef};
 pub use erased::{BoxFuture, BoxTask, ErasedHandler, HandlerCx, Task, boxed_task, ready};
+pub(crate) use handler::panic_text;
 pub use handler::{Handler, HandlerSet, erase, handler_fn};
 pub use id::{CommandId, Pid};
 pub use state::{StateDef, StateValue, States};

@@ -71,7 +71,7 @@ fn canceled() -> LuaError {
 async fn sleep_for(d: Duration, cx: &HandlerCx) -> Result<(), LuaError> {
     tokio::select! {
         _ = tokio::time::sleep(d) => Ok(()),
-        _ = cx.cancel.cancelled() => Err(canceled()),
+        _ = cx.cancel().cancelled() => Err(canceled()),
     }
 }
 

@@ -73,17 +73,26 @@ pub(crate) struct SpawnRequest {
 
 struct Proc {
     thread: Thread,
+    /// `thread`'s `lua_State`, read once: it stays put while `thread`
+    /// keeps the coroutine alive (asking mlua for it each step pushes and
+    /// pops a value).
+    state: *mut mlua::ffi::lua_State,
     /// Its own `math.random` generator.
     rng: Box<Rng>,
     generation: u64,
     waiting: bool,
-    cancel: CancelToken,
+    /// What its handlers receive (its pid, cancel token, context and the
+    /// module states): one shared handle, so a command costs one reference
+    /// count for all of it.
+    cx: HandlerCx,
     /// The finished handler (its output inside) or the failure met
     /// instead, for the next step to deliver.
-    result: Option<Result<BoxTask, LuaError>>,
+    result: Option<Result<BoxTask, Box<LuaError>>>,
     /// `Then`'s mapping function while the process waits.
     map: Option<Box<dyn Any>>,
-    context: Arc<Context>,
+    /// Its security context; moved into the thread's current context for
+    /// each step and back (a move, not a reference count per step).
+    context: Option<Arc<Context>>,
     done: Option<Done>,
     /// Continuations it may leave pending (dropped when it ends).
     held: Rc<Held>,
@@ -498,17 +507,24 @@ impl Worker {
             (None, true) => Rng::seeded(0),
             (None, false) => Rng::seeded(self.seeds.next_u64()),
         };
+        let state = thread.to_pointer() as *mut mlua::ffi::lua_State;
         self.procs.insert(
             pid,
             Proc {
                 thread,
+                state,
                 rng: Box::new(rng),
                 generation: 0,
                 waiting: false,
-                cancel: CancelToken::new(),
+                cx: HandlerCx::new(
+                    pid,
+                    CancelToken::new(),
+                    context.clone(),
+                    self.shared.states.clone(),
+                ),
                 result: None,
                 map: None,
-                context,
+                context: Some(context),
                 done: Some(done),
                 held: Rc::new(Held::default()),
                 hook_raised: false,
@@ -554,7 +570,7 @@ impl Worker {
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
         p.hook_raised = super::preempt::take_raised(state);
-        drop(running);
+        p.context = running.leave();
         COMPLETED.with(|c| c.borrow_mut().take());
         let parked = take_parked();
         // Stopped while it computed: it ends with the reason it was
@@ -589,22 +605,17 @@ impl Worker {
         // Borrowed, not cloned: every clone of an `Arc` here is an atomic
         // increment and decrement on each yield.
         let Some(handler) = self.shared.dispatch.get(parked.id) else {
-            p.result = Some(Err(LuaError::new(
+            p.result = Some(Err(Box::new(LuaError::new(
                 ErrorKind::Internal,
                 format!(
                     "no handler for command {} ({}): register one with Runtime::builder().handler(...)",
                     parked.id, parked.name
                 ),
-            )));
+            ))));
             self.ready.push_back(pid);
             return;
         };
-        let hcx = HandlerCx {
-            pid,
-            cancel: p.cancel.clone(),
-            context: p.context.clone(),
-            states: self.shared.states.clone(),
-        };
+        let hcx = p.cx.clone();
         // Handler code (an `ErasedHandler` of the host's own may panic in
         // `start`, a future of `boxed_task` when polled): a panic fails
         // this command, never the worker and its other processes.
@@ -619,11 +630,17 @@ impl Worker {
         let (mut task, polled) = match started {
             Ok(t) => t,
             Err(payload) => {
-                std::mem::forget(payload);
-                p.result = Some(Err(LuaError::new(
+                let e = LuaError::new(
                     ErrorKind::Internal,
-                    format!("the handler of '{}' panicked as it started", parked.name),
-                )));
+                    format!(
+                        "the handler of '{}' panicked as it started: {}",
+                        parked.name,
+                        crate::command::panic_text(&*payload)
+                    ),
+                );
+                // Its `Drop` may panic too: leaked, not dropped.
+                std::mem::forget(payload);
+                p.result = Some(Err(Box::new(e)));
                 self.ready.push_back(pid);
                 return;
             }
@@ -636,7 +653,7 @@ impl Worker {
             }
             Poll::Pending => {
                 p.waiting = true;
-                let cancel = p.cancel.clone();
+                let cancel = p.cx.cancel().clone();
                 let tx = self.tx.clone();
                 self.shared.tokio.spawn(async move {
                     let finished = tokio::select! {
@@ -660,7 +677,7 @@ impl Worker {
             return;
         };
         self.shared.preempt.forget(pid);
-        p.cancel.cancel();
+        p.cx.cancel().cancel();
         self.close(pid, &mut p);
         p.held.drop_all();
         // Host code: a panic in it is reported, never allowed to end the
@@ -724,7 +741,7 @@ impl Worker {
         unsafe {
             crate::ffi::close_thread(state, main);
         }
-        drop(running);
+        p.context = running.leave();
         // A handler that tried to wait left nothing to dispatch.
         drop(take_parked());
         self.shared.preempt.forget(pid);
@@ -742,6 +759,23 @@ struct Running<'a> {
     _context: crate::security::current::Entered,
 }
 
+impl Running<'_> {
+    /// Leaves the process, in the fields' order; gives back its security
+    /// context for the process to keep until its next step.
+    fn leave(self) -> Option<Arc<Context>> {
+        let Running {
+            _step,
+            _held,
+            _rng,
+            _context,
+        } = self;
+        drop(_step);
+        drop(_held);
+        drop(_rng);
+        _context.leave()
+    }
+}
+
 /// Enters `p` (see [`Running`]); also returns its Lua thread.
 fn enter<'a>(
     preempt: &'a super::preempt::Preempt,
@@ -749,10 +783,13 @@ fn enter<'a>(
     pid: Pid,
     p: &mut Proc,
 ) -> (Running<'a>, *mut mlua::ffi::lua_State) {
-    let context = crate::security::current::enter(p.context.clone());
+    // Its own context, moved in; were it lost (a step that unwound), the
+    // handle's copy is the same context.
+    let context = p.context.take().unwrap_or_else(|| p.cx.context().clone());
+    let context = crate::security::current::enter(context);
     let rng = crate::sandbox::random::enter(&mut p.rng);
     let held = abandon::enter(p.held.clone());
-    let state = p.thread.to_pointer() as *mut mlua::ffi::lua_State;
+    let state = p.state;
     let step = preempt.enter_step(index, pid, state);
     (
         Running {

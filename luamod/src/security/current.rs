@@ -26,6 +26,18 @@ pub(crate) struct Entered {
     prev: Option<Arc<Context>>,
 }
 
+impl Entered {
+    /// Restores the previous context and gives back the one entered (a
+    /// move: no reference count changes).
+    pub(crate) fn leave(mut self) -> Option<Arc<Context>> {
+        let prev = self.prev.take();
+        let current = CURRENT.with(|c| c.replace(prev));
+        // Nothing left to restore: `Drop` would clear the restored one.
+        std::mem::forget(self);
+        current
+    }
+}
+
 impl Drop for Entered {
     fn drop(&mut self) {
         let prev = self.prev.take();

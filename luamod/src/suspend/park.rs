@@ -33,7 +33,9 @@ pub(crate) struct Parked {
 /// output inside (or the failure met instead: no handler, a cancelled
 /// wait), and the parked mapping function, if any.
 pub(crate) struct Delivery {
-    pub result: Result<BoxTask, LuaError>,
+    /// The failure is boxed: a delivery is moved through the thread-local
+    /// on every yield, and small is cheap to move.
+    pub result: Result<BoxTask, Box<LuaError>>,
     pub map: Option<Box<dyn Any>>,
 }
 
@@ -226,7 +228,7 @@ pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap
         return (Err(e), None);
     };
     let result = match d.result {
-        Err(e) => Err(e),
+        Err(e) => Err(*e),
         Ok(mut task) => {
             // Moved out of the task with no box of its own (a task that
             // keeps its output boxed hands the box instead).

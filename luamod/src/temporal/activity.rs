@@ -100,16 +100,38 @@ impl ExecutableActivity for CommandActivity {
             // A command that does not decode never will: no retry.
             let mut cmd = (runner.codec.decode)(input).map_err(failure)?;
             let cancel = CancelToken::new();
-            let mut task = runner.handler.start(
-                &mut *cmd,
-                HandlerCx {
-                    // An activity runs for no process of this worker.
-                    pid: Pid(0),
-                    cancel: cancel.clone(),
-                    context: runner.context.clone(),
-                    states: runner.states.clone(),
-                },
+            // An activity runs for no process of this worker.
+            let hcx = HandlerCx::new(
+                Pid(0),
+                cancel.clone(),
+                runner.context.clone(),
+                runner.states.clone(),
             );
+            // Handler code: a panic as it starts fails this activity, not
+            // the worker that runs it.
+            let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runner.handler.start(&mut *cmd, hcx)
+            }));
+            let mut task = match started {
+                Ok(task) => task,
+                Err(payload) => {
+                    let out = (runner.codec.fail)(LuaError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "the handler of {} panicked as it started: {}",
+                            runner.codec.name,
+                            crate::command::panic_text(&*payload)
+                        ),
+                    ));
+                    // Its `Drop` may panic too: leaked, not dropped.
+                    std::mem::forget(payload);
+                    return Ok(super::codec::result_within(
+                        &runner.codec,
+                        out,
+                        runner.payload_limit,
+                    ));
+                }
+            };
             tokio::select! {
                 () = crate::command::ready(&mut task) => {
                     let out = task.as_mut().take_boxed().unwrap_or_else(|| {

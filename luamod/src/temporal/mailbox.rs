@@ -160,7 +160,7 @@ impl ErasedHandler for Forward {
         };
         let (reply, rx) = oneshot::channel();
         self.mailbox.post(
-            cx.pid,
+            cx.pid(),
             Event::Command {
                 id: self.id,
                 cmd,

@@ -117,7 +117,7 @@ impl FakeClock {
         self.inner.changed.notify_waiters();
         tokio::select! {
             r = rx => r.map_err(|_| LuaError::new(ErrorKind::Canceled, "the fake clock was dropped")),
-            _ = cx.cancel.cancelled() => {
+            _ = cx.cancel().cancelled() => {
                 self.inner.changed.notify_waiters();
                 Err(LuaError::new(ErrorKind::Canceled, "the process was cancelled while sleeping"))
             }
