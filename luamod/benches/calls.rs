@@ -114,11 +114,18 @@ fn method_group(c: &mut Criterion) {
         .into_function()
         .expect("loop chunk");
     let mut g = c.benchmark_group("method_add");
+    let mut bodies = Vec::new();
     for (label, o) in objects {
         let body: Function = looped.call(o).expect("bind loop");
         g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
+        bodies.push(body);
     }
     g.finish();
+    interleaved(
+        "method_add",
+        ("luamod", &bodies[0]),
+        ("pure_lua", &bodies[2]),
+    );
 }
 
 // Raw C API versions, as a careful C programmer would write them.
@@ -224,6 +231,55 @@ fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
         g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
     }
     g.finish();
+    interleaved(
+        title,
+        ("luamod", &looped.call(&fns.luamod).expect("bind loop")),
+        ("c_api", &looped.call(&fns.c_api).expect("bind loop")),
+    );
+}
+
+/// The columns of a group are measured seconds apart, and this shared
+/// machine's speed drifts between them. Here each sample of `ours` is
+/// paired with a sample of `reference` taken right after it (the order
+/// alternating), and the median of the pairs' ratios is printed: drift
+/// cancels within a pair.
+fn interleaved(title: &str, ours: (&str, &Function), reference: (&str, &Function)) {
+    const PAIRS: usize = 201;
+    // Loops of `CALLS` calls per sample.
+    const LOOPS: usize = 50;
+    let time = |f: &Function| {
+        let t = std::time::Instant::now();
+        for _ in 0..LOOPS {
+            f.call::<()>(()).expect("loop");
+        }
+        t.elapsed().as_secs_f64() * 1e9 / (LOOPS * CALLS) as f64
+    };
+    let (mut a, mut b) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
+    for i in 0..PAIRS {
+        if i % 2 == 0 {
+            a.push(time(ours.1));
+            b.push(time(reference.1));
+        } else {
+            b.push(time(reference.1));
+            a.push(time(ours.1));
+        }
+    }
+    let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{title} interleaved ({PAIRS} pairs): {} {:.1} ns, {} {:.1} ns per call (medians); \
+         {} / {} {:.2} (median of the pairs' ratios)",
+        ours.0,
+        median(&mut a),
+        reference.0,
+        median(&mut b),
+        ours.0,
+        reference.0,
+        median(&mut ratios)
+    );
 }
 
 /// The bad-argument path under `pcall`: luamod's `add(i, nil)`, mlua's,
@@ -246,6 +302,11 @@ fn bad_arg_group(c: &mut Criterion) {
         g.bench_function(label, |b| b.iter(|| body.call::<()>(()).expect("loop")));
     }
     g.finish();
+    interleaved(
+        "bad_arg_pcall",
+        ("luamod", &looped.call(&fns.luamod).expect("bind loop")),
+        ("lua_string_rep", &rep_loop.call(&rep).expect("bind loop")),
+    );
 }
 
 fn calls(c: &mut Criterion) {

@@ -95,6 +95,49 @@ fn round_trip(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The two columns above are measured seconds apart, and this shared
+    // machine's speed drifts between them. Here each luamod run is paired
+    // with an mlua run right after it (the order alternating), and the
+    // median of the pairs' ratios is printed: drift cancels within a pair.
+    const PAIRS: usize = 101;
+    let mut ours = Vec::with_capacity(PAIRS);
+    let mut theirs = Vec::with_capacity(PAIRS);
+    let luamod_run = || {
+        let t = Instant::now();
+        let s: i64 = tokio.block_on(rt.run(&src)).expect("run");
+        assert_eq!(s as u64, N * (N + 1) / 2 + N);
+        t.elapsed().as_secs_f64()
+    };
+    let mlua_run = || {
+        let t = Instant::now();
+        let s: i64 = tokio.block_on(looped.call_async(())).expect("call");
+        assert_eq!(s as u64, N * (N + 1) / 2 + N);
+        t.elapsed().as_secs_f64()
+    };
+    for i in 0..PAIRS {
+        if i % 2 == 0 {
+            ours.push(luamod_run());
+            theirs.push(mlua_run());
+        } else {
+            theirs.push(mlua_run());
+            ours.push(luamod_run());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+    let per_trip = |secs: f64| secs * 1e9 / N as f64;
+    println!(
+        "yield_round_trip interleaved ({PAIRS} pairs of {N} round trips): luamod {:.0} ns, \
+         mlua async fn {:.0} ns per round trip (medians); luamod / mlua {:.2} (median of \
+         the pairs' ratios)",
+        per_trip(median(&mut ours)),
+        per_trip(median(&mut theirs)),
+        median(&mut ratios)
+    );
 }
 
 /// Until `count` processes of `rt` wait on a command.
