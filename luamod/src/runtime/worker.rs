@@ -81,10 +81,12 @@ struct Proc {
     rng: Box<Rng>,
     generation: u64,
     waiting: bool,
+    cancel: CancelToken,
     /// What its handlers receive (its pid, cancel token, context and the
     /// module states): one shared handle, so a command costs one reference
-    /// count for all of it.
-    cx: HandlerCx,
+    /// count for all of it. Made at its first command (a process that never
+    /// waits does not pay for it).
+    cx: Option<HandlerCx>,
     /// The finished handler (its output inside) or the failure met
     /// instead, for the next step to deliver.
     result: Option<Result<BoxTask, Box<LuaError>>>,
@@ -516,12 +518,8 @@ impl Worker {
                 rng: Box::new(rng),
                 generation: 0,
                 waiting: false,
-                cx: HandlerCx::new(
-                    pid,
-                    CancelToken::new(),
-                    context.clone(),
-                    self.shared.states.clone(),
-                ),
+                cancel: CancelToken::new(),
+                cx: None,
                 result: None,
                 map: None,
                 context: Some(context),
@@ -615,7 +613,17 @@ impl Worker {
             self.ready.push_back(pid);
             return;
         };
-        let hcx = p.cx.clone();
+        let hcx = match &p.cx {
+            Some(cx) => cx.clone(),
+            None => {
+                let context = match &p.context {
+                    Some(c) => c.clone(),
+                    None => Arc::new(Context::none().clone()),
+                };
+                let cx = HandlerCx::new(pid, p.cancel.clone(), context, self.shared.states.clone());
+                p.cx.insert(cx).clone()
+            }
+        };
         // Handler code (an `ErasedHandler` of the host's own may panic in
         // `start`, a future of `boxed_task` when polled): a panic fails
         // this command, never the worker and its other processes.
@@ -653,7 +661,7 @@ impl Worker {
             }
             Poll::Pending => {
                 p.waiting = true;
-                let cancel = p.cx.cancel().clone();
+                let cancel = p.cancel.clone();
                 let tx = self.tx.clone();
                 self.shared.tokio.spawn(async move {
                     let finished = tokio::select! {
@@ -677,7 +685,7 @@ impl Worker {
             return;
         };
         self.shared.preempt.forget(pid);
-        p.cx.cancel().cancel();
+        p.cancel.cancel();
         self.close(pid, &mut p);
         p.held.drop_all();
         // Host code: a panic in it is reported, never allowed to end the
@@ -783,9 +791,13 @@ fn enter<'a>(
     pid: Pid,
     p: &mut Proc,
 ) -> (Running<'a>, *mut mlua::ffi::lua_State) {
-    // Its own context, moved in; were it lost (a step that unwound), the
-    // handle's copy is the same context.
-    let context = p.context.take().unwrap_or_else(|| p.cx.context().clone());
+    // Its own context, moved in (and back when the step ends). It is
+    // missing only after a step unwound, which ends the worker first; if
+    // it ever were, the process would be denied everything, not allowed.
+    let context = p
+        .context
+        .take()
+        .unwrap_or_else(|| Arc::new(Context::none().clone()));
     let context = crate::security::current::enter(context);
     let rng = crate::sandbox::random::enter(&mut p.rng);
     let held = abandon::enter(p.held.clone());
