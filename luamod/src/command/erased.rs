@@ -104,7 +104,7 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 /// A task may be dropped before its first poll or before it is ready (its
 /// process was cancelled, its activity too), so it must not count on
 /// being run to the end.
-pub trait Task: Send {
+pub trait Task: Send + Any {
     /// Advances the handler; `Ready` once its output is kept.
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()>;
     /// Moves the output into `out`, an `Option<Result<C::Output,
@@ -190,4 +190,18 @@ pub trait ErasedHandler: Send + Sync + 'static {
     /// worker thread. A panic here fails the command with an `INTERNAL`
     /// error; the worker goes on.
     fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask;
+
+    /// [`start`](Self::start), given a finished task of an earlier command
+    /// (its output taken) whose allocation it may reuse. The default
+    /// ignores it; the runtime's own handlers reuse a task of their type.
+    #[doc(hidden)]
+    fn start_reusing(
+        &self,
+        cmd: &mut dyn Any,
+        cx: HandlerCx,
+        spare: &mut Option<BoxTask>,
+    ) -> BoxTask {
+        let _ = spare;
+        self.start(cmd, cx)
+    }
 }

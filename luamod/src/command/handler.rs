@@ -48,6 +48,15 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
     }
 
     fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask {
+        self.start_reusing(cmd, cx, &mut None)
+    }
+
+    fn start_reusing(
+        &self,
+        cmd: &mut dyn Any,
+        cx: HandlerCx,
+        spare: &mut Option<BoxTask>,
+    ) -> BoxTask {
         let cmd = match cmd.downcast_mut::<Option<C>>().and_then(Option::take) {
             Some(c) => c,
             None => {
@@ -69,12 +78,37 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         // anything else), so the handler is not cloned per command. A
         // panic while polling it is caught by `Run`; one while creating it
         // unwinds out of `start`, where the runtime catches it.
-        // One box for the handler's future, its panic guard and its output.
-        Box::pin(Run::<C, _> {
+        // One box for the handler's future, its panic guard and its output:
+        // the spare's, when it is a task of this handler.
+        let run = Run::<C, _> {
             inner: self.handler.handle(cmd, cx),
             out: None,
             done: false,
-        })
+        };
+        match spare.take() {
+            Some(task) => refill(task, run),
+            None => Box::pin(run),
+        }
+    }
+}
+
+/// `run` in `task`'s allocation if `task` holds a `Run` of the same type,
+/// else in a new box (`task` is dropped).
+fn refill<C: Command, F>(mut task: BoxTask, run: Run<C, F>) -> BoxTask
+where
+    F: Future<Output = Result<C::Output, LuaError>> + Send + 'static,
+{
+    // SAFETY: the task is not moved out of its box: the old `Run` is
+    // dropped where it is and the new one written in its place, as
+    // `Pin::set` does, which pinning allows (the old value's drop runs
+    // before its memory is reused).
+    let held = unsafe { task.as_mut().get_unchecked_mut() };
+    match (held as &mut dyn Any).downcast_mut::<Run<C, F>>() {
+        Some(old) => {
+            *old = run;
+            task
+        }
+        None => Box::pin(run),
     }
 }
 
@@ -112,7 +146,7 @@ struct Run<C: Command, F> {
 
 impl<C: Command, F> Task for Run<C, F>
 where
-    F: Future<Output = Result<C::Output, LuaError>> + Send,
+    F: Future<Output = Result<C::Output, LuaError>> + Send + 'static,
 {
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         // SAFETY: `inner` is only ever used pinned (below), never moved;
@@ -299,6 +333,63 @@ mod tests {
         let mut out: Out = None;
         assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
         assert!(out.unwrap().is_err());
+    }
+
+    /// An output that counts its drops.
+    struct Noted(i64);
+    static NOTED_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    impl Drop for Noted {
+        fn drop(&mut self) {
+            NOTED_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    struct Hold(i64);
+    impl Command for Hold {
+        const ID: CommandId = CommandId(902);
+        const NAME: &'static str = "t.hold";
+        type Output = Noted;
+    }
+
+    /// Where a task lives, to tell a reused allocation from a new one.
+    fn addr(t: &crate::command::BoxTask) -> *const u8 {
+        (&**t as *const dyn crate::command::Task).cast::<u8>()
+    }
+
+    #[test]
+    fn a_finished_task_is_refilled_in_place_holding_nothing_of_its_last_command() {
+        let drops = || NOTED_DROPS.load(std::sync::atomic::Ordering::SeqCst);
+        let h = handler_fn(|Hold(n): Hold, _| async move { Ok(Noted(n)) });
+        let mut first = h.start(&mut Some(Hold(1)), hcx());
+        assert!(poll(&mut first).is_ready());
+        // Its output was never taken: the last command's result is in it.
+        let at = addr(&first);
+        let mut spare = Some(first);
+        let mut second = h.start_reusing(&mut Some(Hold(2)), hcx(), &mut spare);
+        assert!(spare.is_none());
+        assert_eq!(addr(&second), at, "the same allocation");
+        // The old output was dropped when the task was refilled, and the
+        // new one is not there before the handler runs.
+        assert_eq!(drops(), 1);
+        let mut out: Option<Result<Noted, LuaError>> = None;
+        assert!(!second.as_mut().take_output(&mut out as &mut dyn Any));
+        assert!(poll(&mut second).is_ready());
+        assert!(second.as_mut().take_output(&mut out as &mut dyn Any));
+        assert_eq!(out.take().unwrap().unwrap().0, 2);
+        assert_eq!(drops(), 2);
+
+        // A spare of another type is dropped, and the task gets its own box.
+        let other = crate::command::boxed_task(async {
+            Box::new(Ok::<i64, LuaError>(7)) as Box<dyn Any + Send>
+        });
+        let other_at = addr(&other);
+        let mut spare = Some(other);
+        let mut third = h.start_reusing(&mut Some(Hold(3)), hcx(), &mut spare);
+        assert!(spare.is_none());
+        assert_ne!(addr(&third), other_at);
+        assert!(poll(&mut third).is_ready());
+        assert!(third.as_mut().take_output(&mut out as &mut dyn Any));
+        assert_eq!(out.take().unwrap().unwrap().0, 3);
     }
 
     #[test]

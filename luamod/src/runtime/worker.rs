@@ -32,7 +32,7 @@ use crate::ffi::alloc::MemoryControl;
 use crate::sandbox::random::Rng;
 use crate::security::{Context, ContextKind};
 use crate::suspend::abandon::{self, Held};
-use crate::suspend::park::{COMPLETED, Delivery, Parked, WORKER_STATE, take_parked};
+use crate::suspend::park::{COMPLETED, Delivery, Parked, WORKER_STATE, spent_task, take_parked};
 
 /// Converts a finished process's values (on the worker thread) and delivers
 /// them to whoever waits.
@@ -143,6 +143,9 @@ pub(crate) struct Worker {
     seeds: Rng,
     preemptions: u64,
     resumer: super::resume::Resumer,
+    /// A finished task (its output taken by its continuation) whose
+    /// allocation the next handler of its type reuses.
+    spare_task: Option<BoxTask>,
 }
 
 /// Builds a process's global table: reads fall through to a private copy
@@ -338,6 +341,7 @@ impl Worker {
             seeds: Rng::from_entropy(),
             preemptions: 0,
             resumer: super::resume::Resumer::new(&lua)?,
+            spare_task: None,
             lua,
         })
     }
@@ -388,14 +392,9 @@ impl Worker {
                     p.waiting = false;
                     p.result = Some(Ok(task));
                     self.ready.push_back(pid);
-                } else if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(task))) {
+                } else {
                     // Late, for a finished or cancelled process: dropped.
-                    // Its `Drop` is handler code, which must not end the
-                    // worker (nor may the payload's own `Drop`).
-                    std::mem::forget(payload);
-                    eprintln!(
-                        "luamod: dropping the late result of process {pid} panicked; the worker goes on"
-                    );
+                    drop_task(task, pid);
                 }
             }
             Msg::Cancel { pid, error } => {
@@ -555,6 +554,7 @@ impl Worker {
         };
         let delivery = p.result.take().map(|result| Delivery {
             result,
+            spent: false,
             map: p.map.take(),
         });
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
@@ -569,7 +569,16 @@ impl Worker {
         let preempted = super::preempt::take_preempted(state);
         p.hook_raised = super::preempt::take_raised(state);
         p.context = running.leave();
-        COMPLETED.with(|c| c.borrow_mut().take());
+        let (spent, left) = spent_task();
+        drop(left);
+        if spent.is_some() {
+            // Kept for the next handler to reuse; the one it replaces (if
+            // the last handler did not take it) is dropped, as handler
+            // code, under a panic guard.
+            if let Some(old) = std::mem::replace(&mut self.spare_task, spent) {
+                drop_task(old, pid);
+            }
+        }
         let parked = take_parked();
         // Stopped while it computed: it ends with the reason it was
         // stopped for, whatever the interruption looked like inside.
@@ -628,7 +637,7 @@ impl Worker {
         // `start`, a future of `boxed_task` when polled): a panic fails
         // this command, never the worker and its other processes.
         let started = catch_unwind(AssertUnwindSafe(|| {
-            let mut task = handler.start(parked.slot(), hcx);
+            let mut task = parked.start(&**handler, hcx, &mut self.spare_task);
             // Inside the tokio context `run` entered.
             let polled = task
                 .as_mut()
@@ -812,6 +821,15 @@ fn enter<'a>(
         },
         state,
     )
+}
+
+/// Drops a task of process `pid`'s. Its `Drop` is handler code, which
+/// must not end the worker (nor may its panic payload's own `Drop`).
+fn drop_task(task: BoxTask, pid: Pid) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(task))) {
+        std::mem::forget(payload);
+        eprintln!("luamod: dropping a task of process {pid} panicked; the worker goes on");
+    }
 }
 
 pub(crate) fn shutting_down() -> LuaError {

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mlua::ffi::{self, lua_State};
 
 use crate::call::{CallCx, CallError};
-use crate::command::{BoxTask, Command, CommandId};
+use crate::command::{BoxTask, Command, CommandId, ErasedHandler, HandlerCx};
 use crate::error::{ErrorKind, LuaError};
 
 /// A command parked by an export, waiting for the scheduler.
@@ -36,6 +36,8 @@ pub(crate) struct Delivery {
     /// The failure is boxed: a delivery is moved through the thread-local
     /// on every yield, and small is cheap to move.
     pub result: Result<BoxTask, Box<LuaError>>,
+    /// A continuation took the task's output (set by `delivered`).
+    pub spent: bool,
     pub map: Option<Box<dyn Any>>,
 }
 
@@ -170,9 +172,20 @@ pub(crate) fn park<C: Command>(
 }
 
 impl Parked {
-    /// The command's slot (an `Option<C>`), for `ErasedHandler::start`.
-    pub(crate) fn slot(&mut self) -> &mut dyn Any {
-        &mut *self.cmd
+    /// Starts `handler` on the parked command, in the allocation of
+    /// `spare` (a finished task) when the handler can reuse it. A spare it
+    /// did not take is dropped here (run this where a panic is caught: a
+    /// task's `Drop` is handler code).
+    #[inline]
+    pub(crate) fn start(
+        &mut self,
+        handler: &dyn ErasedHandler,
+        cx: HandlerCx,
+        spare: &mut Option<BoxTask>,
+    ) -> BoxTask {
+        let task = handler.start_reusing(&mut *self.cmd, cx, spare);
+        *spare = None;
+        task
     }
 
     /// Keeps the command's slot, emptied, for the next command of its type
@@ -219,31 +232,61 @@ type ErasedMap = Option<Box<dyn Any>>;
 
 /// Takes the delivered result for `C` (or the failure the scheduler put
 /// in its place) and the mapping function, if any.
+///
+/// A task whose output it moves out stays in the delivery, marked spent,
+/// for the worker to take back after the step and reuse (see
+/// [`spent_task`]): a round trip then allocates no task.
 pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap) {
-    let Some(d) = COMPLETED.with(|c| c.borrow_mut().take()) else {
-        let e = LuaError::new(
-            ErrorKind::Internal,
-            format!("no result was delivered for command '{}'", C::NAME),
-        );
-        return (Err(e), None);
+    let d = COMPLETED.with(|c| {
+        let mut c = c.borrow_mut();
+        let d = c.as_mut()?;
+        if let Ok(task) = &mut d.result {
+            // Moved out of the task with no box of its own.
+            let mut out: Option<Result<C::Output, LuaError>> = None;
+            if task.as_mut().take_output(&mut out) {
+                d.spent = true;
+                let r = out.unwrap_or_else(|| Err(another_type::<C>()));
+                return Some(Ok((r, d.map.take())));
+            }
+        }
+        c.take().map(Err)
+    });
+    let d = match d {
+        Some(Ok(taken)) => return taken,
+        Some(Err(d)) => d,
+        None => {
+            let e = LuaError::new(
+                ErrorKind::Internal,
+                format!("no result was delivered for command '{}'", C::NAME),
+            );
+            return (Err(e), None);
+        }
     };
     let result = match d.result {
         Err(e) => Err(*e),
-        Ok(mut task) => {
-            // Moved out of the task with no box of its own (a task that
-            // keeps its output boxed hands the box instead).
-            let mut out: Option<Result<C::Output, LuaError>> = None;
-            if task.as_mut().take_output(&mut out) {
-                out.unwrap_or_else(|| Err(another_type::<C>()))
-            } else {
-                match task.as_mut().take_boxed().map(|b| b.downcast()) {
-                    Some(Ok(r)) => *r,
-                    _ => Err(another_type::<C>()),
-                }
-            }
-        }
+        // A task that keeps its output boxed hands the box.
+        Ok(mut task) => match task.as_mut().take_boxed().map(|b| b.downcast()) {
+            Some(Ok(r)) => *r,
+            _ => Err(another_type::<C>()),
+        },
     };
     (result, d.map)
+}
+
+/// After a step: what is left of the delivery, if anything, and the task
+/// in it if a continuation took its output (the worker's next handler may
+/// reuse its allocation; it holds no output, and a finished future, so
+/// nothing of one process reaches another through it).
+#[inline]
+pub(crate) fn spent_task() -> (Option<BoxTask>, Option<Delivery>) {
+    match COMPLETED.with(|c| c.borrow_mut().take()) {
+        Some(Delivery {
+            result: Ok(task),
+            spent: true,
+            ..
+        }) => (Some(task), None),
+        left => (None, left),
+    }
 }
 
 #[cold]
