@@ -403,7 +403,7 @@ impl Builder {
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();
         for i in 0..self.workers {
-            let (tx, rx) = mpsc::channel();
+            let (tx, rx) = super::inbox::inbox();
             let (ready_tx, ready_rx) = mpsc::channel();
             let sh = shared.clone();
             let wtx = tx.clone();

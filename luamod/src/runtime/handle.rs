@@ -3,7 +3,6 @@
 
 use super::idmap::{self, IdMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,7 +40,7 @@ pub struct SpawnOptions {
 }
 
 pub(super) struct WorkerHandle {
-    pub(super) tx: Sender<Msg>,
+    pub(super) tx: super::inbox::Outbox<Msg>,
     pub(super) join: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -316,7 +315,7 @@ impl Drop for Runtime {
 
 /// Stops every process now: those that compute are interrupted, and every
 /// worker ends the rest with a `Canceled` error.
-fn force_stop(preempt: &Preempt, txs: &[Sender<Msg>]) {
+fn force_stop(preempt: &Preempt, txs: &[super::inbox::Outbox<Msg>]) {
     preempt.request_stop_all(worker::shutting_down());
     for tx in txs {
         let _ = tx.send(Msg::ForceStop);

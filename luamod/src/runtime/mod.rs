@@ -25,6 +25,7 @@ mod coroutines;
 mod dispatch;
 mod handle;
 mod idmap;
+mod inbox;
 mod preempt;
 mod resume;
 mod script;

@@ -16,7 +16,6 @@ use super::idmap::{self, IdMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
@@ -126,8 +125,8 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     procs: IdMap<Pid, Proc>,
     ready: VecDeque<Pid>,
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
+    tx: super::inbox::Outbox<Msg>,
+    rx: super::inbox::Inbox<Msg>,
     draining: bool,
     make_env: mlua::Function,
     /// Environment, main function and coroutine of a compiled script's
@@ -255,8 +254,8 @@ impl Worker {
     pub fn new(
         shared: Arc<Shared>,
         index: usize,
-        tx: Sender<Msg>,
-        rx: Receiver<Msg>,
+        tx: super::inbox::Outbox<Msg>,
+        rx: super::inbox::Inbox<Msg>,
     ) -> mlua::Result<Worker> {
         let lua = crate::module::lua_with(&shared.modules)?;
         // The runtime's states replace the defaults binding put there.
@@ -364,14 +363,14 @@ impl Worker {
                 self.step(pid);
                 // Between steps: completions, cancels and shutdown come in
                 // while processes keep each other busy.
-                while let Ok(msg) = self.rx.try_recv() {
+                while let Some(msg) = self.rx.try_next() {
                     self.handle(msg);
                 }
             }
             if self.draining && self.procs.is_empty() {
                 break;
             }
-            let Ok(msg) = self.rx.recv() else { break };
+            let Some(msg) = self.rx.next() else { break };
             self.handle(msg);
         }
         WORKER_STATE.with(|w| w.set(std::ptr::null_mut()));
