@@ -24,6 +24,11 @@ const N: u64 = 10_000;
 #[command(id = 900, name = "bench.ping", output = i64)]
 struct Ping(i64);
 
+/// Answered after the handler is pending once: the process suspends.
+#[derive(Command)]
+#[command(id = 901, name = "bench.wait", output = i64)]
+struct Wait(i64);
+
 #[luamod::module(name = "bench", class(io))]
 mod bench {
     use super::*;
@@ -31,6 +36,11 @@ mod bench {
     #[luamod::function]
     pub fn ping(x: i64) -> Yield<Ping> {
         Yield(Ping(x))
+    }
+
+    #[luamod::function]
+    pub fn wait(x: i64) -> Yield<Wait> {
+        Yield(Wait(x))
     }
 
     #[luamod::function]
@@ -51,6 +61,10 @@ fn round_trip(c: &mut Criterion) {
             .handler(handler_fn(
                 |p: Ping, _: HandlerCx| async move { Ok(p.0 + 1) },
             ))
+            .handler(handler_fn(|w: Wait, _: HandlerCx| async move {
+                tokio::task::yield_now().await;
+                Ok(w.0 + 1)
+            }))
             .workers(1)
             .build()
             .expect("runtime")
@@ -134,6 +148,60 @@ fn round_trip(c: &mut Criterion) {
         "yield_round_trip interleaved ({PAIRS} pairs of {N} round trips): luamod {:.0} ns, \
          mlua async fn {:.0} ns per round trip (medians); luamod / mlua {:.2} (median of \
          the pairs' ratios)",
+        per_trip(median(&mut ours)),
+        per_trip(median(&mut theirs)),
+        median(&mut ratios)
+    );
+
+    // A handler that is pending once: the process suspends, the handler
+    // finishes on the tokio pool, and the worker resumes the process
+    // (mlua's async function yields its coroutine to `call_async`, which
+    // polls again on the same thread). Fewer trips: each crosses threads.
+    const M: u64 = 1_000;
+    let waiting = format!(
+        "local wait = require('bench').wait; local s = 0 for i = 1, {M} do s = s + wait(i) end return s"
+    );
+    let f = lua
+        .create_async_function(|_, x: i64| async move {
+            tokio::task::yield_now().await;
+            Ok(x + 1)
+        })
+        .expect("async fn");
+    lua.globals().set("wait", f).expect("set");
+    let mlua_waiting: mlua::Function = lua
+        .load(format!(
+            "return function() local s = 0 for i = 1, {M} do s = s + wait(i) end return s end"
+        ))
+        .eval()
+        .expect("loop");
+    let (mut ours, mut theirs) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
+    let luamod_run = || {
+        let t = Instant::now();
+        let s: i64 = tokio.block_on(rt.run(&waiting)).expect("run");
+        assert_eq!(s as u64, M * (M + 1) / 2 + M);
+        t.elapsed().as_secs_f64()
+    };
+    let mlua_run = || {
+        let t = Instant::now();
+        let s: i64 = tokio.block_on(mlua_waiting.call_async(())).expect("call");
+        assert_eq!(s as u64, M * (M + 1) / 2 + M);
+        t.elapsed().as_secs_f64()
+    };
+    for i in 0..PAIRS {
+        if i % 2 == 0 {
+            ours.push(luamod_run());
+            theirs.push(mlua_run());
+        } else {
+            theirs.push(mlua_run());
+            ours.push(luamod_run());
+        }
+    }
+    let mut ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+    let per_trip = |secs: f64| secs * 1e9 / M as f64;
+    println!(
+        "suspending round trip interleaved ({PAIRS} pairs of {M} round trips, the handler \
+         pending once): luamod {:.0} ns, mlua async fn {:.0} ns per round trip (medians); \
+         luamod / mlua {:.2} (median of the pairs' ratios)",
         per_trip(median(&mut ours)),
         per_trip(median(&mut theirs)),
         median(&mut ratios)

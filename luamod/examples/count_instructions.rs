@@ -10,8 +10,8 @@
 //! the reference for `ping`), `rt-noop` (2·10⁶ calls of `noop()` in a runtime process per
 //! round; `rt-noop-unsliced`: the same with a time slice too long to end,
 //! so the CPU budget never fires), `spawn` (10,000 processes of a compiled script per round,
-//! spawned and joined), `ping` (10,000 yield round trips through the runtime per
-//! round), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
+//! spawned and joined), `ping` (10,000 commands through the runtime per
+//! round, each answered at once, inside the call), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
 //! state per round) or `call-KIND` (200,000 calls per round in a plain
 //! state with luamod's allocator and a limit: `add`, `noop`, `len`, the

@@ -30,6 +30,7 @@ mod preempt;
 mod resume;
 mod script;
 mod shared;
+mod starter;
 mod worker;
 
 pub use builder::Builder;

@@ -16,7 +16,6 @@ use super::idmap::{self, IdMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Duration;
 
 use mlua::thread::ThreadStatus;
@@ -25,6 +24,7 @@ use mlua::{Lua, MultiValue, Table, Thread, Value};
 use super::resume::Stepped;
 use super::script::{Code, Entry};
 use super::shared::{Completed, Shared};
+use super::starter::drop_task;
 use crate::command::{BoxTask, CancelToken, HandlerCx, Pid};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::alloc::MemoryControl;
@@ -142,9 +142,9 @@ pub(crate) struct Worker {
     seeds: Rng,
     preemptions: u64,
     resumer: super::resume::Resumer,
-    /// A finished task (its output taken by its continuation) whose
-    /// allocation the next handler of its type reuses.
-    spare_task: Option<BoxTask>,
+    /// A finished task (its output taken) whose allocation the next
+    /// handler of its type reuses.
+    spare_task: std::cell::Cell<Option<BoxTask>>,
 }
 
 /// Builds a process's global table: reads fall through to a private copy
@@ -340,7 +340,7 @@ impl Worker {
             seeds: Rng::from_entropy(),
             preemptions: 0,
             resumer: super::resume::Resumer::new(&lua)?,
-            spare_task: None,
+            spare_task: std::cell::Cell::new(None),
             lua,
         })
     }
@@ -558,11 +558,23 @@ impl Worker {
         });
         COMPLETED.with(|c| *c.borrow_mut() = delivery);
         let (running, state) = enter(&self.shared.preempt, self.index, pid, p);
+        // Exports of this step start their commands' handlers through it.
+        let starter = super::starter::StepStarter {
+            handlers: &self.shared.dispatch,
+            states: &self.shared.states,
+            pid,
+            cx: std::cell::RefCell::new(p.cx.take()),
+            cancel: &p.cancel,
+            spare: &self.spare_task,
+        };
+        let starting = crate::suspend::park::enter_starter(&starter);
         let main = WORKER_STATE.with(|w| w.get());
         // SAFETY: the process's thread, alive (`p` holds it), suspended or
         // new (a finished process is removed), on this worker; `main` is
         // the worker state's main thread, idle between steps.
         let r = unsafe { self.resumer.resume(&self.lua, main, state) };
+        drop(starting);
+        p.cx = starter.cx.into_inner();
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
@@ -574,7 +586,7 @@ impl Worker {
             // Kept for the next handler to reuse; the one it replaces (if
             // the last handler did not take it) is dropped, as handler
             // code, under a panic guard.
-            if let Some(old) = std::mem::replace(&mut self.spare_task, spent) {
+            if let Some(old) = self.spare_task.replace(spent) {
                 drop_task(old, pid);
             }
         }
@@ -601,91 +613,33 @@ impl Worker {
         }
     }
 
-    fn dispatch(&mut self, pid: Pid, mut parked: Parked) {
+    /// Waits, off the worker, for the handler the process's export
+    /// started and parked (it did not answer at once).
+    fn dispatch(&mut self, pid: Pid, parked: Parked) {
+        let Parked { mut task, map } = parked;
         let Some(p) = self.procs.get_mut(&pid) else {
+            drop_task(task, pid);
             return;
         };
         p.generation += 1;
-        p.map = parked.map.take();
+        p.map = map;
+        p.waiting = true;
         let generation = p.generation;
-        // Borrowed, not cloned: every clone of an `Arc` here is an atomic
-        // increment and decrement on each yield.
-        let Some(handler) = self.shared.dispatch.get(parked.id) else {
-            p.result = Some(Err(Box::new(LuaError::new(
-                ErrorKind::Internal,
-                format!(
-                    "no handler for command {} ({}): register one with Runtime::builder().handler(...)",
-                    parked.id, parked.name
-                ),
-            ))));
-            self.ready.push_back(pid);
-            return;
-        };
-        let hcx = match &p.cx {
-            Some(cx) => cx.clone(),
-            None => {
-                let context = match &p.context {
-                    Some(c) => c.clone(),
-                    None => Arc::new(Context::none().clone()),
-                };
-                let cx = HandlerCx::new(pid, p.cancel.clone(), context, self.shared.states.clone());
-                p.cx.insert(cx).clone()
-            }
-        };
-        // Handler code (an `ErasedHandler` of the host's own may panic in
-        // `start`, a future of `boxed_task` when polled): a panic fails
-        // this command, never the worker and its other processes.
-        let started = catch_unwind(AssertUnwindSafe(|| {
-            let mut task = parked.start(&**handler, hcx, &mut self.spare_task);
-            // Inside the tokio context `run` entered.
-            let polled = task
-                .as_mut()
-                .poll_task(&mut TaskCx::from_waker(Waker::noop()));
-            (task, polled)
-        }));
-        let (mut task, polled) = match started {
-            Ok(t) => t,
-            Err(payload) => {
-                let e = LuaError::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "the handler of '{}' panicked as it started: {}",
-                        parked.name,
-                        crate::command::panic_text(&*payload)
-                    ),
-                );
-                // Its `Drop` may panic too: leaked, not dropped.
-                std::mem::forget(payload);
-                p.result = Some(Err(Box::new(e)));
-                self.ready.push_back(pid);
-                return;
-            }
-        };
-        parked.recycle();
-        match polled {
-            Poll::Ready(()) => {
-                p.result = Some(Ok(task));
-                self.ready.push_back(pid);
-            }
-            Poll::Pending => {
-                p.waiting = true;
-                let cancel = p.cancel.clone();
-                let tx = self.tx.clone();
-                self.shared.tokio.spawn(async move {
-                    let finished = tokio::select! {
-                        () = crate::command::ready(&mut task) => true,
-                        () = cancel.cancelled() => false,
-                    };
-                    if finished {
-                        let _ = tx.send(Msg::Complete {
-                            pid,
-                            generation,
-                            task,
-                        });
-                    }
+        let cancel = p.cancel.clone();
+        let tx = self.tx.clone();
+        self.shared.tokio.spawn(async move {
+            let finished = tokio::select! {
+                () = crate::command::ready(&mut task) => true,
+                () = cancel.cancelled() => false,
+            };
+            if finished {
+                let _ = tx.send(Msg::Complete {
+                    pid,
+                    generation,
+                    task,
                 });
             }
-        }
+        });
     }
 
     fn finish(&mut self, pid: Pid, result: Result<MultiValue, Error>) {
@@ -820,15 +774,6 @@ fn enter<'a>(
         },
         state,
     )
-}
-
-/// Drops a task of process `pid`'s. Its `Drop` is handler code, which
-/// must not end the worker (nor may its panic payload's own `Drop`).
-fn drop_task(task: BoxTask, pid: Pid) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(task))) {
-        std::mem::forget(payload);
-        eprintln!("luamod: dropping a task of process {pid} panicked; the worker goes on");
-    }
 }
 
 pub(crate) fn shutting_down() -> LuaError {

@@ -45,6 +45,12 @@ impl Drop for Entered {
     }
 }
 
+/// The context entered on this thread, if any (a process's, during its
+/// step).
+pub(crate) fn entered() -> Option<Arc<Context>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Whether the code running on this thread is a workflow process.
 pub(crate) fn in_workflow() -> bool {
     CURRENT.with(|c| {

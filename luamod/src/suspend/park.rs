@@ -1,32 +1,67 @@
-//! Where a yielded command waits for the scheduler and how its result
-//! comes back: per-thread slots the exports and the worker share. No Lua
-//! value is made for a command; the export yields a sentinel (a light
-//! userdata) instead.
+//! Where a command is started and, when its handler cannot answer at
+//! once, where it waits for the scheduler and how its result comes back:
+//! per-thread slots the exports and the worker share. No Lua value is made
+//! for a command; a suspending export yields a sentinel (a light userdata)
+//! instead.
+//!
+//! A command is started by the export that asks it, through the
+//! [`Starter`] the worker sets for each step: its handler is started and
+//! polled once right there. A handler that is ready at once is answered
+//! inside the call (as mlua's async functions are), and the process does
+//! not suspend; one that is not is parked, already started, and the export
+//! yields until the scheduler has its output.
 //!
 //! This must never yield outside a luamod process: [`park`] checks first
-//! and reports a clear error instead.
+//! and reports a clear error instead (and it refuses where a yield could
+//! not pass, before any handler starts: nothing is started that could not
+//! be waited for).
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mlua::ffi::{self, lua_State};
 
 use crate::call::{CallCx, CallError};
-use crate::command::{BoxTask, Command, CommandId, ErasedHandler, HandlerCx};
+use crate::command::{BoxTask, Command, CommandId};
 use crate::error::{ErrorKind, LuaError};
 
-/// A command parked by an export, waiting for the scheduler.
+/// A started command whose handler did not answer at once, parked by an
+/// export for the scheduler to wait on.
 pub(crate) struct Parked {
-    pub id: CommandId,
-    pub name: &'static str,
-    /// An `Option<C>` holding the command, for the handler to take.
-    cmd: Box<dyn Any + Send>,
-    /// Empties `cmd` (drops a command its handler left in it).
-    clear: fn(&mut dyn Any),
+    /// The started handler, polled once already.
+    pub task: BoxTask,
     /// `Then`'s mapping function, kept by the process until it resumes.
     pub map: Option<Box<dyn Any>>,
+}
+
+/// What a worker sets for each step: starts handlers for the exports that
+/// ask commands.
+pub(crate) trait Starter {
+    /// Starts the handler of command `id` (`name`) on `cmd`, an `Option<C>`
+    /// holding the command, and polls it once. Never unwinds: a handler
+    /// that panics is an `INTERNAL` failure.
+    fn start(&self, id: CommandId, name: &'static str, cmd: &mut dyn Any) -> Started;
+    /// Takes back a task whose output was taken, for reuse.
+    fn recycle(&self, task: BoxTask);
+}
+
+/// What starting a command gave.
+pub(crate) enum Started {
+    /// Its output is in the task.
+    Ready(BoxTask),
+    /// The process must wait for it.
+    Pending(BoxTask),
+    /// No handler, or one that panicked as it started.
+    Failed(LuaError),
+}
+
+/// What asking a command gave an export.
+pub(crate) enum Asked<O> {
+    /// Answered at once, with `Then`'s mapping function handed back.
+    Now(Result<O, LuaError>, Option<Box<dyn Any>>),
+    /// The export returns this count: the process suspends.
+    Waiting(c_int),
 }
 
 /// What the scheduler hands the continuation: the finished handler, its
@@ -43,12 +78,10 @@ pub(crate) struct Delivery {
 
 thread_local! {
     /// The command the last yielding export parked on this thread.
-    static PARKED: RefCell<Parking> = const {
-        RefCell::new(Parking {
-            parked: None,
-            spare: None,
-        })
-    };
+    static PARKED: RefCell<Option<Parked>> = const { RefCell::new(None) };
+    /// The starter of the step the worker on this thread runs (null
+    /// between steps).
+    static STARTER: std::cell::Cell<Option<*const (dyn Starter + 'static)>> = const { std::cell::Cell::new(None) };
     /// The result the scheduler hands to the next continuation.
     pub(crate) static COMPLETED: RefCell<Option<Delivery>> = const { RefCell::new(None) };
     /// The process thread the runtime worker on this thread is resuming
@@ -106,14 +139,17 @@ fn in_worker(state: *mut lua_State) -> bool {
     unsafe { crate::ffi::vm::main_thread(state) == worker }
 }
 
-/// Checks that a yield is possible here, parks the command, pushes the
-/// sentinel and asks `call` to yield with `k` as the continuation.
+/// Asks command `cmd` for the running export: checks that a yield would be
+/// possible here, then starts its handler through the step's [`Starter`].
+/// A handler that answers at once is answered now; one that does not is
+/// parked, the sentinel pushed, and `call` asked to yield with `k` as the
+/// continuation.
 pub(crate) fn park<C: Command>(
     cx: &CallCx,
     cmd: C,
     map: Option<Box<dyn Any>>,
     k: crate::ffi::vm::KFunction,
-) -> Result<c_int, CallError> {
+) -> Result<Asked<C::Output>, CallError> {
     let state = cx.state();
     if !cfg!(feature = "lua54") {
         return Err(CallError::Message(format!(
@@ -131,100 +167,71 @@ pub(crate) fn park<C: Command>(
             C::NAME
         )));
     }
+    let starter = STARTER.with(|s| s.get());
     // SAFETY: `state` is the running thread.
-    if !unsafe { can_yield_to_scheduler(state) } {
+    let (true, Some(starter)) = (unsafe { can_yield_to_scheduler(state) }, starter) else {
         return Err(CallError::Message(format!(
             "'{}' cannot wait here: it was called through a C function that cannot be \
              suspended (a metamethod of a Rust object, table.sort, string.gsub, ...)",
             cx.info().name
         )));
-    }
-    PARKED.with(|p| {
-        let mut p = p.borrow_mut();
-        // The slot kept from the last command, if it was of this type.
-        let cmd = match p.spare.take() {
-            Some((t, mut slot)) if t == TypeId::of::<Option<C>>() => {
-                match slot.downcast_mut::<Option<C>>() {
-                    Some(c) => {
-                        *c = Some(cmd);
-                        slot
-                    }
-                    None => Box::new(Some(cmd)),
+    };
+    // SAFETY: set by `enter_starter` for the step running now (this call
+    // runs inside it, on its thread) and cleared before the starter it
+    // points to is gone.
+    let starter = unsafe { &*starter };
+    let mut slot = Some(cmd);
+    let task = match starter.start(C::ID, C::NAME, &mut slot) {
+        Started::Ready(mut task) => {
+            let mut out: Option<Result<C::Output, LuaError>> = None;
+            let r = if task.as_mut().take_output(&mut out) {
+                starter.recycle(task);
+                out.unwrap_or_else(|| Err(another_type::<C>()))
+            } else {
+                match task.as_mut().take_boxed().map(|b| b.downcast()) {
+                    Some(Ok(r)) => *r,
+                    _ => Err(another_type::<C>()),
                 }
-            }
-            other => {
-                p.spare = other;
-                Box::new(Some(cmd))
-            }
-        };
-        p.parked = Some(Parked {
-            id: C::ID,
-            name: C::NAME,
-            cmd,
-            clear: clear::<C>,
-            map,
-        });
-    });
+            };
+            return Ok(Asked::Now(r, map));
+        }
+        Started::Failed(e) => return Ok(Asked::Now(Err(e), map)),
+        Started::Pending(task) => task,
+    };
+    // A command its handler left in the slot is dropped with it, here.
+    drop(slot);
+    PARKED.with(|p| *p.borrow_mut() = Some(Parked { task, map }));
     // SAFETY: a C function always has LUA_MINSTACK free slots.
     unsafe { ffi::lua_pushlightuserdata(state, sentinel()) };
     cx.request_yield(k);
-    Ok(1)
+    Ok(Asked::Waiting(1))
 }
 
-impl Parked {
-    /// Starts `handler` on the parked command, in the allocation of
-    /// `spare` (a finished task) when the handler can reuse it. A spare it
-    /// did not take is dropped here (run this where a panic is caught: a
-    /// task's `Drop` is handler code).
-    #[inline]
-    pub(crate) fn start(
-        &mut self,
-        handler: &dyn ErasedHandler,
-        cx: HandlerCx,
-        spare: &mut Option<BoxTask>,
-    ) -> BoxTask {
-        let task = handler.start_reusing(&mut *self.cmd, cx, spare);
-        *spare = None;
-        task
-    }
+/// Makes `starter` the one exports on this thread use until the guard
+/// drops.
+pub(crate) fn enter_starter<'a>(starter: &'a (dyn Starter + 'a)) -> StarterGuard<'a> {
+    let ptr: *const (dyn Starter + 'a) = starter;
+    // SAFETY: only the lifetime bound of the pointer changes; it is read
+    // only while the returned guard, which borrows `starter`, lives (the
+    // guard clears it when dropped, unwinding included).
+    let ptr: *const (dyn Starter + 'static) = unsafe { std::mem::transmute(ptr) };
+    STARTER.with(|s| s.set(Some(ptr)));
+    StarterGuard(std::marker::PhantomData)
+}
 
-    /// Keeps the command's slot, emptied, for the next command of its type
-    /// parked on this thread, once the handler has started: a yield then
-    /// allocates no box for its command. The kept slot holds no command,
-    /// so nothing of one process reaches another through it.
-    pub(crate) fn recycle(self) {
-        let Parked { mut cmd, clear, .. } = self;
-        // A command its handler left behind is dropped here. Its `Drop` is
-        // host code: on a panic the slot is leaked (neither kept nor
-        // dropped again).
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| clear(&mut *cmd))) {
-            std::mem::forget(payload);
-            std::mem::forget(cmd);
-            return;
-        }
-        // The type of the box's contents (`Option<C>`), not of the box.
-        let id = (*cmd).type_id();
-        PARKED.with(|p| p.borrow_mut().spare = Some((id, cmd)));
+/// Clears the thread's starter when dropped.
+pub(crate) struct StarterGuard<'a>(std::marker::PhantomData<&'a ()>);
+
+impl Drop for StarterGuard<'_> {
+    fn drop(&mut self) {
+        STARTER.with(|s| s.set(None));
     }
 }
 
-/// The command the last yielding export parked on this thread, taken by
+/// The command the last suspending export parked on this thread, taken by
 /// the worker after the step.
 pub(crate) fn take_parked() -> Option<Parked> {
-    PARKED.with(|p| p.borrow_mut().parked.take())
-}
-
-/// What a worker thread keeps for yields: the parked command, and one
-/// emptied command slot for reuse.
-pub(crate) struct Parking {
-    parked: Option<Parked>,
-    spare: Option<(TypeId, Box<dyn Any + Send>)>,
-}
-
-fn clear<C: Command>(slot: &mut dyn Any) {
-    if let Some(c) = slot.downcast_mut::<Option<C>>() {
-        *c = None;
-    }
+    PARKED.with(|p| p.borrow_mut().take())
 }
 
 /// A `Then` mapping function, type-erased while the process waits.
@@ -299,46 +306,4 @@ fn another_type<C: Command>() -> LuaError {
             C::NAME
         ),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
-
-    static DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-    struct Secret(#[allow(dead_code)] String);
-    impl Drop for Secret {
-        fn drop(&mut self) {
-            DROPPED.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    impl Command for Secret {
-        const ID: CommandId = CommandId(902);
-        const NAME: &'static str = "t.secret";
-        type Output = ();
-    }
-
-    /// A slot kept for the next command holds no command: one its handler
-    /// left behind is dropped when the slot is kept, so the next process
-    /// to yield that command type cannot come near it.
-    #[test]
-    fn a_kept_slot_is_empty_even_when_its_handler_left_the_command() {
-        let parked = Parked {
-            id: Secret::ID,
-            name: Secret::NAME,
-            cmd: Box::new(Some(Secret("process 1's token".into()))),
-            clear: clear::<Secret>,
-            map: None,
-        };
-        let before = DROPPED.load(Ordering::SeqCst);
-        parked.recycle();
-        assert_eq!(DROPPED.load(Ordering::SeqCst), before + 1);
-        let kept = PARKED.with(|p| p.borrow_mut().spare.take());
-        let (id, mut slot) = kept.expect("the slot is kept");
-        assert_eq!(id, TypeId::of::<Option<Secret>>());
-        assert!(slot.downcast_mut::<Option<Secret>>().unwrap().is_none());
-    }
 }

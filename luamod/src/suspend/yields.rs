@@ -1,12 +1,13 @@
-//! [`Yield`] and [`Then`]: what an export returns to suspend its process
-//! until a command is handled, and the continuations that push the result
-//! when the process resumes.
+//! [`Yield`] and [`Then`]: what an export returns to ask a command of
+//! its handler (answered inside the call when the handler is ready at
+//! once, else the process suspends until it is), and the continuations
+//! that push the result when the process resumes.
 
 use std::ffi::c_int;
 
 use mlua::ffi::lua_State;
 
-use super::park::{delivered, park};
+use super::park::{Asked, delivered, park};
 use crate::call::{CallCx, CallError, ExportInfo, ExportKind};
 use crate::command::Command;
 use crate::convert::IntoReturn;
@@ -14,11 +15,16 @@ use crate::error::{ErrorKind, LuaError};
 use crate::types::{LuaReturns, LuaType, TypeRegistry, fallible_rows};
 use luamod_types::Type;
 
-/// Returned by an export to suspend the process until `C` is handled.
+/// Returned by an export to ask command `C` of its handler: the call
+/// returns the handler's output (or `nil, err`). A handler ready at its
+/// first poll is answered inside the call; otherwise the process suspends
+/// until the handler, on the tokio pool, is done. Either way the command
+/// may only be asked where the process could suspend (not inside a
+/// metamethod of a Rust object, a `table.sort` comparator, ...).
 #[derive(Debug)]
 pub struct Yield<C>(pub C);
 
-/// Returned by an export to suspend the process until `C` is handled, then
+/// Returned by an export to ask command `C` as [`Yield`] does, then
 /// return `f(output)` instead of the output (errors still return
 /// `nil, err`). `f` runs on the process's thread and may capture Lua-side
 /// state (it need not be `Send`).
@@ -48,18 +54,43 @@ where
     C::Output: IntoReturn,
 {
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
-        park(cx, self.0, None, resume_k::<C>)
+        match park(cx, self.0, None, resume_k::<C>)? {
+            Asked::Now(Ok(v), _) => v.push_return(cx),
+            Asked::Now(Err(e), _) => Err::<C::Output, LuaError>(e).push_return(cx),
+            Asked::Waiting(n) => Ok(n),
+        }
     }
 }
 
 impl<C: Command, T: IntoReturn + 'static> IntoReturn for Then<C, T> {
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
-        park(
+        match park(
             cx,
             self.cmd,
             Some(Box::new(self.map)),
             resume_then_k::<C, T>,
-        )
+        )? {
+            Asked::Now(r, map) => then_push::<C, T>(cx, r, map),
+            Asked::Waiting(n) => Ok(n),
+        }
+    }
+}
+
+/// Maps a `Then`'s result and pushes it (`map` is its mapping function,
+/// boxed while the command was asked).
+fn then_push<C: Command, T: IntoReturn + 'static>(
+    cx: &CallCx,
+    result: Result<C::Output, LuaError>,
+    map: Option<Box<dyn std::any::Any>>,
+) -> Result<c_int, CallError> {
+    let map = map.and_then(|m| m.downcast::<Box<dyn FnOnce(C::Output) -> T>>().ok());
+    match (result, map) {
+        (Ok(v), Some(f)) => (*f)(v).push_return(cx),
+        (Ok(_), None) => Err(CallError::Raise(LuaError::new(
+            ErrorKind::Internal,
+            format!("the continuation of '{}' lost its mapping", C::NAME),
+        ))),
+        (Err(e), _) => Err::<T, LuaError>(e).push_return(cx),
     }
 }
 
@@ -85,15 +116,7 @@ unsafe extern "C-unwind" fn resume_then_k<C: Command, T: IntoReturn + 'static>(
     unsafe {
         crate::call::call_continuation(state, info, |cx| {
             let (result, map) = delivered::<C>();
-            let map = map.and_then(|m| m.downcast::<Box<dyn FnOnce(C::Output) -> T>>().ok());
-            match (result, map) {
-                (Ok(v), Some(f)) => (*f)(v).push_return(cx),
-                (Ok(_), None) => Err(CallError::Raise(LuaError::new(
-                    ErrorKind::Internal,
-                    format!("the continuation of '{}' lost its mapping", C::NAME),
-                ))),
-                (Err(e), _) => Err::<T, LuaError>(e).push_return(cx),
-            }
+            then_push::<C, T>(cx, result, map)
         })
     }
 }
