@@ -44,33 +44,6 @@ mod cmds {
 struct Slow {
     tag: i64,
 }
-/// Answered with what its handler knows of the asking process; `WhoLater`
-/// after the handler was pending once (the process suspends).
-#[derive(Command)]
-#[command(id = 720, name = "test.who_now", output = String)]
-struct WhoNow;
-#[derive(Command)]
-#[command(id = 721, name = "test.who_later", output = String)]
-struct WhoLater;
-
-#[luamod::module(name = "who", class(io))]
-mod who {
-    use super::*;
-    #[luamod::function]
-    pub fn now() -> Yield<WhoNow> {
-        Yield(WhoNow)
-    }
-    #[luamod::function]
-    pub fn later() -> Yield<WhoLater> {
-        Yield(WhoLater)
-    }
-}
-
-fn who_is(cx: &HandlerCx) -> String {
-    let actor = cx.context().actor.as_ref().map(|a| a.id.clone());
-    format!("{}:{}", cx.pid(), actor.unwrap_or_default())
-}
-
 #[luamod::module(name = "slow", class(io))]
 mod slow {
     use super::*;
@@ -577,54 +550,4 @@ async fn a_handler_fn_that_panics_before_making_its_future_fails_only_that_comma
         "nil|INTERNAL|the handler of 'test.fails' panicked as it started: no future this time|7"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-}
-
-/// A handler answered at once runs inside the asking call, and one that is
-/// pending runs after its process suspended; either way it sees the asking
-/// process (its pid and its security context), however the processes of
-/// one worker interleave: nothing of one process's handle reaches
-/// another's commands.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handlers_answered_at_once_or_later_see_the_process_that_asked() {
-    use luamod::security::{Actor, Context, Policy};
-    let rt = Runtime::builder()
-        .module(&who::MODULE)
-        .handler(handler_fn(|_: WhoNow, cx: HandlerCx| async move {
-            Ok(who_is(&cx))
-        }))
-        .handler(handler_fn(|_: WhoLater, cx: HandlerCx| async move {
-            tokio::task::yield_now().await;
-            Ok(who_is(&cx))
-        }))
-        .workers(1)
-        .build()
-        .unwrap();
-    let script = r#"
-        local who = require('who')
-        local seen = {}
-        for i = 1, 50 do
-            seen[#seen + 1] = who.now()
-            seen[#seen + 1] = who.later()
-        end
-        return table.concat(seen, ',')
-    "#;
-    let as_actor = |name: &str| SpawnOptions {
-        context: Some(Context::new(Actor::new(name)).with_policy(Policy::allow_all())),
-        ..SpawnOptions::default()
-    };
-    // Run together on the one worker: their steps interleave.
-    let (a, b, c) = tokio::join!(
-        rt.run_with::<String>(script, as_actor("alice")),
-        rt.run_with::<String>(script, as_actor("bob")),
-        rt.run_with::<String>(script, as_actor("carol")),
-    );
-    let mut pids = std::collections::HashSet::new();
-    for (seen, name) in [(a, "alice"), (b, "bob"), (c, "carol")] {
-        let seen = seen.unwrap();
-        let (pid, _) = seen.split_once(':').unwrap();
-        pids.insert(pid.to_owned());
-        let expected = vec![format!("{pid}:{name}"); 100].join(",");
-        assert_eq!(seen, expected);
-    }
-    assert_eq!(pids.len(), 3, "three processes");
 }

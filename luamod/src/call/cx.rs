@@ -308,6 +308,13 @@ impl CallCx {
         self.guard().take_deferred()
     }
 
+    /// Whether an allocation failure was deferred during this call (the
+    /// call will raise it when it ends); does not clear it.
+    #[inline(always)]
+    pub(crate) fn has_deferred(&self) -> bool {
+        self.guard.get().is_some_and(Guard::has_deferred)
+    }
+
     /// Whether an allocation failure was deferred during this call.
     #[inline(always)]
     pub(crate) fn take_deferred(&self) -> bool {

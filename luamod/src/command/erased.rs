@@ -98,9 +98,11 @@ pub type BoxFuture = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
 /// A started handler: polled until it is ready, then its output taken.
 ///
 /// The output stays inside the task, so that a round trip through the
-/// runtime allocates no box for it: the continuation that resumes the
-/// process moves it straight into a slot of its own type, and the task is
-/// dropped there, on the worker thread. Once `Ready`, a task stays ready.
+/// runtime allocates no box for it: the export (a handler ready at once)
+/// or the continuation that resumes the process moves it straight into a
+/// slot of its own type, on the worker thread; the emptied task is then
+/// dropped, or kept for reuse if it is [`reusable`](Self::reusable).
+/// Once `Ready`, a task stays ready.
 /// A task may be dropped before its first poll or before it is ready (its
 /// process was cancelled, its activity too), so it must not count on
 /// being run to the end.
@@ -116,10 +118,29 @@ pub trait Task: Send + Any {
     /// The output as a boxed `Result<C::Output, LuaError>`, for code that
     /// handles every command alike (`None` if there is none).
     fn take_boxed(self: Pin<&mut Self>) -> Option<Box<dyn Any + Send>>;
+    /// Whether the runtime may keep this task, once its output is taken,
+    /// for a handler to reuse its allocation (luamod's own tasks, which
+    /// hold nothing once finished).
+    #[doc(hidden)]
+    fn reusable(&self) -> bool {
+        false
+    }
 }
 
 /// A started handler, as the runtime holds it.
 pub type BoxTask = Pin<Box<dyn Task>>;
+
+/// Drops `task`, whose `Drop` is handler code, under a panic guard (and
+/// its panic payload's `Drop` too, by leaking it); false if it panicked.
+pub(crate) fn drop_task_guarded(task: BoxTask) -> bool {
+    match catch_unwind(AssertUnwindSafe(|| drop(task))) {
+        Ok(()) => true,
+        Err(payload) => {
+            std::mem::forget(payload);
+            false
+        }
+    }
+}
 
 /// Waits until `task` is ready.
 pub async fn ready(task: &mut BoxTask) {
@@ -185,10 +206,11 @@ pub trait ErasedHandler: Send + Sync + 'static {
     ///
     /// The slot may be empty or of another type (two commands registered
     /// with one id): return a task that answers with an error then, do not
-    /// panic. A command left in the slot is dropped by the runtime, and the
-    /// emptied slot is reused for the next command of its type on that
-    /// worker thread. A panic here fails the command with an `INTERNAL`
-    /// error; the worker goes on.
+    /// panic. A command left in the slot is dropped by the runtime. A
+    /// panic here fails the command with an `INTERNAL` error; the worker
+    /// goes on. The runtime calls this in the export that asks the command,
+    /// during its process's step, with the process's security context left
+    /// (the handler has it in `cx`).
     fn start(&self, cmd: &mut dyn Any, cx: HandlerCx) -> BoxTask;
 
     /// [`start`](Self::start), given a finished task of an earlier command

@@ -4,8 +4,10 @@
 //! an async closure. Handlers are type-erased into [`ErasedHandler`] so a
 //! dispatch table can map ids to them.
 //!
-//! A handler's panic is caught here and becomes an `INTERNAL` error for the
-//! process that asked; the runtime keeps running.
+//! A panic while a handler's future is polled is caught here (one while
+//! the handler makes its future, by the runtime that starts it) and
+//! becomes an `INTERNAL` error for the process that asked; the runtime
+//! keeps running.
 
 use std::any::Any;
 use std::future::Future;
@@ -60,18 +62,14 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         let cmd = match cmd.downcast_mut::<Option<C>>().and_then(Option::take) {
             Some(c) => c,
             None => {
-                return Box::pin(Run::<C, _> {
-                    inner: std::future::ready(Err(LuaError::new(
-                        ErrorKind::Internal,
-                        format!(
-                            "command {} ({}) reached a handler of another type, or none",
-                            C::ID,
-                            C::NAME
-                        ),
-                    ))),
-                    out: None,
-                    done: false,
-                });
+                return Box::pin(Run::<C, _>::new(std::future::ready(Err(LuaError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "command {} ({}) reached a handler of another type, or none",
+                        C::ID,
+                        C::NAME
+                    ),
+                )))));
             }
         };
         // `handle`'s future is 'static (it borrows neither the handler nor
@@ -80,11 +78,7 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
         // unwinds out of `start`, where the runtime catches it.
         // One box for the handler's future, its panic guard and its output:
         // the spare's, when it is a task of this handler.
-        let run = Run::<C, _> {
-            inner: self.handler.handle(cmd, cx),
-            out: None,
-            done: false,
-        };
+        let run = Run::<C, _>::new(self.handler.handle(cmd, cx));
         match spare.take() {
             Some(task) => refill(task, run),
             None => Box::pin(run),
@@ -93,7 +87,9 @@ impl<C: Command, H: Handler<C>> ErasedHandler for Typed<C, H> {
 }
 
 /// `run` in `task`'s allocation if `task` holds a `Run` of the same type,
-/// else in a new box (`task` is dropped).
+/// else in a new box (`task` is dropped). A finished `Run` holds no future
+/// (it was dropped when it finished) and no output (its continuation took
+/// it), so refilling it runs no handler code of its last command.
 fn refill<C: Command, F>(mut task: BoxTask, run: Run<C, F>) -> BoxTask
 where
     F: Future<Output = Result<C::Output, LuaError>> + Send + 'static,
@@ -134,14 +130,25 @@ pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
 
 /// A handler's future as a [`Task`]: a panic while polling it becomes an
 /// `INTERNAL` error, and its output is kept until the runtime takes it.
+/// The future is dropped, in place, as soon as it is done, so a finished
+/// task holds nothing of its command but the output, and a task reused
+/// for another command (see `refill`) drops no handler code of the last.
 /// `inner` is structurally pinned: it is never moved out of a pinned
 /// `Run` (no method does, and `Run` has no `Drop` of its own that could);
-/// `out` and `done` are plain data, never pinned.
+/// `out` is plain data, never pinned.
 struct Run<C: Command, F> {
-    inner: F,
+    /// `None` once it returned `Ready` (or panicked): never polled again.
+    inner: Option<F>,
     out: Option<Result<C::Output, LuaError>>,
-    /// `inner` returned `Ready`: it must not be polled again.
-    done: bool,
+}
+
+impl<C: Command, F> Run<C, F> {
+    fn new(fut: F) -> Self {
+        Run {
+            inner: Some(fut),
+            out: None,
+        }
+    }
 }
 
 impl<C: Command, F> Task for Run<C, F>
@@ -150,15 +157,15 @@ where
 {
     fn poll_task(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
         // SAFETY: `inner` is only ever used pinned (below), never moved;
-        // the other fields are not pinned (see the type).
+        // `out` is not pinned (see the type).
         let this = unsafe { self.get_unchecked_mut() };
-        if this.done {
-            return Poll::Ready(());
-        }
         // SAFETY: structural pinning of `inner`: `this` came from a pinned
         // `Run`, so `inner` stays where it is for as long as it lives.
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let r = match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+        let mut inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let Some(fut) = inner.as_mut().as_pin_mut() else {
+            return Poll::Ready(());
+        };
+        let r = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(r)) => r,
             Err(p) => {
@@ -171,9 +178,18 @@ where
                 Err(e)
             }
         };
+        // Done: the future is dropped where it is (`Pin::set` drops in
+        // place). Its `Drop` is handler code: a panic there is leaked, and
+        // `inner` is `None` all the same.
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| inner.set(None))) {
+            std::mem::forget(p);
+        }
         this.out = Some(r);
-        this.done = true;
         Poll::Ready(())
+    }
+
+    fn reusable(&self) -> bool {
+        true
     }
 
     fn take_output(self: Pin<&mut Self>, out: &mut dyn Any) -> bool {
@@ -390,6 +406,48 @@ mod tests {
         assert!(poll(&mut third).is_ready());
         assert!(third.as_mut().take_output(&mut out as &mut dyn Any));
         assert_eq!(out.take().unwrap().unwrap().0, 3);
+    }
+
+    /// A future that keeps what it was given (as a hand-written future
+    /// holding its `HandlerCx` would) and panics when dropped, if asked.
+    struct Keeps(Arc<i64>, bool);
+    impl std::future::Future for Keeps {
+        type Output = Result<i64, LuaError>;
+        fn poll(self: std::pin::Pin<&mut Self>, _: &mut TaskCx<'_>) -> Poll<Self::Output> {
+            Poll::Ready(Ok(*self.0))
+        }
+    }
+    impl Drop for Keeps {
+        fn drop(&mut self) {
+            if self.1 {
+                panic!("dropping a finished future");
+            }
+        }
+    }
+
+    struct Kept(bool);
+    impl Command for Kept {
+        const ID: CommandId = CommandId(904);
+        const NAME: &'static str = "t.kept";
+        type Output = i64;
+    }
+
+    #[test]
+    fn a_finished_task_has_dropped_its_future_even_one_whose_drop_panics() {
+        let given = Arc::new(5_i64);
+        let shared = given.clone();
+        let h = handler_fn(move |Kept(panics): Kept, _| Keeps(shared.clone(), panics));
+        for panics in [false, true] {
+            let mut task = h.start(&mut Some(Kept(panics)), hcx());
+            assert_eq!(Arc::strong_count(&given), 3, "the future holds one");
+            assert!(poll(&mut task).is_ready());
+            // Finished, output not taken yet: the future is gone, and with
+            // it all it held; a panic in its `Drop` stayed inside.
+            assert_eq!(Arc::strong_count(&given), 2);
+            let mut out: Out = None;
+            assert!(task.as_mut().take_output(&mut out as &mut dyn Any));
+            assert_eq!(out.unwrap().unwrap(), 5);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod state;
 
 pub use cancel::CancelToken;
 pub use def::{Command, CommandDef};
+pub(crate) use erased::drop_task_guarded;
 pub use erased::{BoxFuture, BoxTask, ErasedHandler, HandlerCx, Task, boxed_task, ready};
 pub(crate) use handler::panic_text;
 pub use handler::{Handler, HandlerSet, erase, handler_fn};

@@ -78,6 +78,12 @@ impl AllocState {
         self.window.set(self.window.get().saturating_sub(1));
     }
 
+    /// Whether a failure was deferred (and not taken yet).
+    #[inline(always)]
+    pub(crate) fn has_deferred(&self) -> bool {
+        self.deferred.get()
+    }
+
     /// Whether a failure was deferred; clears it.
     #[inline(always)]
     pub(crate) fn take_deferred(&self) -> bool {

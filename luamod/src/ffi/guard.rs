@@ -101,6 +101,17 @@ impl Guard {
     /// Whether an allocation failure was deferred during this call's
     /// windows (always false under `Protect`, where failures raise at once).
     #[inline(always)]
+    pub(crate) fn has_deferred(self) -> bool {
+        match self {
+            // SAFETY: as in `run`.
+            Guard::Window(st) => unsafe { &*st }.has_deferred(),
+            Guard::Mlua(_) | Guard::Protect => false,
+        }
+    }
+
+    /// Whether an allocation failure was deferred; clears it. Only for
+    /// windows (always false under `Protect`, where failures raise at once).
+    #[inline(always)]
     pub(crate) fn take_deferred(self) -> bool {
         match self {
             // SAFETY: as in `run`.

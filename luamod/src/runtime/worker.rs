@@ -2,12 +2,14 @@
 //! (coroutines) in it, and runs them until they finish, yield a command, or
 //! are cancelled.
 //!
-//! The worker owns: process table, ready queue, per-process generation.
-//! It never blocks on a handler: a handler's task is polled once inline
-//! (an immediately ready one resumes the process at once) and otherwise
-//! moved to the tokio pool, and comes back finished as a message. A
-//! completion whose process is gone or whose generation is stale is dropped
-//! (under `catch_unwind`: a task's `Drop` is handler code).
+//! The worker owns: process table, ready queue, per-process generation,
+//! the spare task. It never blocks on a handler: an export starts its
+//! command's handler and polls it once, inside the step (`starter`); a
+//! handler ready then is answered in the call, and a task that is not is
+//! parked, moved to the tokio pool after the step, and comes back finished
+//! as a message. A completion whose process is gone or whose generation is
+//! stale is dropped, and so is a parked task nobody waits for, under
+//! `catch_unwind` (a task's `Drop` is handler code).
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -86,9 +88,9 @@ struct Proc {
     /// count for all of it. Made at its first command (a process that never
     /// waits does not pay for it).
     cx: Option<HandlerCx>,
-    /// The finished handler (its output inside) or the failure met
-    /// instead, for the next step to deliver.
-    result: Option<Result<BoxTask, Box<LuaError>>>,
+    /// The finished handler (its output inside), for the next step to
+    /// deliver.
+    result: Option<BoxTask>,
     /// `Then`'s mapping function while the process waits.
     map: Option<Box<dyn Any>>,
     /// Its security context; moved into the thread's current context for
@@ -353,8 +355,8 @@ impl Worker {
     pub fn run(mut self) {
         let shared = self.shared.clone();
         let _attached = shared.preempt.attach(self.index);
-        // Handler futures are polled on this thread (their first poll, in
-        // `dispatch`) and may use tokio (timers, spawning): the worker
+        // Handler futures are polled on this thread (their first poll, by
+        // the export that asks the command) and may use tokio (timers, spawning): the worker
         // stays inside the runtime's context for its whole life rather
         // than entering it for every command (a tenth of a yield).
         let _tokio = shared.tokio.enter();
@@ -389,7 +391,7 @@ impl Worker {
                     && p.generation == generation
                 {
                     p.waiting = false;
-                    p.result = Some(Ok(task));
+                    p.result = Some(task);
                     self.ready.push_back(pid);
                 } else {
                     // Late, for a finished or cancelled process: dropped.
@@ -551,8 +553,8 @@ impl Worker {
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
-        let delivery = p.result.take().map(|result| Delivery {
-            result,
+        let delivery = p.result.take().map(|task| Delivery {
+            task,
             spent: false,
             map: p.map.take(),
         });
@@ -562,18 +564,21 @@ impl Worker {
         let starter = super::starter::StepStarter {
             handlers: &self.shared.dispatch,
             states: &self.shared.states,
+            preempt: &self.shared.preempt,
             pid,
             cx: std::cell::RefCell::new(p.cx.take()),
             cancel: &p.cancel,
             spare: &self.spare_task,
         };
-        let starting = crate::suspend::park::enter_starter(&starter);
         let main = WORKER_STATE.with(|w| w.get());
-        // SAFETY: the process's thread, alive (`p` holds it), suspended or
-        // new (a finished process is removed), on this worker; `main` is
-        // the worker state's main thread, idle between steps.
-        let r = unsafe { self.resumer.resume(&self.lua, main, state) };
-        drop(starting);
+        let (lua, resumer) = (&self.lua, &mut self.resumer);
+        let r = crate::suspend::park::with_starter(&starter, || {
+            // SAFETY: the process's thread, alive (`p` holds it),
+            // suspended or new (a finished process is removed), on this
+            // worker; `main` is the worker state's main thread, idle
+            // between steps.
+            unsafe { resumer.resume(lua, main, state) }
+        });
         p.cx = starter.cx.into_inner();
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
@@ -581,7 +586,11 @@ impl Worker {
         p.hook_raised = super::preempt::take_raised(state);
         p.context = running.leave();
         let (spent, left) = spent_task();
-        drop(left);
+        // A delivery no continuation took (the process did not resume into
+        // it): its task is handler code to drop under a guard.
+        if let Some(left) = left {
+            drop_task(left.task, pid);
+        }
         if spent.is_some() {
             // Kept for the next handler to reuse; the one it replaces (if
             // the last handler did not take it) is dropped, as handler
@@ -590,26 +599,34 @@ impl Worker {
                 drop_task(old, pid);
             }
         }
-        let parked = take_parked();
+        let mut parked = take_parked();
         // Stopped while it computed: it ends with the reason it was
         // stopped for, whatever the interruption looked like inside.
         if let Some(e) = self.shared.preempt.stop_error(pid) {
             self.finish(pid, Err(Error::from_lua_error(e)));
-            return;
-        }
-        match r {
-            Err(e) => self.finish(pid, Err(Error::from(e))),
-            Ok(Stepped::Yielded { system }) => match (system, parked) {
-                (true, Some(parked)) => self.dispatch(pid, parked),
+        } else {
+            match r {
+                Err(e) => self.finish(pid, Err(Error::from(e))),
+                Ok(Stepped::Yielded { system: true }) if parked.is_some() => {
+                    if let Some(parked) = parked.take() {
+                        self.dispatch(pid, parked);
+                    }
+                }
                 // Preempted, or an ordinary `coroutine.yield` at the top
                 // of a process (a cooperative reschedule): behind the
                 // others.
-                _ => {
+                Ok(Stepped::Yielded { .. }) => {
                     self.preemptions += u64::from(preempted);
                     self.ready.push_back(pid);
                 }
-            },
-            Ok(Stepped::Returned(values)) => self.finish(pid, Ok(values)),
+                Ok(Stepped::Returned(values)) => self.finish(pid, Ok(values)),
+            }
+        }
+        // A started task the step parked and nobody waits for (the process
+        // was stopped, failed or returned instead of suspending): handler
+        // code, dropped under a guard.
+        if let Some(parked) = parked {
+            drop_task(parked.task, pid);
         }
     }
 
@@ -713,7 +730,9 @@ impl Worker {
         }
         p.context = running.leave();
         // A handler that tried to wait left nothing to dispatch.
-        drop(take_parked());
+        if let Some(parked) = take_parked() {
+            drop_task(parked.task, pid);
+        }
         self.shared.preempt.forget(pid);
     }
 }

@@ -45,6 +45,16 @@ impl Drop for Entered {
     }
 }
 
+/// Leaves the entered context until the returned guard is dropped (it is
+/// restored then): for host code, such as a handler's first poll, that
+/// runs during a process's step but is not the process's code.
+#[must_use = "the context is left only while the guard lives"]
+pub(crate) fn leave_for_a_while() -> Entered {
+    Entered {
+        prev: CURRENT.with(|c| c.replace(None)),
+    }
+}
+
 /// The context entered on this thread, if any (a process's, during its
 /// step).
 pub(crate) fn entered() -> Option<Arc<Context>> {

@@ -65,21 +65,18 @@ pub(crate) enum Asked<O> {
 }
 
 /// What the scheduler hands the continuation: the finished handler, its
-/// output inside (or the failure met instead: no handler, a cancelled
-/// wait), and the parked mapping function, if any.
+/// output inside, and the parked mapping function, if any.
 pub(crate) struct Delivery {
-    /// The failure is boxed: a delivery is moved through the thread-local
-    /// on every yield, and small is cheap to move.
-    pub result: Result<BoxTask, Box<LuaError>>,
+    pub task: BoxTask,
     /// A continuation took the task's output (set by `delivered`).
     pub spent: bool,
     pub map: Option<Box<dyn Any>>,
 }
 
 thread_local! {
-    /// The command the last yielding export parked on this thread.
+    /// The started task the last suspending export parked on this thread.
     static PARKED: RefCell<Option<Parked>> = const { RefCell::new(None) };
-    /// The starter of the step the worker on this thread runs (null
+    /// The starter of the step the worker on this thread runs (none
     /// between steps).
     static STARTER: std::cell::Cell<Option<*const (dyn Starter + 'static)>> = const { std::cell::Cell::new(None) };
     /// The result the scheduler hands to the next continuation.
@@ -176,8 +173,14 @@ pub(crate) fn park<C: Command>(
             cx.info().name
         )));
     };
-    // SAFETY: set by `enter_starter` for the step running now (this call
-    // runs inside it, on its thread) and cleared before the starter it
+    // Nothing may fail once the handler has started (its work would go on
+    // for a caller told it failed): an allocation failure this call
+    // deferred, converting its arguments, is raised now, before it starts.
+    if cx.has_deferred() {
+        return Err(CallError::OutOfMemory);
+    }
+    // SAFETY: set by `with_starter` for the step running now (this call
+    // runs inside it, on its thread); it is cleared before the starter it
     // points to is gone.
     let starter = unsafe { &*starter };
     let mut slot = Some(cmd);
@@ -185,7 +188,11 @@ pub(crate) fn park<C: Command>(
         Started::Ready(mut task) => {
             let mut out: Option<Result<C::Output, LuaError>> = None;
             let r = if task.as_mut().take_output(&mut out) {
-                starter.recycle(task);
+                if task.reusable() {
+                    starter.recycle(task);
+                } else {
+                    drop(task);
+                }
                 out.unwrap_or_else(|| Err(another_type::<C>()))
             } else {
                 match task.as_mut().take_boxed().map(|b| b.downcast()) {
@@ -200,32 +207,37 @@ pub(crate) fn park<C: Command>(
     };
     // A command its handler left in the slot is dropped with it, here.
     drop(slot);
-    PARKED.with(|p| *p.borrow_mut() = Some(Parked { task, map }));
+    let stale = PARKED.with(|p| p.borrow_mut().replace(Parked { task, map }));
+    // One suspension per step: a task parked before in this step was
+    // never waited for (nothing should leave one). Dropped under a guard.
+    if let Some(stale) = stale {
+        crate::command::drop_task_guarded(stale.task);
+    }
     // SAFETY: a C function always has LUA_MINSTACK free slots.
     unsafe { ffi::lua_pushlightuserdata(state, sentinel()) };
     cx.request_yield(k);
     Ok(Asked::Waiting(1))
 }
 
-/// Makes `starter` the one exports on this thread use until the guard
-/// drops.
-pub(crate) fn enter_starter<'a>(starter: &'a (dyn Starter + 'a)) -> StarterGuard<'a> {
-    let ptr: *const (dyn Starter + 'a) = starter;
-    // SAFETY: only the lifetime bound of the pointer changes; it is read
-    // only while the returned guard, which borrows `starter`, lives (the
-    // guard clears it when dropped, unwinding included).
-    let ptr: *const (dyn Starter + 'static) = unsafe { std::mem::transmute(ptr) };
-    STARTER.with(|s| s.set(Some(ptr)));
-    StarterGuard(std::marker::PhantomData)
-}
-
-/// Clears the thread's starter when dropped.
-pub(crate) struct StarterGuard<'a>(std::marker::PhantomData<&'a ()>);
-
-impl Drop for StarterGuard<'_> {
-    fn drop(&mut self) {
-        STARTER.with(|s| s.set(None));
+/// Runs `f` with `starter` as the one exports on this thread start their
+/// commands' handlers with (the previous one is restored after, unwinding
+/// included).
+pub(crate) fn with_starter<R>(starter: &dyn Starter, f: impl FnOnce() -> R) -> R {
+    /// Restores the previous starter when dropped.
+    struct Restore(Option<*const (dyn Starter + 'static)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STARTER.with(|s| s.set(self.0));
+        }
     }
+    let ptr: *const (dyn Starter + '_) = starter;
+    // SAFETY: only the lifetime bound of the pointer changes. It is read
+    // only while `f` runs (`park`, on this thread), and `Restore` takes it
+    // out of the thread-local before this function returns or unwinds, so
+    // it is never read after `starter`'s borrow ends.
+    let ptr: *const (dyn Starter + 'static) = unsafe { std::mem::transmute(ptr) };
+    let _restore = Restore(STARTER.with(|s| s.replace(Some(ptr))));
+    f()
 }
 
 /// The command the last suspending export parked on this thread, taken by
@@ -237,8 +249,7 @@ pub(crate) fn take_parked() -> Option<Parked> {
 /// A `Then` mapping function, type-erased while the process waits.
 type ErasedMap = Option<Box<dyn Any>>;
 
-/// Takes the delivered result for `C` (or the failure the scheduler put
-/// in its place) and the mapping function, if any.
+/// Takes the delivered result for `C` and the mapping function, if any.
 ///
 /// A task whose output it moves out stays in the delivery, marked spent,
 /// for the worker to take back after the step and reuse (see
@@ -247,14 +258,12 @@ pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap
     let d = COMPLETED.with(|c| {
         let mut c = c.borrow_mut();
         let d = c.as_mut()?;
-        if let Ok(task) = &mut d.result {
-            // Moved out of the task with no box of its own.
-            let mut out: Option<Result<C::Output, LuaError>> = None;
-            if task.as_mut().take_output(&mut out) {
-                d.spent = true;
-                let r = out.unwrap_or_else(|| Err(another_type::<C>()));
-                return Some(Ok((r, d.map.take())));
-            }
+        // Moved out of the task with no box of its own.
+        let mut out: Option<Result<C::Output, LuaError>> = None;
+        if d.task.as_mut().take_output(&mut out) {
+            d.spent = true;
+            let r = out.unwrap_or_else(|| Err(another_type::<C>()));
+            return Some(Ok((r, d.map.take())));
         }
         c.take().map(Err)
     });
@@ -269,15 +278,13 @@ pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap
             return (Err(e), None);
         }
     };
-    let result = match d.result {
-        Err(e) => Err(*e),
-        // A task that keeps its output boxed hands the box.
-        Ok(mut task) => match task.as_mut().take_boxed().map(|b| b.downcast()) {
-            Some(Ok(r)) => *r,
-            _ => Err(another_type::<C>()),
-        },
+    // A task that keeps its output boxed hands the box.
+    let Delivery { mut task, map, .. } = d;
+    let result = match task.as_mut().take_boxed().map(|b| b.downcast()) {
+        Some(Ok(r)) => *r,
+        _ => Err(another_type::<C>()),
     };
-    (result, d.map)
+    (result, map)
 }
 
 /// After a step: what is left of the delivery, if anything, and the task
@@ -288,10 +295,8 @@ pub(crate) fn delivered<C: Command>() -> (Result<C::Output, LuaError>, ErasedMap
 pub(crate) fn spent_task() -> (Option<BoxTask>, Option<Delivery>) {
     match COMPLETED.with(|c| c.borrow_mut().take()) {
         Some(Delivery {
-            result: Ok(task),
-            spent: true,
-            ..
-        }) => (Some(task), None),
+            task, spent: true, ..
+        }) if task.reusable() => (Some(task), None),
         left => (None, left),
     }
 }
