@@ -1,9 +1,15 @@
 //! Yield round trips and scale.
 //!
-//! `round_trip`: a Lua process yields a command 10,000 times; the handler
-//! completes at once. Side by side, one run: the luamod runtime (export →
-//! park → scheduler → dispatch → handler → resume), and mlua's own
-//! `create_async_function` returning at once, driven by `call_async`.
+//! `round_trip`: a Lua process asks a command 10,000 times; the handler
+//! completes at once. Side by side, one run: the luamod runtime (the
+//! export starts the handler, which is ready at its first poll, so the
+//! answer comes back inside the call), and mlua's own
+//! `create_async_function` returning at once, driven by `call_async` (it
+//! too answers a ready future inside the call). Then an interleaved
+//! comparison of the same, and of a handler that is pending once (1,000
+//! trips: the process suspends, the handler finishes on the tokio pool,
+//! the worker resumes it; mlua's coroutine yields to `call_async`, which
+//! polls again on its own thread).
 //!
 //! `scale`: spawns 100,000 processes that wait (long enough that none ends
 //! while counted) and prints spawns per second and bytes per suspended

@@ -136,6 +136,18 @@ fn bad_self_and_wrong_objects_read_like_lua() {
         ),
         "u:1: bad argument #1 to 'sub' (number expected, got string)"
     );
+    // Userdata made elsewhere (here by mlua, with user values of its own)
+    // are not objects of any class, whatever they hold.
+    lua.globals()
+        .set("foreign", lua.create_any_userdata(5_i64).unwrap())
+        .unwrap();
+    for call in [
+        "O.id_of(foreign)",
+        "local w = B.Buffer.new().write; w(foreign, 'x')",
+    ] {
+        let e = err(&lua, &format!("{PRELUDE} {call}"));
+        assert!(e.contains(" expected, got "), "{e}");
+    }
     // The metatable is hidden and cannot be replaced.
     let hidden: bool = eval(
         &lua,

@@ -51,19 +51,69 @@ pub(crate) unsafe fn close_thread(_co: *mut lua_State, _from: *mut lua_State) ->
     ffi::LUA_OK
 }
 
-/// `lua_newuserdatauv(state, size, 0)` where user values are counted (5.4);
-/// `lua_newuserdata` before. Allocates, so it may raise.
+/// A full userdata of `size` bytes marked with `mark` (a light userdata
+/// address), for [`has_mark`]: on Lua 5.4 the mark is the block's one user
+/// value; before 5.4 it is not stored here (the caller's metatable carries
+/// it in slot 1). Allocates, so it may raise; nothing after the allocation
+/// can.
 ///
 /// # Safety
-/// Live state with room for one value.
-pub(crate) unsafe fn new_userdata(state: *mut lua_State, size: usize) -> *mut c_void {
+/// Live state with room for two values.
+pub(crate) unsafe fn new_userdata(
+    state: *mut lua_State,
+    size: usize,
+    mark: *mut c_void,
+) -> *mut c_void {
     #[cfg(feature = "lua54")]
-    // SAFETY: forwarded.
-    let block = unsafe { ffi::lua_newuserdatauv(state, size, 0) };
+    // SAFETY: forwarded; the user value slot was allocated with the block,
+    // so setting it allocates nothing.
+    let block = unsafe {
+        let block = ffi::lua_newuserdatauv(state, size, 1);
+        ffi::lua_pushlightuserdata(state, mark);
+        ffi::lua_setiuservalue(state, -2, 1);
+        block
+    };
     #[cfg(not(feature = "lua54"))]
     // SAFETY: forwarded.
-    let block = unsafe { ffi::lua_newuserdata(state, size) };
+    let block = unsafe {
+        let _ = mark;
+        ffi::lua_newuserdata(state, size)
+    };
     block
+}
+
+/// Whether the value at `idx` is a full userdata marked with `mark` by
+/// [`new_userdata`] (before 5.4: whose metatable holds `mark` in slot 1).
+/// Only C code makes light userdata, so no script can forge a mark.
+///
+/// # Safety
+/// Live state with room for two values.
+#[inline(always)]
+pub(crate) unsafe fn has_mark(state: *mut lua_State, idx: c_int, mark: *const c_void) -> bool {
+    // SAFETY: a type test, then reads that push one or two values and pop
+    // them; user values are read only from a full userdata.
+    unsafe {
+        if ffi::lua_type(state, idx) != ffi::LUA_TUSERDATA {
+            return false;
+        }
+        #[cfg(feature = "lua54")]
+        {
+            let same = ffi::lua_getiuservalue(state, idx, 1) == ffi::LUA_TLIGHTUSERDATA
+                && std::ptr::eq(ffi::lua_touserdata(state, -1), mark);
+            ffi::lua_pop(state, 1);
+            same
+        }
+        #[cfg(not(feature = "lua54"))]
+        {
+            if ffi::lua_getmetatable(state, idx) == 0 {
+                return false;
+            }
+            let same = ffi::lua_rawgeti(state, -1, 1) == ffi::LUA_TLIGHTUSERDATA
+                && std::ptr::eq(ffi::lua_touserdata(state, -1), mark);
+            ffi::lua_pop(state, 2);
+            same
+        }
+    }
 }
 
 /// `lua_yieldk`. On LuaJIT a C function can only yield by returning

@@ -69,7 +69,8 @@ pub(crate) fn build_metatable(lua: &Lua, class: &'static ClassDef) -> mlua::Resu
     )?;
     mt.raw_set("__name", class.name)?;
     mt.raw_set("__metatable", false)?;
-    // The class's mark, which `slot_at` reads to recognise its objects.
+    // The class's mark, which `slot_at` reads to recognise its objects
+    // before Lua 5.4 (on 5.4 each object carries it as its user value).
     mt.raw_set(1, mlua::LightUserData(key(class) as *mut std::ffi::c_void))?;
     // SAFETY: `class.gc` is `gc::<T>` for this class's `T`.
     mt.raw_set("__gc", unsafe { lua.create_c_function(class.gc)? })?;
