@@ -296,3 +296,80 @@ async fn handlers_answered_at_once_or_later_see_the_process_that_asked() {
     }
     assert_eq!(pids.len(), 3, "three processes");
 }
+
+/// A command whose `Drop` panics (module code).
+#[derive(Command)]
+#[command(id = 734, name = "test.sticky", output = i64)]
+struct Sticky;
+
+impl Drop for Sticky {
+    fn drop(&mut self) {
+        panic!("dropping a command");
+    }
+}
+
+#[luamod::module(name = "sticky", class(io))]
+mod sticky {
+    use super::*;
+    #[luamod::function]
+    pub fn ask() -> Yield<Sticky> {
+        Yield(Sticky)
+    }
+}
+
+/// A host handler that leaves the command in its slot and answers with a
+/// task of its own whose `Drop` panics once its output is taken.
+struct Careless;
+
+impl luamod::runtime::ErasedHandler for Careless {
+    fn command(&self) -> (luamod::CommandId, &'static str) {
+        (<Sticky as Command>::ID, <Sticky as Command>::NAME)
+    }
+
+    fn start(&self, _: &mut dyn std::any::Any, _: HandlerCx) -> luamod::command::BoxTask {
+        Box::pin(PanicsWhenDropped(Some(Box::new(Ok::<i64, LuaError>(9)))))
+    }
+}
+
+struct PanicsWhenDropped(Option<Box<dyn std::any::Any + Send>>);
+
+impl luamod::command::Task for PanicsWhenDropped {
+    fn poll_task(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
+    fn take_output(self: std::pin::Pin<&mut Self>, _: &mut dyn std::any::Any) -> bool {
+        false
+    }
+    fn take_boxed(mut self: std::pin::Pin<&mut Self>) -> Option<Box<dyn std::any::Any + Send>> {
+        self.0.take()
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("dropping a task");
+    }
+}
+
+/// Once a handler has answered, dropping what is left (the command it left
+/// in its slot, its spent task) is module and host code that may panic:
+/// the caller still gets its answer, and the worker goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_that_panic_when_dropped_do_not_cost_the_answer_or_the_worker() {
+    let rt = Runtime::builder()
+        .module(&sticky::MODULE)
+        .handler(Arc::new(Careless) as Arc<dyn luamod::runtime::ErasedHandler>)
+        .workers(1)
+        .build()
+        .unwrap();
+    let (a, b): (i64, i64) = rt
+        .run("local s = require('sticky') return s.ask(), s.ask()")
+        .await
+        .unwrap();
+    assert_eq!((a, b), (9, 9));
+    let n: i64 = rt.run("return 5").await.unwrap();
+    assert_eq!(n, 5);
+}

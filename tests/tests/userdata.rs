@@ -136,14 +136,15 @@ fn bad_self_and_wrong_objects_read_like_lua() {
         ),
         "u:1: bad argument #1 to 'sub' (number expected, got string)"
     );
-    // Userdata made elsewhere (here by mlua, with user values of its own)
-    // are not objects of any class, whatever they hold.
+    // Userdata made elsewhere (by mlua, with user values of its own; a
+    // file handle, with none) are not objects of any class.
     lua.globals()
         .set("foreign", lua.create_any_userdata(5_i64).unwrap())
         .unwrap();
     for call in [
         "O.id_of(foreign)",
         "local w = B.Buffer.new().write; w(foreign, 'x')",
+        "O.id_of(io.stdout)",
     ] {
         let e = err(&lua, &format!("{PRELUDE} {call}"));
         assert!(e.contains(" expected, got "), "{e}");

@@ -172,14 +172,20 @@ impl Task for Boxed {
         // command has no result) instead of unwinding into the runtime.
         match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Ready(b)) => {
-                self.fut = None;
+                // Dropped at once; its `Drop` is handler code, which must
+                // not unwind into the runtime (the payload is leaked).
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.fut = None)) {
+                    std::mem::forget(p);
+                }
                 self.out = Some(b);
                 Poll::Ready(())
             }
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
                 std::mem::forget(payload);
-                self.fut = None;
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| self.fut = None)) {
+                    std::mem::forget(p);
+                }
                 Poll::Ready(())
             }
         }

@@ -375,6 +375,17 @@ impl Worker {
             let Some(msg) = self.rx.next() else { break };
             self.handle(msg);
         }
+        // Processes left when every sender is gone, and the spare task:
+        // their tasks are handler code, dropped under a guard.
+        let pids: Vec<Pid> = self.procs.keys().copied().collect();
+        for pid in pids {
+            if let Some(task) = self.procs.get_mut(&pid).and_then(|p| p.result.take()) {
+                drop_task(task, pid);
+            }
+        }
+        if let Some(task) = self.spare_task.take() {
+            drop_task(task, Pid(0));
+        }
         WORKER_STATE.with(|w| w.set(std::ptr::null_mut()));
     }
 
@@ -667,6 +678,17 @@ impl Worker {
         p.cancel.cancel();
         self.close(pid, &mut p);
         p.held.drop_all();
+        // A finished task not delivered yet (the process ended between its
+        // completion and its next step) and a `Then` mapping: handler and
+        // module code, dropped under a guard.
+        if let Some(task) = p.result.take() {
+            drop_task(task, pid);
+        }
+        if let Some(map) = p.map.take()
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(map)))
+        {
+            std::mem::forget(payload);
+        }
         // Host code: a panic in it is reported, never allowed to end the
         // worker (every other process on it would be lost).
         let lua = &self.lua;

@@ -19,6 +19,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mlua::ffi::{self, lua_State};
 
@@ -173,9 +174,13 @@ pub(crate) fn park<C: Command>(
             cx.info().name
         )));
     };
-    // Nothing may fail once the handler has started (its work would go on
-    // for a caller told it failed): an allocation failure this call
-    // deferred, converting its arguments, is raised now, before it starts.
+    // A handler that is pending must be waited for once it has started
+    // (its work would go on for a caller told it failed): an allocation
+    // failure this call deferred, converting its arguments, is raised now,
+    // before it starts. Between its start and the yield nothing else can
+    // fail (nothing allocates in Lua there). A handler ready at once has
+    // done its work when the answer is pushed; that push may still run out
+    // of memory, as any result may.
     if cx.has_deferred() {
         return Err(CallError::OutOfMemory);
     }
@@ -184,15 +189,19 @@ pub(crate) fn park<C: Command>(
     // points to is gone.
     let starter = unsafe { &*starter };
     let mut slot = Some(cmd);
-    let task = match starter.start(C::ID, C::NAME, &mut slot) {
+    let started = starter.start(C::ID, C::NAME, &mut slot);
+    // A command its handler left in the slot, or one no handler took, is
+    // dropped now, under a guard: its `Drop` is module code, and a started
+    // task must not be unwound past.
+    if slot.is_some()
+        && let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(slot.take())))
+    {
+        std::mem::forget(payload);
+    }
+    let task = match started {
         Started::Ready(mut task) => {
             let mut out: Option<Result<C::Output, LuaError>> = None;
             let r = if task.as_mut().take_output(&mut out) {
-                if task.reusable() {
-                    starter.recycle(task);
-                } else {
-                    drop(task);
-                }
                 out.unwrap_or_else(|| Err(another_type::<C>()))
             } else {
                 match task.as_mut().take_boxed().map(|b| b.downcast()) {
@@ -200,13 +209,18 @@ pub(crate) fn park<C: Command>(
                     _ => Err(another_type::<C>()),
                 }
             };
+            // Emptied: kept for reuse if it is luamod's own, else dropped
+            // under a guard (a host's task is host code).
+            if task.reusable() {
+                starter.recycle(task);
+            } else {
+                crate::command::drop_task_guarded(task);
+            }
             return Ok(Asked::Now(r, map));
         }
         Started::Failed(e) => return Ok(Asked::Now(Err(e), map)),
         Started::Pending(task) => task,
     };
-    // A command its handler left in the slot is dropped with it, here.
-    drop(slot);
     let stale = PARKED.with(|p| p.borrow_mut().replace(Parked { task, map }));
     // One suspension per step: a task parked before in this step was
     // never waited for (nothing should leave one). Dropped under a guard.
