@@ -117,46 +117,24 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
 
     // The two columns above are measured seconds apart, and this shared
-    // machine's speed drifts between them. Here each luamod run is paired
-    // with an mlua run right after it (the order alternating), and the
-    // median of the pairs' ratios is printed: drift cancels within a pair.
-    const PAIRS: usize = 101;
-    let mut ours = Vec::with_capacity(PAIRS);
-    let mut theirs = Vec::with_capacity(PAIRS);
-    let luamod_run = || {
-        let t = Instant::now();
-        let s: i64 = tokio.block_on(rt.run(&src)).expect("run");
-        assert_eq!(s as u64, N * (N + 1) / 2 + N);
-        t.elapsed().as_secs_f64()
-    };
-    let mlua_run = || {
-        let t = Instant::now();
-        let s: i64 = tokio.block_on(looped.call_async(())).expect("call");
-        assert_eq!(s as u64, N * (N + 1) / 2 + N);
-        t.elapsed().as_secs_f64()
-    };
-    for i in 0..PAIRS {
-        if i % 2 == 0 {
-            ours.push(luamod_run());
-            theirs.push(mlua_run());
-        } else {
-            theirs.push(mlua_run());
-            ours.push(luamod_run());
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let mut ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+    // machine's speed drifts between them: see `interleaved`.
+    let (ours, theirs, ratio) = interleaved(
+        || {
+            let s: i64 = tokio.block_on(rt.run(&src)).expect("run");
+            assert_eq!(s as u64, N * (N + 1) / 2 + N);
+        },
+        || {
+            let s: i64 = tokio.block_on(looped.call_async(())).expect("call");
+            assert_eq!(s as u64, N * (N + 1) / 2 + N);
+        },
+    );
     let per_trip = |secs: f64| secs * 1e9 / N as f64;
     println!(
         "yield_round_trip interleaved ({PAIRS} pairs of {N} round trips): luamod {:.0} ns, \
-         mlua async fn {:.0} ns per round trip (medians); luamod / mlua {:.2} (median of \
-         the pairs' ratios)",
-        per_trip(median(&mut ours)),
-        per_trip(median(&mut theirs)),
-        median(&mut ratios)
+         mlua async fn {:.0} ns per round trip (medians); luamod / mlua {ratio:.2} (median \
+         of the pairs' ratios)",
+        per_trip(ours),
+        per_trip(theirs),
     );
 
     // A handler that is pending once: the process suspends, the handler
@@ -180,38 +158,55 @@ fn round_trip(c: &mut Criterion) {
         ))
         .eval()
         .expect("loop");
-    let (mut ours, mut theirs) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
-    let luamod_run = || {
-        let t = Instant::now();
-        let s: i64 = tokio.block_on(rt.run(&waiting)).expect("run");
-        assert_eq!(s as u64, M * (M + 1) / 2 + M);
-        t.elapsed().as_secs_f64()
-    };
-    let mlua_run = || {
-        let t = Instant::now();
-        let s: i64 = tokio.block_on(mlua_waiting.call_async(())).expect("call");
-        assert_eq!(s as u64, M * (M + 1) / 2 + M);
-        t.elapsed().as_secs_f64()
-    };
-    for i in 0..PAIRS {
-        if i % 2 == 0 {
-            ours.push(luamod_run());
-            theirs.push(mlua_run());
-        } else {
-            theirs.push(mlua_run());
-            ours.push(luamod_run());
-        }
-    }
-    let mut ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+    let (ours, theirs, ratio) = interleaved(
+        || {
+            let s: i64 = tokio.block_on(rt.run(&waiting)).expect("run");
+            assert_eq!(s as u64, M * (M + 1) / 2 + M);
+        },
+        || {
+            let s: i64 = tokio.block_on(mlua_waiting.call_async(())).expect("call");
+            assert_eq!(s as u64, M * (M + 1) / 2 + M);
+        },
+    );
     let per_trip = |secs: f64| secs * 1e9 / M as f64;
     println!(
         "suspending round trip interleaved ({PAIRS} pairs of {M} round trips, the handler \
          pending once): luamod {:.0} ns, mlua async fn {:.0} ns per round trip (medians); \
-         luamod / mlua {:.2} (median of the pairs' ratios)",
-        per_trip(median(&mut ours)),
-        per_trip(median(&mut theirs)),
-        median(&mut ratios)
+         luamod / mlua {ratio:.2} (median of the pairs' ratios)",
+        per_trip(ours),
+        per_trip(theirs),
     );
+}
+
+/// Pairs of runs for the interleaved comparisons.
+const PAIRS: usize = 101;
+
+/// Times `ours` and `theirs` in [`PAIRS`] pairs, each run of one right
+/// after a run of the other (the order alternating, so neither always goes
+/// first): drift of the machine's speed cancels within a pair. Returns the
+/// medians of each side's seconds and the median of the pairs' ratios.
+fn interleaved(mut ours: impl FnMut(), mut theirs: impl FnMut()) -> (f64, f64, f64) {
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let (mut a, mut b) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
+    for i in 0..PAIRS {
+        if i % 2 == 0 {
+            a.push(time(&mut ours));
+            b.push(time(&mut theirs));
+        } else {
+            b.push(time(&mut theirs));
+            a.push(time(&mut ours));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratios = a.iter().zip(&b).map(|(x, y)| x / y).collect();
+    (median(a), median(b), median(ratios))
 }
 
 /// Until `count` processes of `rt` wait on a command.
