@@ -97,10 +97,12 @@ fn counting(starts: &Arc<AtomicUsize>, memory_limit: Option<usize>) -> Runtime {
         .handler(handler_fn(move |_: SlowStart, _: HandlerCx| {
             let n = c.fetch_add(1, Ordering::SeqCst);
             async move {
-                // The first start works past its process's deadline, on
-                // the worker (a first poll runs there).
+                // The first start works far past its process's 20 ms
+                // deadline (two seconds, so the deadline's timer has fired
+                // even on a loaded machine), on the worker: a first poll
+                // runs there.
                 if n == 0 {
-                    std::thread::sleep(Duration::from_millis(500));
+                    std::thread::sleep(Duration::from_secs(2));
                 }
                 Ok(n as i64)
             }
