@@ -15,6 +15,8 @@
 
 use std::ffi::c_int;
 
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use luamod::mlua::{self, Function, Lua, ffi};
 
@@ -238,47 +240,28 @@ fn group(c: &mut Criterion, title: &str, name: &str, call: &str) {
     );
 }
 
-/// The columns of a group are measured seconds apart, and this shared
-/// machine's speed drifts between them. Here each sample of `ours` is
-/// paired with a sample of `reference` taken right after it (the order
-/// alternating), and the median of the pairs' ratios is printed: drift
-/// cancels within a pair.
+/// Prints the interleaved comparison of `ours` with `reference` (see
+/// `common::interleaved`), per call.
 fn interleaved(title: &str, ours: (&str, &Function), reference: (&str, &Function)) {
     const PAIRS: usize = 201;
     // Loops of `CALLS` calls per sample.
     const LOOPS: usize = 50;
-    let time = |f: &Function| {
-        let t = std::time::Instant::now();
+    let run = |f: &Function| {
         for _ in 0..LOOPS {
             f.call::<()>(()).expect("loop");
         }
-        t.elapsed().as_secs_f64() * 1e9 / (LOOPS * CALLS) as f64
     };
-    let (mut a, mut b) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
-    for i in 0..PAIRS {
-        if i % 2 == 0 {
-            a.push(time(ours.1));
-            b.push(time(reference.1));
-        } else {
-            b.push(time(reference.1));
-            a.push(time(ours.1));
-        }
-    }
-    let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let (a, b, ratio) = common::interleaved(PAIRS, || run(ours.1), || run(reference.1));
+    let per_call = |secs: f64| secs * 1e9 / (LOOPS * CALLS) as f64;
     println!(
         "{title} interleaved ({PAIRS} pairs): {} {:.1} ns, {} {:.1} ns per call (medians); \
-         {} / {} {:.2} (median of the pairs' ratios)",
+         {} / {} {ratio:.2} (median of the pairs' ratios)",
         ours.0,
-        median(&mut a),
+        per_call(a),
         reference.0,
-        median(&mut b),
+        per_call(b),
         ours.0,
         reference.0,
-        median(&mut ratios)
     );
 }
 

@@ -20,6 +20,8 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use luamod::prelude::*;
 use luamod::runtime::{HandlerCx, SpawnOptions, handler_fn};
@@ -117,8 +119,9 @@ fn round_trip(c: &mut Criterion) {
     g.finish();
 
     // The two columns above are measured seconds apart, and this shared
-    // machine's speed drifts between them: see `interleaved`.
-    let (ours, theirs, ratio) = interleaved(
+    // machine's speed drifts between them: see `common::interleaved`.
+    let (ours, theirs, ratio) = common::interleaved(
+        PAIRS,
         || {
             let s: i64 = tokio.block_on(rt.run(&src)).expect("run");
             assert_eq!(s as u64, N * (N + 1) / 2 + N);
@@ -158,7 +161,8 @@ fn round_trip(c: &mut Criterion) {
         ))
         .eval()
         .expect("loop");
-    let (ours, theirs, ratio) = interleaved(
+    let (ours, theirs, ratio) = common::interleaved(
+        PAIRS,
         || {
             let s: i64 = tokio.block_on(rt.run(&waiting)).expect("run");
             assert_eq!(s as u64, M * (M + 1) / 2 + M);
@@ -178,36 +182,8 @@ fn round_trip(c: &mut Criterion) {
     );
 }
 
-/// Pairs of runs for the interleaved comparisons.
+/// Pairs of runs for the interleaved comparisons (`common::interleaved`).
 const PAIRS: usize = 101;
-
-/// Times `ours` and `theirs` in [`PAIRS`] pairs, each run of one right
-/// after a run of the other (the order alternating, so neither always goes
-/// first): drift of the machine's speed cancels within a pair. Returns the
-/// medians of each side's seconds and the median of the pairs' ratios.
-fn interleaved(mut ours: impl FnMut(), mut theirs: impl FnMut()) -> (f64, f64, f64) {
-    let time = |f: &mut dyn FnMut()| {
-        let t = Instant::now();
-        f();
-        t.elapsed().as_secs_f64()
-    };
-    let (mut a, mut b) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
-    for i in 0..PAIRS {
-        if i % 2 == 0 {
-            a.push(time(&mut ours));
-            b.push(time(&mut theirs));
-        } else {
-            b.push(time(&mut theirs));
-            a.push(time(&mut ours));
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ratios = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-    (median(a), median(b), median(ratios))
-}
 
 /// Until `count` processes of `rt` wait on a command.
 async fn until_waiting(rt: &Runtime, count: usize) {
