@@ -78,11 +78,27 @@ mod counted {
     }
 }
 
+/// A module that resumes a coroutine itself, in Rust (mlua's
+/// `Thread::resume`), as a module author might: what a yield inside it
+/// reaches is this Rust code, not the scheduler.
+#[luamod::module(name = "driver")]
+mod driver {
+    #[luamod::function]
+    pub fn drive(co: luamod::mlua::Thread) -> String {
+        match co.resume::<luamod::mlua::MultiValue>(()) {
+            Ok(values) => format!("resumed: {} value(s), {:?}", values.len(), co.status()),
+            // Its first line (mlua appends the coroutine's traceback).
+            Err(e) => format!("error: {}", e.to_string().lines().next().unwrap_or("")),
+        }
+    }
+}
+
 /// A runtime with one worker whose handlers count their starts in `starts`.
 fn counting(starts: &Arc<AtomicUsize>, memory_limit: Option<usize>) -> Runtime {
     let (a, b, c) = (starts.clone(), starts.clone(), starts.clone());
     let mut builder = Runtime::builder()
         .module(&counted::MODULE)
+        .module(&driver::MODULE)
         .handler(handler_fn(move |_: CountNow, _: HandlerCx| {
             let n = a.fetch_add(1, Ordering::SeqCst) as i64;
             async move { Ok(n) }
@@ -171,6 +187,54 @@ async fn a_command_is_refused_where_a_yield_could_not_pass_before_its_handler_st
     }
     assert_eq!(errs.lines().count(), 3);
     assert_eq!(starts.load(Ordering::SeqCst), 0, "no handler started");
+}
+
+/// Inside a coroutine that Rust code resumes (an export driving it with
+/// mlua), a yield would reach that Rust code, not the scheduler: a command
+/// there is refused before its handler starts, also one asked from a
+/// coroutine that such a coroutine resumes with `coroutine.resume`; the
+/// process goes on and asks commands where it can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_inside_a_coroutine_rust_resumes_is_refused_before_its_handler_starts() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let rt = counting(&starts, None);
+    let (lines, after): (String, i64) = rt
+        .run(
+            r#"
+            local m = require('counted')
+            local d = require('driver')
+            local out = {}
+            out[#out + 1] = d.drive(coroutine.create(function() return m.now() end))
+            out[#out + 1] = d.drive(coroutine.create(function() return m.later('x') end))
+            out[#out + 1] = d.drive(coroutine.create(function()
+                local ok, e = coroutine.resume(coroutine.create(function()
+                    return m.later('y')
+                end))
+                error(tostring(ok) .. ' ' .. tostring(e), 0)
+            end))
+            out[#out + 1] = d.drive(coroutine.create(function()
+                local ok, e = pcall(m.now)
+                assert(not ok and tostring(e):find('cannot wait here', 1, true), e)
+                return 'caught'
+            end))
+            return table.concat(out, '\n'), m.now()
+            "#,
+        )
+        .await
+        .unwrap();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for line in &lines[..3] {
+        assert!(
+            line.starts_with("error:") && line.contains("cannot wait here"),
+            "{line}"
+        );
+    }
+    assert!(lines[2].contains("false"), "{}", lines[2]);
+    // The fourth caught its refusal and returned normally.
+    assert!(lines[3].starts_with("resumed: 1 value(s)"), "{}", lines[3]);
+    assert_eq!(after, 0, "the first handler to start is the one outside");
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
 }
 
 /// A call that has already failed (an argument converted past the memory

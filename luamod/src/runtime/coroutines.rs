@@ -102,15 +102,16 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
         }
         ffi::lua_xmove(l, co, nargs);
         // Inside `co`, a yield can reach the scheduler only if this thread
-        // can pass it on.
-        let chain = park::set_chain_yieldable(false);
-        let passes = chain && ffi::lua_isyieldable(l) != 0;
-        park::set_chain_yieldable(passes);
+        // can pass it on: it is where the chain ends (not a coroutine Rust
+        // code resumed) and it can yield here.
+        let chain = park::chain_top();
+        let passes = chain == l && ffi::lua_isyieldable(l) != 0;
+        park::set_chain_top(if passes { co } else { std::ptr::null_mut() });
         let prev = preempt::switch_target(co);
         let mut nres: c_int = 0;
         let status = ffi::lua_resume(co, l, nargs, &mut nres);
         preempt::switch_target(prev);
-        park::set_chain_yieldable(chain);
+        park::set_chain_top(chain);
         if status == ffi::LUA_YIELD && passes {
             let command = nres == 1
                 && ffi::lua_type(co, -1) == ffi::LUA_TLIGHTUSERDATA

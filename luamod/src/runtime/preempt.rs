@@ -20,7 +20,8 @@
 //!   thread's stack — and removes itself at the first instruction after
 //!   the process resumes;
 //! - where it cannot (a Lua function called by C, such as a `table.sort`
-//!   comparator, or a coroutine resumed from one), it tries again 1,000
+//!   comparator, a coroutine resumed from one, or one that Rust code
+//!   resumes), it tries again 1,000
 //!   instructions later, unless the process must stop or has gone on past
 //!   the unyielding limit: then it raises an error at every instruction
 //!   until the code is back where it can yield.
@@ -334,7 +335,7 @@ impl Preempt {
         local_store(|| ARMED.with(|a| a.store(false, LOCAL)));
         local_store(|| STEP.with(|s| s.set((self, index))));
         local_store(|| TARGET.with(|t| t.store(state, LOCAL)));
-        park::set_chain_yieldable(true);
+        park::set_chain_top(state);
         // Exports that yield find their worker by this (see `park`).
         park::set_stepping(state);
         let slice = &self.slices[index];
@@ -375,7 +376,7 @@ impl Drop for StepGuard<'_> {
         self.slice.seq.store(seq + 1, Ordering::Release);
         local_store(|| TARGET.with(|t| t.store(std::ptr::null_mut(), LOCAL)));
         local_store(|| STEP.with(|s| s.set((std::ptr::null(), 0))));
-        park::set_chain_yieldable(false);
+        park::set_chain_top(std::ptr::null_mut());
         park::set_stepping(std::ptr::null_mut());
     }
 }

@@ -87,10 +87,15 @@ thread_local! {
     static STEPPING: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
     /// The main state of the runtime worker on this thread, if any.
     pub(crate) static WORKER_STATE: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
-    /// Whether every coroutine between the running one and the scheduler
-    /// can pass a yield up (false inside a coroutine resumed from a C
-    /// function that cannot yield, such as a `table.sort` comparator).
-    static CHAIN_YIELDABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The one Lua thread whose yields reach the scheduler right now: the
+    /// process's own during a step, or a coroutine the process resumed
+    /// through its `coroutine` library from that thread while it could
+    /// yield. Null when none can: inside a coroutine resumed from a C
+    /// function that cannot yield (a `table.sort` comparator), and any
+    /// other thread — a coroutine that Rust code resumes, such as an
+    /// export calling mlua's `Thread::resume` — is not it, so its yields
+    /// (which would reach that Rust code, not the scheduler) are refused.
+    static CHAIN_TOP: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
 /// Sets the process thread the worker is about to resume (null once the
@@ -99,20 +104,28 @@ pub(crate) fn set_stepping(state: *mut lua_State) -> *mut lua_State {
     STEPPING.with(|s| s.replace(state))
 }
 
-/// Sets whether the chain of resumers up to the scheduler can yield;
-/// returns the previous value (the scheduler sets it for each step, and
-/// `coroutine.resume` narrows it while it runs a coroutine).
-pub(crate) fn set_chain_yieldable(can: bool) -> bool {
-    CHAIN_YIELDABLE.with(|c| c.replace(can))
+/// Sets the thread whose yields reach the scheduler (null: none); returns
+/// the previous one. The scheduler sets the process's thread for each
+/// step, and `coroutine.resume` hands it on to the coroutine it runs (or
+/// null) and takes it back.
+pub(crate) fn set_chain_top(state: *mut lua_State) -> *mut lua_State {
+    CHAIN_TOP.with(|c| c.replace(state))
 }
 
-/// Whether the running code can yield all the way to the scheduler.
+/// The thread whose yields reach the scheduler now (null: none).
+pub(crate) fn chain_top() -> *mut lua_State {
+    CHAIN_TOP.with(|c| c.get())
+}
+
+/// Whether the running code can yield all the way to the scheduler: it
+/// runs on the thread the chain of resumers ends at, in a place where
+/// that thread can yield.
 ///
 /// # Safety
 /// `state` is the running Lua thread.
 pub(crate) unsafe fn can_yield_to_scheduler(state: *mut lua_State) -> bool {
     // SAFETY: a status query on the running thread.
-    CHAIN_YIELDABLE.with(|c| c.get()) && unsafe { crate::ffi::vm::is_yieldable(state) }
+    chain_top() == state && unsafe { crate::ffi::vm::is_yieldable(state) }
 }
 
 static SENTINEL: u8 = 0;
@@ -170,7 +183,8 @@ pub(crate) fn park<C: Command>(
     let (true, Some(starter)) = (unsafe { can_yield_to_scheduler(state) }, starter) else {
         return Err(CallError::Message(format!(
             "'{}' cannot wait here: it was called through a C function that cannot be \
-             suspended (a metamethod of a Rust object, table.sort, string.gsub, ...)",
+             suspended (a metamethod of a Rust object, table.sort, string.gsub, ...) or \
+             inside a coroutine that Rust code resumes",
             cx.info().name
         )));
     };
