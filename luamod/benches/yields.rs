@@ -192,8 +192,84 @@ async fn until_waiting(rt: &Runtime, count: usize) {
     }
 }
 
+/// A C function that yields nothing: the floor's stand-in for a command.
+unsafe extern "C-unwind" fn yield_now(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    // SAFETY: called by Lua as a C function, from a coroutine the floor
+    // resumes; it owns nothing.
+    unsafe { mlua::ffi::lua_yield(l, 0) }
+}
+
+/// The raw C API's floor for the same spawns: `count` coroutines, each with
+/// its own environment (a table whose metatable's `__index` holds the
+/// globals, and `_G`), its main function from a factory compiled once (as
+/// `Runtime::compile` makes it), resumed until it yields in a C function,
+/// and kept alive. No scheduler, no channel, no timer. Returns the time and
+/// the Lua memory per coroutine.
+fn raw_spawns(count: usize) -> (Duration, f64) {
+    use mlua::ffi;
+    let lua = mlua::Lua::new();
+    lua.gc_set_mode(mlua::prelude::LuaGcMode::Generational(
+        mlua::prelude::LuaGcGenParams::default(),
+    ));
+    // SAFETY: `yield_now` follows the C function protocol.
+    let sleep = unsafe { lua.create_c_function(yield_now) }.expect("c function");
+    let bench = lua.create_table().expect("table");
+    bench.raw_set("sleep", sleep).expect("set");
+    let base = lua.create_table().expect("table");
+    for pair in lua.globals().pairs::<mlua::Value, mlua::Value>() {
+        let (k, v) = pair.expect("pair");
+        base.raw_set(k, v).expect("set");
+    }
+    let require = lua
+        .load("local bench = ... return function() return bench end")
+        .call::<mlua::Function>(bench)
+        .expect("require");
+    base.raw_set("require", require).expect("set");
+    let mt = lua.create_table().expect("table");
+    mt.raw_set("__index", base).expect("set");
+    let factory = lua
+        .load("local _ENV = ... return function(...) require('bench').sleep(600000)\nend")
+        .into_function()
+        .expect("factory");
+    let keep = lua.create_table_with_capacity(count, 0).expect("table");
+    let before = lua.used_memory();
+    let mut took = Duration::ZERO;
+    // SAFETY: raw stack work on mlua's state inside its protected call
+    // (`exec_raw`): [1] the metatable, [2] the factory, [3] the table that
+    // keeps the coroutines; the closure owns nothing a Lua error could skip.
+    unsafe {
+        lua.exec_raw::<()>((mt, factory, keep.clone()), |st| {
+            let start = Instant::now();
+            for i in 1..=count {
+                let co = ffi::lua_newthread(st);
+                ffi::lua_createtable(st, 0, 2);
+                ffi::lua_pushvalue(st, 1);
+                ffi::lua_setmetatable(st, -2);
+                ffi::lua_pushvalue(st, -1);
+                ffi::lua_setfield(st, -2, c"_G".as_ptr());
+                ffi::lua_pushvalue(st, 2);
+                ffi::lua_insert(st, -2);
+                ffi::lua_call(st, 1, 1);
+                ffi::lua_xmove(st, co, 1);
+                let mut nres = 0;
+                let status = ffi::lua_resume(co, st, 0, &mut nres);
+                assert_eq!(status, ffi::LUA_YIELD);
+                ffi::lua_pop(co, nres);
+                ffi::lua_rawseti(st, 3, i as ffi::lua_Integer);
+            }
+            took = start.elapsed();
+        })
+        .expect("raw spawns");
+    }
+    let per = (lua.used_memory() - before) as f64 / count as f64;
+    assert_eq!(keep.raw_len(), count);
+    (took, per)
+}
+
 fn scale(_: &mut Criterion) {
     const COUNT: usize = 100_000;
+    // The floor first, alone on the machine.
+    let (raw, raw_per) = raw_spawns(COUNT);
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -271,6 +347,14 @@ fn scale(_: &mut Criterion) {
              {COUNT} processes sleeping 100 ms each: all done after {total:?}",
             COUNT as f64 / suspended.as_secs_f64(),
             COUNT as f64 / compiled.as_secs_f64()
+        );
+        println!(
+            "scale, the raw C API's floor: {COUNT} coroutines, each with its environment and \
+             its main function from a compiled factory, resumed until they yield, in {raw:?} \
+             ({:.0} spawns/s, {raw_per:.0} bytes each); luamod from a compiled script / floor: \
+             {:.2} (time per spawn)",
+            COUNT as f64 / raw.as_secs_f64(),
+            compiled.as_secs_f64() / (COUNT - 1) as f64 / (raw.as_secs_f64() / COUNT as f64)
         );
     });
 }

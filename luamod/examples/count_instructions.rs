@@ -10,7 +10,8 @@
 //! the reference for `ping`), `rt-noop` (2·10⁶ calls of `noop()` in a runtime process per
 //! round; `rt-noop-unsliced`: the same with a time slice too long to end,
 //! so the CPU budget never fires), `spawn` (10,000 processes of a compiled script per round,
-//! spawned and joined), `ping` (10,000 commands through the runtime per
+//! spawned and joined; `spawn-wait`: each waits on a timer until all do, then
+//! all are cancelled), `ping` (10,000 commands through the runtime per
 //! round, each answered at once, inside the call), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
 //! state per round) or `call-KIND` (200,000 calls per round in a plain
@@ -53,6 +54,11 @@ mod bench {
 
     #[luamod::function]
     pub fn noop() {}
+
+    #[luamod::function]
+    pub fn sleep(ms: u64) -> Yield<luamod::runtime::clock::Sleep> {
+        Yield(luamod::runtime::clock::Sleep { ms })
+    }
 
     /// A counter object.
     #[luamod::userdata]
@@ -248,7 +254,7 @@ fn main() {
             "local noop = require('bench').noop
              for i = 1, 2000000 do noop() end return 0"
         }
-        "spawn" => "",
+        "spawn" | "spawn-wait" => "",
         other => {
             eprintln!("unknown mode {other:?}: ping, loop, spawn, echo or call-KIND");
             std::process::exit(2);
@@ -275,6 +281,32 @@ fn main() {
             .build()
             .expect("runtime")
     });
+    if mode == "spawn-wait" {
+        // 10,000 processes of a compiled script per round that each wait
+        // on a timer (as the `scale` bench's do), until all wait; then
+        // cancelled and joined.
+        let script = rt
+            .compile("require('bench').sleep(600000)", "sleeper")
+            .expect("compile");
+        for _ in 0..rounds {
+            tokio.block_on(async {
+                let mut pids = Vec::with_capacity(10_000);
+                for _ in 0..10_000 {
+                    pids.push(rt.spawn(&script, Default::default()).expect("spawn"));
+                }
+                while rt.stats().await.iter().map(|w| w.waiting).sum::<usize>() != 10_000 {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                for &p in &pids {
+                    rt.cancel(p);
+                }
+                for p in pids {
+                    let _ = rt.join(p).await;
+                }
+            });
+        }
+        return;
+    }
     if mode == "spawn" {
         // 10,000 processes of a compiled script per round, each returning
         // at once.
