@@ -399,6 +399,7 @@ impl Builder {
             memory_limit: self.memory_limit,
             globals: self.globals,
             states,
+            contexts: std::sync::Mutex::new(super::idmap::new()),
         });
         let default_context = Arc::new(self.context);
         let mut workers = Vec::new();

@@ -62,8 +62,6 @@ pub struct Runtime {
     next_pid: AtomicU64,
     shared: Arc<Shared>,
     default_context: Arc<Context>,
-    /// Contexts of live processes, for children that inherit them.
-    contexts: Arc<Mutex<IdMap<Pid, Arc<Context>>>>,
     joins: Mutex<IdMap<Pid, oneshot::Receiver<Result<(), Error>>>>,
     _owned_tokio: Option<OwnedTokio>,
 }
@@ -80,7 +78,6 @@ impl Runtime {
             next_pid: AtomicU64::new(1),
             shared,
             default_context,
-            contexts: Arc::new(Mutex::new(idmap::new())),
             joins: Mutex::new(idmap::new()),
             _owned_tokio: owned.map(|rt| OwnedTokio(Some(rt))),
         }
@@ -98,6 +95,7 @@ impl Runtime {
             Arc::new(c)
         } else if let Some(parent) = opts.parent {
             let contexts = self
+                .shared
                 .contexts
                 .lock()
                 .map_err(|_| Error::new("context table poisoned"))?;
@@ -135,21 +133,15 @@ impl Runtime {
         let context = self.context_for(&mut opts)?;
         let pid = Pid(self.next_pid.fetch_add(1, Ordering::Relaxed));
         let done = make_done(pid);
-        if let Ok(mut m) = self.contexts.lock() {
+        // The worker removes it when the process ends, before `done`.
+        if let Ok(mut m) = self.shared.contexts.lock() {
             m.insert(pid, context.clone());
         }
-        let contexts = self.contexts.clone();
-        let done: worker::Done = Box::new(move |lua, r| {
-            if let Ok(mut m) = contexts.lock() {
-                m.remove(&pid);
-            }
-            done(lua, r)
-        });
         self.worker_for(pid)
             .tx
             .send(Msg::Spawn(Box::new(SpawnRequest {
                 pid,
-                name: opts.name.unwrap_or_else(|| entry.default_name().to_owned()),
+                name: opts.name,
                 entry,
                 deadline: opts.deadline,
                 context,
@@ -158,7 +150,7 @@ impl Runtime {
             })))
             .map_err(|_| {
                 // The request (and its completion) came back unsent.
-                if let Ok(mut m) = self.contexts.lock() {
+                if let Ok(mut m) = self.shared.contexts.lock() {
                     m.remove(&pid);
                 }
                 Error::new("the runtime has shut down")

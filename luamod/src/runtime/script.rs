@@ -139,10 +139,10 @@ pub(crate) enum Code {
     Script(Script),
 }
 
-impl Entry {
+impl Code {
     /// The script's name, for a process that has no name of its own.
     pub(crate) fn default_name(&self) -> &str {
-        match &self.code {
+        match self {
             Code::Source(_) => "process",
             Code::Script(s) => s.name(),
         }

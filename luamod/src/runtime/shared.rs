@@ -54,4 +54,7 @@ pub(crate) struct Shared {
     pub globals: bool,
     /// The modules' states.
     pub states: crate::command::States,
+    /// Contexts of live processes, for children that inherit them: the
+    /// spawning side inserts, the worker removes when the process ends.
+    pub contexts: std::sync::Mutex<super::idmap::IdMap<Pid, Arc<crate::security::Context>>>,
 }

@@ -63,7 +63,8 @@ pub(crate) enum Msg {
 /// What a new process needs.
 pub(crate) struct SpawnRequest {
     pub pid: Pid,
-    pub name: String,
+    /// Its chunk's name, if not the entry's default.
+    pub name: Option<String>,
     pub entry: Entry,
     pub deadline: Option<Duration>,
     pub context: Arc<Context>,
@@ -454,6 +455,7 @@ impl Worker {
             done,
         } = req;
         if self.draining {
+            self.forget_context(pid);
             done(&self.lua, Err(Error::from_lua_error(shutting_down())));
             return;
         }
@@ -473,7 +475,10 @@ impl Worker {
                 Code::Source(source) => self
                     .lua
                     .load(source)
-                    .set_name(format!("={name}"))
+                    .set_name(format!(
+                        "={}",
+                        name.as_deref().unwrap_or_else(|| code.default_name())
+                    ))
                     .set_environment(env.clone())
                     .into_function()?,
                 Code::Script(script) => {
@@ -511,6 +516,7 @@ impl Worker {
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
+                self.forget_context(pid);
                 done(&self.lua, Err(Error::from(e)));
                 return;
             }
@@ -689,6 +695,7 @@ impl Worker {
         {
             std::mem::forget(payload);
         }
+        self.forget_context(pid);
         // Host code: a panic in it is reported, never allowed to end the
         // worker (every other process on it would be lost).
         let lua = &self.lua;
@@ -709,6 +716,14 @@ impl Worker {
 }
 
 impl Worker {
+    /// Drops the context entry of a process that ended (children can no
+    /// longer inherit from it).
+    fn forget_context(&self, pid: Pid) {
+        if let Ok(mut m) = self.shared.contexts.lock() {
+            m.remove(&pid);
+        }
+    }
+
     /// The factory of `script`'s main functions, loaded once per worker.
     fn factory(&mut self, script: &super::script::Script) -> mlua::Result<mlua::Function> {
         if let Some(f) = self.scripts.get(&script.id()) {
