@@ -18,6 +18,7 @@ use luamod_examples::time;
 fn runtime() -> Runtime {
     Runtime::builder()
         .module(&time::MODULE)
+        .module(&luamod_examples::buffer::MODULE)
         .workers(1)
         .build()
         .unwrap()
@@ -133,6 +134,37 @@ const SPINNERS: &[(&str, &str)] = &[
          local t = {} for i = 1, 100000 do t[i] = F end
          table.sort(t, pcall)",
     ),
+    // Lua code that runs on a thread other than the one the process (or its
+    // `coroutine` library) resumed: the `__close` handlers of a coroutine
+    // being closed, and a callback a Rust function calls through mlua
+    // (on the worker state's main thread).
+    (
+        "__close of a coroutine it closes",
+        "local co = coroutine.create(function()
+           local g <close> = setmetatable({}, { __close = function() while true do end end })
+           coroutine.yield()
+         end)
+         coroutine.resume(co)
+         coroutine.close(co)
+         while true do end",
+    ),
+    (
+        "__close of a wrap that failed",
+        "pcall(coroutine.wrap(function()
+           local g <close> = setmetatable({}, { __close = function() while true do end end })
+           error('x')
+         end))
+         while true do end",
+    ),
+    (
+        "callback of a Rust function",
+        "require('buffer').Buffer.new('a'):each_line(function() while true do end end)",
+    ),
+    (
+        "callback of a Rust function, retried",
+        "local b = require('buffer').Buffer.new('a')
+         while true do pcall(b.each_line, b, function() while true do end end) end",
+    ),
     (
         "deep recursion",
         "local function f(n) return 1 + f(n + 1) end print(pcall(f, 1)) while true do end",
@@ -247,6 +279,20 @@ async fn a_process_that_cannot_yield_is_stopped_after_the_limit() {
         err.message().contains("without yielding to the others"),
         "{err}"
     );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Nor can a callback a Rust function runs (on another Lua thread).
+    let rt = Runtime::builder()
+        .module(&luamod_examples::buffer::MODULE)
+        .workers(1)
+        .unyielding_limit(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = rt
+        .run::<()>("require('buffer').Buffer.new('a'):each_line(function() while true do end end)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::ResourceExhausted), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     // Code that yields often is never stopped by it.
     let n: i64 = rt

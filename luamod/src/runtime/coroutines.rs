@@ -196,8 +196,11 @@ unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
             // with hooks off (see `preempt`): they are skipped.
             if stat != ffi::LUA_OK && stat != ffi::LUA_YIELD && !preempt::stopping() {
                 // An error in the coroutine: close its to-be-closed
-                // variables; their error, if any, replaces ours.
+                // variables (on `co`, which the signal must arm); their
+                // error, if any, replaces ours.
+                let prev = preempt::switch_target(co);
                 let closed = crate::ffi::close_thread(co, l);
+                preempt::switch_target(prev);
                 memory = closed == ffi::LUA_ERRMEM;
                 ffi::lua_xmove(co, l, 1);
                 ffi::lua_replace(l, -2);

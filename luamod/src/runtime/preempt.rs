@@ -20,11 +20,13 @@
 //!   thread's stack — and removes itself at the first instruction after
 //!   the process resumes;
 //! - where it cannot (a Lua function called by C, such as a `table.sort`
-//!   comparator, a coroutine resumed from one, or one that Rust code
-//!   resumes), it tries again 1,000
+//!   comparator, or a coroutine resumed from one), it tries again 1,000
 //!   instructions later, unless the process must stop or has gone on past
 //!   the unyielding limit: then it raises an error at every instruction
-//!   until the code is back where it can yield.
+//!   until the code is back where it can yield. So it does in a coroutine
+//!   that Rust code resumes, when that coroutine inherited the hook from
+//!   the thread that created it (the watchdog never arms one itself, see
+//!   below).
 //!
 //! An error raised in a hook leaves hooks off until a `pcall` or the end of
 //! the coroutine (Lua restores them only there), so Lua code that runs
@@ -36,8 +38,10 @@
 //! C code that runs long without calling Lua cannot be hooked: the pattern
 //! functions are replaced by a port that asks [`crate::ffi::interrupt`]
 //! (answered here by `interrupted`), and calls like `string.rep` are
-//! bounded by the memory limit. Not covered: `__gc` finalizers (they run with hooks off; the
-//! sandbox forbids them by default), coroutines that Rust code resumes, and
+//! bounded by the memory limit. Not covered: `__gc` finalizers (they run
+//! with hooks off; the sandbox forbids them by default), coroutines that
+//! Rust code resumes (the signal arms the thread the process or its
+//! `coroutine` library resumed last, not one an export drives), and
 //! platforms without POSIX signals (no preemption there).
 //!
 //! Owns: the signal handler, the per-worker [`Slice`], the stop requests,
@@ -77,6 +81,11 @@ thread_local! {
     /// The Lua thread this worker is running right now (null: none). Read
     /// by the signal handler, hence atomic.
     static TARGET: AtomicPtr<lua_State> = const { AtomicPtr::new(std::ptr::null_mut()) };
+    /// The worker state's main thread (null: not a worker). mlua runs the
+    /// callbacks an export makes (`Function::call`, a metamethod reached
+    /// through `Table::get`) there, so the signal arms it with the target:
+    /// Lua code a script passes to a Rust function is stopped too.
+    static MAIN: AtomicPtr<lua_State> = const { AtomicPtr::new(std::ptr::null_mut()) };
     /// Set by the signal handler: the hook should act at its next call.
     static ARMED: AtomicBool = const { AtomicBool::new(false) };
     /// The preemption control and this worker's slice, while it runs a
@@ -297,9 +306,10 @@ impl Preempt {
         }
     }
 
-    /// Called by worker `index` on its own thread before it runs anything;
-    /// the guard detaches it when the worker exits (or unwinds).
-    pub(crate) fn attach(&self, index: usize) -> Attached<'_> {
+    /// Called by worker `index` on its own thread before it runs anything,
+    /// with its state's main thread (alive until the guard drops); the
+    /// guard detaches it when the worker exits (or unwinds).
+    pub(crate) fn attach(&self, index: usize, main: *mut lua_State) -> Attached<'_> {
         // SAFETY: pthread_self has no preconditions.
         let me = WorkerThread(unsafe { libc::pthread_self() });
         if let Ok(mut t) = self.slices[index].thread.lock() {
@@ -309,6 +319,7 @@ impl Preempt {
         // first to (their first use may allocate on some platforms).
         local_store(|| TARGET.with(|t| t.store(std::ptr::null_mut(), LOCAL)));
         local_store(|| ARMED.with(|a| a.store(false, LOCAL)));
+        local_store(|| MAIN.with(|m| m.store(main, LOCAL)));
         crate::ffi::interrupt::register(Some(interrupted));
         Attached {
             control: self,
@@ -356,6 +367,7 @@ pub(crate) struct Attached<'a> {
 
 impl Drop for Attached<'_> {
     fn drop(&mut self) {
+        local_store(|| MAIN.with(|m| m.store(std::ptr::null_mut(), LOCAL)));
         let slice = &self.control.slices[self.index];
         if let Ok(mut t) = slice.thread.lock() {
             *t = None;
@@ -526,6 +538,14 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         // SAFETY: `target` is the Lua thread this very thread was running
         // when interrupted; it stays alive while it is the target.
         unsafe { arm(target, 1) };
+        let main = MAIN.with(|m| m.load(LOCAL));
+        if !main.is_null() && main != target {
+            // SAFETY: the main thread of this worker's state, which lives
+            // as long as the worker is attached (MAIN is cleared before);
+            // it is not running Lua code of its own during a step, or it
+            // is the code this signal is meant to stop.
+            unsafe { arm(main, 1) };
+        }
         return;
     }
     // Not a worker running a step: the signal may be someone else's.
@@ -719,7 +739,11 @@ unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
             ffi::lua_pushstring(l, c"the process was stopped".as_ptr());
             return 2;
         }
-        if crate::ffi::close_thread(co, l) == ffi::LUA_OK {
+        // Its `__close` handlers run on `co`: the signal must arm it.
+        let prev = switch_target(co);
+        let status = crate::ffi::close_thread(co, l);
+        switch_target(prev);
+        if status == ffi::LUA_OK {
             ffi::lua_pushboolean(l, 1);
             1
         } else {

@@ -63,7 +63,8 @@ pub(crate) enum Msg {
 /// What a new process needs.
 pub(crate) struct SpawnRequest {
     pub pid: Pid,
-    /// Its chunk's name, if not the entry's default.
+    /// The chunk name of its source text (default `process`); a compiled
+    /// script keeps the name it was compiled with.
     pub name: Option<String>,
     pub entry: Entry,
     pub deadline: Option<Duration>,
@@ -355,7 +356,9 @@ impl Worker {
     #[inline(never)]
     pub fn run(mut self) {
         let shared = self.shared.clone();
-        let _attached = shared.preempt.attach(self.index);
+        let _attached = shared
+            .preempt
+            .attach(self.index, WORKER_STATE.with(|w| w.get()));
         // Handler futures are polled on this thread (their first poll, by
         // the export that asks the command) and may use tokio (timers, spawning): the worker
         // stays inside the runtime's context for its whole life rather
@@ -475,10 +478,7 @@ impl Worker {
                 Code::Source(source) => self
                     .lua
                     .load(source)
-                    .set_name(format!(
-                        "={}",
-                        name.as_deref().unwrap_or_else(|| code.default_name())
-                    ))
+                    .set_name(format!("={}", name.as_deref().unwrap_or("process")))
                     .set_environment(env.clone())
                     .into_function()?,
                 Code::Script(script) => {
@@ -695,7 +695,6 @@ impl Worker {
         {
             std::mem::forget(payload);
         }
-        self.forget_context(pid);
         // Host code: a panic in it is reported, never allowed to end the
         // worker (every other process on it would be lost).
         let lua = &self.lua;
@@ -707,6 +706,9 @@ impl Worker {
                 );
             }
         }
+        // After the hook (which may spawn a child of this process), before
+        // whoever waits hears of it.
+        self.forget_context(pid);
         if let Some(done) = p.done.take()
             && catch_unwind(AssertUnwindSafe(|| done(lua, result))).is_err()
         {
