@@ -10,8 +10,8 @@
 //! the reference for `ping`), `rt-noop` (2·10⁶ calls of `noop()` in a runtime process per
 //! round; `rt-noop-unsliced`: the same with a time slice too long to end,
 //! so the CPU budget never fires), `spawn` (10,000 processes of a compiled script per round,
-//! spawned and joined; `spawn-wait`: each waits on a timer until all do, then
-//! all are cancelled), `ping` (10,000 commands through the runtime per
+//! spawned and joined; `spawn-wait`: each waits on a timer, and once all
+//! have started waiting all are cancelled), `ping` (10,000 commands through the runtime per
 //! round, each answered at once, inside the call), `loop` (a pure-Lua loop of 2·10⁶ iterations in a runtime
 //! process per round) or `echo` (200,000 calls of `echo(String)` in a plain
 //! state per round) or `call-KIND` (200,000 calls per round in a plain
@@ -27,6 +27,11 @@ use luamod::runtime::{HandlerCx, handler_fn};
 #[derive(Command)]
 #[command(id = 900, name = "bench.ping", output = i64)]
 struct Ping(i64);
+
+/// Waits on a timer (as the clock's `sleep` does) after counting its start.
+#[derive(Command)]
+#[command(id = 901, name = "bench.park", output = i64)]
+struct Park;
 
 #[luamod::module(name = "bench", class(io))]
 mod bench {
@@ -56,8 +61,8 @@ mod bench {
     pub fn noop() {}
 
     #[luamod::function]
-    pub fn sleep(ms: u64) -> Yield<luamod::runtime::clock::Sleep> {
-        Yield(luamod::runtime::clock::Sleep { ms })
+    pub fn park() -> Yield<Park> {
+        Yield(Park)
     }
 
     /// A counter object.
@@ -256,7 +261,10 @@ fn main() {
         }
         "spawn" | "spawn-wait" => "",
         other => {
-            eprintln!("unknown mode {other:?}: ping, loop, spawn, echo or call-KIND");
+            eprintln!(
+                "unknown mode {other:?}: ping, mlua-ping, loop, rt-noop, rt-noop-unsliced, \
+                 spawn, spawn-wait, echo or call-KIND"
+            );
             std::process::exit(2);
         }
     };
@@ -265,12 +273,28 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
+    // Starts of `Park`'s handler; every 10,000th wakes the waiting round.
+    let parked = std::sync::Arc::new((
+        std::sync::atomic::AtomicUsize::new(0),
+        tokio::sync::Notify::new(),
+    ));
+    let counter = parked.clone();
     let rt = tokio.block_on(async {
         Runtime::builder()
             .module(&bench::MODULE)
             .handler(handler_fn(
                 |p: Ping, _: HandlerCx| async move { Ok(p.0 + 1) },
             ))
+            .handler(handler_fn(move |_: Park, _: HandlerCx| {
+                let n = counter.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if n % 10_000 == 0 {
+                    counter.1.notify_one();
+                }
+                async {
+                    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                    Ok(0)
+                }
+            }))
             .workers(1)
             .memory_limit(256 << 20)
             .time_slice(if mode == "rt-noop-unsliced" {
@@ -283,10 +307,10 @@ fn main() {
     });
     if mode == "spawn-wait" {
         // 10,000 processes of a compiled script per round that each wait
-        // on a timer (as the `scale` bench's do), until all wait; then
-        // cancelled and joined.
+        // on a timer (as the `scale` bench's do); once every handler has
+        // started, all are cancelled and joined.
         let script = rt
-            .compile("require('bench').sleep(600000)", "sleeper")
+            .compile("require('bench').park()", "parked")
             .expect("compile");
         for _ in 0..rounds {
             tokio.block_on(async {
@@ -294,9 +318,7 @@ fn main() {
                 for _ in 0..10_000 {
                     pids.push(rt.spawn(&script, Default::default()).expect("spawn"));
                 }
-                while rt.stats().await.iter().map(|w| w.waiting).sum::<usize>() != 10_000 {
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
+                parked.1.notified().await;
                 for &p in &pids {
                     rt.cancel(p);
                 }

@@ -237,6 +237,46 @@ async fn a_command_inside_a_coroutine_rust_resumes_is_refused_before_its_handler
     assert_eq!(starts.load(Ordering::SeqCst), 1);
 }
 
+/// Commands pass up through coroutines nested two deep (`wrap` in `wrap`,
+/// `resume` in `resume`), pending or answered at once, and so does a
+/// preemption of a loop two coroutines deep: the chain to the scheduler is
+/// handed on at each level and taken back on the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_preemptions_pass_up_through_nested_coroutines() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let rt = counting(&starts, None);
+    let (a, b, c): (i64, i64, i64) = rt
+        .run(
+            r#"
+            local m = require('counted')
+            local a = coroutine.wrap(function()
+                return coroutine.wrap(function() return m.later('x') end)()
+            end)()
+            local ok, b = coroutine.resume(coroutine.create(function()
+                local ok, v = coroutine.resume(coroutine.create(function()
+                    return m.now() + m.later('y')
+                end))
+                assert(ok, v)
+                return v
+            end))
+            assert(ok, b)
+            local c = coroutine.wrap(function()
+                return coroutine.wrap(function()
+                    local s = 0
+                    for i = 1, 10000000 do s = s + i % 3 end
+                    return s + m.now()
+                end)()
+            end)()
+            return a, b, c
+            "#,
+        )
+        .await
+        .unwrap();
+    assert_eq!((a, b, c), (0, 3, 10_000_000 + 3));
+    let preempted: u64 = rt.stats().await.iter().map(|w| w.preemptions).sum();
+    assert!(preempted > 0, "the loop was preempted");
+}
+
 /// A call that has already failed (an argument converted past the memory
 /// limit: the failure is raised when the call ends) starts no handler:
 /// every handler that started belongs to a call that returned its answer.

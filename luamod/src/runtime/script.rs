@@ -139,16 +139,6 @@ pub(crate) enum Code {
     Script(Script),
 }
 
-impl Code {
-    /// The script's name, for a process that has no name of its own.
-    pub(crate) fn default_name(&self) -> &str {
-        match self {
-            Code::Source(_) => "process",
-            Code::Script(s) => s.name(),
-        }
-    }
-}
-
 impl From<&str> for Entry {
     fn from(source: &str) -> Entry {
         Entry {

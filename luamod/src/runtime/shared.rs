@@ -1,5 +1,6 @@
 //! What every worker of a runtime shares: its modules, the dispatch table,
-//! the handler pool and the completion hook.
+//! the handler pool, the completion hook and the contexts of live
+//! processes.
 
 use std::sync::Arc;
 

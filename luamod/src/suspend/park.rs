@@ -90,11 +90,11 @@ thread_local! {
     /// The one Lua thread whose yields reach the scheduler right now: the
     /// process's own during a step, or a coroutine the process resumed
     /// through its `coroutine` library from that thread while it could
-    /// yield. Null when none can: inside a coroutine resumed from a C
-    /// function that cannot yield (a `table.sort` comparator), and any
-    /// other thread — a coroutine that Rust code resumes, such as an
-    /// export calling mlua's `Thread::resume` — is not it, so its yields
-    /// (which would reach that Rust code, not the scheduler) are refused.
+    /// yield. Null when no thread can (inside a coroutine resumed from a C
+    /// function that cannot yield, such as a `table.sort` comparator).
+    /// Any other thread is not it: a coroutine that Rust code resumes (an
+    /// export calling mlua's `Thread::resume`) would yield to that Rust
+    /// code, not the scheduler, so its commands are refused.
     static CHAIN_TOP: std::cell::Cell<*mut lua_State> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
