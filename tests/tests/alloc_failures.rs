@@ -330,6 +330,63 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
     assert!(points > 20);
 }
 
+/// Lua makes the message of a coroutine that cannot be resumed (dead,
+/// running, normal) on that coroutine, outside any protected call on it: a
+/// failed allocation there has no handler to reach and would abort the
+/// host. Swept over every allocation of a script that resumes all three,
+/// from coroutines nested two deep: each run returns Lua's messages or
+/// fails with `RESOURCE_EXHAUSTED`, and the worker keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_what_cannot_be_resumed_fails_cleanly_at_every_allocation() {
+    use luamod::ErrorKind;
+    use luamod::testing::{fail_allocations_from, stop_failing_allocations};
+    let rt = luamod::Runtime::builder().workers(1).build().unwrap();
+    let src = r#"
+        local dead = coroutine.create(function() end)
+        coroutine.resume(dead)
+        -- Lua's message; a memory error goes on as one (level 0 keeps the
+        -- message as it is, which Lua raises as a memory error).
+        local function message(ok, e)
+            if e == 'not enough memory' then error(e, 0) end
+            return e
+        end
+        return coroutine.wrap(function()
+            local outer = coroutine.running()
+            return coroutine.wrap(function()
+                local a = message(coroutine.resume(dead))
+                local b = message(coroutine.resume(coroutine.running()))
+                local c = message(coroutine.resume(outer))
+                return a .. '|' .. b .. '|' .. c
+            end)()
+        end)()
+    "#;
+    let expected: String = rt.run(src).await.unwrap();
+    assert_eq!(
+        expected,
+        "cannot resume dead coroutine|cannot resume non-suspended coroutine\
+         |cannot resume non-suspended coroutine"
+    );
+    let mut points = 0u64;
+    for n in 1.. {
+        fail_allocations_from(&rt, n).await;
+        let r = rt.run::<String>(src).await;
+        let injected = stop_failing_allocations(&rt).await;
+        match r {
+            Ok(v) => assert_eq!(v, expected, "n = {n}"),
+            Err(e) => assert_eq!(e.kind(), Some(ErrorKind::ResourceExhausted), "n = {n}: {e}"),
+        }
+        let alive: i64 = rt.run("return 40 + 2").await.unwrap();
+        assert_eq!(alive, 42, "n = {n}");
+        points = n;
+        if !injected {
+            break;
+        }
+        assert!(n < 100_000, "no end to the allocations");
+    }
+    println!("resuming what cannot be resumed: {points} injection points");
+    assert!(points > 10);
+}
+
 /// A state with a 1 MiB string in the global `big` and a memory limit
 /// that leaves room for half a copy of it.
 fn half_a_copy_of_big() -> (Lua, MemoryControl) {

@@ -23,10 +23,18 @@ use super::preempt;
 use crate::ffi::stack::luaL_typeerror;
 use crate::suspend::park::{self, sentinel};
 
-/// Registry key of the weak-keyed table that holds, for a coroutine that
-/// passed a yield up, the inner coroutine to resume. (Its own stack frame
-/// cannot hold it: mlua clears a yielded thread's stack.)
-const PASSING_KEY: &std::ffi::CStr = c"luamod.coroutines.passing";
+/// The messages `lua_resume` and `lua_closethread` make themselves, on the
+/// coroutine they were given and outside any protected call on it: a
+/// memory error there has no handler to reach and aborts the host. Kept
+/// alive in the registry (under this key), each is found in Lua's table of
+/// short strings instead of allocated again, so making one cannot fail.
+const PINNED_KEY: &str = "luamod.coroutines.messages";
+const PINNED: [&str; 4] = [
+    "cannot resume non-suspended coroutine",
+    "cannot resume dead coroutine",
+    "C stack overflow",
+    "error in error handling",
+];
 
 /// `resume`'s and `wrap`'s continuation contexts.
 const RESUME: ffi::lua_KContext = 0;
@@ -35,14 +43,7 @@ const WRAP: ffi::lua_KContext = 1;
 /// The `coroutine` table processes get: Lua's, with `resume` and `wrap`
 /// replaced.
 pub(crate) fn library(lua: &Lua) -> mlua::Result<Table> {
-    let passing = lua.create_table()?;
-    let mt = lua.create_table()?;
-    mt.raw_set("__mode", "k")?;
-    passing.set_metatable(Some(mt))?;
-    lua.set_named_registry_value(
-        PASSING_KEY.to_str().map_err(mlua::Error::external)?,
-        passing,
-    )?;
+    lua.set_named_registry_value(PINNED_KEY, PINNED)?;
     let raw: Table = lua.globals().raw_get("coroutine")?;
     let out = lua.create_table()?;
     for pair in raw.pairs::<mlua::Value, mlua::Value>() {
@@ -118,12 +119,14 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
                 && ffi::lua_touserdata(co, -1) == sentinel();
             if command || (nres == 0 && preempt::take_preempted(co)) {
                 ffi::lua_pop(co, nres);
-                // Remember `co` for the continuation, then yield up.
-                ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
-                ffi::lua_pushthread(l);
-                ffi::lua_pushvalue(l, 1);
-                ffi::lua_rawset(l, -3);
-                ffi::lua_settop(l, 0);
+                // `co` stays at index 1 for the continuation: a C function
+                // that yields keeps its stack, the yielded values replaced
+                // by those it is resumed with, and whatever resumes a
+                // thread whose yields pass up (the worker, or this
+                // function) takes only what was yielded. Nothing here
+                // allocates: the handler of a command has started, and
+                // must not be left behind by a memory error.
+                ffi::lua_settop(l, 1);
                 if command {
                     ffi::lua_pushlightuserdata(l, sentinel());
                 } else {
@@ -154,25 +157,13 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
 /// The continuation after a passed-up yield: resume the inner coroutine
 /// with whatever this one was resumed with.
 unsafe extern "C-unwind" fn resume_k(l: *mut lua_State, _: c_int, ctx: ffi::lua_KContext) -> c_int {
-    // SAFETY: `run` stored the inner coroutine under this thread before it
-    // yielded; the stack holds only the values this thread was resumed with.
+    // SAFETY: `run` left the inner coroutine at index 1 when it yielded;
+    // above it are the values this thread was resumed with.
     unsafe {
-        let nargs = ffi::lua_gettop(l);
-        if ffi::lua_checkstack(l, 4) == 0 {
-            return ffi::luaL_error(l, c"stack overflow (resuming a coroutine)".as_ptr());
-        }
-        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PASSING_KEY.as_ptr());
-        ffi::lua_pushthread(l);
-        ffi::lua_rawget(l, -2);
-        if ffi::lua_type(l, -1) != ffi::LUA_TTHREAD {
+        if ffi::lua_type(l, 1) != ffi::LUA_TTHREAD {
             return ffi::luaL_error(l, c"internal error: lost the resumed coroutine".as_ptr());
         }
-        ffi::lua_insert(l, 1);
-        ffi::lua_pushthread(l);
-        ffi::lua_pushnil(l);
-        ffi::lua_rawset(l, -3);
-        ffi::lua_pop(l, 1);
-        let n = run(l, nargs, ctx);
+        let n = run(l, ffi::lua_gettop(l) - 1, ctx);
         finish(l, n, ctx)
     }
 }
