@@ -287,7 +287,7 @@ fn main() {
             ))
             .handler(handler_fn(move |_: Park, _: HandlerCx| {
                 let n = counter.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                if n % 10_000 == 0 {
+                if n.is_multiple_of(10_000) {
                     counter.1.notify_one();
                 }
                 async {

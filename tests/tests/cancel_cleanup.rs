@@ -52,6 +52,39 @@ async fn until_waiting(rt: &Runtime) {
     }
 }
 
+/// A process waiting inside coroutines (`wrap` in the process, `resume`
+/// in that: the command's yield passed up through both) is closed the way
+/// an unwinding would reach its to-be-closed variables: the innermost
+/// coroutine's first, the process's own last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_closes_the_coroutines_a_process_waits_inside_innermost_first() {
+    let rt = runtime();
+    let src = format!(
+        "{}coroutine.wrap(function()
+           {}print(coroutine.resume(coroutine.create(function()
+             {}journal.wait_for_cancel('N handler')
+           end)))
+         end)()
+         journal.note('N0 never')",
+        closer("N0"),
+        closer("N1"),
+        closer("N2"),
+    );
+    let pid = rt.spawn(script(&src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    let closed: Vec<String> = journal::lines("N")
+        .into_iter()
+        .filter(|l| !l.starts_with("N handler"))
+        .collect();
+    assert_eq!(
+        closed,
+        ["N2 closed: nil", "N1 closed: nil", "N0 closed: nil"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_closes_a_waiting_process_and_drops_its_handler() {
     let rt = runtime();
@@ -184,6 +217,29 @@ async fn endless_close_handlers_are_bounded() {
     assert_eq!(journal::lines("K6"), ["K6 closed: nil"]);
     // 50 handlers, one shared budget of 200 ms (bound generous for a
     // noisy machine, far below 50 budgets).
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let n: i64 = rt.run("return 6 * 7").await.unwrap();
+    assert_eq!(n, 42);
+    // The same handlers in the coroutines the process waits inside.
+    let src = format!(
+        "coroutine.wrap(function()
+           {spinners}print(coroutine.resume(coroutine.create(function()
+             {spinners}{}time.sleep(60000)
+           end)))
+         end)()",
+        closer("K6b")
+    );
+    let pid = rt.spawn(script(&src), SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    let started = std::time::Instant::now();
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    assert_eq!(journal::lines("K6b"), ["K6b closed: nil"]);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

@@ -245,3 +245,52 @@ unsafe extern "C-unwind" fn call_wrapped(l: *mut lua_State) -> c_int {
         finish(l, n, WRAP)
     }
 }
+
+/// The coroutines `thread` waits inside, outermost first: the one it
+/// resumed through this library and whose yield to the scheduler (a
+/// command or a preemption) it passed up, then the one that one resumed,
+/// and so on. `run` leaves each at index 1 of the yielded `resume` or
+/// `wrap` frame, where they are read back.
+///
+/// # Safety
+/// `thread` is alive, suspended (not running), on this thread's worker
+/// state.
+pub(crate) unsafe fn waiting_inside(thread: *mut lua_State) -> Vec<*mut lua_State> {
+    // Deeper than Lua's C stack allows: a bound, not a limit in practice.
+    const MAX_DEPTH: usize = 1000;
+    let mut chain = Vec::new();
+    let mut cur = thread;
+    // SAFETY: debug queries on suspended threads, each push checked for
+    // room and popped again; none allocates in Lua (lua_checkstack reports
+    // a failure instead of raising), so nothing raises here.
+    unsafe {
+        while chain.len() < MAX_DEPTH
+            && ffi::lua_status(cur) == ffi::LUA_YIELD
+            && ffi::lua_checkstack(cur, 1) != 0
+        {
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            if ffi::lua_getstack(cur, 0, &mut ar) == 0
+                || ffi::lua_getinfo(cur, c"f".as_ptr(), &mut ar) == 0
+            {
+                break;
+            }
+            let f = ffi::lua_tocfunction(cur, -1);
+            ffi::lua_pop(cur, 1);
+            let passes = f.is_some_and(|f| {
+                std::ptr::fn_addr_eq(f, resume as ffi::lua_CFunction)
+                    || std::ptr::fn_addr_eq(f, call_wrapped as ffi::lua_CFunction)
+            });
+            if !passes || ffi::lua_getlocal(cur, &ar, 1).is_null() {
+                break;
+            }
+            let co = ffi::lua_tothread(cur, -1);
+            ffi::lua_pop(cur, 1);
+            if co.is_null() {
+                break;
+            }
+            chain.push(co);
+            cur = co;
+        }
+    }
+    chain
+}

@@ -745,7 +745,9 @@ impl Worker {
     /// Closes a process that did not return, as `coroutine.close` would:
     /// its pending to-be-closed variables run (in their own step, under
     /// the same time budget as any step that cannot yield; their errors are
-    /// ignored, the process's result stands).
+    /// ignored, the process's result stands). Those of the coroutines it
+    /// waits inside (their yield passed up to the scheduler) run first,
+    /// innermost first, as an unwinding would reach them.
     ///
     /// Not for a process that died of the stop error the preemption hook
     /// raised on its own thread: an error raised in a hook leaves that
@@ -765,6 +767,14 @@ impl Worker {
         // protected mode and never raises; the handlers cannot yield (Lua
         // calls them as non-yieldable). It leaves the thread empty.
         unsafe {
+            // SAFETY: `state` is suspended here (it is resumable), and the
+            // coroutines found stay alive on its frames until it is closed
+            // last; each is closed as the target of the preemption signal.
+            for co in super::coroutines::waiting_inside(state).into_iter().rev() {
+                let prev = super::preempt::switch_target(co);
+                crate::ffi::close_thread(co, main);
+                super::preempt::switch_target(prev);
+            }
             crate::ffi::close_thread(state, main);
         }
         p.context = running.leave();
