@@ -85,6 +85,96 @@ async fn cancel_closes_the_coroutines_a_process_waits_inside_innermost_first() {
     );
 }
 
+/// While a cancelled process is closed, its `__close` handlers can neither
+/// resume nor close the process's own thread or the coroutines it waits
+/// inside: resuming the process would run it on after its end, and closing
+/// it would drop the frames that keep the coroutines still to close alive
+/// (here, under memory pressure that makes the collector free whatever is
+/// unreachable, and then fills what it freed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_handlers_cannot_resume_or_close_the_process_being_closed() {
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .module(&journal::MODULE)
+        .workers(1)
+        .unyielding_limit(Duration::from_millis(200))
+        .memory_limit(32 << 20)
+        .build()
+        .unwrap();
+    let src = script(
+        "local P = coroutine.running()
+         local C1
+         local spin <close> = setmetatable({}, { __close = function() while true do end end })
+         coroutine.wrap(function()
+           C1 = coroutine.running()
+           coroutine.wrap(function()
+             local g <close> = setmetatable({}, { __close = function()
+               journal.note('H resume P: ' .. tostring(select(2, coroutine.resume(P))))
+               journal.note('H close P: ' .. tostring(select(2, pcall(coroutine.close, P))))
+               journal.note('H close C1: ' .. tostring(select(2, pcall(coroutine.close, C1))))
+               local t = {}
+               pcall(function() local i = 0 while true do i = i + 1 t[i] = {} end end)
+               t = nil
+               local s = {}
+               for i = 1, 20000 do s[i] = ('A'):rep(600) .. i end
+             end })
+             time.sleep(60000)
+           end)()
+         end)()
+         journal.note('H never')",
+    );
+    let pid = rt.spawn(src, SpawnOptions::default()).unwrap();
+    until_waiting(&rt).await;
+    rt.cancel(pid);
+    let err = tokio::time::timeout(Duration::from_secs(30), rt.join(pid))
+        .await
+        .expect("the worker finished closing")
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    let lines = journal::lines("H ");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines {
+        assert!(
+            line.ends_with(
+                ": cannot resume or close a coroutine of a process that is being closed"
+            ),
+            "{lines:?}"
+        );
+    }
+    let n: i64 = rt.run("return 6 * 7").await.unwrap();
+    assert_eq!(n, 42);
+}
+
+/// A coroutine the hook stopped where it could not yield (its hooks are
+/// off for good) is never closed afterwards, not even by a `__close`
+/// handler of its process that closes it: its own handler would loop
+/// unstopped. The process, stopped while it computed, is not closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coroutine_the_hook_stopped_is_never_closed_later() {
+    let rt = runtime();
+    let src = script(
+        "local Q
+         local keeper <close> = setmetatable({}, { __close = function()
+           journal.note('Q keeper ran')
+           coroutine.close(Q)
+         end })
+         local q = coroutine.wrap(function()
+           Q = coroutine.running()
+           local bad <close> = setmetatable({}, { __close = function() while true do end end })
+           while true do end
+         end)
+         table.sort({ 1, 2 }, function(a, b) q() return a < b end)",
+    );
+    let err = tokio::time::timeout(Duration::from_secs(30), rt.run::<()>(src))
+        .await
+        .expect("the worker finished the process")
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::ResourceExhausted), "{err}");
+    assert!(journal::lines("Q keeper").is_empty());
+    let n: i64 = rt.run("return 6 * 7").await.unwrap();
+    assert_eq!(n, 42);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_closes_a_waiting_process_and_drops_its_handler() {
     let rt = runtime();

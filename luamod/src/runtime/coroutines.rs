@@ -95,6 +95,12 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
     // continuation leaves this frame by longjmp, which skips nothing.
     unsafe {
         let co = ffi::lua_tothread(l, 1);
+        if super::closing::is_closing(co) {
+            ffi::lua_pop(l, nargs);
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_pushstring(l, super::closing::MESSAGE.as_ptr());
+            return 2;
+        }
         if ffi::lua_checkstack(co, nargs) == 0 {
             ffi::lua_pop(l, nargs);
             ffi::lua_pushboolean(l, 0);

@@ -21,6 +21,7 @@
 
 mod builder;
 pub mod clock;
+mod closing;
 mod coroutines;
 mod dispatch;
 mod handle;

@@ -93,9 +93,11 @@ thread_local! {
     static STEP: Cell<(*const Preempt, usize)> = const { Cell::new((std::ptr::null(), 0)) };
     /// The Lua thread whose last yield was a preemption (null: none).
     static PREEMPTED: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
-    /// The Lua thread the hook last raised a stop error on during this
-    /// step: that thread's hooks stay off until a `pcall` catches it.
-    static RAISED: Cell<*mut lua_State> = const { Cell::new(std::ptr::null_mut()) };
+    /// Whether the hook raised a stop error during this step, on any
+    /// thread: that thread's hooks stay off until a `pcall` catches it, so
+    /// handlers run there later (its own `__close`, when a coroutine of the
+    /// process closes it) could not be stopped.
+    static RAISED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The worker thread a slice belongs to, for `pthread_kill`.
@@ -342,7 +344,7 @@ impl Preempt {
         state: *mut lua_State,
     ) -> StepGuard<'_> {
         PREEMPTED.with(|p| p.set(std::ptr::null_mut()));
-        RAISED.with(|r| r.set(std::ptr::null_mut()));
+        RAISED.with(|r| r.set(false));
         local_store(|| ARMED.with(|a| a.store(false, LOCAL)));
         local_store(|| STEP.with(|s| s.set((self, index))));
         local_store(|| TARGET.with(|t| t.store(state, LOCAL)));
@@ -405,11 +407,11 @@ pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
     })
 }
 
-/// Whether the hook raised a stop error on `state` itself during this
-/// step (its hooks may be off for good: it must not run more Lua code);
-/// clears the mark.
-pub(crate) fn take_raised(state: *mut lua_State) -> bool {
-    RAISED.with(|r| take_mark(r, state))
+/// Whether the hook raised a stop error during this step, on any thread
+/// (the process's, or one of its coroutines: its hooks may be off for good,
+/// so none of the process's Lua code must run again); clears the mark.
+pub(crate) fn take_raised() -> bool {
+    RAISED.with(|r| r.replace(false))
 }
 
 /// Whether `state`'s last yield was a preemption; clears the mark.
@@ -627,7 +629,7 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
             // Unwind to where the code can yield; pcall catches this only
             // to be interrupted again at its next instruction.
             arm(state, 1);
-            RAISED.with(|r| r.set(state));
+            RAISED.with(|r| r.set(true));
             ffi::luaL_error(state, c"the process was stopped".as_ptr());
         } else {
             // Not here: try again shortly, where the code may yield.
@@ -733,6 +735,9 @@ unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
         };
         if let Err(what) = closable {
             return ffi::luaL_error(l, c"cannot close a %s coroutine".as_ptr(), what.as_ptr());
+        }
+        if super::closing::is_closing(co) {
+            return ffi::luaL_error(l, super::closing::MESSAGE.as_ptr());
         }
         if stopping() {
             ffi::lua_pushboolean(l, 0);

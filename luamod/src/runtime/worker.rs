@@ -600,7 +600,7 @@ impl Worker {
         // Preempted: the hook yielded it (the hook stays installed over the
         // yield, which is how mlua's resume knows to keep its stack).
         let preempted = super::preempt::take_preempted(state);
-        p.hook_raised = super::preempt::take_raised(state);
+        p.hook_raised = super::preempt::take_raised();
         p.context = running.leave();
         let (spent, left) = spent_task();
         // A delivery no continuation took (the process did not resume into
@@ -749,15 +749,23 @@ impl Worker {
     /// waits inside (their yield passed up to the scheduler) run first,
     /// innermost first, as an unwinding would reach them.
     ///
-    /// Not for a process that died of the stop error the preemption hook
-    /// raised on its own thread: an error raised in a hook leaves that
-    /// thread's hooks off for good, so its handlers could loop
+    /// While they run, the process's thread and those coroutines can be
+    /// neither resumed nor closed by them (`runtime/closing.rs`): a
+    /// handler could otherwise run the process on after its end, or drop
+    /// the frames that keep the coroutines still to close alive.
+    ///
+    /// Not for a process whose last step ended with the preemption hook
+    /// raising a stop error, on any of its threads: an error raised in a
+    /// hook leaves that thread's hooks off for good, so handlers run there
+    /// (its own, or through a handler that closes it) could loop
     /// unstoppably. Such a process was computing, not waiting, when it was
     /// stopped.
     fn close(&mut self, pid: Pid, p: &mut Proc) {
+        if p.hook_raised {
+            return;
+        }
         match p.thread.status() {
-            ThreadStatus::Resumable => {}
-            ThreadStatus::Error if !p.hook_raised => {}
+            ThreadStatus::Resumable | ThreadStatus::Error => {}
             _ => return,
         }
         let main = WORKER_STATE.with(|w| w.get());
@@ -767,10 +775,14 @@ impl Worker {
         // protected mode and never raises; the handlers cannot yield (Lua
         // calls them as non-yieldable). It leaves the thread empty.
         unsafe {
-            // SAFETY: `state` is suspended here (it is resumable), and the
-            // coroutines found stay alive on its frames until it is closed
-            // last; each is closed as the target of the preemption signal.
-            for co in super::coroutines::waiting_inside(state).into_iter().rev() {
+            // SAFETY: `state` is suspended or dead here. Each coroutine
+            // found is kept alive by the frame of the one before it (or of
+            // `state`), which only a resume or a close of that thread could
+            // drop, and `closing` refuses both until all are closed,
+            // innermost first; each as the preemption signal's target.
+            let chain = super::coroutines::waiting_inside(state);
+            let _closing = super::closing::closing(state, &chain);
+            for &co in chain.iter().rev() {
                 let prev = super::preempt::switch_target(co);
                 crate::ffi::close_thread(co, main);
                 super::preempt::switch_target(prev);
