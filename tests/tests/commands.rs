@@ -55,6 +55,10 @@ struct SlowStart;
 #[derive(Command)]
 #[command(id = 733, name = "test.boxed_now", output = i64)]
 struct BoxedNow;
+/// Never answered: its process waits until it is cancelled.
+#[derive(Command)]
+#[command(id = 734, name = "test.forever", output = i64)]
+struct Forever;
 
 #[luamod::module(name = "counted", class(io))]
 mod counted {
@@ -75,6 +79,10 @@ mod counted {
     #[luamod::function]
     pub fn boxed_now() -> Yield<BoxedNow> {
         Yield(BoxedNow)
+    }
+    #[luamod::function]
+    pub fn forever() -> Yield<Forever> {
+        Yield(Forever)
     }
 }
 
@@ -124,6 +132,10 @@ fn counting(starts: &Arc<AtomicUsize>, memory_limit: Option<usize>) -> Runtime {
             }
         }))
         .handler(Arc::new(Boxer) as Arc<dyn luamod::runtime::ErasedHandler>)
+        .handler(handler_fn(|_: Forever, _: HandlerCx| async {
+            std::future::pending::<()>().await;
+            Ok(0)
+        }))
         .workers(1);
     if let Some(limit) = memory_limit {
         builder = builder.memory_limit(limit);
@@ -235,6 +247,53 @@ async fn a_command_inside_a_coroutine_rust_resumes_is_refused_before_its_handler
     assert!(lines[3].starts_with("resumed: 1 value(s)"), "{}", lines[3]);
     assert_eq!(after, 0, "the first handler to start is the one outside");
     assert_eq!(starts.load(Ordering::SeqCst), 1);
+}
+
+/// A process cancelled while it waits inside coroutines (B in A) is closed,
+/// B first. B's `__close` handler has a Rust function resume the process
+/// (luamod cannot refuse that: mlua drives it), so the process's code runs
+/// on, is refused A (being closed), ends and drops A; then the handler
+/// fills memory until the collector runs. The cancel still ends the process
+/// as cancelled and the worker goes on. (The worker anchors the coroutines
+/// it closes, so A's life does not depend on the frames that code unwinds;
+/// this run did not show a use after free without the anchor either, so it
+/// does not prove the anchor.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_resumed_by_rust_while_it_is_closed_frees_nothing_being_closed() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let rt = counting(&starts, Some(64 << 20));
+    let pid = rt
+        .spawn(
+            r#"
+            local m, d = require('counted'), require('driver')
+            local P = coroutine.running()
+            local A = coroutine.create(function()
+                local B = coroutine.create(function()
+                    local x <close> = setmetatable({}, { __close = function()
+                        d.drive(P)
+                        local t = {}
+                        pcall(function() local i = 0 while true do i = i + 1 t[i] = {} end end)
+                        t = nil
+                        local s = {}
+                        for i = 1, 20000 do s[i] = ('A'):rep(100) .. i end
+                    end })
+                    m.forever()
+                end)
+                coroutine.resume(B)
+            end)
+            coroutine.resume(A)
+            "#,
+            SpawnOptions::default(),
+        )
+        .unwrap();
+    while rt.stats().await[0].waiting != 1 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    let n: i64 = rt.run("return 6 * 7").await.unwrap();
+    assert_eq!(n, 42);
 }
 
 /// Commands pass up through coroutines nested two deep (`wrap` in `wrap`,

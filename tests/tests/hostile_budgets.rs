@@ -420,6 +420,49 @@ async fn preempted_coroutines_keep_their_values() {
     assert!(rt.stats().await[0].preemptions > 0);
 }
 
+/// The worker state's main thread, which a script reaches through
+/// `coroutine.running()` in a callback a Rust function makes, can be
+/// neither closed nor resumed. Closing it from deep inside `pcall`s once
+/// left it with that depth of C calls, which every later process on the
+/// worker started from: they failed with "C stack overflow".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_main_thread_can_be_neither_closed_nor_resumed() {
+    let rt = runtime();
+    let got: String = rt
+        .run(
+            r#"
+            local M
+            require('buffer').Buffer.new('x'):each_line(function() M = coroutine.running() end)
+            local closed
+            local function dive(n)
+                if n == 0 then
+                    closed = select(2, pcall(coroutine.close, M))
+                    return
+                end
+                pcall(dive, n - 1)
+            end
+            dive(150)
+            local resumed = select(2, coroutine.resume(M))
+            return tostring(closed) .. ' | ' .. tostring(resumed)
+            "#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        "cannot close a normal coroutine | cannot resume non-suspended coroutine"
+    );
+    // Later processes on the worker nest calls as deep as before.
+    let deep: i64 = rt
+        .run(
+            "local function d(n) if n == 0 then return 1 end return select(2, pcall(d, n - 1)) end
+             return d(150)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(deep, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exceeding_the_memory_limit_fails_only_the_process_that_allocated() {
     let rt = Runtime::builder()

@@ -95,10 +95,20 @@ unsafe fn run(l: *mut lua_State, nargs: c_int, ctx: ffi::lua_KContext) -> c_int 
     // continuation leaves this frame by longjmp, which skips nothing.
     unsafe {
         let co = ffi::lua_tothread(l, 1);
-        if super::closing::is_closing(co) {
+        // The worker state's main thread is the one resuming the process
+        // (a script reaches it through `coroutine.running()` in a callback
+        // a Rust function makes): "normal", as Lua calls a resumer.
+        let refused = if co == park::WORKER_STATE.with(|w| w.get()) {
+            Some(c"cannot resume non-suspended coroutine")
+        } else if super::closing::is_closing(co) {
+            Some(super::closing::MESSAGE)
+        } else {
+            None
+        };
+        if let Some(message) = refused {
             ffi::lua_pop(l, nargs);
             ffi::lua_pushboolean(l, 0);
-            ffi::lua_pushstring(l, super::closing::MESSAGE.as_ptr());
+            ffi::lua_pushstring(l, message.as_ptr());
             return 2;
         }
         if ffi::lua_checkstack(co, nargs) == 0 {

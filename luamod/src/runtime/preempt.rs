@@ -719,6 +719,12 @@ unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
         }
         let closable = if co == l {
             Err(c"running")
+        } else if co == park::WORKER_STATE.with(|w| w.get()) {
+            // The worker's main thread, which resumed the process (reached
+            // through `coroutine.running()` in a callback of a Rust
+            // function): closing it would reset state every process on the
+            // worker shares.
+            Err(c"normal")
         } else {
             match ffi::lua_status(co) {
                 ffi::LUA_YIELD => Ok(()),

@@ -775,19 +775,42 @@ impl Worker {
         // protected mode and never raises; the handlers cannot yield (Lua
         // calls them as non-yieldable). It leaves the thread empty.
         unsafe {
-            // SAFETY: `state` is suspended or dead here. Each coroutine
-            // found is kept alive by the frame of the one before it (or of
-            // `state`), which only a resume or a close of that thread could
-            // drop, and `closing` refuses both until all are closed,
-            // innermost first; each as the preemption signal's target.
+            // SAFETY: `state` is suspended or dead here, `main` idle (no
+            // Lua code runs on it between steps). The coroutines found are
+            // anchored on `main`'s stack (lua_checkstack reports a failure
+            // instead of raising; then they are not closed), so they live
+            // until all are closed whatever their handlers do to the
+            // frames that held them; `closing` refuses resuming or closing
+            // them (and `state`) meanwhile. Innermost first, each as the
+            // preemption signal's target; once a handler has run past the
+            // budget (the process must stop), the rest are skipped, as
+            // `coroutine.close` skips them then.
             let chain = super::coroutines::waiting_inside(state);
-            let _closing = super::closing::closing(state, &chain);
-            for &co in chain.iter().rev() {
-                let prev = super::preempt::switch_target(co);
-                crate::ffi::close_thread(co, main);
-                super::preempt::switch_target(prev);
+            let base = mlua::ffi::lua_gettop(main);
+            let anchored = mlua::ffi::lua_checkstack(main, chain.len() as std::ffi::c_int) != 0
+                && chain
+                    .iter()
+                    .all(|&co| mlua::ffi::lua_checkstack(co, 1) != 0);
+            if anchored {
+                for &co in &chain {
+                    mlua::ffi::lua_pushthread(co);
+                    mlua::ffi::lua_xmove(co, main, 1);
+                }
+                let _closing = super::closing::closing(state, &chain);
+                for &co in chain.iter().rev() {
+                    if super::preempt::stopping() {
+                        break;
+                    }
+                    let prev = super::preempt::switch_target(co);
+                    crate::ffi::close_thread(co, main);
+                    super::preempt::switch_target(prev);
+                }
+                crate::ffi::close_thread(state, main);
+            } else {
+                let _closing = super::closing::closing(state, &[]);
+                crate::ffi::close_thread(state, main);
             }
-            crate::ffi::close_thread(state, main);
+            mlua::ffi::lua_settop(main, base);
         }
         p.context = running.leave();
         // A handler that tried to wait left nothing to dispatch.
