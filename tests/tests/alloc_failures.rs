@@ -290,8 +290,6 @@ fn a_table_argument_survives_failures_too() {
 /// answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_processes_fail_cleanly_at_every_allocation() {
-    use luamod::ErrorKind;
-    use luamod::testing::{fail_allocations_from, stop_failing_allocations};
     let rt = luamod::Runtime::builder()
         .module(&luamod_examples::time::MODULE)
         .module(&luamod_examples::greet::MODULE)
@@ -309,25 +307,37 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
         return #t + x + e.code + #g
     "#;
     let expected: i64 = rt.run(src).await.unwrap();
-    let mut points = 0u64;
+    let points = sweep_runtime(&rt, src, &expected).await;
+    println!("runtime processes: {points} injection points");
+    assert!(points > 20);
+}
+
+/// Runs `src` in `rt` with the n-th allocation of the worker failing, for
+/// n = 1, 2, 3, ... until a run goes through without one: every run
+/// returns `expected` or fails with `RESOURCE_EXHAUSTED`, and the worker
+/// answers after each. Returns the number of injection points.
+async fn sweep_runtime<T>(rt: &luamod::Runtime, src: &str, expected: &T) -> u64
+where
+    T: luamod::mlua::FromLuaMulti + Send + PartialEq + std::fmt::Debug + 'static,
+{
+    use luamod::ErrorKind;
+    use luamod::testing::{fail_allocations_from, stop_failing_allocations};
     for n in 1.. {
-        fail_allocations_from(&rt, n).await;
-        let r = rt.run::<i64>(src).await;
-        let injected = stop_failing_allocations(&rt).await;
+        fail_allocations_from(rt, n).await;
+        let r = rt.run::<T>(src).await;
+        let injected = stop_failing_allocations(rt).await;
         match r {
-            Ok(v) => assert_eq!(v, expected, "n = {n}"),
+            Ok(v) => assert_eq!(&v, expected, "n = {n}"),
             Err(e) => assert_eq!(e.kind(), Some(ErrorKind::ResourceExhausted), "n = {n}: {e}"),
         }
         let alive: i64 = rt.run("return 40 + 2").await.unwrap();
         assert_eq!(alive, 42, "n = {n}");
-        points = n;
         if !injected {
-            break;
+            return n;
         }
         assert!(n < 100_000, "no end to the allocations");
     }
-    println!("runtime processes: {points} injection points");
-    assert!(points > 20);
+    unreachable!("the sweep returns when a run injected nothing")
 }
 
 /// Lua makes the message of a coroutine that cannot be resumed (dead,
@@ -338,8 +348,6 @@ async fn runtime_processes_fail_cleanly_at_every_allocation() {
 /// fails with `RESOURCE_EXHAUSTED`, and the worker keeps answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_what_cannot_be_resumed_fails_cleanly_at_every_allocation() {
-    use luamod::ErrorKind;
-    use luamod::testing::{fail_allocations_from, stop_failing_allocations};
     let rt = luamod::Runtime::builder().workers(1).build().unwrap();
     let src = r#"
         local dead = coroutine.create(function() end)
@@ -366,23 +374,7 @@ async fn resuming_what_cannot_be_resumed_fails_cleanly_at_every_allocation() {
         "cannot resume dead coroutine|cannot resume non-suspended coroutine\
          |cannot resume non-suspended coroutine"
     );
-    let mut points = 0u64;
-    for n in 1.. {
-        fail_allocations_from(&rt, n).await;
-        let r = rt.run::<String>(src).await;
-        let injected = stop_failing_allocations(&rt).await;
-        match r {
-            Ok(v) => assert_eq!(v, expected, "n = {n}"),
-            Err(e) => assert_eq!(e.kind(), Some(ErrorKind::ResourceExhausted), "n = {n}: {e}"),
-        }
-        let alive: i64 = rt.run("return 40 + 2").await.unwrap();
-        assert_eq!(alive, 42, "n = {n}");
-        points = n;
-        if !injected {
-            break;
-        }
-        assert!(n < 100_000, "no end to the allocations");
-    }
+    let points = sweep_runtime(&rt, src, &expected).await;
     println!("resuming what cannot be resumed: {points} injection points");
     assert!(points > 10);
 }

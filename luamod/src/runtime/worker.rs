@@ -796,20 +796,18 @@ impl Worker {
                     mlua::ffi::lua_pushthread(co);
                     mlua::ffi::lua_xmove(co, main, 1);
                 }
-                let _closing = super::closing::closing(state, &chain);
-                for &co in chain.iter().rev() {
-                    if super::preempt::stopping() {
-                        break;
-                    }
-                    let prev = super::preempt::switch_target(co);
-                    crate::ffi::close_thread(co, main);
-                    super::preempt::switch_target(prev);
-                }
-                crate::ffi::close_thread(state, main);
-            } else {
-                let _closing = super::closing::closing(state, &[]);
-                crate::ffi::close_thread(state, main);
             }
+            let chain: &[_] = if anchored { &chain } else { &[] };
+            let _closing = super::closing::closing(state, chain);
+            for &co in chain.iter().rev() {
+                if super::preempt::stopping() {
+                    break;
+                }
+                let prev = super::preempt::switch_target(co);
+                crate::ffi::close_thread(co, main);
+                super::preempt::switch_target(prev);
+            }
+            crate::ffi::close_thread(state, main);
             mlua::ffi::lua_settop(main, base);
         }
         p.context = running.leave();
