@@ -160,6 +160,17 @@ const SPINNERS: &[(&str, &str)] = &[
         "callback of a Rust function",
         "require('buffer').Buffer.new('a'):each_line(function() while true do end end)",
     ),
+    // C code that loops calling C functions: no Lua instruction runs.
+    (
+        "concat of a table whose __index is concat",
+        "local t = setmetatable({}, { __index = table.concat })
+         table.concat(t, '', 1, math.maxinteger)",
+    ),
+    (
+        "C function as the callback of a Rust function",
+        "local b = require('buffer').Buffer.new(('x\\n'):rep(1 << 24))
+         while true do b:each_line(type) end",
+    ),
     (
         "callback of a Rust function, retried",
         "local b = require('buffer').Buffer.new('a')

@@ -10,8 +10,11 @@
 //! (`SIGURG`, whose default action is to ignore it; a handler installed
 //! before ours still gets the signals that are not for a worker). The
 //! handler, running on the worker thread, calls `lua_sethook` — the one Lua
-//! function meant for asynchronous use — on the Lua thread the worker runs,
-//! with a count of one. At the next instruction the hook runs:
+//! function meant for asynchronous use — on the Lua thread the worker runs
+//! (and on the state's main thread, where mlua runs Rust functions'
+//! callbacks), with a count of one and on every call (C code that loops
+//! calling C functions runs no instruction of its own). At the next
+//! instruction or call the hook runs:
 //!
 //! - where the code can yield all the way to the scheduler, it yields (a
 //!   count hook may yield in Lua 5.4). The hook stays installed over the
@@ -590,16 +593,23 @@ unsafe fn arm(state: *mut lua_State, count: c_int) {
     unsafe {
         let installed = ffi::lua_gethook(state)
             .is_some_and(|h| std::ptr::fn_addr_eq(h, hook as ffi::lua_Hook))
-            && ffi::lua_gethookmask(state) == ffi::LUA_MASKCOUNT
+            && ffi::lua_gethookmask(state) == ARMED_EVENTS
             && ffi::lua_gethookcount(state) == count;
         if !installed {
-            ffi::lua_sethook(state, Some(hook), ffi::LUA_MASKCOUNT, count);
+            ffi::lua_sethook(state, Some(hook), ARMED_EVENTS, count);
         }
     }
 }
 
-/// The count hook the signal arms. Owns nothing (it may raise or yield).
-unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) {
+/// The events the armed hook runs on: every `count` instructions, and every
+/// function call. C code that loops calling functions runs no instruction
+/// of its own (a `table.concat` whose `__index` is a C function, a C
+/// function passed as the callback of a Rust function), so only its calls
+/// can be caught. Lua lets a hook yield on count events only.
+const ARMED_EVENTS: c_int = ffi::LUA_MASKCOUNT | ffi::LUA_MASKCALL;
+
+/// The hook the signal arms. Owns nothing (it may raise or yield).
+unsafe extern "C-unwind" fn hook(state: *mut lua_State, ar: *mut ffi::lua_Debug) {
     let (control, index) = STEP.with(|s| s.get());
     let armed = ARMED.with(|a| a.load(LOCAL));
     // SAFETY: runs on the worker thread, inside the step that set STEP
@@ -613,6 +623,12 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, _: *mut ffi::lua_Debug) 
             return;
         }
         if park::can_yield_to_scheduler(state) {
+            // SAFETY: Lua passes the event's record, alive for the call.
+            if !ar.is_null() && (*ar).event != ffi::LUA_HOOKCOUNT {
+                // A call: the count event of the next instruction (count
+                // one, still armed) yields.
+                return;
+            }
             local_store(|| ARMED.with(|a| a.store(false, LOCAL)));
             mark_preempted(state);
             ffi::lua_yield(state, 0);
