@@ -111,6 +111,14 @@ const SPINNERS: &[(&str, &str)] = &[
         "gmatch that backtracks",
         "for x in (('a'):rep(30)):gmatch(('a-'):rep(30) .. 'b') do end",
     ),
+    (
+        "find with a long bracket class",
+        "return string.find(('b'):rep(1e6), '[' .. ('a'):rep(1e6) .. 'b]*c')",
+    ),
+    (
+        "balance over a long subject",
+        "return (('('):rep(1e7)):find('%b()')",
+    ),
     ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
     (
         "insert under a huge length",

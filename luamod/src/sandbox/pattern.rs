@@ -6,8 +6,11 @@
 //! no hook can stop it, because hooks run only between Lua instructions.
 //! This is the same matcher, ported from Lua 5.4's `lstrlib.c` line for
 //! line (same semantics, same error messages), that asks
-//! [`crate::ffi::interrupt::requested`] every few thousand steps whether
-//! to give up, and then raises "the process was stopped".
+//! [`crate::ffi::interrupt::requested`] every few thousand units of work
+//! whether to give up, and then raises "the process was stopped". A unit
+//! is a matching step or a byte that one step scans (a bracket class
+//! compared, a `%b` balance or a `%1` capture scanned), so one step over a
+//! long class or subject cannot run for long between two questions.
 //!
 //! The argument checks use Lua's own `luaL_check*` functions, so their
 //! messages are Lua's. Matching returns errors as values and raises only
@@ -28,8 +31,8 @@ const CAP_UNFINISHED: isize = -1;
 const CAP_POSITION: isize = -2;
 const L_ESC: u8 = b'%';
 const SPECIALS: &[u8] = b"^$*+?.([%-";
-/// Steps between two questions to [`interrupt::requested`].
-const POLL_EVERY: u32 = 1 << 12;
+/// Units of work between two questions to [`interrupt::requested`].
+const POLL_EVERY: u64 = 1 << 12;
 
 /// Why a match gave up (raised by the caller, after the match).
 #[derive(Clone, Copy)]
@@ -49,7 +52,10 @@ struct MatchState<'a> {
     matchdepth: i32,
     level: usize,
     capture: [(usize, isize); MAXCAPTURES],
-    steps: u32,
+    /// Work done so far, in steps and bytes scanned (see `charge`).
+    work: u64,
+    /// When to ask next whether to stop.
+    next_poll: u64,
 }
 
 /// The byte at `i`, or 0 past the end (Lua's strings end with a `\0` that
@@ -67,7 +73,8 @@ impl<'a> MatchState<'a> {
             matchdepth: MAXCCALLS,
             level: 0,
             capture: [(0, 0); MAXCAPTURES],
-            steps: 0,
+            work: 0,
+            next_poll: POLL_EVERY,
         }
     }
 
@@ -78,9 +85,21 @@ impl<'a> MatchState<'a> {
 
     #[inline]
     fn tick(&mut self) -> Res<()> {
-        self.steps = self.steps.wrapping_add(1);
-        if self.steps.is_multiple_of(POLL_EVERY) && interrupt::requested() {
-            return Err(Fail::Stopped);
+        self.charge(1)
+    }
+
+    /// Counts `units` of work (a matching step, or a byte of a scan that
+    /// one step makes: a class's bytes compared, a balance or a capture
+    /// scanned) and asks whether to stop every `POLL_EVERY` units, so no
+    /// single step can run for long between two questions.
+    #[inline]
+    fn charge(&mut self, units: usize) -> Res<()> {
+        self.work = self.work.saturating_add(units as u64);
+        if self.work >= self.next_poll {
+            self.next_poll = self.work.saturating_add(POLL_EVERY);
+            if interrupt::requested() {
+                return Err(Fail::Stopped);
+            }
         }
         Ok(())
     }
@@ -146,7 +165,7 @@ impl<'a> MatchState<'a> {
         }
     }
 
-    fn match_balance(&self, s: usize, p: usize) -> Res<Option<usize>> {
+    fn match_balance(&mut self, s: usize, p: usize) -> Res<Option<usize>> {
         if p + 1 >= self.pat.len() {
             return Err(Fail::Msg(c"malformed pattern (missing arguments to '%b')"));
         }
@@ -154,28 +173,34 @@ impl<'a> MatchState<'a> {
             return Ok(None);
         }
         let (b, e) = (self.pat[p], self.pat[p + 1]);
+        let start = s;
         let mut cont = 1;
         let mut s = s;
-        loop {
+        let end = loop {
             s += 1;
             if s >= self.src.len() {
-                return Ok(None);
+                break None;
             }
             if self.src[s] == e {
                 cont -= 1;
                 if cont == 0 {
-                    return Ok(Some(s + 1));
+                    break Some(s + 1);
                 }
             } else if self.src[s] == b {
                 cont += 1;
             }
-        }
+        };
+        self.charge(s - start)?;
+        Ok(end)
     }
 
     fn max_expand(&mut self, s: usize, p: usize, ep: usize) -> Res<Option<usize>> {
         let mut i = 0usize;
         while self.single_match(s + i, p, ep) {
             i += 1;
+            // Each byte costs the class's length (a bracket class is
+            // compared byte by byte).
+            self.charge(ep - p)?;
         }
         loop {
             self.tick()?;
@@ -195,6 +220,7 @@ impl<'a> MatchState<'a> {
             if let Some(res) = self.do_match(s, ep + 1)? {
                 return Ok(Some(res));
             } else if self.single_match(s, p, ep) {
+                self.charge(ep - p)?;
                 s += 1;
             } else {
                 return Ok(None);
@@ -226,10 +252,11 @@ impl<'a> MatchState<'a> {
         Ok(res)
     }
 
-    fn match_capture(&self, s: usize, l: u8) -> Res<Option<usize>> {
+    fn match_capture(&mut self, s: usize, l: u8) -> Res<Option<usize>> {
         let l = self.check_capture(l)?;
         let (init, len) = self.capture[l];
         let len = len as usize;
+        self.charge(len)?;
         if self.src.len() - s >= len && self.src[init..init + len] == self.src[s..s + len] {
             Ok(Some(s + len))
         } else {
@@ -280,6 +307,7 @@ impl<'a> MatchState<'a> {
                         return Err(Fail::Msg(c"missing '[' after '%f' in pattern"));
                     }
                     let ep = self.class_end(p)?;
+                    self.charge(ep - p)?;
                     let previous = if s == 0 { 0 } else { self.src[s - 1] };
                     if !match_bracket_class(previous, self.pat, p, ep - 1)
                         && match_bracket_class(at(self.src, s), self.pat, p, ep - 1)
@@ -301,6 +329,9 @@ impl<'a> MatchState<'a> {
                 }
                 _ => {
                     let ep = self.class_end(p)?;
+                    // Finding the class's end and matching a byte against
+                    // it scan the class.
+                    self.charge(ep - p)?;
                     let suffix = at(self.pat, ep);
                     if !self.single_match(s, p, ep) {
                         if matches!(suffix, b'*' | b'?' | b'-') {
