@@ -133,6 +133,11 @@ const SPINNERS: &[(&str, &str)] = &[
         "local s = ('x'):rep(1 << 20) local t = {} for i = 1, 20000 do t[i] = s end table.sort(t)",
     ),
     (
+        "sort of very long strings",
+        "local s = ('x'):rep(1 << 26) local t = {} for i = 1, 300 do t[i] = s end
+         while true do table.sort(t) end",
+    ),
+    (
         "plain find of a long needle",
         "return string.find(('a'):rep(2e7), ('a'):rep(1e5) .. 'b', 1, true)",
     ),

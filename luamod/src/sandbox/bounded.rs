@@ -29,8 +29,21 @@ const POLL_EVERY: u64 = 1 << 10;
 /// Called from one of this module's C functions.
 #[inline]
 unsafe fn poll(l: *mut lua_State, count: &mut u64) {
-    *count += 1;
-    if count.is_multiple_of(POLL_EVERY) && interrupt::requested() {
+    // SAFETY: forwarded.
+    unsafe { charge(l, count, 1) }
+}
+
+/// Counts `units` of work and raises if the work should stop, asking each
+/// time the count passes a multiple of [`POLL_EVERY`] (a costly step, such
+/// as comparing two long strings, counts for more than one).
+///
+/// # Safety
+/// Called from one of this module's C functions.
+#[inline]
+unsafe fn charge(l: *mut lua_State, count: &mut u64, units: u64) {
+    let before = *count;
+    *count = before.saturating_add(units);
+    if before / POLL_EVERY != *count / POLL_EVERY && interrupt::requested() {
         // SAFETY: the caller's frame owns nothing.
         unsafe { ffi::luaL_error(l, c"the process was stopped".as_ptr()) };
     }
@@ -254,10 +267,21 @@ impl Sort {
         let l = self.l;
         // SAFETY: ltablib's sort_comp.
         unsafe {
-            poll(l, &mut self.count);
             if ffi::lua_type(l, 2) == ffi::LUA_TNIL {
+                // Two strings compare in time of their length: a unit per
+                // 256 bytes of the shorter (a comparator, Lua or C, is
+                // reached by the hook instead).
+                let units = if ffi::lua_type(l, a) == ffi::LUA_TSTRING
+                    && ffi::lua_type(l, b) == ffi::LUA_TSTRING
+                {
+                    (ffi::lua_rawlen(l, a).min(ffi::lua_rawlen(l, b)) / 256) as u64
+                } else {
+                    0
+                };
+                charge(l, &mut self.count, 1 + units);
                 return ffi::lua_compare(l, a, b, ffi::LUA_OPLT) != 0;
             }
+            poll(l, &mut self.count);
             ffi::lua_pushvalue(l, 2);
             ffi::lua_pushvalue(l, a - 1);
             ffi::lua_pushvalue(l, b - 2);
