@@ -165,6 +165,19 @@ pub mod probe {
 #[cfg(not(feature = "luajit"))]
 pub mod oom;
 
+/// Lua statements that allocate until an allocation fails under the
+/// memory limit (Lua then runs a full, emergency collection, which frees
+/// whatever is unreachable), drop that, and fill what was freed with new
+/// strings: what a hostile `__close` handler does to turn a dangling
+/// reference into a use of reused memory.
+pub const COLLECT_AND_REFILL: &str = "
+    local t = {}
+    pcall(function() local i = 0 while true do i = i + 1 t[i] = {} end end)
+    t = nil
+    local s = {}
+    for i = 1, 20000 do s[i] = ('A'):rep(600) .. i end
+";
+
 /// Read-only data handed to Lua (`Frozen`).
 #[luamod::module(name = "shelf", class(deterministic))]
 pub mod shelf {

@@ -102,7 +102,8 @@ async fn close_handlers_cannot_resume_or_close_the_process_being_closed() {
         .build()
         .unwrap();
     let src = script(
-        "local P = coroutine.running()
+        &[
+            "local P = coroutine.running()
          local C1
          local spin <close> = setmetatable({}, { __close = function() while true do end end })
          coroutine.wrap(function()
@@ -111,17 +112,15 @@ async fn close_handlers_cannot_resume_or_close_the_process_being_closed() {
              local g <close> = setmetatable({}, { __close = function()
                journal.note('H resume P: ' .. tostring(select(2, coroutine.resume(P))))
                journal.note('H close P: ' .. tostring(select(2, pcall(coroutine.close, P))))
-               journal.note('H close C1: ' .. tostring(select(2, pcall(coroutine.close, C1))))
-               local t = {}
-               pcall(function() local i = 0 while true do i = i + 1 t[i] = {} end end)
-               t = nil
-               local s = {}
-               for i = 1, 20000 do s[i] = ('A'):rep(600) .. i end
-             end })
+               journal.note('H close C1: ' .. tostring(select(2, pcall(coroutine.close, C1))))",
+            luamod_tests::COLLECT_AND_REFILL,
+            "end })
              time.sleep(60000)
            end)()
          end)()
          journal.note('H never')",
+        ]
+        .concat(),
     );
     let pid = rt.spawn(src, SpawnOptions::default()).unwrap();
     until_waiting(&rt).await;
