@@ -189,6 +189,33 @@ const SPINNERS: &[(&str, &str)] = &[
         "local b = require('buffer').Buffer.new('a')
          while true do pcall(b.each_line, b, function() while true do end end) end",
     ),
+    // C loops that read through a 1,990-deep `__index` chain of tables:
+    // one element is 1,990 lookups and no call.
+    (
+        "unpack through a deep __index chain",
+        "local t = {} for i = 1, 1990 do t = setmetatable({}, { __index = t }) end
+         while true do pcall(table.unpack, t, 1, 500000) end",
+    ),
+    (
+        "concat through a deep __index chain",
+        "local t = {} for i = 1, 200000 do t[i] = 'x' end
+         for i = 1, 1990 do t = setmetatable({}, { __index = t }) end
+         while true do table.concat(t, '', 1, 200000) end",
+    ),
+    // Lua's parser: C with no hook, quadratic on a long `or` chain (each
+    // load here ran about a minute in one go).
+    (
+        "load of a long or chain",
+        "local s = 'return a' .. (' or a'):rep(300000) while true do load(s) end",
+    ),
+    (
+        "load by a reader that returns it at once",
+        "local s = 'return a' .. (' or a'):rep(300000)
+         while true do
+           local once = s
+           load(function() local p = once once = nil return p end)
+         end",
+    ),
     (
         "deep recursion",
         "local function f(n) return 1 + f(n + 1) end print(pcall(f, 1)) while true do end",

@@ -364,6 +364,28 @@ async fn processes_have_their_own_globals() {
     assert_eq!((leak, upper.as_str()), (None, "X"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_loads_text_into_its_own_globals() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let src = "local mine = load('x = 5 return x')
+        local other = load('return x', 'n', 't', { x = 7 })
+        local nil_env = load('return y', 'n', 't', nil)
+        y = 9
+        local ok, e = pcall(function() local f = load({}) return f end)
+        local bin, why = load(string.char(27) .. 'Lua', 'b', 'b')
+        local long = load('return ' .. ('1 + '):rep(10000) .. '1')
+        return mine(), other(), nil_env(), e, why, long()";
+    let (mine, other, nil_env, e, why, long): (i64, i64, i64, String, String, i64) =
+        eval(&rt, src).await;
+    assert_eq!((mine, other, nil_env, long), (5, 7, 9, 10001));
+    // Lua's messages, at the script's own line.
+    assert_eq!(
+        e,
+        "process:5: bad argument #1 to 'load' (function expected, got table)"
+    );
+    assert_eq!(why, "attempt to load a binary chunk (mode is 't')");
+}
+
 #[test]
 fn duplicate_ids_are_refused_naming_both() {
     #[derive(Command)]

@@ -163,15 +163,9 @@ pub(crate) struct Worker {
 /// Rust: environment, main function from the script's factory, coroutine
 /// (each call from Rust through mlua costs about 4,000 instructions).
 const MAKE_ENV: &str = r#"
-local mt, workflow_mt, load, loadfile, binary, new_env, assert, create = ...
+local mt, workflow_mt, loadfile, binary, new_env, assert, create = ...
 local function make_env(workflow)
-  local env = new_env(workflow and workflow_mt or mt, loadfile and 4 or 2)
-  env._G = env
-  if binary then
-    env.load = function(chunk, name, mode, e) return load(chunk, name, mode, e or env) end
-  else
-    env.load = function(chunk, name, _, e) return load(chunk, name, "t", e or env) end
-  end
+  local env = new_env(workflow and workflow_mt or mt, loadfile and 4 or 2, binary)
   if loadfile then
     env.loadfile = function(f, mode, e) return loadfile(f, binary and mode or "t", e or env) end
     env.dofile = function(f) return assert(loadfile(f, binary and "bt" or "t", env))() end
@@ -210,22 +204,31 @@ return function(chunk, env, name, ...)
 end
 "#;
 
-/// `new_env(mt, n)`: a new table with room for the `n` fields `MAKE_ENV`
-/// sets and metatable `mt`. The sandbox's `setmetatable` checks what a script may
-/// not do (a fifth of a spawn, measured); the worker's own metatables need
+/// `new_env(mt, n, binary)`: a new table with metatable `mt`, its `_G`
+/// (itself) and its `load` (the sandbox's, loading into it by default;
+/// text only unless `binary`), with room for `n` fields. The sandbox's
+/// `setmetatable` checks what a script may not do (a fifth of a spawn,
+/// measured), and a Lua closure for `load` would cost another allocation
+/// and put its own line in `load`'s messages; the worker's own tables need
 /// none of that.
 unsafe extern "C-unwind" fn new_env(state: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     use mlua::ffi;
     // SAFETY: called from `MAKE_ENV` with a metatable built by the worker
-    // and a small count; a C function has LUA_MINSTACK free slots; nothing
-    // here owns memory, so a memory error raised by lua_createtable skips
-    // nothing.
+    // (no `__newindex`: the sets below are raw in effect), a small count
+    // and a boolean; a C function has LUA_MINSTACK free slots and this
+    // uses three; nothing here owns memory, so a memory error raised by an
+    // allocation skips nothing.
     unsafe {
         ffi::luaL_checktype(state, 1, ffi::LUA_TTABLE);
         let n = ffi::lua_tointeger(state, 2).clamp(0, 4) as std::ffi::c_int;
+        let binary = ffi::lua_toboolean(state, 3) != 0;
         ffi::lua_createtable(state, 0, n);
         ffi::lua_pushvalue(state, 1);
         ffi::lua_setmetatable(state, -2);
+        ffi::lua_pushvalue(state, -1);
+        ffi::lua_setfield(state, -2, c"_G".as_ptr());
+        crate::sandbox::load::push_in_env(state, -1, binary);
+        ffi::lua_setfield(state, -2, c"load".as_ptr());
     }
     1
 }
@@ -307,7 +310,6 @@ impl Worker {
             lua.load(MAKE_ENV).set_name("=luamod.env").call((
                 base_mt(false)?,
                 base_mt(true)?,
-                restricted.load,
                 restricted.loadfile,
                 restricted.binary_chunks,
                 // SAFETY: `new_env` follows the C function protocol.

@@ -1,12 +1,14 @@
-//! `string.rep`, `table.insert`, `table.remove`, `table.move` and
-//! `table.sort` with loops that can be interrupted.
+//! `string.rep`, `table.insert`, `table.remove`, `table.move`,
+//! `table.sort`, `table.unpack` and `table.concat` with loops that can be
+//! interrupted.
 //!
 //! Lua runs these loops in C, where no hook fires, and their length comes
 //! from the script: `string.rep("", math.maxinteger)` copies nothing a
 //! quintillion times, `table.move({}, 1, math.maxinteger, 1)` moves nils,
 //! a table whose `__len` says 2^62 makes `insert`/`remove` shift forever,
-//! and `table.sort` compares with no Lua in between (the default order of
-//! long strings). These are ports of Lua 5.4's `lstrlib.c`/`ltablib.c`
+//! `table.sort` compares with no Lua in between (the default order of
+//! long strings), and `table.unpack`/`table.concat` read up to a million
+//! elements, each through an `__index` chain of up to 2,000 tables. These are ports of Lua 5.4's `lstrlib.c`/`ltablib.c`
 //! (same checks, same messages, same algorithm), asking
 //! [`interrupt::requested`] as they go and raising "the process was
 //! stopped" when told to.
@@ -235,6 +237,90 @@ unsafe extern "C-unwind" fn tmove(l: *mut lua_State) -> c_int {
     }
 }
 
+/// `table.unpack(t [, i [, j]])`, as `tunpack`. Each `lua_geti` may walk
+/// an `__index` chain of up to 2,000 tables with no call in between, for up
+/// to a million elements.
+unsafe extern "C-unwind" fn tunpack(l: *mut lua_State) -> c_int {
+    // SAFETY: ltablib's stack work; see the module docs.
+    unsafe {
+        let mut i = ffi::luaL_optinteger(l, 2, 1);
+        let e = if ffi::lua_type(l, 3) <= ffi::LUA_TNIL {
+            ffi::luaL_len(l, 1)
+        } else {
+            ffi::luaL_checkinteger(l, 3)
+        };
+        if i > e {
+            return 0;
+        }
+        // Elements minus one, computed without overflow.
+        let n = (e as u64).wrapping_sub(i as u64);
+        if n >= c_int::MAX as u64 || ffi::lua_checkstack(l, n as c_int + 1) == 0 {
+            return ffi::luaL_error(l, c"too many results to unpack".as_ptr());
+        }
+        let mut count = 0u64;
+        while i < e {
+            poll(l, &mut count);
+            ffi::lua_geti(l, 1, i);
+            i += 1;
+        }
+        ffi::lua_geti(l, 1, e);
+        n as c_int + 1
+    }
+}
+
+/// `addfield` of `tconcat`: appends `t[i]`, which must be a string or a
+/// number.
+///
+/// # Safety
+/// As the module's C functions, with the buffer's box on top of the stack.
+unsafe fn add_field(l: *mut lua_State, b: *mut ffi::luaL_Buffer, i: lua_Integer) {
+    // SAFETY: pushes one value and moves it into the buffer, or raises
+    // with nothing owned (the index is formatted by Lua).
+    unsafe {
+        ffi::lua_geti(l, 1, i);
+        if ffi::lua_isstring(l, -1) == 0 {
+            let kind = ffi::lua_typename(l, ffi::lua_type(l, -1));
+            ffi::lua_pushinteger(l, i);
+            let index = ffi::lua_tolstring(l, -1, std::ptr::null_mut());
+            ffi::luaL_error(
+                l,
+                c"invalid value (%s) at index %s in table for 'concat'".as_ptr(),
+                kind,
+                index,
+            );
+        }
+        ffi::luaL_addvalue(b);
+    }
+}
+
+/// `table.concat(t [, sep [, i [, j]]])`, as `tconcat`: the same walk per
+/// element as `unpack`, over a range the script chooses.
+unsafe extern "C-unwind" fn tconcat(l: *mut lua_State) -> c_int {
+    // SAFETY: ltablib's stack work; see the module docs. The buffer is not
+    // moved after `luaL_buffinit` (it may point into itself).
+    unsafe {
+        let last = aux_getn(l, 1, TAB_R);
+        let mut lsep = 0usize;
+        let sep = ffi::luaL_optlstring(l, 2, c"".as_ptr(), &mut lsep);
+        let mut i = ffi::luaL_optinteger(l, 3, 1);
+        let last = ffi::luaL_optinteger(l, 4, last);
+        let mut b: ffi::luaL_Buffer = std::mem::zeroed();
+        ffi::luaL_buffinit(l, &mut b);
+        let mut count = 0u64;
+        while i < last {
+            poll(l, &mut count);
+            add_field(l, &mut b, i);
+            ffi::luaL_addlstring(&mut b, sep, lsep);
+            i += 1;
+        }
+        if i == last {
+            add_field(l, &mut b, i);
+        }
+        ffi::luaL_pushresult(&mut b);
+        1
+    }
+}
+
 /// The state of one `sort`: comparisons so far (for polling).
 struct Sort {
     l: *mut lua_State,
@@ -420,6 +506,15 @@ pub(crate) fn install(lua: &mlua::Lua) -> mlua::Result<()> {
         table.raw_set("remove", lua.create_c_function(tremove)?)?;
         table.raw_set("move", lua.create_c_function(tmove)?)?;
         table.raw_set("sort", lua.create_c_function(sort)?)?;
+        table.raw_set("concat", lua.create_c_function(tconcat)?)?;
+        // Lua 5.1 and LuaJIT have it as a global.
+        let unpack = lua.create_c_function(tunpack)?;
+        if table.raw_get::<Option<mlua::Function>>("unpack")?.is_some() {
+            table.raw_set("unpack", &unpack)?;
+        }
+        if g.raw_get::<Option<mlua::Function>>("unpack")?.is_some() {
+            g.raw_set("unpack", unpack)?;
+        }
     }
     Ok(())
 }
@@ -505,6 +600,29 @@ mod tests {
             local proxy = setmetatable({}, { __index = function(_, i) return 10 - i end,
               __newindex = function() end, __len = function() return 5 end })
             rec(pcall(table.sort, proxy))
+            rec(pcall(table.unpack, proxy))
+            rec(pcall(table.unpack, T(1, 2, 3)))
+            rec(pcall(table.unpack, T(1, 2, 3), 2))
+            rec(pcall(table.unpack, T(1, 2, 3), 2, 5))
+            rec(pcall(table.unpack, T(1, 2, 3), 3, 2))
+            rec(pcall(table.unpack, T(1, 2, 3), -1, 1))
+            rec(pcall(table.unpack, T(), math.mininteger, math.maxinteger))
+            rec(pcall(table.unpack, T(), 1, 1e7))
+            rec(pcall(table.unpack, T(), 1, 1.5))
+            rec(pcall(table.unpack, 3))
+            rec(pcall(table.unpack, "abc", 1, 2))
+            rec(pcall(table.concat, proxy, "-"))
+            rec(pcall(table.concat, T(1, 2, "x")))
+            rec(pcall(table.concat, T(1, 2.5, 3), ", "))
+            rec(pcall(table.concat, T(1, 2, 3), ", ", 2))
+            rec(pcall(table.concat, T(1, 2, 3), ", ", 2, 5))
+            rec(pcall(table.concat, T(1, {}, 3)))
+            rec(pcall(table.concat, T(1, 2, 3), {}))
+            rec(pcall(table.concat, T(1, 2, 3), "", 3, 1))
+            rec(pcall(table.concat, T(1, 2, 3), "", math.maxinteger))
+            rec(pcall(table.concat, T(1, 2, 3), "", math.mininteger))
+            rec(pcall(table.concat, 3))
+            rec(pcall(table.concat, setmetatable({}, { __index = function(_, i) return i end }), "", 1, 4))
             rec(pcall(table.insert, setmetatable({}, { __len = function() return 2 end }), 1, 1))
             return table.concat(out, "\n")
         "#;

@@ -22,9 +22,6 @@ const SHARED: &[&str] = &["string", "table", "math", "os", "utf8", "coroutine"];
 
 /// What the runtime needs from a restricted state to build processes.
 pub(crate) struct Restricted {
-    /// Lua's own `load`, which process environments wrap (text only unless
-    /// binary chunks are allowed).
-    pub load: mlua::Function,
     /// `loadfile`, when file loading is allowed.
     pub loadfile: Option<mlua::Function>,
     /// The `os` a workflow sees: no clock.
@@ -59,23 +56,9 @@ pub fn apply(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<()> {
 pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted> {
     crate::module::install_base(lua)?;
     let g = lua.globals();
-    let load: mlua::Function = g.raw_get("load")?;
+    let load = sandbox_load(lua, g.raw_get("load")?, !sandbox.binary_chunks)?;
+    g.raw_set("load", load)?;
     let loadfile: Option<mlua::Function> = g.raw_get("loadfile")?;
-    if !sandbox.binary_chunks {
-        // Lua's own `load` stays only in [`Restricted`]: whatever still
-        // reaches these globals loads text.
-        let text_only: mlua::Function = lua
-            .load(
-                r##"local load = ...
-                return function(chunk, name, mode, ...)
-                  if select("#", ...) > 0 then return load(chunk, name, "t", ...) end
-                  return load(chunk, name, "t")
-                end"##,
-            )
-            .set_name("=luamod.sandbox")
-            .call(&load)?;
-        g.raw_set("load", text_only)?;
-    }
 
     // Long C loops that the runtime can interrupt (in a plain state they
     // behave as Lua's own).
@@ -191,7 +174,6 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
         readonly::freeze(lua, "package.loaded", workflow_loaded)?,
     )?;
     Ok(Restricted {
-        load,
         loadfile: sandbox.file_loading.then_some(loadfile).flatten(),
         workflow_os,
         workflow_package: readonly::freeze(lua, "package", workflow_package)?,
@@ -199,6 +181,45 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
         workflow_next: ordered.next,
         binary_chunks: sandbox.binary_chunks,
     })
+}
+
+/// The sandbox's `load` ([`super::load`]): Lua's own, fed to the parser in
+/// pieces the runtime can stop between (text only when `text_only`).
+#[cfg(not(feature = "luajit"))]
+fn sandbox_load(
+    lua: &Lua,
+    _native: mlua::Function,
+    text_only: bool,
+) -> mlua::Result<mlua::Function> {
+    let f = if text_only {
+        super::load::load_text
+    } else {
+        super::load::load
+    };
+    // SAFETY: both follow the C function protocol (see `super::load`).
+    unsafe { lua.create_c_function(f) }
+}
+
+/// The sandbox's `load` on LuaJIT (a plain state only): LuaJIT's own, text
+/// only when `text_only`.
+#[cfg(feature = "luajit")]
+fn sandbox_load(
+    lua: &Lua,
+    native: mlua::Function,
+    text_only: bool,
+) -> mlua::Result<mlua::Function> {
+    if !text_only {
+        return Ok(native);
+    }
+    lua.load(
+        r##"local load = ...
+        return function(chunk, name, mode, ...)
+          if select("#", ...) > 0 then return load(chunk, name, "t", ...) end
+          return load(chunk, name, "t")
+        end"##,
+    )
+    .set_name("=luamod.sandbox")
+    .call(native)
 }
 
 /// `os` with the clock and what `sandbox` allows, nothing else (never
@@ -261,5 +282,79 @@ unsafe extern "C-unwind" fn require_bound(state: *mut lua_State) -> c_int {
             ffi::lua_pop(state, 1);
         }
         ffi::luaL_error(state, c"module '%s' not found".as_ptr(), name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Fed in pieces, `load` gives Lua's own results and messages: the
+    /// default chunk name, readers that return long strings, numbers or
+    /// junk, an `env` given as nil, and the mode check.
+    #[test]
+    #[cfg(feature = "lua54")]
+    fn load_fed_in_pieces_is_luas_own() {
+        let script = r##"
+            local load = ...
+            local out = {}
+            local function rec(...)
+              local t = table.pack(...)
+              for i = 1, t.n do
+                local v = t[i]
+                if type(v) == "function" then
+                  local ok, r = pcall(v)
+                  v = "f:" .. tostring(ok) .. "," .. tostring(r)
+                end
+                t[i] = tostring(v)
+              end
+              out[#out + 1] = select("#", ...) .. "|" .. table.concat(t, "|", 1, t.n)
+            end
+            local long = "return " .. ("1 + "):rep(300) .. "1"
+            local broken = "return " .. ("1 + "):rep(300) .. "+"
+            local function once(s) return function() local p = s s = nil return p end end
+            local function parts(...)
+              local t, i = { ... }, 0
+              return function() i = i + 1 return t[i] end
+            end
+            rec(load(long))
+            rec(load(broken))
+            rec(load(broken, "=name"))
+            rec(load(long, nil, "b"))
+            rec(load(long, "x", "t", nil))
+            rec(load("return x", "x", "t", { x = 7 }))
+            rec(load(long:rep(1, ""), "x", "t", { x = 7 }))
+            rec(load(("x = 1 "):rep(100) .. "return x", "x", "t", {}))
+            rec(load(once(long)))
+            rec(load(once(broken)))
+            rec(load(parts("return ", 12, ("+ 1 "):rep(200), "")))
+            rec(load(parts("return 1", {})))
+            rec(load(parts(long, true)))
+            rec(pcall(load, {}))
+            rec(pcall(load, long, {}))
+            rec(pcall(load))
+            rec(pcall(function() local f = load({}) return f end))
+            rec(pcall(function() local f = load(long, {}) return f end))
+            rec(pcall(function() local f = load(once(long), "n", {}) return f end))
+            rec(load(42))
+            return table.concat(out, "\n")
+        "##;
+        let run = |ours: bool| {
+            let lua = mlua::Lua::new();
+            let native: mlua::Function = lua.globals().get("load").unwrap();
+            let load = if ours {
+                // SAFETY: the sandbox's `load` follows the C function protocol.
+                let ours = unsafe { lua.create_c_function(super::super::load::load).unwrap() };
+                // Where tracebacks find it, as Lua's own.
+                lua.globals().set("load", &ours).unwrap();
+                ours
+            } else {
+                native
+            };
+            lua.load(script).call::<String>(load).unwrap()
+        };
+        let (native, ours) = (run(false), run(true));
+        for (i, (a, b)) in native.lines().zip(ours.lines()).enumerate() {
+            assert_eq!(a, b, "case {i}");
+        }
+        assert_eq!(native.lines().count(), ours.lines().count());
     }
 }

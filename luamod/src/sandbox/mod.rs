@@ -19,6 +19,8 @@
 pub(crate) mod bounded;
 mod determinism;
 mod library;
+#[cfg(not(feature = "luajit"))]
+pub(crate) mod load;
 mod options;
 pub(crate) mod pattern;
 mod print;

@@ -1,0 +1,199 @@
+//! The sandbox's `load`: Lua's own (same checks, same messages, same
+//! results), except that the parser is fed at most [`PIECE`] bytes at a
+//! time, and asks between two pieces whether to give up.
+//!
+//! Lua's parser runs in C, where no hook fires, and some chunks cost it
+//! quadratic time: in a long chain of `or`, each term walks the list of
+//! jumps so far, so one `load` of a couple of megabytes runs for minutes.
+//! The reader Lua calls for more text is the one place the runtime can
+//! stop it; [`interrupt::requested`] answers there (the process must stop,
+//! or has run past the unyielding limit), and the reader then raises "the
+//! process was stopped", which `load` returns as its error (the hook
+//! raises again at the next instruction). A reader function the script
+//! passes is fed through the same cut, so returning everything at once
+//! changes nothing.
+//!
+//! Process environments get their `load` as a C closure over the
+//! environment ([`push_in_env`]): a `load` with no `env` (or a false one)
+//! loads into the process's globals, and messages point at the script's
+//! line, not at a wrapper's.
+//!
+//! Lua 5.4 and 5.3 share this `load`; the sandbox on LuaJIT (a plain state
+//! only: the runtime needs 5.4) keeps LuaJIT's own.
+
+use std::ffi::{c_char, c_int, c_void};
+
+use mlua::ffi::{self, lua_State};
+
+use crate::ffi::interrupt;
+
+/// The most bytes the parser gets from one call of its reader.
+pub(crate) const PIECE: usize = 256;
+
+/// Where `load` keeps the string a reader function returned (Lua's
+/// `RESERVEDSLOT`).
+const RESERVED_SLOT: c_int = 5;
+
+/// What the reader hands out: the string at `s` (anchored on the stack),
+/// from `at` on, and whether more comes from the function at index 1.
+struct Feed {
+    s: *const c_char,
+    len: usize,
+    at: usize,
+    from_function: bool,
+    /// Pieces given so far: the first comes without a question.
+    pieces: u64,
+}
+
+/// The `lua_Reader` over a [`Feed`].
+///
+/// # Safety
+/// Called by `lua_load` from [`load_with`], with `data` its `Feed`.
+unsafe extern "C-unwind" fn read(
+    l: *mut lua_State,
+    data: *mut c_void,
+    size: *mut usize,
+) -> *const c_char {
+    // SAFETY: `data` is the `Feed` on `load_with`'s frame, alive for the
+    // call of `lua_load`; `s` points into a string anchored on the stack
+    // (index 1, or the reserved slot that only this reader replaces). A
+    // raise here unwinds into `lua_load`'s protection, past a frame that
+    // owns nothing.
+    unsafe {
+        let feed = &mut *data.cast::<Feed>();
+        if feed.at == feed.len {
+            if !feed.from_function {
+                *size = 0;
+                return std::ptr::null();
+            }
+            // Lua's `generic_reader`, word for word.
+            ffi::luaL_checkstack(l, 2, c"too many nested functions".as_ptr());
+            ffi::lua_pushvalue(l, 1);
+            ffi::lua_call(l, 0, 1);
+            if ffi::lua_isnil(l, -1) != 0 {
+                ffi::lua_pop(l, 1);
+                *size = 0;
+                return std::ptr::null();
+            } else if ffi::lua_isstring(l, -1) == 0 {
+                ffi::luaL_error(l, c"reader function must return a string".as_ptr());
+            }
+            ffi::lua_replace(l, RESERVED_SLOT);
+            feed.s = ffi::lua_tolstring(l, RESERVED_SLOT, &mut feed.len);
+            feed.at = 0;
+            if feed.len == 0 {
+                // An empty string ends the chunk, as in Lua.
+                *size = 0;
+                return feed.s;
+            }
+        }
+        if feed.pieces > 0 && interrupt::requested() {
+            ffi::luaL_error(l, c"the process was stopped".as_ptr());
+        }
+        feed.pieces += 1;
+        let n = PIECE.min(feed.len - feed.at);
+        let piece = feed.s.add(feed.at);
+        feed.at += n;
+        *size = n;
+        piece
+    }
+}
+
+/// `luaB_load` with [`read`] as the reader. `mode` overrides argument 3
+/// when given; `default_env` is the upvalue index of the environment used
+/// when argument 4 is absent, nil or false.
+///
+/// # Safety
+/// Called from a C function of `l` (its arguments at 1..=4).
+unsafe fn load_with(
+    l: *mut lua_State,
+    mode: Option<&'static std::ffi::CStr>,
+    default_env: Option<c_int>,
+) -> c_int {
+    // SAFETY: lbaselib's `luaB_load` and `load_aux`; the frame owns
+    // nothing (the feed holds pointers into Lua strings on the stack).
+    unsafe {
+        let mut len = 0usize;
+        let s = ffi::lua_tolstring(l, 1, &mut len);
+        let mode = match mode {
+            Some(m) => m.as_ptr(),
+            None => ffi::luaL_optstring(l, 3, c"bt".as_ptr()),
+        };
+        let env = match default_env {
+            Some(up) if ffi::lua_toboolean(l, 4) == 0 => ffi::lua_upvalueindex(up),
+            _ if ffi::lua_type(l, 4) != ffi::LUA_TNONE => 4,
+            _ => 0,
+        };
+        let mut feed = Feed {
+            s,
+            len,
+            at: 0,
+            from_function: s.is_null(),
+            pieces: 0,
+        };
+        let status = if s.is_null() {
+            let name = ffi::luaL_optstring(l, 2, c"=(load)".as_ptr());
+            ffi::luaL_checktype(l, 1, ffi::LUA_TFUNCTION);
+            ffi::lua_settop(l, RESERVED_SLOT);
+            feed.len = 0;
+            ffi::lua_load(l, read, (&raw mut feed).cast(), name, mode)
+        } else {
+            let name = ffi::luaL_optstring(l, 2, s);
+            ffi::lua_load(l, read, (&raw mut feed).cast(), name, mode)
+        };
+        if status == ffi::LUA_OK {
+            if env != 0 {
+                ffi::lua_pushvalue(l, env);
+                if ffi::lua_setupvalue(l, -2, 1).is_null() {
+                    ffi::lua_pop(l, 1);
+                }
+            }
+            1
+        } else {
+            ffi::lua_pushnil(l);
+            ffi::lua_insert(l, -2);
+            2
+        }
+    }
+}
+
+/// `load`, any mode.
+pub(crate) unsafe extern "C-unwind" fn load(l: *mut lua_State) -> c_int {
+    // SAFETY: a C function of `l`.
+    unsafe { load_with(l, None, None) }
+}
+
+/// `load` of text only (argument 3 is ignored).
+pub(crate) unsafe extern "C-unwind" fn load_text(l: *mut lua_State) -> c_int {
+    // SAFETY: a C function of `l`.
+    unsafe { load_with(l, Some(c"t"), None) }
+}
+
+unsafe extern "C-unwind" fn load_in_env(l: *mut lua_State) -> c_int {
+    // SAFETY: a C closure made by `push_in_env` (upvalue 1, the env).
+    unsafe { load_with(l, None, Some(1)) }
+}
+
+unsafe extern "C-unwind" fn load_text_in_env(l: *mut lua_State) -> c_int {
+    // SAFETY: a C closure made by `push_in_env` (upvalue 1, the env).
+    unsafe { load_with(l, Some(c"t"), Some(1)) }
+}
+
+/// Pushes the `load` of the environment at `env`: a closure over it that
+/// loads into it unless told another environment (text only unless
+/// `binary`).
+///
+/// # Safety
+/// `env` is a valid index of `l`, which has a free stack slot; may raise a
+/// memory error.
+pub(crate) unsafe fn push_in_env(l: *mut lua_State, env: c_int, binary: bool) {
+    // SAFETY: pushes the env, then a C closure that pops it as upvalue.
+    unsafe {
+        ffi::lua_pushvalue(l, env);
+        let f = if binary {
+            load_in_env
+        } else {
+            load_text_in_env
+        };
+        ffi::lua_pushcclosure(l, f, 1);
+    }
+}
