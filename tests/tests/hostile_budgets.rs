@@ -859,3 +859,69 @@ async fn files_past_the_read_limit_are_refused() {
     assert_eq!(n as usize, fs::DEFAULT_READ_LIMIT);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rust functions that call back into Lua, nested as deep as Lua allows
+/// (its limit of nested C calls), directly and through the library's C
+/// functions and metamethods: each level is a Rust frame on the worker's
+/// stack. The limit ends it with a Lua error, never the host's stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_nested_as_deep_as_lua_allows_fail_cleanly() {
+    let rt = runtime();
+    let shapes = [
+        "b:each_line(f)",
+        "table.sort({1, 2}, function() b:each_line(f) return false end)",
+        "local t = setmetatable({}, { __index = function() b:each_line(f) end }) local _ = t.x",
+        "tostring(setmetatable({}, { __tostring = function() b:each_line(f) return '' end }))",
+        "string.gsub('a', 'a', function() b:each_line(f) end)",
+        "coroutine.wrap(function() b:each_line(f) end)()",
+        "pcall(b.each_line, b, f)",
+    ];
+    for shape in shapes {
+        let src = format!(
+            "local b = require('buffer').Buffer.new('a')
+             local depth = 0
+             local function f() depth = depth + 1 {shape} end
+             local ok, e = pcall(f)
+             return depth, ok, tostring(e)"
+        );
+        let (depth, ok, e): (i64, bool, String) = rt.run(src.as_str()).await.unwrap();
+        assert!(!ok || depth > 0, "{shape}");
+        assert!(depth >= 10, "{shape}: only {depth} deep ({e})");
+        let two: i64 = rt.run("return 1 + 1").await.unwrap();
+        assert_eq!(two, 2, "{shape}");
+    }
+}
+
+/// An export with a large frame that calls back into Lua: as deep as Lua
+/// allows, these would need more stack than a worker has.
+#[luamod::module(name = "deep")]
+mod deep {
+    #[luamod::function]
+    pub fn big_frame(f: luamod::mlua::Function) -> luamod::mlua::Result<usize> {
+        let buf = std::hint::black_box([1u8; 128 << 10]);
+        f.call::<()>(())?;
+        Ok(std::hint::black_box(&buf).len())
+    }
+}
+
+/// The worker refuses an export whose call would overflow its stack, with
+/// Lua's words for it; the worker and the host go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_refuse_to_nest_past_the_workers_stack() {
+    let rt = Runtime::builder()
+        .module(&deep::MODULE)
+        .workers(1)
+        .build()
+        .unwrap();
+    let src = "local deep = require('deep')
+        local depth = 0
+        local function f() depth = depth + 1 deep.big_frame(f) end
+        local ok, e = pcall(f)
+        return depth, ok, tostring(e)";
+    let (depth, ok, e): (i64, bool, String) = rt.run(src).await.unwrap();
+    assert!(!ok);
+    assert!(e.contains("C stack overflow"), "{e}");
+    assert!(depth >= 50, "only {depth} deep");
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}

@@ -60,6 +60,10 @@ unsafe fn enter<F>(state: *mut lua_State, info: &'static ExportInfo, body: F) ->
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError> + Copy,
 {
+    if crate::ffi::native_stack::exhausted() {
+        // SAFETY: forwarded; this frame owns nothing yet.
+        return unsafe { stack_overflow(state) };
+    }
     // How to suspend, when the outcome says so (plain data: this frame
     // still owns nothing).
     let how = Cell::new(None);
@@ -74,6 +78,23 @@ where
         // SAFETY: forwarded; `run` (or `recover`) has returned, so every
         // Rust value of the call is dropped.
         other => unsafe { conclude(state, other, how.get()) },
+    }
+}
+
+/// Refuses a call nested too deep for the thread's stack, with Lua's own
+/// words for a C stack overflow.
+///
+/// # Safety
+/// As [`call`]; the caller's frame owns nothing.
+#[cold]
+#[inline(never)]
+unsafe fn stack_overflow(state: *mut lua_State) -> c_int {
+    // SAFETY: raises from a frame that owns nothing.
+    unsafe {
+        ffi::luaL_error(
+            state,
+            c"C stack overflow (calls nested through Rust functions)".as_ptr(),
+        )
     }
 }
 

@@ -18,6 +18,7 @@ pub(crate) mod bridge;
 mod guard;
 pub(crate) mod interrupt;
 mod mlua_limit;
+pub(crate) mod native_stack;
 mod panic;
 pub(crate) mod stack;
 pub(crate) mod vm;

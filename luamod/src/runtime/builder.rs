@@ -402,6 +402,7 @@ impl Builder {
             contexts: std::sync::Mutex::new(super::idmap::new()),
         });
         let default_context = Arc::new(self.context);
+        use crate::ffi::native_stack::WORKER_STACK;
         let mut workers = Vec::new();
         for i in 0..self.workers {
             let (tx, rx) = super::inbox::inbox();
@@ -410,8 +411,10 @@ impl Builder {
             let wtx = tx.clone();
             let join = std::thread::Builder::new()
                 .name(format!("luamod-worker-{i}"))
+                .stack_size(WORKER_STACK)
                 .spawn(move || match Worker::new(sh.clone(), i, wtx, rx) {
                     Ok(w) => {
+                        let _floor = crate::ffi::native_stack::Floor::set(WORKER_STACK);
                         let _ = ready_tx.send(Ok(()));
                         w.run();
                     }
