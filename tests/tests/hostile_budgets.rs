@@ -925,3 +925,38 @@ async fn exports_refuse_to_nest_past_the_workers_stack() {
     let two: i64 = rt.run("return 1 + 1").await.unwrap();
     assert_eq!(two, 2);
 }
+
+/// A host's result type whose conversion reads a field through `__index`
+/// (mlua's own conversions read tables raw; a host's may not).
+struct Field(i64);
+
+impl luamod::mlua::FromLua for Field {
+    fn from_lua(v: luamod::mlua::Value, _: &luamod::mlua::Lua) -> luamod::mlua::Result<Self> {
+        match v {
+            luamod::mlua::Value::Table(t) => Ok(Field(t.get("x")?)),
+            _ => Err(luamod::mlua::Error::runtime("expected a table")),
+        }
+    }
+}
+
+/// Converting a process's results runs after its end, on the worker; the
+/// script's metamethods it reaches are stopped at the unyielding limit as
+/// any code that cannot yield, not left to hold the worker for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converting_results_runs_their_metamethods_under_the_budget() {
+    let rt = runtime();
+    let field: Field = rt
+        .run("return setmetatable({}, { __index = function() return 7 end })")
+        .await
+        .unwrap();
+    assert_eq!(field.0, 7);
+    let err = rt
+        .run::<Field>("return setmetatable({}, { __index = function() while true do end end })")
+        .await
+        .err()
+        .unwrap();
+    // The conversion's own error: the hook's.
+    assert!(err.message().contains("the process was stopped"), "{err}");
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}

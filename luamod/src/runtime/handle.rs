@@ -168,6 +168,13 @@ impl Runtime {
     /// Runs a process to completion and converts its return values: source
     /// text, a [`Script`], or an [`Entry`] (a script's function with
     /// arguments). Errors carry the Lua message and traceback.
+    ///
+    /// The conversion runs on the worker once the process has ended. mlua's
+    /// own conversions read tables raw; a `FromLua` of the host's that
+    /// reaches the script's metamethods (`Table::get` through `__index`)
+    /// runs script code there, which the unyielding limit stops as any
+    /// code that cannot yield (the conversion then fails with "the process
+    /// was stopped").
     pub async fn run<R: FromLuaMulti + Send + 'static>(
         &self,
         entry: impl Into<Entry>,

@@ -698,7 +698,11 @@ impl Worker {
             std::mem::forget(payload);
         }
         // Host code: a panic in it is reported, never allowed to end the
-        // worker (every other process on it would be lost).
+        // worker (every other process on it would be lost). It may run the
+        // script's code (a `FromLua` reading through `__index`), so it runs
+        // as a step of the process: the unyielding limit and a shutdown
+        // stop that code as any other.
+        let step = self.shared.preempt.enter_step(self.index, pid, p.state);
         let lua = &self.lua;
         if let Some(hook) = &self.shared.on_complete {
             let done = Completed::new(pid, lua, result.as_ref());
@@ -716,6 +720,9 @@ impl Worker {
         {
             eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
         }
+        drop(step);
+        // A stop the step's code earned (the unyielding limit).
+        self.shared.preempt.forget(pid);
     }
 }
 
