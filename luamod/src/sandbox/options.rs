@@ -69,7 +69,9 @@ impl Sandbox {
 
     /// `__gc` metamethods. A finalizer runs in whatever code is running
     /// when the collector reaches its object, in a runtime another
-    /// process, with that process's permissions.
+    /// process, with that process's permissions and CPU budget; it can
+    /// even resume its own process's main thread while that waits, which
+    /// then runs inside the other process's step.
     pub fn allow_finalizers(mut self) -> Self {
         self.finalizers = true;
         self
