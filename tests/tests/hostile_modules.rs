@@ -598,3 +598,38 @@ async fn a_forged_journal_cannot_delete_files_outside() {
     assert_eq!(r, "nil INVALID");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "still here");
 }
+
+/// An export that takes a sequence whose elements may be nil.
+#[luamod::module(name = "holes")]
+mod holes {
+    #[luamod::function]
+    pub fn count(xs: Vec<Option<i64>>) -> usize {
+        xs.len()
+    }
+}
+
+/// `#t` is any border: 66 keys at powers of two make it 2^62, which an
+/// element type that takes nil would read as that many holes into Rust
+/// memory. A sequence that is mostly holes is refused; a few are kept.
+#[test]
+fn a_sequence_argument_that_is_mostly_holes_is_refused() {
+    let lua = luamod::lua_with(&[&holes::MODULE]).unwrap();
+    let few: usize = lua
+        .load("return require('holes').count({1, nil, 3})")
+        .eval()
+        .unwrap();
+    assert_eq!(few, 3);
+    let (len, ok, e): (i64, bool, String) = lua
+        .load(
+            "local t = {}
+             for _, k in ipairs({1, 2, 3, 4, 5, 8, 9}) do t[k] = k end
+             for m = 4, 62 do t[1 << m] = m end
+             local ok, e = pcall(require('holes').count, t)
+             return #t, ok, tostring(e)",
+        )
+        .eval()
+        .unwrap();
+    assert_eq!(len, 1 << 62);
+    assert!(!ok);
+    assert!(e.contains("mostly nil"), "{e}");
+}

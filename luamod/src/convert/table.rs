@@ -110,7 +110,17 @@ pub fn expect_table(cx: &CallCx, idx: c_int) -> Result<(), ArgError> {
     check_table(cx, idx)
 }
 
+/// Holes a sequence may have before it must be mostly values (see
+/// `Vec<T>`'s `from_arg`).
+const HOLES: usize = 1 << 10;
+
 /// A Lua sequence `{v1, v2, ...}` (indices `1..=#t`, read raw).
+///
+/// `#t` is any border of the table, and a table of 66 keys at powers of
+/// two has one at 2^62: an element type that takes nil (`Option<T>`)
+/// would read that many holes into a Rust vector, outside the Lua memory
+/// limit. So past [`HOLES`] holes, a sequence whose holes outnumber its
+/// values is refused.
 impl<'a, T> FromArg<'a> for Vec<T>
 where
     T: for<'b> FromArg<'b>,
@@ -120,10 +130,21 @@ where
         // SAFETY: `idx` holds a table (checked).
         let n = unsafe { ffi::lua_rawlen(cx.state(), idx) };
         let mut out = Vec::with_capacity(n.min(1 << 16));
+        let mut holes = 0usize;
         for i in 1..=n as ffi::lua_Integer {
             ensure_room(cx, idx, 2)?;
             // SAFETY: pushes one value, consumed by read_top.
-            unsafe { ffi::lua_rawgeti(cx.state(), idx, i) };
+            if unsafe { ffi::lua_rawgeti(cx.state(), idx, i) } == ffi::LUA_TNIL {
+                holes += 1;
+                if holes > HOLES && holes > out.len() + 1 - holes {
+                    // SAFETY: pops the nil just pushed.
+                    unsafe { ffi::lua_pop(cx.state(), 1) };
+                    return Err(ArgError::msg(
+                        idx,
+                        format!("a sequence of length {n} whose first {i} elements are mostly nil"),
+                    ));
+                }
+            }
             out.push(read_top(cx, idx, format_args!("index {i}"))?);
         }
         Ok(out)
