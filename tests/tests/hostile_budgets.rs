@@ -119,6 +119,19 @@ const SPINNERS: &[(&str, &str)] = &[
         "balance over a long subject",
         "return (('('):rep(1e7)):find('%b()')",
     ),
+    (
+        "gsub with a long replacement",
+        "local r = ('%0'):rep(1e6) while true do (('x'):rep(1e5)):gsub('', r) end",
+    ),
+    (
+        "long error through nested wraps",
+        "local msg = ('x'):rep(5e7)
+         local function nest(d)
+           if d == 0 then error(msg, 0) end
+           return coroutine.wrap(function() return nest(d - 1) end)()
+         end
+         while true do pcall(nest, 190) end",
+    ),
     ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
     (
         "insert under a huge length",

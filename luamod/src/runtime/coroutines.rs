@@ -213,6 +213,12 @@ unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
                 ffi::lua_replace(l, -2);
             }
             if !memory && ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                // Each `wrap` a message passes through copies it, with no
+                // instruction in between: a long message through 190 of
+                // them is seconds of copying. Asked once per level.
+                if crate::ffi::interrupt::requested() {
+                    ffi::luaL_error(l, c"the process was stopped".as_ptr());
+                }
                 ffi::luaL_where(l, 1);
                 ffi::lua_insert(l, -2);
                 ffi::lua_concat(l, 2);

@@ -173,13 +173,18 @@ impl<'a> MatchState<'a> {
             return Ok(None);
         }
         let (b, e) = (self.pat[p], self.pat[p + 1]);
-        let start = s;
+        let mut start = s;
         let mut cont = 1;
         let mut s = s;
         let end = loop {
             s += 1;
             if s >= self.src.len() {
                 break None;
+            }
+            // Charged as it goes: a subject may be gigabytes long.
+            if s - start == POLL_EVERY as usize {
+                self.charge(s - start)?;
+                start = s;
             }
             if self.src[s] == e {
                 cont -= 1;
@@ -656,7 +661,9 @@ unsafe extern "C-unwind" fn gmatch_aux(l: *mut lua_State) -> c_int {
     unsafe { gmatch_step(l).unwrap_or_else(|f| raise(l, f)) }
 }
 
-/// `add_s`: the replacement string (argument 3) with `%0`–`%9` expanded.
+/// `add_s`: the replacement string (argument 3) with `%0`–`%9` expanded;
+/// returns the bytes it scanned and copied (its work: a replacement of a
+/// million `%0` is that much per match, even where the match is empty).
 ///
 /// # Safety
 /// As `raise`; `b` is the buffer of this call.
@@ -666,13 +673,14 @@ unsafe fn add_s(
     b: *mut ffi::luaL_Buffer,
     s: usize,
     e: usize,
-) -> Res<()> {
+) -> Res<usize> {
     // SAFETY: argument 3 is a string or number (checked by gsub); the
     // buffer functions keep the stack discipline of luaL_Buffer.
     unsafe {
         let mut len = 0usize;
         let news = ffi::lua_tolstring(l, 3, &mut len);
         let news = std::slice::from_raw_parts(news.cast::<u8>(), len);
+        let mut work = news.len();
         let mut i = 0;
         while let Some(off) = news[i..].iter().position(|&c| c == L_ESC) {
             let pct = i + off;
@@ -682,9 +690,11 @@ unsafe fn add_s(
                 ffi::luaL_addlstring(b, news[pct + 1..].as_ptr().cast(), 1);
             } else if c == b'0' {
                 ffi::luaL_addlstring(b, ms.src[s..e].as_ptr().cast(), e - s);
+                work += e - s;
             } else if c.is_ascii_digit() {
                 // (`%1` with no captures is the whole match, as in Lua.)
                 push_one_capture(l, ms, (c - b'1') as usize, s, e)?;
+                work += ffi::lua_rawlen(l, -1);
                 ffi::luaL_addvalue(b);
             } else {
                 return Err(Fail::Msg(c"invalid use of '%' in replacement string"));
@@ -695,11 +705,12 @@ unsafe fn add_s(
             }
         }
         ffi::luaL_addlstring(b, news[i..].as_ptr().cast(), news.len() - i);
-        Ok(())
+        Ok(work)
     }
 }
 
-/// `add_value`: whether the subject changed.
+/// `add_value`: whether the subject changed, and the work of a string
+/// replacement (see `add_s`).
 ///
 /// # Safety
 /// As `add_s`; may call Lua (the replacement function or `__index`).
@@ -710,7 +721,7 @@ unsafe fn add_value(
     s: usize,
     e: usize,
     tr: c_int,
-) -> Res<bool> {
+) -> Res<(bool, usize)> {
     // SAFETY: lstrlib's stack work; a Lua error in the callback unwinds
     // this frame, which owns nothing.
     unsafe {
@@ -725,24 +736,24 @@ unsafe fn add_value(
                 ffi::lua_gettable(l, 3);
             }
             _ => {
-                add_s(l, ms, b, s, e)?;
-                return Ok(true);
+                let work = add_s(l, ms, b, s, e)?;
+                return Ok((true, work));
             }
         }
         if ffi::lua_toboolean(l, -1) == 0 {
             ffi::lua_pop(l, 1);
             ffi::luaL_addlstring(b, ms.src[s..e].as_ptr().cast(), e - s);
-            Ok(false)
+            Ok((false, 0))
         } else if ffi::lua_isstring(l, -1) == 0 {
             ffi::luaL_error(
                 l,
                 c"invalid replacement value (a %s)".as_ptr(),
                 ffi::luaL_typename(l, -1),
             );
-            Ok(false)
+            Ok((false, 0))
         } else {
             ffi::luaL_addvalue(b);
-            Ok(true)
+            Ok((true, 0))
         }
     }
 }
@@ -773,7 +784,9 @@ unsafe fn gsub_aux(l: *mut lua_State, b: *mut ffi::luaL_Buffer) -> Res<c_int> {
             match ms.do_match(s, 0)? {
                 Some(e) if Some(e) != last => {
                     n += 1;
-                    changed |= add_value(l, &ms, b, s, e, tr)?;
+                    let (added, work) = add_value(l, &ms, b, s, e, tr)?;
+                    changed |= added;
+                    ms.charge(work)?;
                     s = e;
                     last = Some(e);
                 }
