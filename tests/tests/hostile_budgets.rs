@@ -132,6 +132,16 @@ const SPINNERS: &[(&str, &str)] = &[
          end
          while true do pcall(nest, 190) end",
     ),
+    (
+        "format of many costly conversions",
+        "local n = 200000 local args = {} for i = 1, n do args[i] = 1.7976931348623157e308 end
+         local f = ('%.99f'):rep(n)
+         while true do pcall(string.format, f, table.unpack(args, 1, n)) end",
+    ),
+    (
+        "date of many conversions",
+        "local f = ('%%'):rep(1e7) while true do pcall(os.date, f) end",
+    ),
     ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
     (
         "insert under a huge length",

@@ -64,6 +64,7 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
     // behave as Lua's own).
     super::pattern::install(lua)?;
     super::bounded::install(lua)?;
+    super::conversions::install_format(lua)?;
     if !sandbox.io {
         g.raw_set("io", Value::Nil)?;
     }
@@ -235,6 +236,9 @@ fn reduced_os(lua: &Lua, os: &Table, sandbox: &Sandbox) -> mlua::Result<Table> {
     let out = lua.create_table()?;
     for k in keep {
         out.raw_set(k, os.raw_get::<Value>(k)?)?;
+    }
+    if let Some(date) = os.raw_get::<Option<mlua::Function>>("date")? {
+        out.raw_set("date", super::conversions::date_of(lua, date)?)?;
     }
     Ok(out)
 }

@@ -17,6 +17,7 @@
 //! ([`bounded`]); outside a runtime they behave as Lua's own.
 
 pub(crate) mod bounded;
+mod conversions;
 mod determinism;
 mod library;
 #[cfg(not(feature = "luajit"))]

@@ -1,0 +1,166 @@
+//! `string.format` and `os.date` with at most [`MAX_CONVERSIONS`]
+//! conversions per call.
+//!
+//! Both run their whole format in one C call, and a conversion can cost
+//! tens of microseconds (`%.99f` of a huge number; `strftime` for each
+//! `os.date` conversion), so a long format of them held a worker for
+//! seconds with no instruction in between. Short of porting both, each
+//! counts the format's conversions first (a `memchr` pass) and refuses a
+//! format with more; otherwise it is Lua's own function, called in place
+//! (same frame, so the same checks and messages).
+
+use std::ffi::c_int;
+
+use mlua::ffi::{self, lua_State};
+
+/// Conversions one format may hold: at 25 µs for the costliest, a quarter
+/// of a second.
+pub(crate) const MAX_CONVERSIONS: usize = 10_000;
+
+/// The conversions in `fmt`: each `%` and what follows it; `%%` counts
+/// only where it costs as much as a conversion (`os.date`'s `strftime`).
+fn conversions(fmt: &[u8], percent_counts: bool) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while let Some(off) = fmt[i..].iter().position(|&c| c == b'%') {
+        let next = i + off + 1;
+        if percent_counts || fmt.get(next) != Some(&b'%') {
+            n += 1;
+        }
+        i = (next + 1).min(fmt.len());
+    }
+    n
+}
+
+/// Calls upvalue 1 (Lua's own C function) in this frame, after refusing a
+/// string argument 1 with more than [`MAX_CONVERSIONS`].
+///
+/// # Safety
+/// A C closure made by [`wrap`].
+unsafe fn capped(l: *mut lua_State, percent_counts: bool) -> c_int {
+    // SAFETY: reads argument 1 without converting it (a number is left to
+    // Lua's function), raises from a frame that owns nothing, then hands
+    // this very call to Lua's function, which reads its arguments and
+    // pushes its results as if Lua had called it.
+    unsafe {
+        if ffi::lua_type(l, 1) == ffi::LUA_TSTRING {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, 1, &mut len);
+            let fmt = std::slice::from_raw_parts(p.cast::<u8>(), len);
+            if conversions(fmt, percent_counts) > MAX_CONVERSIONS {
+                return ffi::luaL_argerror(
+                    l,
+                    1,
+                    c"more than 10000 conversions in the format".as_ptr(),
+                );
+            }
+        }
+        match ffi::lua_tocfunction(l, ffi::lua_upvalueindex(1)) {
+            Some(f) => f(l),
+            None => ffi::luaL_error(l, c"luamod: the wrapped function is missing".as_ptr()),
+        }
+    }
+}
+
+unsafe extern "C-unwind" fn format(l: *mut lua_State) -> c_int {
+    // SAFETY: a closure made by `wrap`.
+    unsafe { capped(l, false) }
+}
+
+unsafe extern "C-unwind" fn date(l: *mut lua_State) -> c_int {
+    // SAFETY: a closure made by `wrap`.
+    unsafe { capped(l, true) }
+}
+
+/// `f` (Lua's `string.format` when `date` is false, `os.date` when true)
+/// behind the cap.
+fn wrap(lua: &mlua::Lua, f: mlua::Function, date_fn: bool) -> mlua::Result<mlua::Function> {
+    let body = if date_fn { date } else { format };
+    // SAFETY: pushes `f` and closes `body` over it; `body` follows the C
+    // function protocol (see `capped`).
+    unsafe {
+        lua.exec_raw::<mlua::Function>(f, |st| {
+            ffi::lua_pushcclosure(st, body, 1);
+        })
+    }
+}
+
+/// Puts the capped `string.format` into `string` (before it is frozen).
+pub(crate) fn install_format(lua: &mlua::Lua) -> mlua::Result<()> {
+    let string: mlua::Table = lua.globals().raw_get("string")?;
+    let f = wrap(lua, string.raw_get("format")?, false)?;
+    string.raw_set("format", f)
+}
+
+/// The capped `os.date`.
+pub(crate) fn date_of(lua: &mlua::Lua, os_date: mlua::Function) -> mlua::Result<mlua::Function> {
+    wrap(lua, os_date, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conversions;
+
+    #[test]
+    fn conversions_are_counted_as_each_function_runs_them() {
+        assert_eq!(conversions(b"", false), 0);
+        assert_eq!(conversions(b"%d %s%%x %", false), 3);
+        assert_eq!(conversions(b"%d %s%%x %", true), 4);
+        assert_eq!(conversions(b"%%%%", false), 0);
+        assert_eq!(conversions(b"%%%%", true), 2);
+    }
+
+    /// Lua's own results and messages, and the cap's refusal.
+    #[test]
+    fn the_capped_functions_are_luas_own_below_the_cap() {
+        let lua = mlua::Lua::new();
+        let native: String = lua
+            .load(
+                "return table.concat({string.format('%5.2f|%q|%s', 1.5, 'a\\n', {} ~= nil),
+                  select(2, pcall(string.format, '%d', 'x')),
+                  select(2, pcall(string.format, '%y', 1)),
+                  select(2, pcall(string.format)),
+                  os.date('!%Y-%m-%d %H', 0),
+                  select(2, pcall(os.date, '%Ez', 0))}, '\\n')",
+            )
+            .eval()
+            .unwrap();
+        super::install_format(&lua).unwrap();
+        let os: mlua::Table = lua.globals().get("os").unwrap();
+        let date = super::date_of(&lua, os.get("date").unwrap()).unwrap();
+        os.set("date", date).unwrap();
+        let ours: String = lua
+            .load(
+                "return table.concat({string.format('%5.2f|%q|%s', 1.5, 'a\\n', {} ~= nil),
+                  select(2, pcall(string.format, '%d', 'x')),
+                  select(2, pcall(string.format, '%y', 1)),
+                  select(2, pcall(string.format)),
+                  os.date('!%Y-%m-%d %H', 0),
+                  select(2, pcall(os.date, '%Ez', 0))}, '\\n')",
+            )
+            .eval()
+            .unwrap();
+        assert_eq!(native, ours);
+        let refused: String = lua
+            .load("return select(2, pcall(string.format, ('%d'):rep(10001), 1))")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            refused,
+            "bad argument #1 to 'string.format' (more than 10000 conversions in the format)"
+        );
+        let fine: usize = lua
+            .load("return #string.format(('%%'):rep(20000) .. ('%d'):rep(10000), table.unpack(table.pack(('1 '):rep(10000):byte(1, -1)), 1, 10000))")
+            .eval()
+            .unwrap();
+        assert!(fine > 20000);
+        let refused: String = lua
+            .load("return select(2, pcall(os.date, ('%%'):rep(10001)))")
+            .eval()
+            .unwrap();
+        assert_eq!(
+            refused,
+            "bad argument #1 to 'os.date' (more than 10000 conversions in the format)"
+        );
+    }
+}
