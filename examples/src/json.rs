@@ -92,6 +92,16 @@ pub mod json {
                     .to_owned()
             }),
             Value::Table(t) => {
+                // Each table is walked twice by `pairs`, which costs its
+                // allocated size, not its entries: a table emptied of a
+                // million entries, a hundred thousand times over, is
+                // minutes of walking in one call.
+                if luamod::stop_requested() {
+                    return Err(LuaError::new(
+                        ErrorKind::Canceled,
+                        "the process was stopped",
+                    ));
+                }
                 let ptr = t.to_pointer();
                 if walk.path.contains(&ptr) {
                     return Err(invalid("cannot encode a table that contains itself"));

@@ -80,6 +80,21 @@ pub use suspend::{Invoke, Invoked, Then, Yield};
 pub use types::{LuaReturns, LuaType, TypeRegistry};
 pub use userdata::{LuaClass, LuaMethods};
 
+/// Whether the process running the current export should give up now: it
+/// was cancelled, is past its deadline, the runtime is shutting down, or
+/// it has run past the unyielding limit where it could not yield. The
+/// runtime cannot interrupt an export's own Rust code, so an export that
+/// loops over something a script sizes asks this now and then and returns
+/// an error when it says yes; the process then stops at its next
+/// instruction. Outside a runtime it is always `false`.
+///
+/// ```
+/// assert!(!luamod::stop_requested());
+/// ```
+pub fn stop_requested() -> bool {
+    ffi::interrupt::requested()
+}
+
 /// Every name an author or host needs.
 pub mod prelude {
     #[cfg(feature = "lua54")]

@@ -19,6 +19,7 @@ fn runtime() -> Runtime {
     Runtime::builder()
         .module(&time::MODULE)
         .module(&luamod_examples::buffer::MODULE)
+        .module(&luamod_examples::json::MODULE)
         .workers(1)
         .build()
         .unwrap()
@@ -238,6 +239,16 @@ const SPINNERS: &[(&str, &str)] = &[
            local once = s
            load(function() local p = once once = nil return p end)
          end",
+    ),
+    // A Rust export that walks what the script hands it: the example
+    // `json.encode` over a table emptied of its 2^17 entries, 131,000
+    // times (each `pairs` walks the empty slots).
+    (
+        "json of an emptied table, many times",
+        "local E = {} for i = 1, 1 << 17 do E[i] = true end for i = 1, 1 << 17 do E[i] = nil end
+         local o = {} for i = 1, 131000 do o[i] = E end
+         local encode = require('json').encode
+         while true do pcall(encode, o) end",
     ),
     (
         "deep recursion",
