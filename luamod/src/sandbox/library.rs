@@ -56,8 +56,14 @@ pub fn apply(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<()> {
 pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted> {
     crate::module::install_base(lua)?;
     let g = lua.globals();
-    let load = sandbox_load(lua, g.raw_get("load")?, !sandbox.binary_chunks)?;
-    g.raw_set("load", load)?;
+    // The parser fed in pieces it can be stopped between (`super::load`).
+    let load = if sandbox.binary_chunks {
+        super::load::load
+    } else {
+        super::load::load_text
+    };
+    // SAFETY: both follow the C function protocol (see `super::load`).
+    g.raw_set("load", unsafe { lua.create_c_function(load)? })?;
     let loadfile: Option<mlua::Function> = g.raw_get("loadfile")?;
 
     // Long C loops that the runtime can interrupt (in a plain state they
@@ -182,45 +188,6 @@ pub(crate) fn restrict(lua: &Lua, sandbox: &Sandbox) -> mlua::Result<Restricted>
         workflow_next: ordered.next,
         binary_chunks: sandbox.binary_chunks,
     })
-}
-
-/// The sandbox's `load` ([`super::load`]): Lua's own, fed to the parser in
-/// pieces the runtime can stop between (text only when `text_only`).
-#[cfg(not(feature = "luajit"))]
-fn sandbox_load(
-    lua: &Lua,
-    _native: mlua::Function,
-    text_only: bool,
-) -> mlua::Result<mlua::Function> {
-    let f = if text_only {
-        super::load::load_text
-    } else {
-        super::load::load
-    };
-    // SAFETY: both follow the C function protocol (see `super::load`).
-    unsafe { lua.create_c_function(f) }
-}
-
-/// The sandbox's `load` on LuaJIT (a plain state only): LuaJIT's own, text
-/// only when `text_only`.
-#[cfg(feature = "luajit")]
-fn sandbox_load(
-    lua: &Lua,
-    native: mlua::Function,
-    text_only: bool,
-) -> mlua::Result<mlua::Function> {
-    if !text_only {
-        return Ok(native);
-    }
-    lua.load(
-        r##"local load = ...
-        return function(chunk, name, mode, ...)
-          if select("#", ...) > 0 then return load(chunk, name, "t", ...) end
-          return load(chunk, name, "t")
-        end"##,
-    )
-    .set_name("=luamod.sandbox")
-    .call(native)
 }
 
 /// `os` with the clock and what `sandbox` allows, nothing else (never

@@ -17,9 +17,6 @@
 //! environment ([`push_in_env`]): a `load` with no `env` (or a false one)
 //! loads into the process's globals, and messages point at the script's
 //! line, not at a wrapper's.
-//!
-//! Lua 5.4 and 5.3 share this `load`; the sandbox on LuaJIT (a plain state
-//! only: the runtime needs 5.4) keeps LuaJIT's own.
 
 use std::ffi::{c_char, c_int, c_void};
 

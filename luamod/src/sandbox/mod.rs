@@ -20,7 +20,6 @@ pub(crate) mod bounded;
 mod conversions;
 mod determinism;
 mod library;
-#[cfg(not(feature = "luajit"))]
 pub(crate) mod load;
 mod options;
 pub(crate) mod pattern;
