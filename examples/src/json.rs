@@ -93,9 +93,9 @@ pub mod json {
             }),
             Value::Table(t) => {
                 // Each table is walked twice by `pairs`, which costs its
-                // allocated size, not its entries: a table emptied of a
-                // million entries, a hundred thousand times over, is
-                // minutes of walking in one call.
+                // allocated size, not its entries: a table emptied of 2^17
+                // entries, referenced 131,000 times, is minutes of walking
+                // in one call.
                 if luamod::stop_requested() {
                     return Err(LuaError::new(
                         ErrorKind::Canceled,

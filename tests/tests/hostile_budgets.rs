@@ -16,11 +16,16 @@ use luamod_examples::time;
 
 /// One worker: a runaway there would starve everything else.
 fn runtime() -> Runtime {
+    runtime_with(1)
+}
+
+/// A runtime with the modules the spinners use.
+fn runtime_with(workers: usize) -> Runtime {
     Runtime::builder()
         .module(&time::MODULE)
         .module(&luamod_examples::buffer::MODULE)
         .module(&luamod_examples::json::MODULE)
-        .workers(1)
+        .workers(workers)
         .build()
         .unwrap()
 }
@@ -380,7 +385,7 @@ async fn a_process_that_cannot_yield_is_stopped_after_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_returns_with_spinners_running() {
-    let rt = Runtime::builder().workers(2).build().unwrap();
+    let rt = runtime_with(2);
     let mut pids = Vec::new();
     for (name, src) in SPINNERS {
         pids.push(rt.spawn(*src, opts(name)).unwrap());
@@ -908,7 +913,7 @@ async fn callbacks_nested_as_deep_as_lua_allows_fail_cleanly() {
         "tostring(setmetatable({}, { __tostring = function() b:each_line(f) return '' end }))",
         "string.gsub('a', 'a', function() b:each_line(f) end)",
         "coroutine.wrap(function() b:each_line(f) end)()",
-        "pcall(b.each_line, b, f)",
+        "local ok, e = pcall(b.each_line, b, f) if not ok then error(e, 0) end",
     ];
     for shape in shapes {
         let src = format!(
@@ -919,7 +924,8 @@ async fn callbacks_nested_as_deep_as_lua_allows_fail_cleanly() {
              return depth, ok, tostring(e)"
         );
         let (depth, ok, e): (i64, bool, String) = rt.run(src.as_str()).await.unwrap();
-        assert!(!ok || depth > 0, "{shape}");
+        assert!(!ok, "{shape}: no error at depth {depth}");
+        assert!(e.contains("stack overflow"), "{shape}: {e}");
         assert!(depth >= 10, "{shape}: only {depth} deep ({e})");
         let two: i64 = rt.run("return 1 + 1").await.unwrap();
         assert_eq!(two, 2, "{shape}");
@@ -955,7 +961,9 @@ async fn exports_refuse_to_nest_past_the_workers_stack() {
     let (depth, ok, e): (i64, bool, String) = rt.run(src).await.unwrap();
     assert!(!ok);
     assert!(e.contains("C stack overflow"), "{e}");
-    assert!(depth >= 50, "only {depth} deep");
+    // About 100 levels of 128 KiB in a release build, fewer in a debug one
+    // (the array is copied); Lua's own limit (200 C levels) is not reached.
+    assert!((20..200).contains(&depth), "{depth} deep");
     let two: i64 = rt.run("return 1 + 1").await.unwrap();
     assert_eq!(two, 2);
 }

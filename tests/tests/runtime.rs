@@ -386,6 +386,27 @@ async fn a_process_loads_text_into_its_own_globals() {
     assert_eq!(why, "attempt to load a binary chunk (mode is 't')");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formats_of_too_many_conversions_are_refused_by_name() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let (format, date, fine): (String, String, i64) = eval(
+        &rt,
+        "local _, f = pcall(string.format, ('%d'):rep(10001), 1)
+         local _, d = pcall(os.date, ('%%'):rep(10001))
+         return f, d, #os.date(('%%'):rep(10000))",
+    )
+    .await;
+    assert_eq!(
+        format,
+        "bad argument #1 to 'string.format' (more than 10000 conversions in the format)"
+    );
+    assert_eq!(
+        date,
+        "bad argument #1 to 'os.date' (more than 10000 conversions in the format)"
+    );
+    assert_eq!(fine, 10000);
+}
+
 #[test]
 fn duplicate_ids_are_refused_naming_both() {
     #[derive(Command)]

@@ -26,9 +26,9 @@ thread_local! {
     static FLOOR: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Whether any thread ever set a floor: until then (a plain state, or a
+/// Whether any thread ever set a floor: until then (no runtime yet, or a
 /// module loaded by a Lua interpreter, where thread-locals cost a call)
-/// an export reads one global instead of a thread-local.
+/// an export reads one global instead of a thread-local. Never cleared.
 static ANY: AtomicBool = AtomicBool::new(false);
 
 /// The stack pointer (stacks grow downwards on every platform luamod
@@ -66,7 +66,7 @@ fn here() -> usize {
 pub(crate) struct Floor(());
 
 impl Floor {
-    /// Call at the start of a thread spawned with a stack of `size` bytes.
+    /// Call first thing in a thread spawned with a stack of `size` bytes.
     pub(crate) fn set(size: usize) -> Floor {
         let usable = size.saturating_sub(RESERVE);
         FLOOR.with(|f| f.set(here().saturating_sub(usable)));

@@ -14,6 +14,7 @@ use super::shared::{Completed, Hook, Shared};
 use super::worker::Worker;
 use crate::command::{CommandId, ErasedHandler, HandlerSet, States};
 use crate::error::Error;
+use crate::ffi::native_stack::{Floor, WORKER_STACK};
 use crate::module::ModuleDef;
 use crate::sandbox::Sandbox;
 use crate::security::{Actor, Context, ContextKind, Policy};
@@ -258,6 +259,12 @@ impl Builder {
     /// Called once per process, on its worker thread, when it completes,
     /// with its result values or its error (see [`Completed`]).
     ///
+    /// The hook (and `Runtime::run`'s conversion of the results) runs as
+    /// a last step of the process: script code it reaches through Lua (a
+    /// metamethod behind `Table::get`) is stopped at the unyielding limit,
+    /// which counts the hook's own time too, and a forced shutdown stops
+    /// it. Keep it short; hand slow work to another thread.
+    ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use std::sync::{Arc, Mutex};
@@ -402,7 +409,6 @@ impl Builder {
             contexts: std::sync::Mutex::new(super::idmap::new()),
         });
         let default_context = Arc::new(self.context);
-        use crate::ffi::native_stack::WORKER_STACK;
         let mut workers = Vec::new();
         for i in 0..self.workers {
             let (tx, rx) = super::inbox::inbox();
@@ -412,15 +418,17 @@ impl Builder {
             let join = std::thread::Builder::new()
                 .name(format!("luamod-worker-{i}"))
                 .stack_size(WORKER_STACK)
-                .spawn(move || match Worker::new(sh.clone(), i, wtx, rx) {
-                    Ok(w) => {
-                        let _floor = crate::ffi::native_stack::Floor::set(WORKER_STACK);
-                        let _ = ready_tx.send(Ok(()));
-                        w.run();
-                    }
-                    Err(e) => {
-                        sh.preempt.never_started();
-                        let _ = ready_tx.send(Err(Error::from(e)));
+                .spawn(move || {
+                    let _floor = Floor::set(WORKER_STACK);
+                    match Worker::new(sh.clone(), i, wtx, rx) {
+                        Ok(w) => {
+                            let _ = ready_tx.send(Ok(()));
+                            w.run();
+                        }
+                        Err(e) => {
+                            sh.preempt.never_started();
+                            let _ = ready_tx.send(Err(Error::from(e)));
+                        }
                     }
                 })
                 .map_err(|e| Error::new(format!("cannot start a worker thread: {e}")))?;

@@ -8,8 +8,9 @@
 //! a table whose `__len` says 2^62 makes `insert`/`remove` shift forever,
 //! `table.sort` compares with no Lua in between (the default order of
 //! long strings), and `table.unpack`/`table.concat` read up to a million
-//! elements, each through an `__index` chain of up to 2,000 tables. These are ports of Lua 5.4's `lstrlib.c`/`ltablib.c`
-//! (same checks, same messages, same algorithm), asking
+//! elements, each through an `__index` chain of up to 2,000 tables. These
+//! are ports of Lua 5.4's `lstrlib.c`/`ltablib.c` (same checks, same
+//! messages, same algorithm), asking
 //! [`interrupt::requested`] as they go and raising "the process was
 //! stopped" when told to.
 //!
@@ -507,14 +508,7 @@ pub(crate) fn install(lua: &mlua::Lua) -> mlua::Result<()> {
         table.raw_set("move", lua.create_c_function(tmove)?)?;
         table.raw_set("sort", lua.create_c_function(sort)?)?;
         table.raw_set("concat", lua.create_c_function(tconcat)?)?;
-        // Lua 5.1 and LuaJIT have it as a global.
-        let unpack = lua.create_c_function(tunpack)?;
-        if table.raw_get::<Option<mlua::Function>>("unpack")?.is_some() {
-            table.raw_set("unpack", &unpack)?;
-        }
-        if g.raw_get::<Option<mlua::Function>>("unpack")?.is_some() {
-            g.raw_set("unpack", unpack)?;
-        }
+        table.raw_set("unpack", lua.create_c_function(tunpack)?)?;
     }
     Ok(())
 }

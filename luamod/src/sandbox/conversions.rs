@@ -5,9 +5,11 @@
 //! tens of microseconds (`%.99f` of a huge number; `strftime` for each
 //! `os.date` conversion), so a long format of them held a worker for
 //! seconds with no instruction in between. Short of porting both, each
-//! counts the format's conversions first (a `memchr` pass) and refuses a
+//! counts the format's conversions first (one pass over it) and refuses a
 //! format with more; otherwise it is Lua's own function, called in place
-//! (same frame, so the same checks and messages).
+//! (same frame, so the same checks and messages). Only a C function with
+//! no upvalues can be called so (it reads nothing of its frame but its
+//! arguments); anything else a host put there is left as it is.
 
 use std::ffi::c_int;
 
@@ -15,7 +17,7 @@ use mlua::ffi::{self, lua_State};
 
 /// Conversions one format may hold: at 25 µs for the costliest, a quarter
 /// of a second.
-pub(crate) const MAX_CONVERSIONS: usize = 10_000;
+const MAX_CONVERSIONS: usize = 10_000;
 
 /// The conversions in `fmt`: each `%` and what follows it; `%%` counts
 /// only where it costs as much as a conversion (`os.date`'s `strftime`).
@@ -32,8 +34,9 @@ fn conversions(fmt: &[u8], percent_counts: bool) -> usize {
     n
 }
 
-/// Calls upvalue 1 (Lua's own C function) in this frame, after refusing a
-/// string argument 1 with more than [`MAX_CONVERSIONS`].
+/// Calls upvalue 1 (Lua's own C function, which has no upvalues of its
+/// own: `wrap` checked) in this frame, after refusing a string argument 1
+/// with more than [`MAX_CONVERSIONS`].
 ///
 /// # Safety
 /// A C closure made by [`wrap`].
@@ -48,11 +51,12 @@ unsafe fn capped(l: *mut lua_State, percent_counts: bool) -> c_int {
             let p = ffi::lua_tolstring(l, 1, &mut len);
             let fmt = std::slice::from_raw_parts(p.cast::<u8>(), len);
             if conversions(fmt, percent_counts) > MAX_CONVERSIONS {
-                return ffi::luaL_argerror(
+                let msg = ffi::lua_pushfstring(
                     l,
-                    1,
-                    c"more than 10000 conversions in the format".as_ptr(),
+                    c"more than %d conversions in the format".as_ptr(),
+                    MAX_CONVERSIONS as c_int,
                 );
+                return ffi::luaL_argerror(l, 1, msg);
             }
         }
         match ffi::lua_tocfunction(l, ffi::lua_upvalueindex(1)) {
@@ -72,14 +76,24 @@ unsafe extern "C-unwind" fn date(l: *mut lua_State) -> c_int {
     unsafe { capped(l, true) }
 }
 
-/// `f` (Lua's `string.format` when `date` is false, `os.date` when true)
-/// behind the cap.
+/// `f` (Lua's `string.format` when `date_fn` is false, `os.date` when
+/// true) behind the cap; `f` itself if it is not a C function without
+/// upvalues.
 fn wrap(lua: &mlua::Lua, f: mlua::Function, date_fn: bool) -> mlua::Result<mlua::Function> {
     let body = if date_fn { date } else { format };
-    // SAFETY: pushes `f` and closes `body` over it; `body` follows the C
-    // function protocol (see `capped`).
+    // SAFETY: mlua pushes `f`; the closure reads whether it is a C
+    // function and has an upvalue (lua_getupvalue pushes it if so, popped
+    // at once), then closes `body` over `f` (or leaves `f` as it is);
+    // `body` follows the C function protocol (see `capped`).
     unsafe {
         lua.exec_raw::<mlua::Function>(f, |st| {
+            if ffi::lua_tocfunction(st, -1).is_none() {
+                return;
+            }
+            if !ffi::lua_getupvalue(st, -1, 1).is_null() {
+                ffi::lua_pop(st, 1);
+                return;
+            }
             ffi::lua_pushcclosure(st, body, 1);
         })
     }
@@ -162,5 +176,17 @@ mod tests {
             refused,
             "bad argument #1 to 'os.date' (more than 10000 conversions in the format)"
         );
+    }
+
+    /// A function a host put in their place that is not a plain C function
+    /// (an mlua closure reads its own upvalue) is left as it is.
+    #[test]
+    fn other_functions_are_left_unwrapped() {
+        let lua = mlua::Lua::new();
+        let mine = lua.create_function(|_, s: String| Ok(s.len())).unwrap();
+        let same = super::date_of(&lua, mine.clone()).unwrap();
+        assert_eq!(same, mine);
+        let n: usize = same.call(("%d").repeat(20_000)).unwrap();
+        assert_eq!(n, 40_000);
     }
 }

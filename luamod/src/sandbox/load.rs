@@ -25,7 +25,7 @@ use mlua::ffi::{self, lua_State};
 use crate::ffi::interrupt;
 
 /// The most bytes the parser gets from one call of its reader.
-pub(crate) const PIECE: usize = 256;
+const PIECE: usize = 256;
 
 /// Where `load` keeps the string a reader function returned (Lua's
 /// `RESERVEDSLOT`).
@@ -38,8 +38,8 @@ struct Feed {
     len: usize,
     at: usize,
     from_function: bool,
-    /// Pieces given so far: the first comes without a question.
-    pieces: u64,
+    /// Whether a piece was given: the first comes without a question.
+    started: bool,
 }
 
 /// The `lua_Reader` over a [`Feed`].
@@ -83,10 +83,10 @@ unsafe extern "C-unwind" fn read(
                 return feed.s;
             }
         }
-        if feed.pieces > 0 && interrupt::requested() {
+        if feed.started && interrupt::requested() {
             ffi::luaL_error(l, c"the process was stopped".as_ptr());
         }
-        feed.pieces += 1;
+        feed.started = true;
         let n = PIECE.min(feed.len - feed.at);
         let piece = feed.s.add(feed.at);
         feed.at += n;
@@ -125,7 +125,7 @@ unsafe fn load_with(
             len,
             at: 0,
             from_function: s.is_null(),
-            pieces: 0,
+            started: false,
         };
         let status = if s.is_null() {
             let name = ffi::luaL_optstring(l, 2, c"=(load)".as_ptr());
@@ -192,5 +192,78 @@ pub(crate) unsafe fn push_in_env(l: *mut lua_State, env: c_int, binary: bool) {
             load_text_in_env
         };
         ffi::lua_pushcclosure(l, f, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Fed in pieces, `load` gives Lua's own results and messages: the
+    /// default chunk name, readers that return long strings, numbers or
+    /// junk, an `env` given as nil, and the mode check.
+    #[test]
+    fn load_fed_in_pieces_is_luas_own() {
+        let script = r##"
+            local load = ...
+            local out = {}
+            local function rec(...)
+              local t = table.pack(...)
+              for i = 1, t.n do
+                local v = t[i]
+                if type(v) == "function" then
+                  local ok, r = pcall(v)
+                  v = "f:" .. tostring(ok) .. "," .. tostring(r)
+                end
+                t[i] = tostring(v)
+              end
+              out[#out + 1] = select("#", ...) .. "|" .. table.concat(t, "|", 1, t.n)
+            end
+            local long = "return " .. ("1 + "):rep(300) .. "1"
+            local broken = "return " .. ("1 + "):rep(300) .. "+"
+            local function once(s) return function() local p = s s = nil return p end end
+            local function parts(...)
+              local t, i = { ... }, 0
+              return function() i = i + 1 return t[i] end
+            end
+            rec(load(long))
+            rec(load(broken))
+            rec(load(broken, "=name"))
+            rec(load(long, nil, "b"))
+            rec(load(long, "x", "t", nil))
+            rec(load("return x", "x", "t", { x = 7 }))
+            rec(load(long:rep(1, ""), "x", "t", { x = 7 }))
+            rec(load(("x = 1 "):rep(100) .. "return x", "x", "t", {}))
+            rec(load(once(long)))
+            rec(load(once(broken)))
+            rec(load(parts("return ", 12, ("+ 1 "):rep(200), "")))
+            rec(load(parts("return 1", {})))
+            rec(load(parts(long, true)))
+            rec(pcall(load, {}))
+            rec(pcall(load, long, {}))
+            rec(pcall(load))
+            rec(pcall(function() local f = load({}) return f end))
+            rec(pcall(function() local f = load(long, {}) return f end))
+            rec(pcall(function() local f = load(once(long), "n", {}) return f end))
+            rec(load(42))
+            return table.concat(out, "\n")
+        "##;
+        let run = |ours: bool| {
+            let lua = mlua::Lua::new();
+            let native: mlua::Function = lua.globals().get("load").unwrap();
+            let load = if ours {
+                // SAFETY: the sandbox's `load` follows the C function protocol.
+                let ours = unsafe { lua.create_c_function(super::load).unwrap() };
+                // Where tracebacks find it, as Lua's own.
+                lua.globals().set("load", &ours).unwrap();
+                ours
+            } else {
+                native
+            };
+            lua.load(script).call::<String>(load).unwrap()
+        };
+        let (native, ours) = (run(false), run(true));
+        for (i, (a, b)) in native.lines().zip(ours.lines()).enumerate() {
+            assert_eq!(a, b, "case {i}");
+        }
+        assert_eq!(native.lines().count(), ours.lines().count());
     }
 }
