@@ -148,6 +148,12 @@ const SPINNERS: &[(&str, &str)] = &[
         "date of many conversions",
         "local f = ('%%'):rep(1e7) while true do pcall(os.date, f) end",
     ),
+    (
+        "format quoting long strings",
+        "local s = ('\\1'):rep(1 << 20) local a = {} for i = 1, 1000 do a[i] = s end
+         local f = ('%q'):rep(1000)
+         while true do pcall(string.format, f, table.unpack(a)) end",
+    ),
     ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
     (
         "insert under a huge length",
