@@ -1008,3 +1008,34 @@ async fn converting_results_runs_their_metamethods_under_the_budget() {
     let two: i64 = rt.run("return 1 + 1").await.unwrap();
     assert_eq!(two, 2);
 }
+
+/// A process's own source is parsed inside its first step: a source the
+/// parser takes minutes over (a long `or` chain) is stopped by the
+/// deadline like any other work, not parsed before the process exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_parses_for_minutes_is_stopped_by_its_deadline() {
+    let rt = runtime();
+    let source = format!("return x{}", " or x".repeat(300_000));
+    let deadline = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = rt
+        .run_with::<()>(
+            source.as_str(),
+            SpawnOptions {
+                deadline: Some(deadline),
+                ..opts("long or chain")
+            },
+        )
+        .await
+        .expect_err("the parse was stopped");
+    let late = started.elapsed().saturating_sub(deadline);
+    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
+    assert!(late < Duration::from_secs(1), "stopped {late:?} late");
+    // A syntax error still reads as Lua's.
+    let err = rt
+        .run::<()>("local x = = 1")
+        .await
+        .expect_err("a syntax error");
+    assert!(err.message().starts_with("process:1:"), "{err}");
+    assert!(err.message().contains("unexpected symbol"), "{err}");
+}

@@ -161,6 +161,12 @@ impl Runtime {
     /// Compiles `source` once into a [`Script`] every worker can run (a
     /// syntax error is reported here: `name:LINE: message`). Spawning a
     /// script loads its bytecode instead of parsing the text again.
+    ///
+    /// The parse runs on the calling thread with no time limit, and Lua's
+    /// parser is quadratic on some texts (a long chain of `or`): compile
+    /// a script you do not trust where you can afford to wait, or spawn
+    /// its text instead, which is parsed inside the process's first step
+    /// under its deadline.
     pub fn compile(&self, source: &str, name: &str) -> Result<Script, Error> {
         Script::compile(source, name)
     }

@@ -139,6 +139,9 @@ pub(crate) struct Worker {
     /// Makes the main function of a process entered at a function or with
     /// arguments.
     make_main: mlua::Function,
+    /// Makes the main function of a process spawned from source text (see
+    /// `COMPILE_LATE`).
+    compile_late: mlua::Function,
     /// Compiled scripts loaded on this worker, by `Script::id`: each a
     /// factory of main functions (see `Script::compile`).
     scripts: IdMap<u64, mlua::Function>,
@@ -176,6 +179,24 @@ local function new_process(factory, workflow)
   return create(factory(make_env(workflow)))
 end
 return make_env, new_process
+"#;
+
+/// `compile_late(source, chunkname, env)`: the main function of a process
+/// spawned from source text, which compiles it when it first runs, with
+/// the sandbox's `load` (text only, fed to the parser in pieces): inside
+/// the process's first step, where a deadline, a cancel or the unyielding
+/// limit stops a parse that would run for minutes (Lua's parser is
+/// quadratic on some chunks). A syntax error fails the process there, with
+/// Lua's message.
+const COMPILE_LATE: &str = r#"
+local load, error = ...
+return function(source, chunkname, env)
+  return function(...)
+    local chunk, err = load(source, chunkname, "t", env)
+    if not chunk then error(err, 0) end
+    return chunk(...)
+  end
+end
 "#;
 
 /// The main function of a process entered at `name` (a field of the table
@@ -318,6 +339,11 @@ impl Worker {
                 create,
             ))?;
         let make_main: mlua::Function = lua.load(MAKE_MAIN).set_name("=luamod.entry").call(())?;
+        let compile_late: mlua::Function =
+            lua.load(COMPILE_LATE).set_name("=luamod.source").call((
+                globals.raw_get::<mlua::Function>("load")?,
+                globals.raw_get::<mlua::Function>("error")?,
+            ))?;
         // SAFETY: reads the registry's main-thread entry (one push, one
         // pop) to record which state this worker thread runs; `Yield`
         // compares against it to tell runtime states from plain ones.
@@ -342,6 +368,7 @@ impl Worker {
             make_env,
             new_process,
             make_main,
+            compile_late,
             scripts: idmap::new(),
             seeds: Rng::from_entropy(),
             preemptions: 0,
@@ -477,12 +504,11 @@ impl Worker {
             }
             let env: Table = self.make_env.call(workflow)?;
             let chunk = match &code {
-                Code::Source(source) => self
-                    .lua
-                    .load(source)
-                    .set_name(format!("={}", name.as_deref().unwrap_or("process")))
-                    .set_environment(env.clone())
-                    .into_function()?,
+                Code::Source(source) => self.compile_late.call((
+                    self.lua.create_string(source)?,
+                    format!("={}", name.as_deref().unwrap_or("process")),
+                    &env,
+                ))?,
                 Code::Script(script) => {
                     let factory = self.factory(script)?;
                     factory.call::<mlua::Function>(env.clone())?
