@@ -64,16 +64,19 @@ pub mod sql {
             if let Ok(n) = f64::from_arg(cx, idx) {
                 return Ok(SqlValue(Sql::Real(n)));
             }
-            match <&[u8]>::from_arg(cx, idx) {
-                Ok(b) => Ok(SqlValue(match std::str::from_utf8(b) {
-                    Ok(s) => Sql::Text(s.to_owned()),
-                    Err(_) => Sql::Blob(b.to_vec()),
-                })),
-                Err(_) => Err(ArgError::msg(
-                    idx,
-                    "nil, boolean, number or string expected",
-                )),
+            // Through `Bytes`, whose copy counts against the call's limit
+            // (a script can pass one large string many times over).
+            if <&[u8]>::from_arg(cx, idx).is_ok() {
+                let luamod::Bytes(b) = luamod::Bytes::from_arg(cx, idx)?;
+                return Ok(SqlValue(match String::from_utf8(b) {
+                    Ok(s) => Sql::Text(s),
+                    Err(e) => Sql::Blob(e.into_bytes()),
+                }));
             }
+            Err(ArgError::msg(
+                idx,
+                "nil, boolean, number or string expected",
+            ))
         }
     }
 

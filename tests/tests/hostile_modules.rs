@@ -633,3 +633,36 @@ fn a_sequence_argument_that_is_mostly_holes_is_refused() {
     assert!(!ok);
     assert!(e.contains("mostly nil"), "{e}");
 }
+
+/// An export that takes a sequence of sequences.
+#[luamod::module(name = "nested")]
+mod nested {
+    #[luamod::function]
+    pub fn total(xs: Vec<Vec<i64>>) -> usize {
+        xs.iter().map(Vec::len).sum()
+    }
+}
+
+/// One table passed many times over is read into Rust once per reference:
+/// 20,000 references to a million integers would be 160 GB of Rust memory.
+/// Elements count against the call's copy limit like strings do.
+#[test]
+fn a_table_passed_many_times_over_is_refused_past_the_copy_limit() {
+    let lua = luamod::lua_with(&[&nested::MODULE]).unwrap();
+    let (ok, e): (bool, String) = lua
+        .load(
+            "local P = {} for i = 1, 1e6 do P[i] = i end
+             local S = {} for i = 1, 20000 do S[i] = P end
+             local ok, e = pcall(require('nested').total, S)
+             return ok, tostring(e)",
+        )
+        .eval()
+        .unwrap();
+    assert!(!ok);
+    assert!(e.contains("arguments too large"), "{e}");
+    let small: usize = lua
+        .load("local P = {1, 2, 3} return require('nested').total({P, P, P})")
+        .eval()
+        .unwrap();
+    assert_eq!(small, 9);
+}

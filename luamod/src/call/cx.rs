@@ -172,10 +172,11 @@ impl CallCx {
         }
     }
 
-    /// The most bytes of Lua strings one call copies into owned Rust values
-    /// (`String`, `Bytes`, in records, sequences and maps too): 64 MiB. A
-    /// script can pass the same large string many times (`f(s, s, s, ...)`,
-    /// `{s, s, s, ...}`); each copy is Rust memory that the Lua memory
+    /// The most bytes one call copies out of Lua into owned Rust values:
+    /// strings (`String`, `Bytes`, in records, sequences and maps too) and
+    /// the elements of sequences and maps: 64 MiB. A script can pass the
+    /// same large string or table many times (`f(s, s, s, ...)`,
+    /// `{t, t, t, ...}`); each copy is Rust memory that the Lua memory
     /// limit does not see.
     pub const MAX_COPIED: usize = 64 << 20;
 
@@ -189,7 +190,7 @@ impl CallCx {
             return Err(ArgError::msg(
                 idx,
                 format!(
-                    "arguments too large: more than {} MiB of strings copied in one call",
+                    "arguments too large: more than {} MiB copied out of Lua in one call",
                     Self::MAX_COPIED >> 20
                 ),
             ));

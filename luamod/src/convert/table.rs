@@ -145,6 +145,9 @@ where
                     ));
                 }
             }
+            // Rust memory the Lua limit does not see, and a table may be
+            // read many times over (`{t, t, t, ...}` for a `Vec<Vec<T>>`).
+            cx.charge_copy(idx, std::mem::size_of::<T>())?;
             out.push(read_top(cx, idx, format_args!("index {i}"))?);
         }
         Ok(out)
@@ -159,6 +162,12 @@ fn for_each_pair(
     mut each: impl FnMut() -> Result<(), ArgError>,
 ) -> Result<(), ArgError> {
     check_table(cx, idx)?;
+    // A walk costs the table's allocated size, not its entries: one
+    // emptied of a million keys, passed a million times over, is an hour
+    // of walking in one call. Asked once per table.
+    if crate::ffi::interrupt::requested() {
+        return Err(ArgError::msg(idx, "the process was stopped"));
+    }
     let state = cx.state();
     ensure_room(cx, idx, 4)?;
     // SAFETY: standard lua_next loop; on early return the key and value
@@ -202,6 +211,8 @@ where
 {
     let mut out = M::default();
     for_each_pair(cx, idx, || {
+        // As `Vec<T>`'s elements: counted against the call's copy limit.
+        cx.charge_copy(idx, std::mem::size_of::<(K, V)>())?;
         out.extend(std::iter::once(read_pair(cx, idx)?));
         Ok(())
     })?;
