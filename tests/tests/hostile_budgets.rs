@@ -154,6 +154,10 @@ const SPINNERS: &[(&str, &str)] = &[
          local f = ('%q'):rep(1000)
          while true do pcall(string.format, f, table.unpack(a)) end",
     ),
+    (
+        "format whose conversions have no letter",
+        "local f = ('%1'):rep(5e6) while true do pcall(string.format, f) end",
+    ),
     ("move of nothing", "table.move({}, 1, math.maxinteger, 1)"),
     (
         "insert under a huge length",

@@ -41,9 +41,12 @@ fn conversions(
                 n += 1;
             }
         } else {
-            // The letter after flags, width and precision.
+            // The letter after flags, width and precision, which Lua
+            // reads within 32 bytes (a scan to the end for each `%` would
+            // make the count itself quadratic).
             let letter = fmt[next.min(fmt.len())..]
                 .iter()
+                .take(32)
                 .copied()
                 .find(|c| c.is_ascii_alphabetic())
                 .unwrap_or(0);
@@ -205,6 +208,10 @@ mod tests {
         assert_eq!(conversions(b"%%%%", true, 100, one), 2);
         // Stops once past the limit.
         assert_eq!(conversions(&b"%d".repeat(1000), false, 10, one), 11);
+        // A conversion's letter is looked for within 32 bytes only.
+        let q = |_, letter| if letter == b'q' { 100 } else { 1 };
+        let far = [b"%".as_slice(), &[b'1'; 40], b"q"].concat();
+        assert_eq!(conversions(&far, false, 1000, q), 1);
         // The weight sees each conversion's place and letter.
         let q = |k, letter| if letter == b'q' { 100 + k } else { 1 };
         assert_eq!(conversions(b"%5.2f %q %-3q", false, 1000, q), 1 + 101 + 102);
