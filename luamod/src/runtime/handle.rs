@@ -180,7 +180,12 @@ impl Runtime {
     /// reaches the script's metamethods (`Table::get` through `__index`)
     /// runs script code there, which the unyielding limit stops as any
     /// code that cannot yield (the conversion then fails with "the process
-    /// was stopped").
+    /// was stopped"). What the conversion copies into Rust is not counted
+    /// against any limit: a script that returns the same long string a
+    /// million times over (`{s, s, s, ...}`) makes `R = Vec<String>` copy
+    /// it a million times. For results of scripts you do not trust, take
+    /// types that bound what they read, or check sizes through mlua
+    /// handles first.
     pub async fn run<R: FromLuaMulti + Send + 'static>(
         &self,
         entry: impl Into<Entry>,
