@@ -29,3 +29,13 @@ pub mod random;
 pub use library::apply;
 pub(crate) use library::restrict;
 pub use options::Sandbox;
+
+/// For the ports' tests: Lua's output (`native`) and the port's, one case
+/// per line, equal case by case.
+#[cfg(test)]
+fn assert_same_lines(native: &str, ours: &str) {
+    for (i, (a, b)) in native.lines().zip(ours.lines()).enumerate() {
+        assert_eq!(a, b, "case {i}");
+    }
+    assert_eq!(native.lines().count(), ours.lines().count());
+}
