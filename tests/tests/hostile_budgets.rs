@@ -1013,6 +1013,81 @@ async fn converting_results_runs_their_metamethods_under_the_budget() {
     assert_eq!(two, 2);
 }
 
+/// A host's recursive result type: a table of tables.
+#[derive(Debug)]
+struct Tree(#[allow(dead_code)] Vec<Tree>);
+
+impl luamod::mlua::FromLua for Tree {
+    fn from_lua(v: luamod::mlua::Value, _: &luamod::mlua::Lua) -> luamod::mlua::Result<Tree> {
+        match v {
+            luamod::mlua::Value::Table(t) => {
+                t.sequence_values().collect::<Result<_, _>>().map(Tree)
+            }
+            _ => Err(luamod::mlua::Error::runtime("not a tree")),
+        }
+    }
+}
+
+/// A conversion copies results per reference: one Lua string held 100,000
+/// times is 100 GiB as a `Vec<String>`, and 60 tables each holding the
+/// next twice are 2^60 of them. Results are weighed first and refused past
+/// the limit (or nested past the depth), before anything is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_that_expand_when_copied_are_refused_before_the_copy() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let rt = Runtime::builder()
+        .on_complete(move |done| {
+            let got = done.values::<Vec<String>>().map(|v| v.len());
+            record.lock().unwrap().push(got.map_err(|e| e.to_string()));
+        })
+        .build()
+        .unwrap();
+    let shared = "local s = string.rep('x', 1 << 20) local t = {}
+                  for i = 1, 100000 do t[i] = s end return t";
+    let err = rt.run::<Vec<String>>(shared).await.unwrap_err();
+    assert!(err.message().contains("too large to convert"), "{err}");
+    // A host type that converts itself recursively: exponential on the
+    // DAG, and as deep as the nesting on the worker's stack.
+    let dag = "local t = {} for _ = 1, 60 do t = {t, t} end return t";
+    let err = rt.run::<Tree>(dag).await.unwrap_err();
+    assert!(err.message().contains("too large to convert"), "{err}");
+    let deep = "local t = {} for _ = 1, 200000 do t = {t} end return t";
+    let err = rt.run::<Tree>(deep).await.unwrap_err();
+    assert!(
+        err.message().contains("nest tables more than 1000 deep"),
+        "{err}"
+    );
+    // The on_complete hook's conversion is weighed the same way.
+    {
+        let seen = seen.lock().unwrap();
+        assert!(
+            matches!(&seen[0], Err(e) if e.contains("too large to convert")),
+            "{seen:?}"
+        );
+    }
+    // Ordinary results pass; a raised limit admits what the default
+    // (64 MiB) refuses.
+    let small: Vec<String> = rt.run("return {'a', 'b'}").await.unwrap();
+    assert_eq!(small, ["a", "b"]);
+    let big = "local s = string.rep('x', 1 << 20) local t = {}
+               for i = 1, 70 do t[i] = s end return t";
+    let err = rt.run::<Vec<String>>(big).await.unwrap_err();
+    assert!(err.message().contains("too large to convert"), "{err}");
+    let copies: Vec<String> = rt
+        .run_with(
+            big,
+            SpawnOptions {
+                result_limit: Some(100 << 20),
+                ..opts("raised limit")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(copies.len(), 70);
+    assert!(copies.iter().all(|s| s.len() == 1 << 20));
+}
+
 /// A process's own source is parsed inside its first step: a source the
 /// parser takes minutes over (a long `or` chain) is stopped by the
 /// deadline like any other work, not parsed before the process exists.

@@ -361,6 +361,18 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
             "return ('x'):rep(200000)",
             "the workflow's result is too large for Temporal",
         ),
+        // 60 tables, each holding the next twice: 2^60 nodes as JSON,
+        // refused before the conversion expands them.
+        (
+            "dag",
+            "local t = {} for _ = 1, 60 do t = {t, t} end return t",
+            "the workflow's result is too large for Temporal",
+        ),
+        (
+            "deep",
+            "local t = {} for _ = 1, 100000 do t = {t} end return t",
+            "tables nested more than 128 deep",
+        ),
     ];
     let mut b = workflows(log.clone(), "hostile".into())
         .step_limit(Duration::from_millis(300))

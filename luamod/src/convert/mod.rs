@@ -12,6 +12,8 @@ mod frozen;
 mod handle;
 mod ret;
 mod table;
+#[cfg(feature = "lua54")]
+pub(crate) mod weight;
 
 pub use arg::FromArg;
 pub use bytes::Bytes;

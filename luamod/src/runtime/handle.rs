@@ -37,6 +37,22 @@ pub struct SpawnOptions {
     /// The seed of the process's `math.random` (default: fresh for a
     /// process, 0 for a workflow, whose sequence must replay).
     pub seed: Option<u64>,
+    /// The most [`Runtime::run`] copies out of Lua converting the
+    /// process's results, in bytes, counting every reference: a string
+    /// returned a thousand times over (`{s, s, s, ...}`) counts a thousand
+    /// times. `None` is [`SpawnOptions::RESULT_LIMIT`]. Results past it, or
+    /// nested more than [`SpawnOptions::RESULT_DEPTH`] tables deep, fail
+    /// the run before any conversion.
+    pub result_limit: Option<usize>,
+}
+
+impl SpawnOptions {
+    /// The default of [`result_limit`](Self::result_limit): 64 MiB, as
+    /// much as one export call may copy out of its arguments.
+    pub const RESULT_LIMIT: usize = crate::call::CallCx::MAX_COPIED;
+
+    /// How deep [`Runtime::run`]'s results may nest tables.
+    pub const RESULT_DEPTH: usize = 1000;
 }
 
 pub(super) struct WorkerHandle {
@@ -175,17 +191,21 @@ impl Runtime {
     /// text, a [`Script`], or an [`Entry`] (a script's function with
     /// arguments). Errors carry the Lua message and traceback.
     ///
-    /// The conversion runs on the worker once the process has ended. mlua's
-    /// own conversions read tables raw; a `FromLua` of the host's that
-    /// reaches the script's metamethods (`Table::get` through `__index`)
-    /// runs script code there, which the unyielding limit stops as any
-    /// code that cannot yield (the conversion then fails with "the process
-    /// was stopped"). What the conversion copies into Rust is not counted
-    /// against any limit: a script that returns the same long string a
-    /// million times over (`{s, s, s, ...}`) makes `R = Vec<String>` copy
-    /// it a million times. For results of scripts you do not trust, take
-    /// types that bound what they read, or check sizes through mlua
-    /// handles first.
+    /// The conversion runs on the worker once the process has ended. First
+    /// the results are weighed as a conversion copies them, raw and
+    /// counting every reference (a script that returns the same long
+    /// string a million times over, `{s, s, s, ...}`, would make
+    /// `R = Vec<String>` copy it a million times): past
+    /// [`SpawnOptions::result_limit`] (64 MiB unless set), or nested more
+    /// than [`SpawnOptions::RESULT_DEPTH`] tables deep (a host type that
+    /// converts itself recursively would recurse as deep), the run fails
+    /// without converting.
+    ///
+    /// mlua's own conversions read tables raw; a `FromLua` of the host's
+    /// that reaches the script's metamethods (`Table::get` through
+    /// `__index`) runs script code, which the unyielding limit stops as
+    /// any code that cannot yield (the conversion then fails with "the
+    /// process was stopped"), and copies what that code returns uncounted.
     pub async fn run<R: FromLuaMulti + Send + 'static>(
         &self,
         entry: impl Into<Entry>,
@@ -200,11 +220,15 @@ impl Runtime {
         opts: SpawnOptions,
     ) -> Result<R, Error> {
         let (tx, rx) = oneshot::channel();
+        let limit = opts.result_limit.unwrap_or(SpawnOptions::RESULT_LIMIT);
         self.send_spawn(
             entry.into(),
             opts,
             Box::new(move |lua, r| {
-                let r = r.and_then(|mv| R::from_lua_multi(mv, lua).map_err(Error::from));
+                let r = r.and_then(|mv| {
+                    super::shared::check_results(lua, &mv, limit)?;
+                    R::from_lua_multi(mv, lua).map_err(Error::from)
+                });
                 let _ = tx.send(r);
             }),
         )?;

@@ -35,6 +35,7 @@ use super::activity::CommandActivity;
 use super::codec::{self, Codec};
 use super::mailbox::{Event, Mailbox};
 use crate::command::{CommandId, Pid};
+use crate::convert::weight::{Overweight, Weights, weigh};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::runtime::clock::{Now, Sleep, SleepUntil};
 use crate::runtime::{Command, Runtime, Script, SpawnOptions};
@@ -415,6 +416,9 @@ pub(crate) fn json_of(p: &Payload) -> Result<Value, String> {
     }
 }
 
+/// How deep a workflow's result may nest tables: mlua's serde default.
+const JSON_DEPTH: usize = 128;
+
 /// A process's end as a workflow result: one value (or none), as JSON.
 fn result_json(lua: &Lua, r: Result<MultiValue, Error>, limit: usize) -> Result<Value, String> {
     let values = r.map_err(|e| e.to_string())?;
@@ -423,6 +427,22 @@ fn result_json(lua: &Lua, r: Result<MultiValue, Error>, limit: usize) -> Result<
             "a workflow script returns at most one value (it returned {})",
             values.len()
         ));
+    }
+    // The conversion copies every reference and would expand a DAG of
+    // shared tables before the size check below; weighed first against a
+    // lower bound of the JSON text, it is bounded by the limit.
+    match weigh(lua, &values, Weights::JSON, limit, JSON_DEPTH) {
+        Ok(_) => {}
+        Err(Overweight::Large) => {
+            return Err(format!(
+                "the workflow's result is too large for Temporal: over {limit} bytes as JSON"
+            ));
+        }
+        Err(Overweight::Deep) => {
+            return Err(format!(
+                "the workflow's result is not JSON: tables nested more than {JSON_DEPTH} deep"
+            ));
+        }
     }
     let Some(v) = values.into_iter().next() else {
         return Ok(Value::Null);
