@@ -1013,6 +1013,30 @@ async fn converting_results_runs_their_metamethods_under_the_budget() {
     assert_eq!(two, 2);
 }
 
+/// Weighing results walks tables raw, and a walk costs a table's
+/// allocated size: one emptied of 2^20 entries, referenced 700,000 times,
+/// weighs little and would take the worker for about twenty minutes. The
+/// walk stops with the process, at the unyielding limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighing_emptied_tables_stops_at_the_unyielding_limit() {
+    let rt = Runtime::builder()
+        .unyielding_limit(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let src = "local a = {} for i = 1, 1 << 20 do a[i] = true end
+               for i = 1, (1 << 20) - 1 do a[i] = nil end
+               local t = {} for i = 1, 700000 do t[i] = a end
+               return t";
+    let err = rt.run::<Vec<Vec<bool>>>(src).await.unwrap_err();
+    assert!(
+        err.message()
+            .contains("stopped while its results were weighed"),
+        "{err}"
+    );
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}
+
 /// A host's recursive result type: a table of tables.
 #[derive(Debug)]
 struct Tree(#[allow(dead_code)] Vec<Tree>);

@@ -9,11 +9,19 @@
 //! nesting a depth, so that what follows it is bounded and so is the walk
 //! itself (every step adds at least one unit).
 //!
+//! Walking a table costs its allocated size, not its entries (one emptied
+//! of a million keys, referenced a million times, weighs little and takes
+//! hours to walk), so the walk asks [`interrupt::requested`] at every
+//! table: on a runtime worker it stops with the process (its deadline, a
+//! cancel, the unyielding limit).
+//!
 //! It never converts, allocates in Lua or runs a metamethod.
 
 use std::ffi::c_int;
 
 use mlua::{Lua, MultiValue, ffi};
+
+use crate::ffi::interrupt;
 
 /// What one value of each kind weighs; every field is at least what the
 /// conversion the weights stand for spends on it.
@@ -59,6 +67,8 @@ pub(crate) enum Overweight {
     Large,
     /// Tables nested past the depth.
     Deep,
+    /// The process must stop (see the module's documentation).
+    Stopped,
 }
 
 /// The weight of `values` counting every reference, or why it is refused:
@@ -136,6 +146,9 @@ impl Walk {
                 }
                 ffi::LUA_TTABLE => {
                     self.add(self.w.table)?;
+                    if interrupt::requested() {
+                        return Err(Overweight::Stopped);
+                    }
                     if depth >= self.max_depth || ffi::lua_checkstack(st, 3) == 0 {
                         return Err(Overweight::Deep);
                     }

@@ -66,6 +66,9 @@ pub(crate) fn check_results(lua: &Lua, values: &MultiValue, limit: usize) -> Res
         Err(Overweight::Deep) => Err(Error::new(format!(
             "the process's results nest tables more than {depth} deep"
         ))),
+        Err(Overweight::Stopped) => Err(Error::new(
+            "the process was stopped while its results were weighed",
+        )),
     }
 }
 
