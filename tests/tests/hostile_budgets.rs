@@ -1037,6 +1037,38 @@ async fn weighing_emptied_tables_stops_at_the_unyielding_limit() {
     assert_eq!(two, 2);
 }
 
+/// Error values are userdata whose Rust side holds what a script sized (a
+/// message, a wrapped cause, a traceback): each is charged to Lua with its
+/// object, so keeping thousands of copies of a long message runs into the
+/// memory limit, not out of the host's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_values_kept_by_the_thousand_count_against_the_memory_limit() {
+    let rt = Runtime::builder().memory_limit(64 << 20).build().unwrap();
+    let keep = |make: &str| {
+        format!(
+            "local s = string.rep('x', 8 << 20)
+             local E = errors.new(s)
+             local W = errors.wrap(E, 'w')
+             local keep = {{}}
+             for i = 1, 10000 do keep[i] = {make} end"
+        )
+    };
+    for make in ["errors.new(s)", "errors.wrap(E, '')", "W:cause()"] {
+        let err = rt.run::<()>(keep(make).as_str()).await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            Some(ErrorKind::ResourceExhausted),
+            "{make}: {err}"
+        );
+    }
+    // A few are fine, and the worker goes on.
+    let n: i64 = rt
+        .run("local E = errors.new(string.rep('x', 1 << 20)) local k = {} for i = 1, 8 do k[i] = errors.wrap(E, i) end return #k")
+        .await
+        .unwrap();
+    assert_eq!(n, 8);
+}
+
 /// A host's recursive result type: a table of tables.
 #[derive(Debug)]
 struct Tree(#[allow(dead_code)] Vec<Tree>);
@@ -1062,8 +1094,13 @@ async fn results_that_expand_when_copied_are_refused_before_the_copy() {
     let record = seen.clone();
     let rt = Runtime::builder()
         .on_complete(move |done| {
-            let got = done.values::<Vec<String>>().map(|v| v.len());
-            record.lock().unwrap().push(got.map_err(|e| e.to_string()));
+            // The first process's results only (weighing the others at
+            // the default limit is slow in a debug build).
+            let mut seen = record.lock().unwrap();
+            if seen.is_empty() {
+                let got = done.values::<Vec<String>>().map(|v| v.len());
+                seen.push(got.map_err(|e| e.to_string()));
+            }
         })
         .build()
         .unwrap();
@@ -1073,8 +1110,14 @@ async fn results_that_expand_when_copied_are_refused_before_the_copy() {
     assert!(err.message().contains("too large to convert"), "{err}");
     // A host type that converts itself recursively: exponential on the
     // DAG, and as deep as the nesting on the worker's stack.
+    // (Weighed against 1 MiB: a debug build weighs the default 64 MiB
+    // of it slower than the unyielding limit allows.)
     let dag = "local t = {} for _ = 1, 60 do t = {t, t} end return t";
-    let err = rt.run::<Tree>(dag).await.unwrap_err();
+    let small = SpawnOptions {
+        result_limit: Some(1 << 20),
+        ..opts("dag")
+    };
+    let err = rt.run_with::<Tree>(dag, small).await.unwrap_err();
     assert!(err.message().contains("too large to convert"), "{err}");
     let deep = "local t = {} for _ = 1, 200000 do t = {t} end return t";
     let err = rt.run::<Tree>(deep).await.unwrap_err();
@@ -1090,6 +1133,14 @@ async fn results_that_expand_when_copied_are_refused_before_the_copy() {
             "{seen:?}"
         );
     }
+    // `()` reads nothing, so nothing is weighed; a table that holds
+    // itself (an object whose `__index` is itself) is an ordinary result.
+    rt.run::<()>(shared).await.unwrap();
+    let seq: Vec<i64> = rt
+        .run("local M = {1, 2} M.__index = M return M")
+        .await
+        .unwrap();
+    assert_eq!(seq, [1, 2]);
     // Ordinary results pass; a raised limit admits what the default
     // (64 MiB) refuses.
     let small: Vec<String> = rt.run("return {'a', 'b'}").await.unwrap();

@@ -6,8 +6,10 @@
 //! each holding the next twice is 60 tables in Lua and 2^60 nodes in Rust.
 //! [`weigh`] walks the values the way such a conversion does, counting
 //! every reference, and stops as soon as the count passes a limit or the
-//! nesting a depth, so that what follows it is bounded and so is the walk
-//! itself (every step adds at least one unit).
+//! nesting a depth. A table met again inside itself (a cycle) is counted
+//! and not walked again: conversions that read it whole refuse cycles or
+//! never end on them, and the ones that read a few fields of an object
+//! whose `__index` is itself are the common case.
 //!
 //! Walking a table costs its allocated size, not its entries (one emptied
 //! of a million keys, referenced a million times, weighs little and takes
@@ -15,16 +17,16 @@
 //! table: on a runtime worker it stops with the process (its deadline, a
 //! cancel, the unyielding limit).
 //!
-//! It never converts, allocates in Lua or runs a metamethod.
+//! It never converts or runs a metamethod, and allocates nothing in Lua
+//! but stack room.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 
 use mlua::{Lua, MultiValue, ffi};
 
 use crate::ffi::interrupt;
 
-/// What one value of each kind weighs; every field is at least what the
-/// conversion the weights stand for spends on it.
+/// What one value of each kind weighs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Weights {
     /// Added to a string's length.
@@ -35,33 +37,42 @@ pub(crate) struct Weights {
     pub table: usize,
     /// A table entry, besides its key and value.
     pub entry: usize,
+    /// Tables with a border (`#t > 0`) are read as sequences over
+    /// `1..=#t`, holes included, their other keys ignored (mlua's serde
+    /// does so); otherwise every entry is read.
+    pub by_length: bool,
 }
 
 impl Weights {
-    /// Rust values: a `String`'s header, a word and a tag, a `Vec`'s
-    /// header, a map entry's hash.
+    /// Rust values, within a small factor: a `String`'s header, a word
+    /// and a tag, a `Vec`'s header, a map entry's share of its table.
+    /// mlua's sequences stop at the first hole and its maps read every
+    /// entry, so every entry is weighed.
     pub const RUST: Weights = Weights {
         string: 24,
         scalar: 16,
         table: 24,
         entry: 8,
+        by_length: false,
     };
 
-    /// A lower bound of the value's size as JSON text: a string's quotes,
-    /// one character for any other scalar and for a table's brackets less
-    /// the separator its first entry does not have (`[1,2]` is 5, weighed
-    /// 1 + 2 × 2), so that a value weighed over a limit is over it as JSON.
+    /// A lower bound of the value's size as JSON text, as mlua's serde
+    /// writes it: a string's quotes, one character for any other scalar
+    /// (a hole is `null`) and for a table's brackets less the separator
+    /// its first entry does not have (`[1,2]` is 5, weighed 1 + 2 × 2), so
+    /// that a value weighed over a limit is over it as JSON.
     #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
     pub const JSON: Weights = Weights {
         string: 2,
         scalar: 1,
         table: 1,
         entry: 0,
+        by_length: true,
     };
 }
 
 /// Why [`weigh`] refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Overweight {
     /// Past the limit (counting every reference).
     Large,
@@ -69,6 +80,8 @@ pub(crate) enum Overweight {
     Deep,
     /// The process must stop (see the module's documentation).
     Stopped,
+    /// The values could not be put on the stack (a memory error).
+    Failed(String),
 }
 
 /// The weight of `values` counting every reference, or why it is refused:
@@ -85,18 +98,22 @@ pub(crate) fn weigh(
         limit,
         max_depth,
         total: 0,
+        path: Vec::new(),
     };
     let mut outcome = Ok(());
     // SAFETY: the closure runs inside mlua's protected call with `values`
-    // pushed at 1..=n of `st`; `visit` only reads (lua_type, lua_rawlen,
-    // lua_next on tables it does not modify, lua_pushnil/lua_pop within the
-    // room lua_checkstack granted), so nothing raises, and its frames hold
-    // nothing to drop. mlua restores the stack afterwards.
+    // pushed at 1..=n of `st`, and `LUA_MINSTACK` slots free. `visit`
+    // reads with lua_type, lua_rawlen, lua_topointer, lua_rawgeti and
+    // lua_next (on tables nothing modifies, so lua_next always finds its
+    // key) and pushes only within the room lua_checkstack granted: none of
+    // them raises. Were anything to raise, the frames it would skip own
+    // nothing (`walk` and `outcome` live outside the closure). mlua
+    // restores the stack afterwards.
     let pushed = unsafe {
         lua.exec_raw::<()>(values.clone(), |st| {
             let n = ffi::lua_gettop(st);
             for idx in 1..=n {
-                outcome = walk.visit(st, idx, 0);
+                outcome = walk.visit(st, idx);
                 if outcome.is_err() {
                     break;
                 }
@@ -104,10 +121,14 @@ pub(crate) fn weigh(
             ffi::lua_settop(st, 0);
         })
     };
-    // Pushing handles that already live in the state fails only on a
-    // stack overflow: refuse rather than convert unweighed.
-    pushed.map_err(|_| Overweight::Deep)?;
-    outcome.map(|()| walk.total)
+    // The walk's own refusal first: a stop it saw may also have been
+    // raised by the hook around the protected call, which then fails.
+    outcome?;
+    match pushed {
+        Ok(()) => Ok(walk.total),
+        Err(_) if interrupt::requested() => Err(Overweight::Stopped),
+        Err(e) => Err(Overweight::Failed(e.to_string())),
+    }
 }
 
 struct Walk {
@@ -115,6 +136,8 @@ struct Walk {
     limit: usize,
     max_depth: usize,
     total: usize,
+    /// The tables being walked, outermost first.
+    path: Vec<*const c_void>,
 }
 
 impl Walk {
@@ -126,45 +149,73 @@ impl Walk {
         Ok(())
     }
 
-    /// Weighs the value at absolute index `idx`, `depth` tables down.
+    /// Weighs the value at absolute index `idx`.
     ///
     /// # Safety
     /// `st` is a live state and `idx` a valid absolute index.
-    unsafe fn visit(
-        &mut self,
-        st: *mut ffi::lua_State,
-        idx: c_int,
-        depth: usize,
-    ) -> Result<(), Overweight> {
-        // SAFETY: as the function's contract; lua_next pops the key it is
-        // given and pushes a key and a value, which the loop pops back to
-        // the key before the next lua_next.
+    unsafe fn visit(&mut self, st: *mut ffi::lua_State, idx: c_int) -> Result<(), Overweight> {
+        // SAFETY: as the function's contract.
         unsafe {
             match ffi::lua_type(st, idx) {
                 ffi::LUA_TSTRING => {
                     self.add(self.w.string.saturating_add(ffi::lua_rawlen(st, idx)))
                 }
-                ffi::LUA_TTABLE => {
-                    self.add(self.w.table)?;
-                    if interrupt::requested() {
-                        return Err(Overweight::Stopped);
-                    }
-                    if depth >= self.max_depth || ffi::lua_checkstack(st, 3) == 0 {
-                        return Err(Overweight::Deep);
-                    }
-                    ffi::lua_pushnil(st);
-                    while ffi::lua_next(st, idx) != 0 {
-                        let value = ffi::lua_gettop(st);
-                        self.add(self.w.entry)?;
-                        self.visit(st, value - 1, depth + 1)?;
-                        self.visit(st, value, depth + 1)?;
-                        ffi::lua_pop(st, 1);
-                    }
-                    Ok(())
-                }
+                ffi::LUA_TTABLE => self.table(st, idx),
                 _ => self.add(self.w.scalar),
             }
         }
+    }
+
+    /// # Safety
+    /// As [`visit`](Self::visit), and `idx` holds a table.
+    unsafe fn table(&mut self, st: *mut ffi::lua_State, idx: c_int) -> Result<(), Overweight> {
+        self.add(self.w.table)?;
+        if interrupt::requested() {
+            return Err(Overweight::Stopped);
+        }
+        // SAFETY: as the function's contract; every push below is within
+        // the room checked here, and each loop pops back to where it began
+        // (lua_next pops the key it is given and pushes a key and a value).
+        unsafe {
+            let t = ffi::lua_topointer(st, idx);
+            if self.path.contains(&t) {
+                return Ok(());
+            }
+            if self.path.len() >= self.max_depth || ffi::lua_checkstack(st, 3) == 0 {
+                return Err(Overweight::Deep);
+            }
+            self.path.push(t);
+            let len = if self.w.by_length {
+                ffi::lua_rawlen(st, idx)
+            } else {
+                0
+            };
+            if len > 0 {
+                for i in 1..=len {
+                    self.add(self.w.entry.saturating_add(self.w.scalar))?;
+                    ffi::lua_rawgeti(st, idx, i as ffi::lua_Integer);
+                    let r = self.visit(st, ffi::lua_gettop(st));
+                    ffi::lua_pop(st, 1);
+                    r?;
+                }
+            } else {
+                ffi::lua_pushnil(st);
+                while ffi::lua_next(st, idx) != 0 {
+                    let value = ffi::lua_gettop(st);
+                    let r = self.add(self.w.entry).and_then(|()| {
+                        self.visit(st, value - 1)?;
+                        self.visit(st, value)
+                    });
+                    if r.is_err() {
+                        ffi::lua_pop(st, 2);
+                        return r;
+                    }
+                    ffi::lua_pop(st, 1);
+                }
+            }
+            self.path.pop();
+        }
+        Ok(())
     }
 }
 
@@ -197,22 +248,60 @@ mod tests {
         assert_eq!(many, Ok(24 + 4 * (8 + 16) + 5 * 1024));
     }
 
+    /// The JSON weight is a lower bound of mlua's serde output: sequences
+    /// to their border, holes as `null`, other keys of a sequence dropped.
+    #[cfg(feature = "temporal")]
     #[test]
     fn json_weights_stay_under_the_text() {
-        for (src, text) in [
-            ("return {1, 2, 3}", "[1,2,3]"),
-            ("return {}", "{}"),
-            ("return {a = 'x', b = true}", r#"{"a":"x","b":true}"#),
-            ("return {{}, {{}}}", "[[],[[]]]"),
-            ("return 'caf\\u{e9}'", "\"café\""),
+        let holey = "local a = {} for i = 1, 64 do a[i] = true end
+                     for i = 2, 63 do a[i] = nil end return a";
+        for src in [
+            "return {1, 2, 3}",
+            "return {}",
+            "return {a = 'x', b = true}",
+            "return {{}, {{}}}",
+            "return 'caf\\u{e9}\\n\\0'",
+            "return {1, 2, 3, pad = string.rep('x', 1000)}",
+            "return {x = {[1] = 'one', [2] = 'two'}}",
+            "return {1.5, -2^63, 1e300, 0/0 == 0/0}",
+            holey,
         ] {
-            let w = weigh_src(src, Weights::JSON, usize::MAX, 10).expect("weighed");
-            assert!(
-                w <= text.len(),
-                "{src}: weighed {w}, JSON is {}",
-                text.len()
-            );
+            let lua = Lua::new();
+            let values: MultiValue = lua.load(src).eval().expect("the test's chunk runs");
+            let w = weigh(&lua, &values, Weights::JSON, usize::MAX, 10).expect("weighed");
+            let value = values.into_iter().next().expect("one value");
+            let json: serde_json::Value = mlua::LuaSerdeExt::from_value_with(
+                &lua,
+                value,
+                mlua::serde::DeserializeOptions::new().deny_unsupported_types(true),
+            )
+            .expect("JSON");
+            let text = json.to_string();
+            assert!(w <= text.len(), "{src}: weighed {w}, JSON is {text}");
         }
+    }
+
+    /// A sequence with holes is as long as its border, whatever `next`
+    /// finds in it: 2 entries under a border of 65,536 weigh as 65,536.
+    #[test]
+    fn holes_below_the_border_weigh_as_json_writes_them() {
+        let src = "local a = {} for i = 1, 65536 do a[i] = true end
+                   for i = 2, 65535 do a[i] = nil end
+                   local t = {} for i = 1, 20 do t[i] = a end return t";
+        assert_eq!(
+            weigh_src(src, Weights::JSON, 1 << 20, 128),
+            Err(Overweight::Large)
+        );
+    }
+
+    /// A table that holds itself is weighed once on each path: an object
+    /// whose `__index` is itself is an ordinary result.
+    #[test]
+    fn cycles_are_counted_not_walked_again() {
+        let src = "local M = {x = 1} M.__index = M M.self = M return M";
+        let w = weigh_src(src, Weights::RUST, usize::MAX, 10).expect("weighed");
+        // M, three entries with string keys, the number, M twice more.
+        assert_eq!(w, 24 + 3 * 8 + (24 + 1) + (24 + 7) + (24 + 4) + 16 + 2 * 24);
     }
 
     #[test]

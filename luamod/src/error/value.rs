@@ -136,13 +136,17 @@ impl LuaError {
     /// assert_eq!((w.kind(), w.retryable()), (ErrorKind::Timeout, Some(true)));
     /// ```
     pub fn wrap(self, context: impl fmt::Display) -> Self {
-        let mut message = format!("{context}: {}", self.message);
-        if message.len() > Self::MAX_WRAPPED_MESSAGE {
-            let mut cut = Self::MAX_WRAPPED_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+        // Written into a capped buffer, not formatted whole and then cut:
+        // a script's message of many megabytes would otherwise be copied
+        // in full, and the cut string keep that capacity.
+        let mut capped = Capped {
+            buf: String::new(),
+            cap: Self::MAX_WRAPPED_MESSAGE,
+            over: false,
+        };
+        let _ = fmt::write(&mut capped, format_args!("{context}: {}", self.message));
+        let mut message = capped.buf;
+        if capped.over {
             message.push('…');
         }
         let mut e = LuaError {
@@ -155,6 +159,33 @@ impl LuaError {
         };
         e.limit_causes();
         e
+    }
+
+    /// Bytes this error holds on the heap: its strings, details and
+    /// causes. Error values are userdata whose Lua size includes it, so
+    /// that the memory limit sees what a script keeps through them.
+    pub(crate) fn heap_size(&self) -> usize {
+        /// A details map's node, per entry (a rough share of a B-tree node).
+        const DETAIL_ENTRY: usize = 64;
+        let mut n = 0usize;
+        let mut cur = Some(self);
+        while let Some(e) = cur {
+            n = n
+                .saturating_add(e.message.capacity())
+                .saturating_add(e.stack.as_ref().map_or(0, String::capacity));
+            for (k, v) in &e.details {
+                let value = match v {
+                    Detail::String(s) => s.capacity(),
+                    _ => 0,
+                };
+                n = n.saturating_add(DETAIL_ENTRY + k.capacity() + value);
+            }
+            cur = e.cause.as_deref();
+            if cur.is_some() {
+                n = n.saturating_add(std::mem::size_of::<LuaError>());
+            }
+        }
+        n
     }
 
     /// The kind.
@@ -201,10 +232,71 @@ impl fmt::Display for LuaError {
     }
 }
 
+/// A `fmt::Write` that keeps the first `cap` bytes (whole characters) and
+/// stops the formatting past them.
+struct Capped {
+    buf: String,
+    cap: usize,
+    over: bool,
+}
+
+impl fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.cap - self.buf.len();
+        if s.len() <= room {
+            self.buf.push_str(s);
+            return Ok(());
+        }
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.buf.push_str(&s[..cut]);
+        self.over = true;
+        Err(fmt::Error)
+    }
+}
+
 impl std::error::Error for LuaError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause
             .as_deref()
             .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = LuaError::MAX_WRAPPED_MESSAGE;
+
+    #[test]
+    fn wrap_cuts_a_long_message_at_a_character_and_keeps_no_more() {
+        let w = LuaError::new(ErrorKind::Unknown, "é".repeat(1 << 20)).wrap("ctx");
+        let m = w.message();
+        assert!(m.starts_with("ctx: é") && m.ends_with('…'), "{m}");
+        assert!(m.len() <= MAX + '…'.len_utf8(), "{}", m.len());
+        // The megabyte was not copied into the new message.
+        assert!(w.message.capacity() <= 2 * MAX, "{}", w.message.capacity());
+        // A message that fits exactly is kept whole.
+        let fit = LuaError::new(ErrorKind::Unknown, "x".repeat(MAX - "ctx: ".len())).wrap("ctx");
+        assert_eq!(fit.message().len(), MAX);
+        assert!(!fit.message().ends_with('…'));
+    }
+
+    #[test]
+    fn heap_size_counts_messages_details_stacks_and_causes() {
+        let mut e =
+            LuaError::new(ErrorKind::Unknown, "x".repeat(1000)).with_detail("k", "v".repeat(500));
+        e.stack = Some("s".repeat(300));
+        let alone = e.heap_size();
+        assert!(alone >= 1000 + 500 + 300, "{alone}");
+        let w = e.wrap("ctx");
+        assert!(
+            w.heap_size() >= alone + w.message().len(),
+            "{}",
+            w.heap_size()
+        );
     }
 }

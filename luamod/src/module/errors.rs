@@ -409,7 +409,11 @@ unsafe extern "C-unwind" fn make_error_value(state: *mut lua_State) -> c_int {
             if v.stack.is_none() {
                 v.stack = Some(crate::ffi::stack::string_at(cx.state(), 2));
             }
-            crate::userdata::push(cx, ErrorValue(v))
+            // The copy's strings are charged to Lua with the object: a
+            // script that keeps many errors of a long message keeps that
+            // much Lua memory.
+            let heap = v.heap_size();
+            crate::userdata::push_sized(cx, ErrorValue(v), heap)
         })
     }
 }

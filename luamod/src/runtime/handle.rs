@@ -2,12 +2,13 @@
 //! processes and to shut the workers down.
 
 use super::idmap::{self, IdMap};
+use std::any::TypeId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mlua::FromLuaMulti;
+use mlua::{FromLuaMulti, Lua, MultiValue};
 use tokio::sync::oneshot;
 
 use super::preempt::Preempt;
@@ -15,6 +16,7 @@ use super::script::{Entry, Script};
 use super::shared::Shared;
 use super::worker::{self, Msg, SpawnRequest, WorkerStats};
 use crate::command::Pid;
+use crate::convert::weight::{Overweight, Weights, weigh};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::security::{Context, Policy};
 
@@ -37,12 +39,16 @@ pub struct SpawnOptions {
     /// The seed of the process's `math.random` (default: fresh for a
     /// process, 0 for a workflow, whose sequence must replay).
     pub seed: Option<u64>,
-    /// The most [`Runtime::run`] copies out of Lua converting the
-    /// process's results, in bytes, counting every reference: a string
-    /// returned a thousand times over (`{s, s, s, ...}`) counts a thousand
-    /// times. `None` is [`SpawnOptions::RESULT_LIMIT`]. Results past it, or
-    /// nested more than [`SpawnOptions::RESULT_DEPTH`] tables deep, fail
-    /// the run before any conversion.
+    /// The most [`Runtime::run`] and [`Runtime::run_with`] copy out of
+    /// Lua converting the process's results, in bytes (an estimate, within
+    /// a small factor), counting every reference: a string returned a
+    /// thousand times over (`{s, s, s, ...}`) counts a thousand times.
+    /// `None` is [`SpawnOptions::RESULT_LIMIT`]. Results past it, or nested
+    /// more than [`SpawnOptions::RESULT_DEPTH`] tables deep, fail the run
+    /// before any conversion. Every returned value is weighed, whatever
+    /// `R` reads of it, except for `R = ()`. The weighing takes time in
+    /// proportion to the limit: a huge one lets a script's results take as
+    /// long to weigh as to copy (the unyielding limit still stops both).
     pub result_limit: Option<usize>,
 }
 
@@ -53,6 +59,31 @@ impl SpawnOptions {
 
     /// How deep [`Runtime::run`]'s results may nest tables.
     pub const RESULT_DEPTH: usize = 1000;
+}
+
+/// Refuses results whose conversion would copy more than `limit` bytes
+/// (every reference counted) or that nest tables past
+/// [`SpawnOptions::RESULT_DEPTH`].
+pub(super) fn check_results(lua: &Lua, values: &MultiValue, limit: usize) -> Result<(), Error> {
+    let depth = SpawnOptions::RESULT_DEPTH;
+    let exhausted =
+        |m: String| Error::from_lua_error(LuaError::new(ErrorKind::ResourceExhausted, m));
+    match weigh(lua, values, Weights::RUST, limit, depth) {
+        Ok(_) => Ok(()),
+        Err(Overweight::Large) => Err(exhausted(format!(
+            "the process's results are too large to convert: more than {limit} bytes \
+             counting every reference"
+        ))),
+        Err(Overweight::Deep) => Err(exhausted(format!(
+            "the process's results nest tables more than {depth} deep"
+        ))),
+        Err(Overweight::Stopped) => Err(Error::new(
+            "the process was stopped while its results were weighed",
+        )),
+        Err(Overweight::Failed(e)) => Err(Error::new(format!(
+            "the process's results could not be weighed: {e}"
+        ))),
+    }
 }
 
 pub(super) struct WorkerHandle {
@@ -226,7 +257,10 @@ impl Runtime {
             opts,
             Box::new(move |lua, r| {
                 let r = r.and_then(|mv| {
-                    super::shared::check_results(lua, &mv, limit)?;
+                    // `()` reads nothing of what it is given.
+                    if TypeId::of::<R>() != TypeId::of::<()>() {
+                        check_results(lua, &mv, limit)?;
+                    }
                     R::from_lua_multi(mv, lua).map_err(Error::from)
                 });
                 let _ = tx.send(r);

@@ -43,32 +43,11 @@ impl<'a> Completed<'a> {
     pub fn values<R: FromLuaMulti>(&self) -> Result<R, Error> {
         match self.result {
             Ok(v) => {
-                check_results(self.lua, v, super::SpawnOptions::RESULT_LIMIT)?;
+                super::handle::check_results(self.lua, v, super::SpawnOptions::RESULT_LIMIT)?;
                 R::from_lua_multi(v.clone(), self.lua).map_err(Error::from)
             }
             Err(e) => Err(e.clone()),
         }
-    }
-}
-
-/// Refuses results whose conversion would copy more than `limit` bytes
-/// (every reference counted) or that nest tables past
-/// [`SpawnOptions::RESULT_DEPTH`](super::SpawnOptions::RESULT_DEPTH).
-pub(crate) fn check_results(lua: &Lua, values: &MultiValue, limit: usize) -> Result<(), Error> {
-    use crate::convert::weight::{Overweight, Weights, weigh};
-    let depth = super::SpawnOptions::RESULT_DEPTH;
-    match weigh(lua, values, Weights::RUST, limit, depth) {
-        Ok(_) => Ok(()),
-        Err(Overweight::Large) => Err(Error::new(format!(
-            "the process's results are too large to convert: more than {limit} bytes \
-             counting every reference (SpawnOptions::result_limit)"
-        ))),
-        Err(Overweight::Deep) => Err(Error::new(format!(
-            "the process's results nest tables more than {depth} deep"
-        ))),
-        Err(Overweight::Stopped) => Err(Error::new(
-            "the process was stopped while its results were weighed",
-        )),
     }
 }
 

@@ -126,6 +126,8 @@ pub(crate) struct Worker {
     /// luamod's allocator on the worker's state: exports use allocation
     /// windows instead of `lua_pcall`, and limits are set here.
     memory: MemoryControl,
+    /// Bytes in use after the last collection `finish` forced.
+    collected_to: std::cell::Cell<usize>,
     shared: Arc<Shared>,
     procs: IdMap<Pid, Proc>,
     ready: VecDeque<Pid>,
@@ -359,6 +361,7 @@ impl Worker {
         Ok(Worker {
             index,
             memory,
+            collected_to: std::cell::Cell::new(0),
             shared,
             procs: idmap::new(),
             ready: VecDeque::new(),
@@ -728,6 +731,7 @@ impl Worker {
         // script's code (a `FromLua` reading through `__index`), so it runs
         // as a step of the process: the unyielding limit and a shutdown
         // stop that code as any other.
+        let exhausted = matches!(&result, Err(e) if e.kind() == Some(ErrorKind::ResourceExhausted));
         let step = self.shared.preempt.enter_step(self.index, pid, p.state);
         let lua = &self.lua;
         if let Some(hook) = &self.shared.on_complete {
@@ -746,6 +750,7 @@ impl Worker {
         {
             eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
         }
+        self.collect_if_full(exhausted);
         drop(step);
         // A stop the step's code earned (the unyielding limit).
         self.shared.preempt.forget(pid);
@@ -753,6 +758,32 @@ impl Worker {
 }
 
 impl Worker {
+    /// Runs a full collection, finalizers included, when the state is near
+    /// its memory limit: after a process ran out of memory, or once it has
+    /// grown by an eighth of the limit since the last one, past seven
+    /// eighths. Lua's own collection on a failed allocation is an
+    /// emergency one, which runs no finalizer and so frees no userdata: a
+    /// process that fills the state with objects (error values, say) and
+    /// ends would otherwise leave every later process on the worker out of
+    /// memory. The growth rule keeps a state whose live data is near the
+    /// limit from collecting after every process.
+    fn collect_if_full(&self, exhausted: bool) {
+        let Some(limit) = self.shared.memory_limit else {
+            return;
+        };
+        let used = self.memory.used();
+        let grown = used.saturating_sub(self.collected_to.get()) >= limit / 8;
+        if exhausted || (used > limit / 8 * 7 && grown) {
+            // Twice: the first runs the finalizers, and the objects they
+            // finalized are freed by the next. An error here is a
+            // finalizer's (reported by Lua as a warning) or the collection
+            // stopped: nothing to hand on.
+            let _ = self.lua.gc_collect();
+            let _ = self.lua.gc_collect();
+            self.collected_to.set(self.memory.used());
+        }
+    }
+
     /// Drops the context entry of a process that ended (children can no
     /// longer inherit from it).
     fn forget_context(&self, pid: Pid) {

@@ -438,6 +438,9 @@ fn result_json(lua: &Lua, r: Result<MultiValue, Error>, limit: usize) -> Result<
                 "the workflow's result is too large for Temporal: over {limit} bytes as JSON"
             ));
         }
+        Err(Overweight::Failed(e)) => {
+            return Err(format!("the workflow's result could not be weighed: {e}"));
+        }
         Err(Overweight::Stopped) => {
             return Err("the workflow was stopped while its result was weighed".to_owned());
         }

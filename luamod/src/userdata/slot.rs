@@ -209,11 +209,24 @@ unsafe fn borrow_mut<'a, T: 'static, const ENTRY: bool>(
 /// Pushes `value` as a new object of class `T`.
 #[doc(hidden)]
 pub fn push<T: LuaClass>(cx: &CallCx, value: T) -> Result<c_int, CallError> {
+    push_sized(cx, value, 0)
+}
+
+/// [`push`], with a block `extra` bytes larger than the value needs: what
+/// the value holds on the Rust heap, so that Lua's memory accounting (and
+/// a memory limit) sees it for as long as the object lives. The extra
+/// bytes are never touched.
+pub(crate) fn push_sized<T: LuaClass>(
+    cx: &CallCx,
+    value: T,
+    extra: usize,
+) -> Result<c_int, CallError> {
     let state = cx.state();
+    let size = alloc_size::<T>().saturating_add(extra);
     let class = T::CLASS;
     // SAFETY: live state with room checked; the metatable exists after
-    // ensure_metatable. lua_newuserdatauv returns a block of alloc_size
-    // bytes aligned to at least LUA_ALIGN, inside which slot_ptr finds an
+    // ensure_metatable. lua_newuserdatauv returns a block of at least
+    // alloc_size bytes aligned to at least LUA_ALIGN, inside which slot_ptr finds an
     // aligned Slot<T>; it is fully initialised before the metatable (and
     // with it `__gc`) is attached, so `__gc` never sees uninit memory.
     unsafe {
@@ -225,7 +238,7 @@ pub fn push<T: LuaClass>(cx: &CallCx, value: T) -> Result<c_int, CallError> {
         // this frame, and only then moved in: nothing raises after the move.
         let mark = key(class) as *mut c_void;
         cx.alloc(0, |st| {
-            crate::ffi::vm::new_userdata(st, alloc_size::<T>(), mark);
+            crate::ffi::vm::new_userdata(st, size, mark);
         })?;
         let block = ffi::lua_touserdata(state, -1);
         slot_ptr::<T>(block).write(Slot {
