@@ -33,6 +33,9 @@ pub mod http_client {
     /// The most redirects one request follows.
     pub const MAX_REDIRECTS: usize = 10;
 
+    /// The most headers one request sets.
+    pub const MAX_HEADERS: usize = 256;
+
     /// The resource a URL's permission is checked on: scheme, normalized
     /// host, explicit port, path and query (no user info, no fragment).
     /// Only `http` and `https` URLs with a host are accepted.
@@ -216,6 +219,18 @@ pub mod http_client {
         let mut url = parse(&req.url)?;
         let mut body = req.body.map(|b| b.0);
         let mut headers = req.headers.unwrap_or_default();
+        // The `http` crate panics past 24,576 header names; no server takes
+        // anywhere near that many.
+        if headers.len() > MAX_HEADERS {
+            return Err(LuaError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "too many headers: {} (at most {MAX_HEADERS})",
+                    headers.len()
+                ),
+            )
+            .with_retryable(false));
+        }
         // The host is the URL's, which the policy checked.
         if headers.keys().any(|k| k.eq_ignore_ascii_case("host")) {
             return Err(LuaError::new(

@@ -63,6 +63,27 @@ pub fn io_error(op: &str, path: &str, e: std::io::Error) -> LuaError {
         .with_detail("path", path)
 }
 
+/// The longest path the kernel takes (Linux's `PATH_MAX` less its NUL).
+/// A longer one names nothing, and [`resolved`] would pay for it with its
+/// length squared (every prefix is resolved in turn): a script's 4 MB path
+/// held a blocking thread for minutes.
+pub const MAX_PATH: usize = 4095;
+
+/// Refuses a path past [`MAX_PATH`], without repeating it.
+fn within_length(op: &str, path: &str) -> Result<(), LuaError> {
+    if path.len() > MAX_PATH {
+        return Err(LuaError::new(
+            ErrorKind::Invalid,
+            format!(
+                "{op}: path too long ({} bytes; at most {MAX_PATH})",
+                path.len()
+            ),
+        )
+        .with_retryable(false));
+    }
+    Ok(())
+}
+
 fn invalid(op: &str, path: &str, why: &str) -> LuaError {
     LuaError::new(ErrorKind::Invalid, format!("{op} '{path}': {why}"))
         .with_retryable(false)
@@ -149,6 +170,7 @@ pub fn check_real(
 
 /// Checks `action` on where `path` leads (see [`resolved`]).
 pub fn check_resolved(ctx: &Context, action: &str, path: &str) -> Result<PathBuf, LuaError> {
+    within_length(action, path)?;
     let r = resolved(path);
     check_real(ctx, action, &r, path)?;
     Ok(r)
@@ -183,6 +205,7 @@ pub fn open_checked(
     if path.is_empty() {
         return Err(invalid(op, path, "empty path"));
     }
+    within_length(op, path)?;
     // First where the text leads, so a file outside is not even opened
     // (some device files act on open); then the descriptor, which counts.
     check_resolved(ctx, action, path)?;
@@ -226,6 +249,7 @@ pub fn beneath_checked(
     op: &str,
     path: &str,
 ) -> Result<Beneath, LuaError> {
+    within_length(op, path)?;
     let p = Path::new(path);
     let name = match p.components().next_back() {
         Some(Component::Normal(n)) if !path.ends_with('/') && !path.ends_with("/.") => {

@@ -220,6 +220,19 @@ pub mod sql {
         conn: Conn,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, LuaError> {
+        blocking_until(conn, move |db, _| f(db)).await
+    }
+
+    /// [`blocking`] for work of many statements, which asks `stopped`
+    /// between two: SQLite checks an interrupt only inside a statement's
+    /// loops (one without loops never sees it) and clears it when the next
+    /// statement starts.
+    async fn blocking_until<T: Send + 'static>(
+        conn: Conn,
+        f: impl FnOnce(&mut rusqlite::Connection, &dyn Fn() -> bool) -> rusqlite::Result<T>
+        + Send
+        + 'static,
+    ) -> Result<T, LuaError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut guard = StopOnDrop {
             stop: stop.clone(),
@@ -238,7 +251,8 @@ pub mod sql {
             // the statement would be lost; the progress handler is not.
             let seen = stop.clone();
             c.progress_handler(1000, Some(move || seen.load(Ordering::SeqCst)));
-            let r = f(&mut c).map_err(sql_error);
+            let stopped = || stop.load(Ordering::SeqCst);
+            let r = f(&mut c, &stopped).map_err(sql_error);
             c.progress_handler(0, None::<fn() -> bool>);
             r
         })
@@ -325,10 +339,17 @@ pub mod sql {
     }
 
     async fn batch(c: Batch, _: HandlerCx) -> Result<usize, LuaError> {
-        blocking(c.conn, move |db| {
+        blocking_until(c.conn, move |db, stopped| {
             let tx = db.transaction()?;
             let mut changed = 0;
             for s in &c.statements {
+                if stopped() {
+                    // Rolled back as the transaction drops.
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                        None,
+                    ));
+                }
                 changed += tx.execute(&s.sql, rusqlite::params_from_iter(params(&s.params)))?;
             }
             tx.commit()?;

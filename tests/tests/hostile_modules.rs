@@ -326,6 +326,79 @@ async fn a_cancelled_transaction_rolls_back_at_once() {
     assert_eq!(count, 1, "the cancelled insert was rolled back");
 }
 
+/// Cancelled inside `db:batch` (by its deadline): the batch stops between
+/// two statements and rolls back. SQLite sees an interrupt only inside a
+/// statement's loops, so a batch of statements without loops ran on for
+/// every statement after the process was gone, and then committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_batch_stops_between_statements_and_rolls_back() {
+    let dirs = Dirs::new("sqlbatch");
+    let rt = runtime_for(&dirs);
+    let db = dirs.allowed.join("batch.db");
+    let src = dirs.lua(
+        "local sql = require('sql')
+        local db = assert(sql.open(ALLOWED .. '/batch.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        local s = { sql = 'INSERT INTO t VALUES (length(hex(zeroblob(100000))))' }
+        local list = {}
+        for i = 1, 20000 do list[i] = s end
+        return db:batch(list)",
+    );
+    let opts = SpawnOptions {
+        deadline: Some(Duration::from_millis(300)),
+        ..SpawnOptions::default()
+    };
+    let pid = rt.spawn(&src, opts).unwrap();
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
+    let count = tokio::task::spawn_blocking(move || {
+        let c = rusqlite_open(&db);
+        c.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(count, 1, "the cancelled batch was rolled back");
+}
+
+/// Paths past what the kernel takes are refused before they are resolved
+/// (resolving checks every prefix: a 2 MB path held a blocking thread for
+/// about a minute, and one of 64 MB for hours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_longer_than_the_kernel_takes_are_refused_at_once() {
+    let dirs = Dirs::new("longpath");
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(&format!(
+        "{PROBE}
+        local fs, sql = require('fs'), require('sql')
+        local long = ALLOWED .. '/' .. ('a/'):rep(1 << 20)
+        try('read', fs.read(long))
+        try('write', fs.write(long .. 'f', 'x'))
+        try('list', fs.list(long))
+        try('remove', fs.remove(long .. 'f'))
+        try('open', sql.open(long .. 'db'))
+        out[#out + 1] = 'exists=' .. tostring(fs.exists(long))
+        local _, err = fs.read(long)
+        out[#out + 1] = 'says why=' .. tostring(err:message():find('path too long', 1, true) ~= nil)
+        out[#out + 1] = 'short message=' .. tostring(#err:message() < 200)
+        return out"
+    ));
+    assert_eq!(
+        outcomes(&rt, &src).await,
+        [
+            "read=INVALID",
+            "write=INVALID",
+            "list=INVALID",
+            "remove=INVALID",
+            "open=INVALID",
+            "exists=false",
+            "says why=true",
+            "short message=true",
+        ]
+    );
+}
+
 /// A connection of the test's own, which waits for locks (no time limit of
 /// the test: it waits as long as the lock is held).
 fn rusqlite_open(path: &Path) -> luamod_tests::sqlite::Connection {
@@ -439,6 +512,9 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
         try('scheme', http.get('file:///etc/passwd'))
         try('unspecified', http.get('http://0:' .. EP .. '/hello'))
         try('host header', http.request({{ url = GOOD .. '/hello', headers = {{ HOST = '127.0.0.2:' .. EP }} }}))
+        -- The `http` crate panics past 24,576 header names.
+        local many = {{}} for i = 1, 30000 do many['x-' .. i] = 'v' end
+        try('too many headers', http.request({{ url = GOOD .. '/hello', headers = many }}))
         try('good', http.get(GOOD .. '/hello'))
         try('good upper case', http.get('HTTP://127.0.0.1:' .. GP .. '/hello'))
         try('good dots', http.get(GOOD .. '/a/../hello'))
@@ -461,6 +537,7 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
             "scheme=PERMISSION_DENIED",
             "unspecified=PERMISSION_DENIED",
             "host header=INVALID",
+            "too many headers=INVALID",
             "good=ok",
             "good upper case=PERMISSION_DENIED",
             "good dots=ok",
