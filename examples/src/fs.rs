@@ -8,7 +8,7 @@
 //! `/srv/data/*` cannot be left through `/srv/data/../etc/passwd` or a
 //! link inside `/srv/data`. Patterns name real, absolute paths.
 
-pub use self::fs::{DEFAULT_READ_LIMIT, FsConfig, MODULE};
+pub use self::fs::{DEFAULT_READ_LIMIT, FsConfig, MAX_LIST, MODULE};
 
 /// Files and directories. Contents are Lua strings (bytes, not only UTF-8).
 #[luamod::module(name = "fs", class(io), state = FsConfig)]
@@ -91,13 +91,32 @@ pub mod fs {
         .await
     }
 
-    /// The names in a directory, sorted.
+    /// The most names `fs.list` returns: a longer listing is `nil, err` of
+    /// kind `RESOURCE_EXHAUSTED` (a script can fill a directory with a
+    /// million files, and each listing would copy all their names).
+    pub const MAX_LIST: usize = 100_000;
+
+    /// The names in a directory, sorted (at most [`MAX_LIST`]).
     #[luamod::function(permission = "fs.read", resource = path)]
     pub async fn list(cx: HandlerCx, path: String) -> Result<Vec<String>, LuaError> {
         blocking(move || {
             let dir = paths::open_checked(cx.context(), "fs.read", "list", &path, true)?;
             let mut names = Vec::new();
             for entry in std::fs::read_dir(dir.path()).map_err(|e| io_error("list", &path, e))? {
+                // A cancel drops the future, not this closure: it asks.
+                if cx.cancel().is_cancelled() {
+                    return Err(LuaError::new(
+                        ErrorKind::Canceled,
+                        "the listing was cancelled",
+                    ));
+                }
+                if names.len() == MAX_LIST {
+                    return Err(LuaError::new(
+                        ErrorKind::ResourceExhausted,
+                        format!("list '{path}': more than {MAX_LIST} entries"),
+                    )
+                    .with_retryable(false));
+                }
                 let entry = entry.map_err(|e| io_error("list", &path, e))?;
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }

@@ -297,6 +297,13 @@ async fn print_goes_to_the_host_hook() {
         *lines.lock().unwrap(),
         vec!["a\t1\tnil\ttrue\tobj".to_owned(), String::new()]
     );
+    // A line of any length reaches the hook cut to 64 KiB (it is copied
+    // into Rust, three times over if it is not UTF-8).
+    let _: () = rt.run("print(string.rep('\\255', 8 << 20))").await.unwrap();
+    let lines = lines.lock().unwrap();
+    let long = &lines[2];
+    assert!(long.len() < 3 * (64 << 10) + 100, "{}", long.len());
+    assert!(long.ends_with(&format!("... ({} bytes cut)", (8 << 20) - (64 << 10))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1023,8 +1023,9 @@ async fn weighing_emptied_tables_stops_at_the_unyielding_limit() {
         .unyielding_limit(Duration::from_millis(200))
         .build()
         .unwrap();
-    let src = "local a = {} for i = 1, 1 << 20 do a[i] = true end
-               for i = 1, (1 << 20) - 1 do a[i] = nil end
+    // Keys in the hash part (holes below a border weigh as elements).
+    let src = "local a = {} for i = 1, 1 << 20 do a[i + 0.5] = true end
+               for i = 1, 1 << 20 do a[i + 0.5] = nil end
                local t = {} for i = 1, 700000 do t[i] = a end
                return t";
     let err = rt.run::<Vec<Vec<bool>>>(src).await.unwrap_err();
@@ -1067,6 +1068,25 @@ async fn error_values_kept_by_the_thousand_count_against_the_memory_limit() {
         .await
         .unwrap();
     assert_eq!(n, 8);
+}
+
+/// A process's error reaches the host as text copied into Rust (and kept
+/// until the process is joined): its message and its traceback, whose
+/// function names are the script's, are cut to a bounded length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_errors_reach_the_host_cut_to_a_bounded_length() {
+    let rt = runtime();
+    for src in [
+        "error(string.rep('\\255', 8 << 20), 0)",
+        // A traceback names the local the function was called through.
+        "local id = string.rep('f', 1 << 20)
+         load('local ' .. id .. ' = function() error(\"deep down\") end ' .. id .. '()')()",
+    ] {
+        let err = rt.run::<()>(src).await.unwrap_err();
+        let text = format!("{}{}", err.message(), err.traceback().unwrap_or(""));
+        assert!(text.len() < 256 << 10, "{} bytes", text.len());
+        assert!(text.contains("bytes cut)"), "{}", &text[..200]);
+    }
 }
 
 /// A host's recursive result type: a table of tables.

@@ -344,8 +344,10 @@ async fn a_cancelled_batch_stops_between_statements_and_rolls_back() {
         for i = 1, 20000 do list[i] = s end
         return db:batch(list)",
     );
+    // Long enough for the open and the table (a disk sync) on a busy
+    // machine; the batch takes far longer.
     let opts = SpawnOptions {
-        deadline: Some(Duration::from_millis(300)),
+        deadline: Some(Duration::from_secs(2)),
         ..SpawnOptions::default()
     };
     let pid = rt.spawn(&src, opts).unwrap();
@@ -396,6 +398,30 @@ async fn paths_longer_than_the_kernel_takes_are_refused_at_once() {
             "says why=true",
             "short message=true",
         ]
+    );
+}
+
+/// A directory a script filled is listed up to `fs::MAX_LIST` names: each
+/// listing copies every name into Rust on the blocking pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_a_directory_of_too_many_files_is_refused() {
+    let dirs = Dirs::new("biglist");
+    let full = dirs.allowed.join("full");
+    std::fs::create_dir(&full).unwrap();
+    for i in 0..=fs::MAX_LIST {
+        std::fs::File::create(full.join(i.to_string())).unwrap();
+    }
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(&format!(
+        "{PROBE}
+        local fs = require('fs')
+        try('full', fs.list(ALLOWED .. '/full'))
+        try('small', fs.list(ALLOWED .. '/sub'))
+        return out"
+    ));
+    assert_eq!(
+        outcomes(&rt, &src).await,
+        ["full=RESOURCE_EXHAUSTED", "small=ok"]
     );
 }
 

@@ -302,6 +302,17 @@ impl CallCx {
         }
     }
 
+    /// Whether `n` more bytes would pass the state's memory limit, where
+    /// luamod's allocator can tell (for a block too large to let a
+    /// window defer its failure: it would exist until collected).
+    pub(crate) fn exceeds_limit(&self, n: usize) -> bool {
+        match self.guard() {
+            // SAFETY: the guard's state outlives this call (see `Guard::of`).
+            Guard::Window(st) => unsafe { &*st }.exceeds(n),
+            _ => false,
+        }
+    }
+
     /// Whether an allocation failure was deferred on this state by anything
     /// (this context's guard, or another call context's, such as the one
     /// a panic unwound).

@@ -47,7 +47,8 @@ impl Weights {
     /// Rust values, within a small factor: a `String`'s header, a word
     /// and a tag, a `Vec`'s header, a map entry's share of its table.
     /// mlua's sequences stop at the first hole and its maps read every
-    /// entry, so every entry is weighed.
+    /// entry, so every entry is weighed, and so is every hole below the
+    /// border (serde reads those as elements).
     pub const RUST: Weights = Weights {
         string: 24,
         scalar: 16,
@@ -199,8 +200,10 @@ impl Walk {
                     r?;
                 }
             } else {
+                let mut entries = 0usize;
                 ffi::lua_pushnil(st);
                 while ffi::lua_next(st, idx) != 0 {
+                    entries += 1;
                     let value = ffi::lua_gettop(st);
                     let r = self.add(self.w.entry).and_then(|()| {
                         self.visit(st, value - 1)?;
@@ -212,6 +215,11 @@ impl Walk {
                     }
                     ffi::lua_pop(st, 1);
                 }
+                // A reader that goes by the border (serde into host types:
+                // `Vec<Option<T>>`, `serde_json::Value`) makes an element
+                // of every hole below it.
+                let holes = ffi::lua_rawlen(st, idx).saturating_sub(entries);
+                self.add(holes.saturating_mul(self.w.entry.saturating_add(self.w.scalar)))?;
             }
             self.path.pop();
         }
@@ -290,6 +298,18 @@ mod tests {
                    local t = {} for i = 1, 20 do t[i] = a end return t";
         assert_eq!(
             weigh_src(src, Weights::JSON, 1 << 20, 128),
+            Err(Overweight::Large)
+        );
+    }
+
+    /// Holes below the border weigh as elements for Rust readers too.
+    #[test]
+    fn holes_weigh_for_rust_readers_too() {
+        let src = "local a = {} for i = 1, 1 << 20 do a[i] = true end
+                   for i = 2, (1 << 20) - 1 do a[i] = nil end
+                   local t = {} for i = 1, 100 do t[i] = a end return t";
+        assert_eq!(
+            weigh_src(src, Weights::RUST, 64 << 20, 128),
             Err(Overweight::Large)
         );
     }

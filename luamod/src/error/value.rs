@@ -99,7 +99,8 @@ impl LuaError {
     /// drops the chain) without bound. Older causes are dropped.
     pub const MAX_CAUSES: usize = 8;
 
-    /// The longest message `wrap` builds (1 KiB); longer ones are cut.
+    /// The longest message `wrap` builds (1 KiB); longer ones are cut
+    /// there and end with `…` (three bytes more).
     pub const MAX_WRAPPED_MESSAGE: usize = 1 << 10;
 
     /// Sets the underlying error (keeping at most
@@ -165,7 +166,10 @@ impl LuaError {
     /// causes. Error values are userdata whose Lua size includes it, so
     /// that the memory limit sees what a script keeps through them.
     pub(crate) fn heap_size(&self) -> usize {
-        /// A details map's node, per entry (a rough share of a B-tree node).
+        /// A details map's leaf node (eleven keys and values and a
+        /// header), allocated with its first entry.
+        const DETAILS_NODE: usize = 11 * (24 + 32) + 64;
+        /// Each entry's share of the nodes past the first.
         const DETAIL_ENTRY: usize = 64;
         let mut n = 0usize;
         let mut cur = Some(self);
@@ -173,6 +177,9 @@ impl LuaError {
             n = n
                 .saturating_add(e.message.capacity())
                 .saturating_add(e.stack.as_ref().map_or(0, String::capacity));
+            if !e.details.is_empty() {
+                n = n.saturating_add(DETAILS_NODE);
+            }
             for (k, v) in &e.details {
                 let value = match v {
                     Detail::String(s) => s.capacity(),

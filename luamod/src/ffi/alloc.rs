@@ -50,9 +50,18 @@ pub(crate) struct AllocState {
     /// Whether an injected failure has happened since it was armed.
     injected: Cell<bool>,
     allocations: Cell<u64>,
+    /// Requests refused (or deferred) for the limit or an injected failure.
+    refusals: Cell<u64>,
 }
 
 impl AllocState {
+    /// Whether `grow` more bytes would pass the limit (injected failures
+    /// aside): for callers that can refuse a large block before asking.
+    pub(crate) fn exceeds(&self, grow: usize) -> bool {
+        let limit = self.limit.get();
+        limit != 0 && self.used.get().saturating_add(grow) > limit
+    }
+
     /// Whether the request for `grow` more bytes must fail.
     fn refuse(&self, grow: usize) -> bool {
         if let Some(n) = self.fail_in.get() {
@@ -110,6 +119,7 @@ unsafe extern "C" fn luamod_alloc(
     if nsize > old {
         st.allocations.set(st.allocations.get() + 1);
         if st.refuse(nsize - old) {
+            st.refusals.set(st.refusals.get() + 1);
             if st.window.get() == 0 {
                 return std::ptr::null_mut();
             }
@@ -218,6 +228,7 @@ impl MemoryControl {
             fail_in: Cell::new(None),
             injected: Cell::new(false),
             allocations: Cell::new(0),
+            refusals: Cell::new(0),
         });
         let mem = MemoryControl {
             lua: lua.clone(),
@@ -292,6 +303,12 @@ impl MemoryControl {
     /// Allocations (requests for more memory) since installation.
     pub fn allocations(&self) -> u64 {
         self.state.allocations.get()
+    }
+
+    /// Requests refused so far (past the limit, or injected failures),
+    /// deferred ones included.
+    pub fn refusals(&self) -> u64 {
+        self.state.refusals.get()
     }
 
     /// Failure injection for tests: the `n`-th allocation from now

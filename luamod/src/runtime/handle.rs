@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mlua::{FromLuaMulti, Lua, MultiValue};
+use mlua::FromLuaMulti;
 use tokio::sync::oneshot;
 
 use super::preempt::Preempt;
@@ -16,7 +16,6 @@ use super::script::{Entry, Script};
 use super::shared::Shared;
 use super::worker::{self, Msg, SpawnRequest, WorkerStats};
 use crate::command::Pid;
-use crate::convert::weight::{Overweight, Weights, weigh};
 use crate::error::{Error, ErrorKind, LuaError};
 use crate::security::{Context, Policy};
 
@@ -55,35 +54,10 @@ pub struct SpawnOptions {
 impl SpawnOptions {
     /// The default of [`result_limit`](Self::result_limit): 64 MiB, as
     /// much as one export call may copy out of its arguments.
-    pub const RESULT_LIMIT: usize = crate::call::CallCx::MAX_COPIED;
+    pub const RESULT_LIMIT: usize = super::results::LIMIT;
 
     /// How deep [`Runtime::run`]'s results may nest tables.
-    pub const RESULT_DEPTH: usize = 1000;
-}
-
-/// Refuses results whose conversion would copy more than `limit` bytes
-/// (every reference counted) or that nest tables past
-/// [`SpawnOptions::RESULT_DEPTH`].
-pub(super) fn check_results(lua: &Lua, values: &MultiValue, limit: usize) -> Result<(), Error> {
-    let depth = SpawnOptions::RESULT_DEPTH;
-    let exhausted =
-        |m: String| Error::from_lua_error(LuaError::new(ErrorKind::ResourceExhausted, m));
-    match weigh(lua, values, Weights::RUST, limit, depth) {
-        Ok(_) => Ok(()),
-        Err(Overweight::Large) => Err(exhausted(format!(
-            "the process's results are too large to convert: more than {limit} bytes \
-             counting every reference"
-        ))),
-        Err(Overweight::Deep) => Err(exhausted(format!(
-            "the process's results nest tables more than {depth} deep"
-        ))),
-        Err(Overweight::Stopped) => Err(Error::new(
-            "the process was stopped while its results were weighed",
-        )),
-        Err(Overweight::Failed(e)) => Err(Error::new(format!(
-            "the process's results could not be weighed: {e}"
-        ))),
-    }
+    pub const RESULT_DEPTH: usize = super::results::DEPTH;
 }
 
 pub(super) struct WorkerHandle {
@@ -230,7 +204,10 @@ impl Runtime {
     /// [`SpawnOptions::result_limit`] (64 MiB unless set), or nested more
     /// than [`SpawnOptions::RESULT_DEPTH`] tables deep (a host type that
     /// converts itself recursively would recurse as deep), the run fails
-    /// without converting.
+    /// without converting. A table that holds itself is counted once per
+    /// path, not refused (`M.__index = M` is an ordinary result): a host
+    /// type that converts itself recursively must refuse cycles itself,
+    /// or it recurses until the worker's stack overflows.
     ///
     /// mlua's own conversions read tables raw; a `FromLua` of the host's
     /// that reaches the script's metamethods (`Table::get` through
@@ -259,7 +236,7 @@ impl Runtime {
                 let r = r.and_then(|mv| {
                     // `()` reads nothing of what it is given.
                     if TypeId::of::<R>() != TypeId::of::<()>() {
-                        check_results(lua, &mv, limit)?;
+                        super::results::check(lua, &mv, limit)?;
                     }
                     R::from_lua_multi(mv, lua).map_err(Error::from)
                 });

@@ -28,6 +28,7 @@ mod handle;
 mod idmap;
 mod inbox;
 mod preempt;
+mod results;
 mod resume;
 mod script;
 mod shared;

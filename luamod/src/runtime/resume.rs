@@ -148,18 +148,57 @@ unsafe fn describe_error(st: *mut lua_State, thread: *mut lua_State, mlua_error_
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => true,
             _ => crate::userdata::is_instance(st, -1, <ErrorValue as LuaClass>::CLASS),
         };
-        let msg = if printable {
-            ffi::luaL_tolstring(st, -1, std::ptr::null_mut())
+        // The message, pushed.
+        if printable {
+            ffi::luaL_tolstring(st, -1, std::ptr::null_mut());
         } else {
             ffi::lua_pushfstring(
                 st,
                 c"(error object is a %s value)".as_ptr(),
                 ffi::luaL_typename(st, -1),
-            )
-        };
+            );
+        }
+        let msg = cut_top(st, MAX_MESSAGE);
         ffi::luaL_traceback(st, thread, msg, 0);
+        cut_top(st, MAX_ERROR_TEXT);
         // [error, message, message + traceback] -> [message + traceback]
         ffi::lua_replace(st, -3);
         ffi::lua_pop(st, 1);
+    }
+}
+
+/// The longest error message a process's error keeps (its first bytes).
+const MAX_MESSAGE: usize = 32 << 10;
+
+/// The longest error text (message and traceback) the host receives: it is
+/// copied into Rust, kept until the process is joined, and printed.
+/// Function names in a traceback are the script's, of any length.
+const MAX_ERROR_TEXT: usize = 64 << 10;
+
+/// Replaces the string on top of `st` by its first `max` bytes and a note
+/// of how much was cut, when it is longer; returns the string now on top.
+///
+/// # Safety
+/// A string on top of `st`, inside a protected call (this allocates).
+unsafe fn cut_top(st: *mut lua_State, max: usize) -> *const std::ffi::c_char {
+    // SAFETY: see the function's contract; the pointer returned by
+    // lua_tolstring stays valid while the string is on the stack, which it
+    // is until lua_replace has copied the cut over it. This frame owns
+    // nothing, so a memory error raised here skips no destructor.
+    unsafe {
+        let mut len = 0usize;
+        let s = ffi::lua_tolstring(st, -1, &mut len);
+        if len <= max {
+            return s;
+        }
+        ffi::lua_pushlstring(st, s, max);
+        ffi::lua_pushfstring(
+            st,
+            c"... (%I bytes cut)".as_ptr(),
+            (len - max) as ffi::lua_Integer,
+        );
+        ffi::lua_concat(st, 2);
+        ffi::lua_replace(st, -2);
+        ffi::lua_tolstring(st, -1, std::ptr::null_mut())
     }
 }

@@ -40,10 +40,13 @@ impl<'a> Completed<'a> {
     /// [`Runtime::run`]: super::Runtime::run
     /// [`SpawnOptions::RESULT_LIMIT`]: super::SpawnOptions::RESULT_LIMIT
     /// [`SpawnOptions::RESULT_DEPTH`]: super::SpawnOptions::RESULT_DEPTH
-    pub fn values<R: FromLuaMulti>(&self) -> Result<R, Error> {
+    pub fn values<R: FromLuaMulti + 'static>(&self) -> Result<R, Error> {
         match self.result {
             Ok(v) => {
-                super::handle::check_results(self.lua, v, super::SpawnOptions::RESULT_LIMIT)?;
+                // `()` reads nothing of what it is given.
+                if std::any::TypeId::of::<R>() != std::any::TypeId::of::<()>() {
+                    super::results::check(self.lua, v, super::results::LIMIT)?;
+                }
                 R::from_lua_multi(v.clone(), self.lua).map_err(Error::from)
             }
             Err(e) => Err(e.clone()),

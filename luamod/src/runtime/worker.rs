@@ -126,8 +126,11 @@ pub(crate) struct Worker {
     /// luamod's allocator on the worker's state: exports use allocation
     /// windows instead of `lua_pcall`, and limits are set here.
     memory: MemoryControl,
-    /// Bytes in use after the last collection `finish` forced.
+    /// Bytes in use after the last collection `collect_if_full` forced
+    /// (or less, as seen since).
     collected_to: std::cell::Cell<usize>,
+    /// The allocator's refusals counted by then.
+    refusals_seen: std::cell::Cell<u64>,
     shared: Arc<Shared>,
     procs: IdMap<Pid, Proc>,
     ready: VecDeque<Pid>,
@@ -362,6 +365,7 @@ impl Worker {
             index,
             memory,
             collected_to: std::cell::Cell::new(0),
+            refusals_seen: std::cell::Cell::new(0),
             shared,
             procs: idmap::new(),
             ready: VecDeque::new(),
@@ -549,6 +553,9 @@ impl Worker {
             Err(e) => {
                 self.forget_context(pid);
                 done(&self.lua, Err(Error::from(e)));
+                // A spawn that ran out of memory: the state may be full of
+                // garbage only a full collection frees.
+                self.collect_if_full();
                 return;
             }
         };
@@ -731,7 +738,6 @@ impl Worker {
         // script's code (a `FromLua` reading through `__index`), so it runs
         // as a step of the process: the unyielding limit and a shutdown
         // stop that code as any other.
-        let exhausted = matches!(&result, Err(e) if e.kind() == Some(ErrorKind::ResourceExhausted));
         let step = self.shared.preempt.enter_step(self.index, pid, p.state);
         let lua = &self.lua;
         if let Some(hook) = &self.shared.on_complete {
@@ -750,7 +756,7 @@ impl Worker {
         {
             eprintln!("luamod: the completion of process {pid} panicked; the worker goes on");
         }
-        self.collect_if_full(exhausted);
+        self.collect_if_full();
         drop(step);
         // A stop the step's code earned (the unyielding limit).
         self.shared.preempt.forget(pid);
@@ -758,29 +764,43 @@ impl Worker {
 }
 
 impl Worker {
-    /// Runs a full collection, finalizers included, when the state is near
-    /// its memory limit: after a process ran out of memory, or once it has
-    /// grown by an eighth of the limit since the last one, past seven
-    /// eighths. Lua's own collection on a failed allocation is an
+    /// Runs two full collections, finalizers included, when the state is
+    /// past seven eighths of its memory limit and has either refused an
+    /// allocation or grown by an eighth of the limit since the last such
+    /// collection. Lua's own collection on a failed allocation is an
     /// emergency one, which runs no finalizer and so frees no userdata: a
     /// process that fills the state with objects (error values, say) and
     /// ends would otherwise leave every later process on the worker out of
-    /// memory. The growth rule keeps a state whose live data is near the
-    /// limit from collecting after every process.
-    fn collect_if_full(&self, exhausted: bool) {
+    /// memory. The allocator's own count of refusals is the signal (a
+    /// script can raise "not enough memory" itself), and usage past seven
+    /// eighths the condition, so that a refusal of one huge request in a
+    /// half-empty state, or a state whose live data sits near the limit,
+    /// does not make the worker collect after every process.
+    ///
+    /// Finalizers run with hooks off: a script's `__gc` (only with
+    /// `Sandbox::allow_finalizers`) that loops holds the worker here, as
+    /// it would in any collection.
+    fn collect_if_full(&self) {
         let Some(limit) = self.shared.memory_limit else {
             return;
         };
         let used = self.memory.used();
-        let grown = used.saturating_sub(self.collected_to.get()) >= limit / 8;
-        if exhausted || (used > limit / 8 * 7 && grown) {
+        // Grown from the lowest usage seen since, not from a high mark
+        // that the collector's own work has left behind.
+        if used < self.collected_to.get() {
+            self.collected_to.set(used);
+        }
+        let refusals = self.memory.refusals();
+        let refused = refusals != self.refusals_seen.get();
+        let grown = used - self.collected_to.get() >= limit / 8;
+        if used > limit / 8 * 7 && (refused || grown) {
             // Twice: the first runs the finalizers, and the objects they
-            // finalized are freed by the next. An error here is a
-            // finalizer's (reported by Lua as a warning) or the collection
-            // stopped: nothing to hand on.
+            // finalized are freed by the next. `gc_collect` fails only
+            // when there is no stack room for it; nothing to hand on.
             let _ = self.lua.gc_collect();
             let _ = self.lua.gc_collect();
             self.collected_to.set(self.memory.used());
+            self.refusals_seen.set(self.memory.refusals());
         }
     }
 

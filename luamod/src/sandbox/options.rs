@@ -78,6 +78,8 @@ impl Sandbox {
     }
 
     /// Sends each line `print` writes to `f` (default: standard output).
+    /// A line longer than 64 KiB reaches `f` cut to its first 64 KiB, with
+    /// a note of how many bytes were cut.
     pub fn print_to(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.print = Some(Arc::new(f));
         self

@@ -20,8 +20,13 @@ pub(super) fn install(lua: &Lua, hook: Option<PrintHook>) -> mlua::Result<mlua::
     unsafe { lua.create_c_function(print_line) }
 }
 
+/// The longest line the hook receives (its first bytes, then a note of
+/// how many were cut): a line is copied into Rust and written while the
+/// worker waits, and a script may print hundreds of megabytes at once.
+pub(crate) const MAX_LINE: usize = 64 << 10;
+
 /// `print(...)`: `tostring` of each argument, separated by tabs, as Lua's
-/// own print writes them.
+/// own print writes them (cut past [`MAX_LINE`] bytes).
 unsafe extern "C-unwind" fn print_line(state: *mut lua_State) -> c_int {
     // SAFETY: the line is built on the Lua stack while this frame owns
     // nothing (luaL_tolstring may call `__tostring` and raise); then the
@@ -45,7 +50,12 @@ unsafe extern "C-unwind" fn print_line(state: *mut lua_State) -> c_int {
         }
         let mut len = 0usize;
         let p = ffi::lua_tolstring(state, -1, &mut len);
-        let line = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len));
+        let bytes = std::slice::from_raw_parts(p as *const u8, len.min(MAX_LINE));
+        let mut line = String::from_utf8_lossy(bytes);
+        if len > MAX_LINE {
+            line.to_mut()
+                .push_str(&format!("... ({} bytes cut)", len - MAX_LINE));
+        }
         let lua = Lua::get_or_init_from_ptr(state);
         let hook = lua.app_data_ref::<PrintTarget>().and_then(|t| t.0.clone());
         let printed = catch_unwind(AssertUnwindSafe(|| match &hook {

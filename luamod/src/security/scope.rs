@@ -22,6 +22,8 @@ pub enum Decision {
 pub struct Scope {
     policies: Vec<Policy>,
     parent: Option<Arc<Scope>>,
+    /// How many parents it has.
+    depth: usize,
 }
 
 impl Scope {
@@ -73,11 +75,46 @@ impl Scope {
         }
     }
 
-    /// A child scope: the parent's permissions, restricted by `narrowing`.
+    /// The most parents a scope has: past them, a narrowed scope denies
+    /// everything (a child can only lose permissions). Evaluating and
+    /// dropping a scope walk its parents recursively; a chain of children
+    /// each spawning the next, narrowed every time, would otherwise grow
+    /// without end and overflow the stack.
+    pub const MAX_DEPTH: usize = 64;
+
+    /// A child scope: the parent's permissions, restricted by `narrowing`
+    /// (everything denied past [`MAX_DEPTH`](Self::MAX_DEPTH) parents).
     pub fn narrowed(self: &Arc<Self>, narrowing: Vec<Policy>) -> Scope {
+        if self.depth >= Self::MAX_DEPTH {
+            return Scope::new();
+        }
         Scope {
             policies: narrowing,
             parent: Some(self.clone()),
+            depth: self.depth + 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generations of narrowed children stop adding parents: past
+    /// `MAX_DEPTH` a child is denied everything, and a chain as long as a
+    /// script could spawn evaluates and drops without deep recursion.
+    #[test]
+    fn narrowing_stops_at_the_depth_and_denies_past_it() {
+        let actor = Actor::new("a");
+        let mut scope = Arc::new(Scope::new().with(Policy::allow("x")));
+        for generation in 1..=100_000 {
+            scope = Arc::new(scope.narrowed(vec![Policy::allow("x")]));
+            let allowed = scope.evaluate(&actor, "x", "r") == Decision::Allow;
+            if generation <= 2 * Scope::MAX_DEPTH {
+                assert_eq!(allowed, generation <= Scope::MAX_DEPTH, "{generation}");
+            }
+        }
+        assert!(scope.depth <= Scope::MAX_DEPTH);
+        assert_eq!(scope.evaluate(&actor, "x", "r"), Decision::Undefined);
     }
 }

@@ -223,6 +223,12 @@ pub(crate) fn push_sized<T: LuaClass>(
 ) -> Result<c_int, CallError> {
     let state = cx.state();
     let size = alloc_size::<T>().saturating_add(extra);
+    // Refused before asking: inside the allocation window a block past
+    // the limit would be made anyway (its failure deferred), and it
+    // would stay until the collector finalizes it.
+    if extra > 0 && cx.exceeds_limit(size) {
+        return Err(CallError::OutOfMemory);
+    }
     let class = T::CLASS;
     // SAFETY: live state with room checked; the metatable exists after
     // ensure_metatable. lua_newuserdatauv returns a block of at least
