@@ -96,7 +96,8 @@ pub mod fs {
     /// million files, and each listing would copy all their names).
     pub const MAX_LIST: usize = 100_000;
 
-    /// The names in a directory, sorted (at most [`MAX_LIST`]).
+    /// The names in a directory, sorted; a directory of more than 100,000
+    /// is `nil, err`.
     #[luamod::function(permission = "fs.read", resource = path)]
     pub async fn list(cx: HandlerCx, path: String) -> Result<Vec<String>, LuaError> {
         blocking(move || {

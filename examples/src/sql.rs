@@ -1,7 +1,7 @@
 //! SQLite through rusqlite (bundled). Opening, statements and queries are
 //! commands run on the blocking pool, never on a scheduler worker.
 
-pub use self::sql::{DEFAULT_RESULT_LIMIT, MODULE, SQLITE_HEAP_LIMIT, SqlConfig};
+pub use self::sql::{DEFAULT_RESULT_LIMIT, MAX_OPEN, MODULE, SQLITE_HEAP_LIMIT, SqlConfig};
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
 /// path as resource.
@@ -124,10 +124,52 @@ pub mod sql {
         pub params: Option<Vec<SqlValue>>,
     }
 
+    /// The most databases open at once in the host (every runtime): each
+    /// holds file descriptors, which a script that opens without end would
+    /// otherwise take from the whole host. One left to the collector holds
+    /// its place until it is collected.
+    pub const MAX_OPEN: usize = 256;
+
+    static OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// A connection that is closed on the blocking pool, never on the
+    /// thread that drops it last: closing the last connection of a WAL
+    /// database checkpoints its whole log, and a finalizer on a worker
+    /// would run that inside some other process's step.
+    struct Closing {
+        conn: Option<rusqlite::Connection>,
+        pool: tokio::runtime::Handle,
+    }
+
+    impl std::ops::Deref for Closing {
+        type Target = rusqlite::Connection;
+        fn deref(&self) -> &rusqlite::Connection {
+            // Taken only by `drop`.
+            self.conn.as_ref().unwrap_or_else(|| unreachable!())
+        }
+    }
+
+    impl std::ops::DerefMut for Closing {
+        fn deref_mut(&mut self) -> &mut rusqlite::Connection {
+            self.conn.as_mut().unwrap_or_else(|| unreachable!())
+        }
+    }
+
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            if let Some(conn) = self.conn.take() {
+                self.pool.spawn_blocking(move || {
+                    drop(conn);
+                    OPEN.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        }
+    }
+
     /// An open connection and what can stop the statement it runs.
     #[derive(Clone)]
     struct Conn {
-        db: Arc<Mutex<rusqlite::Connection>>,
+        db: Arc<Mutex<Closing>>,
         interrupt: Arc<rusqlite::InterruptHandle>,
         /// The pool that runs a transaction's ROLLBACK when the process
         /// that began it ends first.
@@ -600,6 +642,15 @@ pub mod sql {
     #[luamod::function(permission = "sql.open", resource = path)]
     pub async fn open(cx: HandlerCx, path: String) -> Result<Db, LuaError> {
         use rusqlite::OpenFlags;
+        if OPEN.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN {
+            OPEN.fetch_sub(1, Ordering::SeqCst);
+            return Err(LuaError::new(
+                ErrorKind::ResourceExhausted,
+                format!("too many open databases (at most {MAX_OPEN} in the host)"),
+            ));
+        }
+        // Counted from here; given back if the open fails.
+        let slot = OpenSlot(true);
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -636,13 +687,36 @@ pub mod sql {
         })
         .await
         .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))??;
+        let pool = tokio::runtime::Handle::current();
+        // The count now goes with the connection (given back when it closes).
+        slot.keep();
         Ok(Db {
             conn: Conn {
                 interrupt: Arc::new(conn.get_interrupt_handle()),
-                db: Arc::new(Mutex::new(conn)),
-                pool: tokio::runtime::Handle::current(),
+                db: Arc::new(Mutex::new(Closing {
+                    conn: Some(conn),
+                    pool: pool.clone(),
+                })),
+                pool,
             },
             path,
         })
+    }
+
+    /// A place among [`MAX_OPEN`], given back unless kept.
+    struct OpenSlot(bool);
+
+    impl OpenSlot {
+        fn keep(mut self) {
+            self.0 = false;
+        }
+    }
+
+    impl Drop for OpenSlot {
+        fn drop(&mut self) {
+            if self.0 {
+                OPEN.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 }

@@ -33,7 +33,8 @@ function fs.read(path) end
 ---@return_overload nil, errors.Error
 function fs.write(path, data) end
 
----The names in a directory, sorted.
+---The names in a directory, sorted; a directory of more than 100,000
+---is `nil, err`.
 ---
 ---Requires permission `fs.read` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async

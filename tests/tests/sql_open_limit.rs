@@ -1,0 +1,43 @@
+//! The example `sql`'s cap on open databases, host-wide. A binary of its
+//! own: the count is the whole process's, and the other suites open
+//! databases concurrently.
+
+#![cfg(not(feature = "luajit"))]
+
+use luamod::prelude::*;
+use luamod_examples::sql;
+
+/// A script that opens databases without end is refused at the cap, with
+/// `RESOURCE_EXHAUSTED`, instead of taking every file descriptor of the
+/// host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_databases_without_end_is_refused_at_the_cap() {
+    let dir = std::env::temp_dir().join(format!("luamod-sql-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(&dir).unwrap();
+    let rt = Runtime::builder()
+        .module(&sql::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
+        .build()
+        .unwrap();
+    let src = format!(
+        "local sql, dir = require('sql'), {:?}
+        local kept = {{}}
+        for i = 1, {} do
+          local db, err = sql.open(dir .. '/db' .. i)
+          if not db then return #kept, err:kind() end
+          kept[i] = db
+        end
+        return #kept, 'never refused'",
+        dir.display().to_string(),
+        sql::MAX_OPEN + 10
+    );
+    let (opened, kind): (usize, String) = rt.run(src.as_str()).await.unwrap();
+    assert_eq!(
+        (opened, kind.as_str()),
+        (sql::MAX_OPEN, "RESOURCE_EXHAUSTED")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
