@@ -1183,6 +1183,25 @@ async fn results_that_expand_when_copied_are_refused_before_the_copy() {
     assert!(copies.iter().all(|s| s.len() == 1 << 20));
 }
 
+/// `Runtime::compile` parses on the host's thread: a text Lua's parser
+/// takes minutes over (a long `or` chain) is given up at the unyielding
+/// limit; ordinary scripts and syntax errors compile as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiling_a_text_that_parses_for_minutes_is_given_up() {
+    let rt = Runtime::builder()
+        .unyielding_limit(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let source = format!("return x{}", " or x".repeat(300_000));
+    let err = rt.compile(&source, "long").unwrap_err();
+    assert!(err.message().contains("took longer than"), "{err}");
+    let err = rt.compile("return +", "broken").unwrap_err();
+    assert!(err.message().contains("broken:1:"), "{err}");
+    let script = rt.compile("return 1 + 1", "two").unwrap();
+    let two: i64 = rt.run(&script).await.unwrap();
+    assert_eq!(two, 2);
+}
+
 /// A process's own source is parsed inside its first step: a source the
 /// parser takes minutes over (a long `or` chain) is stopped by the
 /// deadline like any other work, not parsed before the process exists.

@@ -7,9 +7,11 @@
 //! yield). Outside a runtime nothing is registered and the answer is no.
 
 use std::cell::Cell;
+use std::time::Instant;
 
 thread_local! {
     static CHECK: Cell<Option<fn() -> bool>> = const { Cell::new(None) };
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 /// Registers `check` as this thread's answer (or none).
@@ -20,4 +22,34 @@ pub(crate) fn register(check: Option<fn() -> bool>) {
 /// Whether the work running on this thread should give up.
 pub(crate) fn requested() -> bool {
     CHECK.with(|c| c.get()).is_some_and(|f| f())
+}
+
+/// Until dropped, [`requested`] on this thread answers whether `at` has
+/// passed (work done on a host's thread, outside any process: compiling a
+/// script). The registration it replaces comes back when it drops.
+pub(crate) struct Deadline {
+    check: Option<fn() -> bool>,
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    pub(crate) fn set(at: Instant) -> Deadline {
+        Deadline {
+            check: CHECK.with(|c| c.replace(Some(past_deadline))),
+            at: DEADLINE.with(|d| d.replace(Some(at))),
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        CHECK.with(|c| c.set(self.check));
+        DEADLINE.with(|d| d.set(self.at));
+    }
+}
+
+fn past_deadline() -> bool {
+    DEADLINE
+        .with(|d| d.get())
+        .is_some_and(|at| Instant::now() >= at)
 }

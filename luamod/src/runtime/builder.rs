@@ -205,6 +205,12 @@ impl Builder {
         self
     }
 
+    /// The unyielding limit set so far (compiling is given up past it).
+    #[cfg_attr(not(feature = "temporal"), allow(dead_code))]
+    pub(crate) fn unyielding(&self) -> Duration {
+        self.unyielding_limit
+    }
+
     /// The most bytes each worker's Lua state may hold (default: no
     /// limit). An allocation past it fails with Lua's `not enough memory`
     /// in the process that asked for it; that process ends with a

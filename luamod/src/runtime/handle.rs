@@ -183,13 +183,13 @@ impl Runtime {
     /// syntax error is reported here: `name:LINE: message`). Spawning a
     /// script loads its bytecode instead of parsing the text again.
     ///
-    /// The parse runs on the calling thread with no time limit, and Lua's
-    /// parser is quadratic on some texts (a long chain of `or`): compile
-    /// a script you do not trust where you can afford to wait, or spawn
-    /// its text instead, which is parsed inside the process's first step
-    /// under its deadline.
+    /// The parse runs on the calling thread. Lua's parser is quadratic on
+    /// some texts (a long chain of `or`), so it is fed in pieces and given
+    /// up past the runtime's unyielding limit
+    /// ([`Builder::unyielding_limit`](super::Builder::unyielding_limit),
+    /// 1 s by default), with an error that says so.
     pub fn compile(&self, source: &str, name: &str) -> Result<Script, Error> {
-        Script::compile(source, name)
+        Script::compile(source, name, self.shared.preempt.unyielding())
     }
 
     /// Runs a process to completion and converts its return values: source

@@ -148,6 +148,11 @@ pub(crate) struct Preempt {
 }
 
 impl Preempt {
+    /// How long a step may go on where it cannot yield.
+    pub(crate) fn unyielding(&self) -> Duration {
+        self.unyielding
+    }
+
     /// Preemption for `workers` workers, each process running at most
     /// `slice` before others get their turn, and at most `unyielding`
     /// where it cannot yield.

@@ -13,10 +13,13 @@
 //! did not come from `compile` (scripts themselves get text-only `load`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mlua::{IntoLuaMulti, Lua, MultiValue};
 
 use crate::error::Error;
+use crate::ffi::interrupt;
+use crate::sandbox::load;
 
 /// A script compiled once, to spawn as often as needed (cheap to clone).
 ///
@@ -58,27 +61,36 @@ thread_local! {
 
 impl Script {
     /// Compiles `source`; a syntax error is reported now, with the line
-    /// (`name:LINE: message`).
-    pub(crate) fn compile(source: &str, name: &str) -> Result<Script, Error> {
+    /// (`name:LINE: message`). The parse is fed in pieces and given up
+    /// past `limit` (Lua's parser is quadratic on some texts).
+    pub(crate) fn compile(source: &str, name: &str, limit: Duration) -> Result<Script, Error> {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let deadline = Instant::now() + limit;
+        let chunkname = format!("={name}");
         let bytecode = COMPILER.with(|lua| -> mlua::Result<Vec<u8>> {
+            let _deadline = interrupt::Deadline::set(deadline);
             // The source alone first: its syntax errors read as the
             // script's, and a complete chunk cannot reach past the
             // wrapper below (its blocks are balanced; the wrapper's `end`
             // is on a line of its own, past any comment).
-            lua.load(source)
-                .set_name(format!("={name}"))
-                .into_function()?;
+            load::compile_text(lua, source, &chunkname)?;
             // The factory: the prefix shares the first line, so line
             // numbers stay the script's.
             let wrapped = format!("local _ENV = ... return function(...) {source}\nend");
-            let f = lua
-                .load(wrapped)
-                .set_name(format!("={name}"))
-                .into_function()?;
+            let f = load::compile_text(lua, &wrapped, &chunkname)?;
             // Debug information kept: tracebacks show the script's lines.
             Ok(f.dump(false))
-        })?;
+        });
+        let bytecode = match bytecode {
+            Ok(b) => b,
+            Err(_) if Instant::now() >= deadline => {
+                return Err(Error::new(format!(
+                    "compiling '{name}' took longer than {limit:?} (the runtime's unyielding \
+                     limit); it was given up"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Script(Arc::new(Compiled {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.to_owned(),

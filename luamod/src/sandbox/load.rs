@@ -174,6 +174,24 @@ unsafe extern "C-unwind" fn load_text_in_env(l: *mut lua_State) -> c_int {
     unsafe { load_with(l, Some(c"t"), Some(1)) }
 }
 
+/// Compiles `source` as text (Lua's `load`, chunk name `chunkname`) fed
+/// in pieces: a parse that [`interrupt::requested`] stops between two
+/// ends with the error "the process was stopped".
+pub(crate) fn compile_text(
+    lua: &mlua::Lua,
+    source: &str,
+    chunkname: &str,
+) -> mlua::Result<mlua::Function> {
+    // SAFETY: `load_text` follows the C function protocol.
+    let load = unsafe { lua.create_c_function(load_text) }?;
+    let (f, err): (Option<mlua::Function>, Option<String>) =
+        load.call((lua.create_string(source)?, chunkname))?;
+    f.ok_or_else(|| mlua::Error::SyntaxError {
+        message: err.unwrap_or_default(),
+        incomplete_input: false,
+    })
+}
+
 /// Pushes the `load` of the environment at `env`: a closure over it that
 /// loads into it unless told another environment (text only unless
 /// `binary`).

@@ -332,7 +332,7 @@ impl Builder {
         }
         let mut scripts = BTreeMap::new();
         for (name, source) in self.scripts {
-            let script = Script::compile(&source, &name)?;
+            let script = Script::compile(&source, &name, runtime.unyielding())?;
             if let Some((line, what)) = lint::wall_clock_reads(&source).into_iter().next() {
                 return Err(Error::new(format!(
                     "workflow '{name}': {name}:{line}: reads {what}, a wall clock, which a \
