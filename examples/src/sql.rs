@@ -158,11 +158,22 @@ pub mod sql {
     impl Drop for Closing {
         fn drop(&mut self) {
             if let Some(conn) = self.conn.take() {
-                self.pool.spawn_blocking(move || {
-                    drop(conn);
-                    OPEN.fetch_sub(1, Ordering::SeqCst);
-                });
+                let closed = Closed(Some(conn));
+                // A pool shutting down drops the task unrun: `Closed` then
+                // closes the connection here and still gives its place back.
+                self.pool.spawn_blocking(move || drop(closed));
             }
+        }
+    }
+
+    /// A connection on its way to be closed; gives its place among
+    /// [`MAX_OPEN`] back once closed, wherever it is dropped.
+    struct Closed(Option<rusqlite::Connection>);
+
+    impl Drop for Closed {
+        fn drop(&mut self) {
+            drop(self.0.take());
+            OPEN.fetch_sub(1, Ordering::SeqCst);
         }
     }
 

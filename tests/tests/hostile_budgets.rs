@@ -1195,8 +1195,11 @@ async fn compiling_a_text_that_parses_for_minutes_is_given_up() {
     let source = format!("return x{}", " or x".repeat(300_000));
     let err = rt.compile(&source, "long").unwrap_err();
     assert!(err.message().contains("took longer than"), "{err}");
+    assert_eq!(err.kind(), Some(ErrorKind::ResourceExhausted));
     let err = rt.compile("return +", "broken").unwrap_err();
     assert!(err.message().contains("broken:1:"), "{err}");
+    assert!(!err.to_string().contains("traceback"), "{err}");
+    assert_eq!(err.kind(), None);
     let script = rt.compile("return 1 + 1", "two").unwrap();
     let two: i64 = rt.run(&script).await.unwrap();
     assert_eq!(two, 2);

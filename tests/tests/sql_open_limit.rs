@@ -39,5 +39,29 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
         (opened, kind.as_str()),
         (sql::MAX_OPEN, "RESOURCE_EXHAUSTED")
     );
+    // Closed with the worker's state (their finalizers close them on the
+    // blocking pool), the databases give their places back.
+    rt.shutdown(std::time::Duration::from_secs(1)).await;
+    drop(rt);
+    let rt = Runtime::builder()
+        .module(&sql::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
+        .build()
+        .unwrap();
+    let again = format!(
+        "local db = require('sql').open({:?} .. '/again') return db ~= nil",
+        dir.display().to_string()
+    );
+    let mut reopened = false;
+    for _ in 0..100 {
+        if rt.run::<bool>(again.as_str()).await.unwrap() {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(reopened, "the closed databases gave their places back");
 }

@@ -56,10 +56,15 @@ pub(crate) struct AllocState {
 
 impl AllocState {
     /// Whether `grow` more bytes would pass the limit (injected failures
-    /// aside): for callers that can refuse a large block before asking.
+    /// aside), for callers that refuse a large block before asking; a yes
+    /// counts as a refusal.
     pub(crate) fn exceeds(&self, grow: usize) -> bool {
         let limit = self.limit.get();
-        limit != 0 && self.used.get().saturating_add(grow) > limit
+        let over = limit != 0 && self.used.get().saturating_add(grow) > limit;
+        if over {
+            self.refusals.set(self.refusals.get() + 1);
+        }
+        over
     }
 
     /// Whether the request for `grow` more bytes must fail.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use mlua::{IntoLuaMulti, Lua, MultiValue};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, LuaError};
 use crate::ffi::interrupt;
 use crate::sandbox::load;
 
@@ -65,10 +65,11 @@ impl Script {
     /// past `limit` (Lua's parser is quadratic on some texts).
     pub(crate) fn compile(source: &str, name: &str, limit: Duration) -> Result<Script, Error> {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let deadline = Instant::now() + limit;
+        // A limit too far to reach (`Duration::MAX`) is no limit.
+        let deadline = Instant::now().checked_add(limit);
         let chunkname = format!("={name}");
         let bytecode = COMPILER.with(|lua| -> mlua::Result<Vec<u8>> {
-            let _deadline = interrupt::Deadline::set(deadline);
+            let _deadline = deadline.map(interrupt::Deadline::set);
             // The source alone first: its syntax errors read as the
             // script's, and a complete chunk cannot reach past the
             // wrapper below (its blocks are balanced; the wrapper's `end`
@@ -83,10 +84,14 @@ impl Script {
         });
         let bytecode = match bytecode {
             Ok(b) => b,
-            Err(_) if Instant::now() >= deadline => {
-                return Err(Error::new(format!(
-                    "compiling '{name}' took longer than {limit:?} (the runtime's unyielding \
-                     limit); it was given up"
+            // What the reader raises when the deadline has passed.
+            Err(mlua::Error::SyntaxError { message, .. }) if message == load::STOPPED => {
+                return Err(Error::from_lua_error(LuaError::new(
+                    ErrorKind::ResourceExhausted,
+                    format!(
+                        "compiling '{name}' took longer than {limit:?} (the runtime's \
+                         unyielding limit); it was given up"
+                    ),
                 )));
             }
             Err(e) => return Err(e.into()),

@@ -24,6 +24,9 @@ use mlua::ffi::{self, lua_State};
 
 use crate::ffi::interrupt;
 
+/// What `load` returns as its error when the parse was stopped.
+pub(crate) const STOPPED: &str = "the process was stopped";
+
 /// The most bytes the parser gets from one call of its reader.
 const PIECE: usize = 256;
 
@@ -84,7 +87,8 @@ unsafe extern "C-unwind" fn read(
             }
         }
         if feed.started && interrupt::requested() {
-            ffi::luaL_error(l, c"the process was stopped".as_ptr());
+            ffi::lua_pushlstring(l, STOPPED.as_ptr().cast(), STOPPED.len());
+            ffi::lua_error(l);
         }
         feed.started = true;
         let n = PIECE.min(feed.len - feed.at);
@@ -174,6 +178,26 @@ unsafe extern "C-unwind" fn load_text_in_env(l: *mut lua_State) -> c_int {
     unsafe { load_with(l, Some(c"t"), Some(1)) }
 }
 
+/// [`load_text`] called with no message handler. The parser's protected
+/// call keeps the handler of the call around it, and a caller's (mlua's,
+/// which appends a traceback) would otherwise end up in a syntax error's
+/// message.
+unsafe extern "C-unwind" fn load_text_plain(l: *mut lua_State) -> c_int {
+    // SAFETY: a C function of `l`; pushing a light C function does not
+    // allocate, and an error of the inner call (a memory error only:
+    // `load` returns its other failures) is raised again from a frame that
+    // owns nothing.
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        ffi::lua_pushcfunction(l, load_text);
+        ffi::lua_insert(l, 1);
+        if ffi::lua_pcall(l, n, ffi::LUA_MULTRET, 0) != ffi::LUA_OK {
+            ffi::lua_error(l);
+        }
+        ffi::lua_gettop(l)
+    }
+}
+
 /// Compiles `source` as text (Lua's `load`, chunk name `chunkname`) fed
 /// in pieces: a parse that [`interrupt::requested`] stops between two
 /// ends with the error "the process was stopped".
@@ -182,8 +206,8 @@ pub(crate) fn compile_text(
     source: &str,
     chunkname: &str,
 ) -> mlua::Result<mlua::Function> {
-    // SAFETY: `load_text` follows the C function protocol.
-    let load = unsafe { lua.create_c_function(load_text) }?;
+    // SAFETY: `load_text_plain` follows the C function protocol.
+    let load = unsafe { lua.create_c_function(load_text_plain) }?;
     let (f, err): (Option<mlua::Function>, Option<String>) =
         load.call((lua.create_string(source)?, chunkname))?;
     f.ok_or_else(|| mlua::Error::SyntaxError {

@@ -24,6 +24,9 @@ pub struct Scope {
     parent: Option<Arc<Scope>>,
     /// How many parents it has.
     depth: usize,
+    /// Narrowed past [`MAX_DEPTH`](Self::MAX_DEPTH): denies everything,
+    /// whatever is added to it.
+    deny_all: bool,
 }
 
 impl Scope {
@@ -51,6 +54,9 @@ impl Scope {
     /// scope also needs its parent's allow; with no policies of its own it
     /// inherits the parent's decision.
     pub fn evaluate(&self, actor: &Actor, action: &str, resource: &str) -> Decision {
+        if self.deny_all {
+            return Decision::Deny;
+        }
         let own = {
             let matching = self
                 .policies
@@ -85,14 +91,35 @@ impl Scope {
     /// A child scope: the parent's permissions, restricted by `narrowing`
     /// (everything denied past [`MAX_DEPTH`](Self::MAX_DEPTH) parents).
     pub fn narrowed(self: &Arc<Self>, narrowing: Vec<Policy>) -> Scope {
-        if self.depth >= Self::MAX_DEPTH {
-            return Scope::new();
+        if self.deny_all || self.depth >= Self::MAX_DEPTH {
+            return Scope {
+                deny_all: true,
+                ..Scope::new()
+            };
+        }
+        // Nothing to narrow, and nothing of its own: the same scope as
+        // `self`, one layer over `self`'s parent (generations of children
+        // that narrow nothing add no layers).
+        if narrowing.is_empty() && self.policies.is_empty() && self.parent.is_some() {
+            return Scope {
+                policies: Vec::new(),
+                parent: self.parent.clone(),
+                depth: self.depth,
+                deny_all: false,
+            };
         }
         Scope {
             policies: narrowing,
             parent: Some(self.clone()),
             depth: self.depth + 1,
+            deny_all: false,
         }
+    }
+
+    /// How many parents it has.
+    #[cfg(test)]
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
     }
 }
 
@@ -115,6 +142,10 @@ mod tests {
             }
         }
         assert!(scope.depth <= Scope::MAX_DEPTH);
-        assert_eq!(scope.evaluate(&actor, "x", "r"), Decision::Undefined);
+        assert_eq!(scope.evaluate(&actor, "x", "r"), Decision::Deny);
+        // Adding a policy to a scope past the depth grants nothing.
+        let mut past = (*scope).clone();
+        past.push(Policy::allow("x"));
+        assert_eq!(past.evaluate(&actor, "x", "r"), Decision::Deny);
     }
 }
