@@ -307,23 +307,28 @@ async fn a_cancelled_transaction_rolls_back_at_once() {
           time.sleep(60000)
         end)",
     );
+    let count = rows_after_timeout(&rt, &src, Duration::from_millis(300), db).await;
+    assert_eq!(count, 1, "the cancelled insert was rolled back");
+}
+
+/// Runs `src` until its `deadline` stops it, then writes a row of the
+/// test's own into `db` (waiting for any lock) and counts the rows.
+async fn rows_after_timeout(rt: &Runtime, src: &str, deadline: Duration, db: PathBuf) -> i64 {
     let opts = SpawnOptions {
-        deadline: Some(Duration::from_millis(300)),
+        deadline: Some(deadline),
         ..SpawnOptions::default()
     };
-    let pid = rt.spawn(&src, opts).unwrap();
+    let pid = rt.spawn(src, opts).unwrap();
     let err = rt.join(pid).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
-    let db = db.clone();
-    let count = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let c = rusqlite_open(&db);
         c.execute("INSERT INTO t VALUES (2)", []).unwrap();
         c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
             .unwrap()
     })
     .await
-    .unwrap();
-    assert_eq!(count, 1, "the cancelled insert was rolled back");
+    .unwrap()
 }
 
 /// Cancelled inside `db:batch` (by its deadline): the batch stops between
@@ -346,27 +351,13 @@ async fn a_cancelled_batch_stops_between_statements_and_rolls_back() {
     );
     // Long enough for the open and the table (a disk sync) on a busy
     // machine; the batch takes far longer.
-    let opts = SpawnOptions {
-        deadline: Some(Duration::from_secs(2)),
-        ..SpawnOptions::default()
-    };
-    let pid = rt.spawn(&src, opts).unwrap();
-    let err = rt.join(pid).await.unwrap_err();
-    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
-    let count = tokio::task::spawn_blocking(move || {
-        let c = rusqlite_open(&db);
-        c.execute("INSERT INTO t VALUES (2)", []).unwrap();
-        c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let count = rows_after_timeout(&rt, &src, Duration::from_secs(2), db).await;
     assert_eq!(count, 1, "the cancelled batch was rolled back");
 }
 
 /// Paths past what the kernel takes are refused before they are resolved
 /// (resolving checks every prefix: a 2 MB path held a blocking thread for
-/// about a minute, and one of 64 MB for hours).
+/// over a minute, and the time grows with the square of the length).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_longer_than_the_kernel_takes_are_refused_at_once() {
     let dirs = Dirs::new("longpath");

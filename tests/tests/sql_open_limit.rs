@@ -7,6 +7,17 @@
 use luamod::prelude::*;
 use luamod_examples::sql;
 
+/// A runtime whose scripts may open databases in `dir`.
+fn runtime(dir: &std::path::Path) -> Runtime {
+    Runtime::builder()
+        .module(&sql::MODULE)
+        .workers(1)
+        .actor(Actor::new("mallory"))
+        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
+        .build()
+        .unwrap()
+}
+
 /// A script that opens databases without end is refused at the cap, with
 /// `RESOURCE_EXHAUSTED`, instead of taking every file descriptor of the
 /// host.
@@ -15,13 +26,7 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
     let dir = std::env::temp_dir().join(format!("luamod-sql-open-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let dir = std::fs::canonicalize(&dir).unwrap();
-    let rt = Runtime::builder()
-        .module(&sql::MODULE)
-        .workers(1)
-        .actor(Actor::new("mallory"))
-        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
-        .build()
-        .unwrap();
+    let rt = runtime(&dir);
     let src = format!(
         "local sql, dir = require('sql'), {:?}
         local kept = {{}}
@@ -43,13 +48,7 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
     // blocking pool), the databases give their places back.
     rt.shutdown(std::time::Duration::from_secs(1)).await;
     drop(rt);
-    let rt = Runtime::builder()
-        .module(&sql::MODULE)
-        .workers(1)
-        .actor(Actor::new("mallory"))
-        .policy(Policy::allow("sql.open").on(format!("{}/*", dir.display()).as_str()))
-        .build()
-        .unwrap();
+    let rt = runtime(&dir);
     let again = format!(
         "local db = require('sql').open({:?} .. '/again') return db ~= nil",
         dir.display().to_string()
