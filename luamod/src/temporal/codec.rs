@@ -22,13 +22,16 @@ type Boxed = Box<dyn Any + Send>;
 pub(crate) struct Codec {
     pub id: CommandId,
     pub name: &'static str,
-    /// Workflow side: the parked command, as the activity's input.
-    pub encode: fn(&(dyn Any + Send)) -> Result<Value, String>,
+    /// Workflow side: the parked command, as the activity's input, if it
+    /// takes at most the given bytes as JSON (counted before it is built).
+    pub encode: fn(&(dyn Any + Send), usize) -> Result<Value, String>,
     /// Activity side: the input, as the command the handler takes (an
     /// `Option<C>`, boxed: the slot `ErasedHandler::start` takes from).
     pub decode: fn(Value) -> Result<Boxed, String>,
-    /// Activity side: the handler's boxed result, as the activity's output.
-    pub encode_result: fn(Boxed) -> Value,
+    /// Activity side: the handler's boxed result, as the activity's
+    /// output, or the error that it takes more than the given bytes as
+    /// JSON (counted before it is built).
+    pub encode_result: fn(Boxed, usize) -> Value,
     /// Workflow side: the activity's output, as the handler result the
     /// process resumes with.
     pub decode_result: fn(Value) -> Boxed,
@@ -69,10 +72,15 @@ pub(crate) fn take<C: Command>(slot: &mut dyn Any) -> Option<Boxed> {
     Some(Box::new(cmd))
 }
 
-fn encode<C: Command + Serialize>(cmd: &(dyn Any + Send)) -> Result<Value, String> {
+fn encode<C: Command + Serialize>(cmd: &(dyn Any + Send), limit: usize) -> Result<Value, String> {
     let cmd = (cmd as &dyn Any)
         .downcast_ref::<C>()
         .ok_or_else(|| format!("command {} ({}) is of another type", C::ID, C::NAME))?;
+    // Counted first: built, a command's bytes are a `Value` each (a 32 MiB
+    // `Vec<u8>` is a gigabyte of them), on the SDK's thread.
+    if json_size(cmd, limit).is_none() {
+        return Err(too_large(&format!("command {}", C::NAME), limit));
+    }
     serde_json::to_value(cmd).map_err(|e| format!("command {}: {e}", C::NAME))
 }
 
@@ -81,7 +89,7 @@ fn decode<C: Command + DeserializeOwned>(v: Value) -> Result<Boxed, String> {
     Ok(Box::new(Some(cmd)))
 }
 
-fn encode_result<C: Command>(result: Boxed) -> Value
+fn encode_result<C: Command>(result: Boxed, limit: usize) -> Value
 where
     C::Output: Serialize,
 {
@@ -93,6 +101,10 @@ where
         )),
     };
     match r {
+        Ok(out) if json_size(&out, limit).is_none() => error_json(&LuaError::new(
+            ErrorKind::Invalid,
+            too_large(&format!("the result of {}", C::NAME), limit),
+        )),
         Ok(out) => match serde_json::to_value(out) {
             Ok(v) => json!({ "ok": v }),
             Err(e) => error_json(&LuaError::new(
@@ -130,8 +142,9 @@ where
 }
 
 /// The bytes `v` takes as JSON (counted, not written), if at most
-/// `limit`; `None` past it (the count stops there).
-pub(crate) fn json_size(v: &Value, limit: usize) -> Option<usize> {
+/// `limit`; `None` past it (the count stops there), or if it does not
+/// serialize.
+pub(crate) fn json_size<T: Serialize + ?Sized>(v: &T, limit: usize) -> Option<usize> {
     struct Count(usize, usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -149,13 +162,14 @@ pub(crate) fn json_size(v: &Value, limit: usize) -> Option<usize> {
     serde_json::to_writer(&mut c, v).ok().map(|()| c.0)
 }
 
+fn too_large(what: &str, limit: usize) -> String {
+    format!("{what} is too large for Temporal: over {limit} bytes as JSON")
+}
+
 /// Refuses a payload past `limit` bytes, saying what it was.
 pub(crate) fn within(what: &str, v: Value, limit: usize) -> Result<Value, LuaError> {
     if json_size(&v, limit).is_none() {
-        return Err(LuaError::new(
-            ErrorKind::Invalid,
-            format!("{what} is too large for Temporal: over {limit} bytes as JSON"),
-        ));
+        return Err(LuaError::new(ErrorKind::Invalid, too_large(what, limit)));
     }
     Ok(v)
 }
@@ -164,11 +178,7 @@ pub(crate) fn within(what: &str, v: Value, limit: usize) -> Result<Value, LuaErr
 /// too large (a payload past Temporal's limit would fail the workflow's
 /// task on every try).
 pub(crate) fn result_within(codec: &Codec, result: Boxed, limit: usize) -> Value {
-    let out = (codec.encode_result)(result);
-    match within(&format!("the result of {}", codec.name), out, limit) {
-        Ok(v) => v,
-        Err(e) => error_json(&e),
-    }
+    (codec.encode_result)(result, limit)
 }
 
 fn error_json(e: &LuaError) -> Value {
@@ -215,7 +225,7 @@ mod tests {
     #[test]
     fn a_command_and_its_results_survive_the_trip() {
         let c = Codec::of::<Charge>();
-        let input = (c.encode)(&Charge { cents: 250 }).unwrap();
+        let input = (c.encode)(&Charge { cents: 250 }, 1 << 20).unwrap();
         assert_eq!(input, json!({ "cents": 250 }));
         let back = (c.decode)(input).unwrap();
         assert_eq!(
@@ -224,12 +234,13 @@ mod tests {
         );
 
         let ok: Result<String, LuaError> = Ok("receipt-1".into());
-        let out = (c.encode_result)(Box::new(ok));
+        let out = (c.encode_result)(Box::new(ok), 1 << 20);
         assert_eq!(result_of((c.decode_result)(out)).unwrap(), "receipt-1");
 
         let err: Result<String, LuaError> =
             Err(LuaError::new(ErrorKind::NotFound, "no card").with_retryable(false));
-        let e = result_of((c.decode_result)((c.encode_result)(Box::new(err)))).unwrap_err();
+        let e =
+            result_of((c.decode_result)((c.encode_result)(Box::new(err), 1 << 20))).unwrap_err();
         assert_eq!(
             (e.kind(), e.message(), e.retryable()),
             (ErrorKind::NotFound, "no card", Some(false))
@@ -253,6 +264,45 @@ mod tests {
         let v = json!({ "a": [1, "xy"] });
         assert_eq!(json_size(&v, 100), Some(r#"{"a":[1,"xy"]}"#.len()));
         assert_eq!(json_size(&v, 5), None);
+        // A command is refused by its size before it is built.
+        let e = (c.encode)(&Charge { cents: 250 }, 8).unwrap_err();
+        assert!(
+            e.contains("command test.charge is too large for Temporal"),
+            "{e}"
+        );
+    }
+
+    /// A command is counted before it is built, and the count stops at
+    /// the limit: a command of a gigabyte of bytes is refused after about
+    /// the limit's worth, not turned into a gigabyte of `Value`s first.
+    #[test]
+    fn commands_are_refused_by_size_before_they_are_built() {
+        /// Stands in for a huge command: serializing it past a million
+        /// elements panics.
+        #[derive(serde::Deserialize)]
+        struct Huge;
+        impl serde::Serialize for Huge {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(None)?;
+                for i in 0..u64::MAX {
+                    assert!(i < 1_000_000, "serialized past the limit");
+                    seq.serialize_element(&0u8)?;
+                }
+                seq.end()
+            }
+        }
+        impl Command for Huge {
+            const ID: CommandId = CommandId(901);
+            const NAME: &'static str = "test.huge";
+            type Output = String;
+        }
+        let c = Codec::of::<Huge>();
+        let e = (c.encode)(&Huge, 1 << 16).unwrap_err();
+        assert!(
+            e.contains("command test.huge is too large for Temporal"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -263,7 +313,11 @@ mod tests {
                 .unwrap_err()
                 .contains("test.charge")
         );
-        assert!((c.encode)(&5u8).unwrap_err().contains("another type"));
+        assert!(
+            (c.encode)(&5u8, 1 << 20)
+                .unwrap_err()
+                .contains("another type")
+        );
         let e = result_of((c.decode_result)(json!(42))).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Internal);
         let e = result_of((c.decode_result)(json!({ "ok": 42 }))).unwrap_err();

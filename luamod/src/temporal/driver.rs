@@ -324,7 +324,7 @@ async fn answer(
             format!("command {id} has no Temporal codec"),
         ));
     };
-    let input = match (codec.encode)(&*cmd) {
+    let input = match (codec.encode)(&*cmd, shared.payload_limit) {
         Ok(v) => v,
         Err(msg) => return fail(LuaError::new(ErrorKind::Invalid, msg)),
     };
