@@ -2,7 +2,6 @@
 //! processes and to shut the workers down.
 
 use super::idmap::{self, IdMap};
-use std::any::TypeId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -233,13 +232,7 @@ impl Runtime {
             entry.into(),
             opts,
             Box::new(move |lua, r| {
-                let r = r.and_then(|mv| {
-                    // `()` reads nothing of what it is given.
-                    if TypeId::of::<R>() != TypeId::of::<()>() {
-                        super::results::check(lua, &mv, limit)?;
-                    }
-                    R::from_lua_multi(mv, lua).map_err(Error::from)
-                });
+                let r = r.and_then(|mv| super::results::convert::<R>(lua, mv, limit));
                 let _ = tx.send(r);
             }),
         )?;

@@ -2,7 +2,9 @@
 //! (see `convert/weight.rs`): the limits `run` and `Completed::values`
 //! apply, and their refusals as errors.
 
-use mlua::{Lua, MultiValue};
+use std::any::TypeId;
+
+use mlua::{FromLuaMulti, Lua, MultiValue};
 
 use crate::convert::weight::{Overweight, Weights, weigh};
 use crate::error::{Error, ErrorKind, LuaError};
@@ -14,9 +16,22 @@ pub(super) const LIMIT: usize = crate::call::CallCx::MAX_COPIED;
 /// How deep results may nest tables.
 pub(super) const DEPTH: usize = 1000;
 
+/// `values` converted to `R` once weighed ([`check`]); `()` reads
+/// nothing of what it is given, so it is not weighed.
+pub(super) fn convert<R: FromLuaMulti + 'static>(
+    lua: &Lua,
+    values: MultiValue,
+    limit: usize,
+) -> Result<R, Error> {
+    if TypeId::of::<R>() != TypeId::of::<()>() {
+        check(lua, &values, limit)?;
+    }
+    R::from_lua_multi(values, lua).map_err(Error::from)
+}
+
 /// Refuses results whose conversion would copy more than `limit` bytes
 /// (every reference counted) or that nest tables past [`DEPTH`].
-pub(super) fn check(lua: &Lua, values: &MultiValue, limit: usize) -> Result<(), Error> {
+fn check(lua: &Lua, values: &MultiValue, limit: usize) -> Result<(), Error> {
     let depth = DEPTH;
     let exhausted =
         |m: String| Error::from_lua_error(LuaError::new(ErrorKind::ResourceExhausted, m));

@@ -42,13 +42,7 @@ impl<'a> Completed<'a> {
     /// [`SpawnOptions::RESULT_DEPTH`]: super::SpawnOptions::RESULT_DEPTH
     pub fn values<R: FromLuaMulti + 'static>(&self) -> Result<R, Error> {
         match self.result {
-            Ok(v) => {
-                // `()` reads nothing of what it is given.
-                if std::any::TypeId::of::<R>() != std::any::TypeId::of::<()>() {
-                    super::results::check(self.lua, v, super::results::LIMIT)?;
-                }
-                R::from_lua_multi(v.clone(), self.lua).map_err(Error::from)
-            }
+            Ok(v) => super::results::convert::<R>(self.lua, v.clone(), super::results::LIMIT),
             Err(e) => Err(e.clone()),
         }
     }
