@@ -18,6 +18,8 @@
 
 pub use self::json::{MAX_DEPTH, MAX_TEXT, MODULE};
 
+mod decode;
+
 /// JSON encoding and decoding.
 #[luamod::module(name = "json", class(encoding, deterministic))]
 #[allow(clippy::module_inception)]
@@ -36,7 +38,9 @@ pub mod json {
     pub const MAX_DEPTH: usize = 128;
 
     /// The most bytes of JSON text `encode` writes and `decode` reads
-    /// (4 MiB): the value tree in between takes about 16 times the text.
+    /// (4 MiB). `decode` builds Lua values as it reads, so what it holds
+    /// is Lua's, under the state's memory limit; `encode` builds a value
+    /// tree first, bounded by the same count.
     pub const MAX_TEXT: usize = 4 << 20;
 
     fn invalid(msg: impl Into<String>) -> LuaError {
@@ -160,33 +164,6 @@ pub mod json {
         })
     }
 
-    fn to_lua(lua: &Lua, v: serde_json::Value) -> mlua::Result<Value> {
-        use serde_json::Value as J;
-        Ok(match v {
-            J::Null => Value::LightUserData(LightUserData(std::ptr::null_mut())),
-            J::Bool(b) => Value::Boolean(b),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Value::Integer(i),
-                None => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            J::String(s) => Value::String(lua.create_string(&s)?),
-            J::Array(items) => {
-                let t = lua.create_table_with_capacity(items.len(), 0)?;
-                for (i, item) in items.into_iter().enumerate() {
-                    t.raw_set(i + 1, to_lua(lua, item)?)?;
-                }
-                Value::Table(t)
-            }
-            J::Object(map) => {
-                let t = lua.create_table_with_capacity(0, map.len())?;
-                for (k, item) in map {
-                    t.raw_set(k, to_lua(lua, item)?)?;
-                }
-                Value::Table(t)
-            }
-        })
-    }
-
     /// Encodes a Lua value as JSON text (see the module docs for how tables
     /// map to arrays and objects).
     #[luamod::function]
@@ -219,17 +196,30 @@ pub mod json {
                 format!("cannot decode more than {MAX_TEXT} bytes of JSON"),
             ));
         }
+        let failed = std::cell::Cell::new(None);
+        let mut de = serde_json::Deserializer::from_str(text);
         // serde_json refuses nesting deeper than 128 (= MAX_DEPTH).
-        let j: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            invalid(format!(
+        let decoded = serde::de::DeserializeSeed::deserialize(
+            super::decode::Build {
+                lua,
+                failed: &failed,
+            },
+            &mut de,
+        )
+        .and_then(|v| de.end().map(|()| v));
+        decoded.map_err(|e| match failed.take() {
+            Some(mlua::Error::MemoryError(_)) => {
+                LuaError::new(ErrorKind::ResourceExhausted, "not enough memory")
+            }
+            Some(other) => LuaError::new(ErrorKind::Internal, other.to_string()),
+            None => invalid(format!(
                 "invalid JSON at line {} column {}: {e}",
                 e.line(),
                 e.column()
             ))
             .with_detail("line", e.line() as i64)
-            .with_detail("column", e.column() as i64)
-        })?;
-        to_lua(lua, j).map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))
+            .with_detail("column", e.column() as i64),
+        })
     }
 
     /// Whether `v` is `json.null`.

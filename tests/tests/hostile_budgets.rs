@@ -658,6 +658,32 @@ async fn memory_limits_swept_across_a_process_fail_cleanly() {
     assert!(failures > 0 && successes > 0, "{failures} / {successes}");
 }
 
+/// What `json.decode` builds is Lua's, under the state's memory limit: a
+/// text that decodes past it is refused with `nil, err`, and the process
+/// and the worker go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoding_json_past_the_memory_limit_is_refused() {
+    let rt = Runtime::builder()
+        .module(&luamod_examples::json::MODULE)
+        .workers(1)
+        .memory_limit(16 << 20)
+        .build()
+        .unwrap();
+    // 1.5 million numbers: 3 MiB of text, 24 MiB of Lua array.
+    let (kind, after): (String, i64) = rt
+        .run(
+            "local text = '[' .. ('0,'):rep(1536 * 1024) .. '0]'
+             local v, err = require('json').decode(text)
+             assert(v == nil, 'decoded past the limit')
+             return err:kind(), #require('json').decode('[1, 2, 3]')",
+        )
+        .await
+        .unwrap();
+    assert_eq!((kind.as_str(), after), ("RESOURCE_EXHAUSTED", 3));
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
+}
+
 /// Calls whose size comes from a script: each refuses cleanly, and the
 /// host allocates nothing near the size asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

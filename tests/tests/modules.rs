@@ -20,6 +20,69 @@ fn rt(policies: Vec<Policy>) -> Runtime {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_decode_reads_numbers_keys_and_text_as_serde_json_does() {
+    let rt = rt(vec![]);
+    let got: Vec<String> = eval(
+        &rt,
+        r#"
+        local json = require('json')
+        local out = {}
+        local function show(v)
+          if type(v) == 'table' then
+            local keys = {}
+            for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+            table.sort(keys)
+            local parts = {}
+            for _, k in ipairs(keys) do
+              parts[#parts + 1] = k .. '=' .. show(v[tonumber(k) or k])
+            end
+            return '{' .. table.concat(parts, ',') .. '}'
+          elseif json.is_null(v) then
+            return 'null'
+          end
+          return math.type(v) and (math.type(v) .. ':' .. tostring(v)) or tostring(v)
+        end
+        for _, text in ipairs({
+          '18446744073709551615', '-9223372036854775808', '9223372036854775807', '1e2', '-0.5',
+          '{"a": 1, "a": 2}', '{"\\u00e9t\\u00e9": [null, null, 3]}', '[[], {}, [[1]]]',
+          '"tab\\tand \\"quotes\\""', ' true ',
+        }) do
+          out[#out + 1] = show(json.decode(text))
+        end
+        for _, text in ipairs({ '[1] x', '', '[1,]', '{"a" 1}', '1e400', '"\\ud800"' }) do
+          local v, err = json.decode(text)
+          assert(v == nil and err:kind() == errors.INVALID, text)
+          out[#out + 1] = err:message()
+        end
+        return out
+        "#,
+    )
+    .await;
+    let want_values = [
+        "float:1.844674407371e+19",
+        "integer:-9223372036854775808",
+        "integer:9223372036854775807",
+        "float:100.0",
+        "float:-0.5",
+        "{a=integer:2}",
+        "{\u{e9}t\u{e9}={1=null,2=null,3=integer:3}}",
+        "{1={},2={},3={1={1=integer:1}}}",
+        "tab\tand \"quotes\"",
+        "true",
+    ];
+    assert_eq!(got[..want_values.len()], want_values);
+    let errors = &got[want_values.len()..];
+    assert!(
+        errors[0].contains("trailing characters at line 1 column 5"),
+        "{}",
+        errors[0]
+    );
+    for e in &errors[1..] {
+        assert!(e.starts_with("invalid JSON at line 1 column "), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_round_trips_and_refuses_what_it_cannot_encode() {
     let rt = rt(vec![]);
     let (a, b, c, d, e): (String, String, String, String, String) = eval(
