@@ -1096,6 +1096,38 @@ async fn error_values_kept_by_the_thousand_count_against_the_memory_limit() {
     assert_eq!(n, 8);
 }
 
+/// A process that ends leaving the state nearly full of objects that only
+/// a finalizer frees (error values here), without ever being refused,
+/// does not leave the next process out of memory: the worker collects
+/// fully at the end of a process that grew the state past 7/8 of its
+/// limit. (Lua's own collection on a failed allocation runs no
+/// finalizer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_filled_with_garbage_objects_is_collected_before_the_next_process() {
+    let rt = Runtime::builder()
+        .memory_limit(64 << 20)
+        .workers(1)
+        .build()
+        .unwrap();
+    // Up to 60 MiB, in error values of 1 MiB each, and no further.
+    let kept: i64 = rt
+        .run(
+            "local s = string.rep('x', 1 << 20)
+             local keep = {}
+             while collectgarbage('count') < 60 * 1024 do keep[#keep + 1] = errors.new(s) end
+             return #keep",
+        )
+        .await
+        .unwrap();
+    assert!(kept > 40, "{kept}");
+    // 40 MiB in strings of 1 MiB.
+    let n: i64 = rt
+        .run("local t = {} for i = 1, 40 do t[i] = string.rep('y', 1 << 20) .. i end return #t")
+        .await
+        .unwrap();
+    assert_eq!(n, 40);
+}
+
 /// A process's error reaches the host as text copied into Rust (and kept
 /// until the process is joined): its message and its traceback, whose
 /// function names are the script's, are cut to a bounded length.
