@@ -355,6 +355,14 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
             "local _, err = require('orders').charge(('x'):rep(200000), 1) error(err)",
             "command orders.charge is too large for Temporal",
         ),
+        // Refused commands are answered at once: a loop of them is
+        // computing, stopped like a loop of nothing (the time spent
+        // refusing them is not given back to the script).
+        (
+            "hugeloop",
+            "local o, s = require('orders'), ('x'):rep(200000) while true do o.charge(s, 1) end",
+            "without waiting on Temporal",
+        ),
         ("hugeerror", "error(('x'):rep(200000))", "... (truncated)"),
         (
             "hugeresult",

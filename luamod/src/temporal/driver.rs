@@ -270,7 +270,6 @@ async fn run_script(
                 fail,
             } => {
                 let mut waited = false;
-                let answering_since = Instant::now();
                 let mut answering = std::pin::pin!(answer(&ctx, &shared, id, cmd, fail));
                 let result = std::future::poll_fn(|cx| {
                     let p = answering.as_mut().poll(cx);
@@ -278,13 +277,14 @@ async fn run_script(
                     p
                 })
                 .await;
+                // A command answered at once (the clock, a wait of 0 ms, a
+                // command refused for its size) leaves the clock running:
+                // answering it is work the script asked of this thread,
+                // and a script that loops over refused commands must be
+                // stopped like one that loops over nothing. A command
+                // that fits is encoded and then waited on, which resets it.
                 if waited {
                     since_wait = Instant::now();
-                } else {
-                    // Answering (encoding the command, checking its size)
-                    // is this thread's work, not the script's computing:
-                    // a large command must not use up the script's limit.
-                    since_wait += answering_since.elapsed();
                 }
                 let _ = reply.send(result);
             }
