@@ -1,7 +1,9 @@
 //! SQLite through rusqlite (bundled). Opening, statements and queries are
 //! commands run on the blocking pool, never on a scheduler worker.
 
-pub use self::sql::{DEFAULT_RESULT_LIMIT, MAX_OPEN, MODULE, SQLITE_HEAP_LIMIT, SqlConfig};
+pub use self::sql::{
+    DEFAULT_RESULT_LIMIT, MAX_OPEN, MODULE, SQLITE_HEAP_LIMIT, SqlConfig, open_now,
+};
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
 /// path as resource.
@@ -126,37 +128,46 @@ pub mod sql {
 
     /// The most databases open at once in the host (every runtime): each
     /// holds file descriptors, which a script that opens without end would
-    /// otherwise take from the whole host. One left to the collector holds
-    /// its place until it is collected.
+    /// otherwise take from the whole host. A database is closed when the
+    /// process that opened it ends; one it left to the collector before
+    /// then holds its place until it is collected or the process ends.
     pub const MAX_OPEN: usize = 256;
 
     static OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+    /// How many databases are open in the host now (for a host's
+    /// metrics; at most [`MAX_OPEN`]).
+    pub fn open_now() -> usize {
+        OPEN.load(Ordering::SeqCst)
+    }
+
     /// A connection that is closed on the blocking pool, never on the
     /// thread that drops it last: closing the last connection of a WAL
     /// database checkpoints its whole log, and a finalizer on a worker
-    /// would run that inside some other process's step.
+    /// would run that inside some other process's step. Closed when the
+    /// process that opened it ends, or when dropped.
     struct Closing {
+        /// `None` once closed.
         conn: Option<rusqlite::Connection>,
         pool: tokio::runtime::Handle,
+        /// Dropped with this: ends the task that closes the connection at
+        /// its process's end (see `close_at_end`).
+        _dropped: tokio::sync::oneshot::Sender<()>,
     }
 
-    impl std::ops::Deref for Closing {
-        type Target = rusqlite::Connection;
-        fn deref(&self) -> &rusqlite::Connection {
-            // Taken only by `drop`.
-            self.conn.as_ref().unwrap_or_else(|| unreachable!())
+    impl Closing {
+        /// The open connection, or why there is none.
+        fn open(&mut self) -> Result<&mut rusqlite::Connection, LuaError> {
+            self.conn.as_mut().ok_or_else(|| {
+                LuaError::new(
+                    ErrorKind::Invalid,
+                    "the database is closed: the process that opened it has ended",
+                )
+                .with_retryable(false)
+            })
         }
-    }
 
-    impl std::ops::DerefMut for Closing {
-        fn deref_mut(&mut self) -> &mut rusqlite::Connection {
-            self.conn.as_mut().unwrap_or_else(|| unreachable!())
-        }
-    }
-
-    impl Drop for Closing {
-        fn drop(&mut self) {
+        fn close(&mut self) {
             if let Some(conn) = self.conn.take() {
                 let closed = Closed(Some(conn));
                 // A pool shutting down drops the task unrun: `Closed` then
@@ -164,6 +175,39 @@ pub mod sql {
                 self.pool.spawn_blocking(move || drop(closed));
             }
         }
+    }
+
+    impl Drop for Closing {
+        fn drop(&mut self) {
+            self.close();
+        }
+    }
+
+    /// Closes `db` when its process ends (the handler context's cancel
+    /// fires then, however the process ends), unless it is dropped first.
+    /// The task holds no strong reference: the collector may still free
+    /// the database before.
+    fn close_at_end(
+        db: &Arc<Mutex<Closing>>,
+        end: luamod::runtime::CancelToken,
+        dropped: tokio::sync::oneshot::Receiver<()>,
+        pool: &tokio::runtime::Handle,
+    ) {
+        let db = Arc::downgrade(db);
+        let blocking = pool.clone();
+        pool.spawn(async move {
+            tokio::select! {
+                () = end.cancelled() => {}
+                _ = dropped => return,
+            }
+            if let Some(db) = db.upgrade() {
+                // The lock waits for a statement still running, which the
+                // end of its process interrupts.
+                blocking.spawn_blocking(move || {
+                    db.lock().unwrap_or_else(|p| p.into_inner()).close();
+                });
+            }
+        });
     }
 
     /// A connection on its way to be closed; gives its place among
@@ -293,7 +337,8 @@ pub mod sql {
             armed: true,
         };
         let r = tokio::task::spawn_blocking(move || {
-            let mut c = conn.db.lock().unwrap_or_else(|p| p.into_inner());
+            let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
+            let c = guard.open()?;
             if stop.load(Ordering::SeqCst) {
                 return Err(LuaError::new(
                     ErrorKind::Canceled,
@@ -305,7 +350,7 @@ pub mod sql {
             let seen = stop.clone();
             c.progress_handler(1000, Some(move || seen.load(Ordering::SeqCst)));
             let stopped = || stop.load(Ordering::SeqCst);
-            let r = f(&mut c, &stopped).map_err(sql_error);
+            let r = f(c, &stopped).map_err(sql_error);
             c.progress_handler(0, None::<fn() -> bool>);
             r
         })
@@ -483,8 +528,10 @@ pub mod sql {
                 // Waits for the statement the body ran, which the cancel
                 // interrupts; a transaction already ended makes this a no-op.
                 pool.spawn_blocking(move || {
-                    let c = conn.db.lock().unwrap_or_else(|p| p.into_inner());
-                    if !c.is_autocommit() {
+                    let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Ok(c) = guard.open()
+                        && !c.is_autocommit()
+                    {
                         let _ = c.execute_batch("ROLLBACK");
                     }
                 });
@@ -649,7 +696,8 @@ pub mod sql {
     /// `":memory:"` is a private in-memory database. The permission is
     /// checked on the file's real path (its directory resolved; a path
     /// with a symbolic link in it when SQLite opens it is refused); the
-    /// path is a plain file name, never a `file:` URI.
+    /// path is a plain file name, never a `file:` URI. The database is
+    /// closed when the process that opened it ends.
     #[luamod::function(permission = "sql.open", resource = path)]
     pub async fn open(cx: HandlerCx, path: String) -> Result<Db, LuaError> {
         use rusqlite::OpenFlags;
@@ -662,6 +710,7 @@ pub mod sql {
         }
         // Counted from here; given back if the open fails.
         let slot = OpenSlot(true);
+        let end = cx.cancel().clone();
         let p = path.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -701,13 +750,18 @@ pub mod sql {
         let pool = tokio::runtime::Handle::current();
         // The count now goes with the connection (given back when it closes).
         slot.keep();
+        let (dropped, on_drop) = tokio::sync::oneshot::channel();
+        let interrupt = Arc::new(conn.get_interrupt_handle());
+        let db = Arc::new(Mutex::new(Closing {
+            conn: Some(conn),
+            pool: pool.clone(),
+            _dropped: dropped,
+        }));
+        close_at_end(&db, end, on_drop, &pool);
         Ok(Db {
             conn: Conn {
-                interrupt: Arc::new(conn.get_interrupt_handle()),
-                db: Arc::new(Mutex::new(Closing {
-                    conn: Some(conn),
-                    pool: pool.clone(),
-                })),
+                interrupt,
+                db,
                 pool,
             },
             path,

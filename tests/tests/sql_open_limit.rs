@@ -7,6 +7,9 @@
 use luamod::prelude::*;
 use luamod_examples::sql;
 
+/// The count is the whole process's: the tests take turns.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A runtime whose scripts may open databases in `dir`.
 fn runtime(dir: &std::path::Path) -> Runtime {
     Runtime::builder()
@@ -23,6 +26,7 @@ fn runtime(dir: &std::path::Path) -> Runtime {
 /// host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_databases_without_end_is_refused_at_the_cap() {
+    let _turn = TURN.lock().await;
     let dir = std::env::temp_dir().join(format!("luamod-sql-open-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let dir = std::fs::canonicalize(&dir).unwrap();
@@ -63,4 +67,47 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(reopened, "the closed databases gave their places back");
+}
+
+/// A process's databases are closed when it ends: one that kept as many
+/// as the cap allows, and ended, does not leave the next script refused
+/// until a collection frees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_ends_gives_its_databases_back() {
+    let _turn = TURN.lock().await;
+    let dir = std::env::temp_dir().join(format!("luamod-sql-end-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(&dir).unwrap();
+    let rt = runtime(&dir);
+    let dir_lua = format!("{:?}", dir.display().to_string());
+    let fill = format!(
+        "local sql, dir = require('sql'), {dir_lua}
+        local kept = {{}}
+        while true do
+          local db, err = sql.open(dir .. '/db' .. #kept)
+          if not db then return #kept, err:kind() end
+          kept[#kept + 1] = db
+        end"
+    );
+    let (opened, kind): (usize, String) = rt.run(fill.as_str()).await.unwrap();
+    assert_eq!(
+        (opened, kind.as_str()),
+        (sql::MAX_OPEN, "RESOURCE_EXHAUSTED")
+    );
+    // The ended process's databases close on the blocking pool, soon after
+    // it ends. Nothing runs Lua meanwhile, so no collection frees them.
+    let mut waited = 0;
+    while sql::open_now() > 0 && waited < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        sql::open_now(),
+        0,
+        "the ended process's databases are closed"
+    );
+    // And the next process gets the whole cap again.
+    let refill = rt.run::<(usize, String)>(fill.as_str()).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(refill.0, sql::MAX_OPEN);
 }

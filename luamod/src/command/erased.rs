@@ -62,11 +62,13 @@ impl HandlerCx {
         self.inner.pid
     }
 
-    /// Cancelled when the process is cancelled, times out, or the runtime
-    /// shuts down; long handlers should stop when it fires. (The handler's
-    /// future is also dropped then: work it handed to other threads, such
-    /// as a blocking call, should watch the token or be interrupted by a
-    /// guard the future owns.)
+    /// Cancelled when the process ends, however it ends: cancelled, timed
+    /// out, stopped by a shutdown, or finished. Long handlers should stop
+    /// when it fires. (The handler's future is also dropped then: work it
+    /// handed to other threads, such as a blocking call, should watch the
+    /// token or be interrupted by a guard the future owns.) A resource a
+    /// handler opens for its process can be released when it fires, as
+    /// the example `sql` module closes a process's databases.
     pub fn cancel(&self) -> &CancelToken {
         &self.inner.cancel
     }

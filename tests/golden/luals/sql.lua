@@ -68,7 +68,8 @@ local sql = {}
 ---`":memory:"` is a private in-memory database. The permission is
 ---checked on the file's real path (its directory resolved; a path
 ---with a symbolic link in it when SQLite opens it is refused); the
----path is a plain file name, never a `file:` URI.
+---path is a plain file name, never a `file:` URI. The database is
+---closed when the process that opened it ends.
 ---
 ---Requires permission `sql.open` on `path`; refused: `nil, err` (PERMISSION_DENIED).
 ---@async
