@@ -15,6 +15,62 @@ pub mod probe {
         vec![s; n].join(sep.unwrap_or(""))
     }
 
+    /// The sum of up to 24 integers: more parameters than the free stack
+    /// slots Lua promises a C function (20), read whatever was passed.
+    #[luamod::function]
+    #[allow(clippy::too_many_arguments)]
+    pub fn wide(
+        a1: Option<i64>,
+        a2: Option<i64>,
+        a3: Option<i64>,
+        a4: Option<i64>,
+        a5: Option<i64>,
+        a6: Option<i64>,
+        a7: Option<i64>,
+        a8: Option<i64>,
+        a9: Option<i64>,
+        a10: Option<i64>,
+        a11: Option<i64>,
+        a12: Option<i64>,
+        a13: Option<i64>,
+        a14: Option<i64>,
+        a15: Option<i64>,
+        a16: Option<i64>,
+        a17: Option<i64>,
+        a18: Option<i64>,
+        a19: Option<i64>,
+        a20: Option<i64>,
+        a21: Option<i64>,
+        a22: Option<i64>,
+        a23: Option<i64>,
+        a24: Option<i64>,
+    ) -> i64 {
+        a1.unwrap_or(0)
+            + a2.unwrap_or(0)
+            + a3.unwrap_or(0)
+            + a4.unwrap_or(0)
+            + a5.unwrap_or(0)
+            + a6.unwrap_or(0)
+            + a7.unwrap_or(0)
+            + a8.unwrap_or(0)
+            + a9.unwrap_or(0)
+            + a10.unwrap_or(0)
+            + a11.unwrap_or(0)
+            + a12.unwrap_or(0)
+            + a13.unwrap_or(0)
+            + a14.unwrap_or(0)
+            + a15.unwrap_or(0)
+            + a16.unwrap_or(0)
+            + a17.unwrap_or(0)
+            + a18.unwrap_or(0)
+            + a19.unwrap_or(0)
+            + a20.unwrap_or(0)
+            + a21.unwrap_or(0)
+            + a22.unwrap_or(0)
+            + a23.unwrap_or(0)
+            + a24.unwrap_or(0)
+    }
+
     /// As `string.char(c)` for one code.
     #[luamod::function]
     pub fn char(c: u8) -> String {

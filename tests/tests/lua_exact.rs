@@ -304,3 +304,28 @@ fn other_parameter_kinds() {
         "bad argument #2 to 'probe.bytes_len' (string is not valid UTF-8)"
     );
 }
+
+/// An export with more parameters than the 20 free stack slots Lua gives a
+/// C function reads each one whatever was passed: absent ones are `nil`,
+/// and a wrong one past the twentieth is reported by its position.
+#[test]
+fn exports_with_more_parameters_than_free_stack_slots() {
+    let lua = state();
+    let (none, all): (i64, i64) = lua
+        .load(
+            "local w = require('probe').wide
+             return w(), w(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24)",
+        )
+        .eval()
+        .unwrap();
+    assert_eq!((none, all), (0, 300));
+    let err = lua
+        .load("return require('probe').wide(nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, 'x')")
+        .exec()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad argument #24 to 'wide' (number expected, got string)"),
+        "{err}"
+    );
+}

@@ -187,6 +187,13 @@ fn call_body(
         }
         call_args.push(quote!(#var));
     }
+    // Lua promises a C function 20 free stack slots past its arguments,
+    // and the C API may not be asked about an index beyond them: an export
+    // with more parameters than that makes room before reading any.
+    const LUA_MINSTACK: i32 = 20;
+    if lua_idx > LUA_MINSTACK {
+        bindings.insert(0, quote!(__cx.reserve_args(#lua_idx)?;));
+    }
     if let Some((action, resource)) = &spec.permission {
         let res = match resource.as_ref().and_then(|r| {
             params

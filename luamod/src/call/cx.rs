@@ -212,6 +212,21 @@ impl CallCx {
         unsafe { ffi::lua_gettop(self.state) }
     }
 
+    /// Makes argument indices up to `n` ones the C API may be asked about.
+    /// Lua promises a C function only 20 free slots past the arguments it
+    /// was given, and reading a parameter past them (an export of more
+    /// parameters, called with fewer arguments) is an index Lua's API
+    /// check aborts on. Generated for exports of more than 20 parameters.
+    #[doc(hidden)]
+    pub fn reserve_args(&self, n: c_int) -> Result<(), ArgError> {
+        // SAFETY: live state; lua_checkstack reports failure instead of
+        // raising.
+        if unsafe { ffi::lua_checkstack(self.state, n) } == 0 {
+            return Err(ArgError::msg(n, "stack overflow"));
+        }
+        Ok(())
+    }
+
     /// Static facts about the export being called.
     pub fn info(&self) -> &'static ExportInfo {
         self.info

@@ -78,10 +78,15 @@ unsafe fn capped(l: *mut lua_State, percent_counts: bool) -> c_int {
             let p = ffi::lua_tolstring(l, 1, &mut len);
             let fmt = std::slice::from_raw_parts(p.cast::<u8>(), len);
             // `%q` escapes its string byte by byte, a `snprintf` for some:
-            // a megabyte of it weighs as much as 4,096 conversions.
+            // a megabyte of it weighs as much as 4,096 conversions. Only
+            // the arguments given are looked at: an index past the top by
+            // more than the frame's free slots is not one the C API may
+            // be asked about (Lua's API check aborts on it; a format of
+            // 21 `%q` and no argument reached it).
+            let top = ffi::lua_gettop(l);
             let weight = |k: usize, letter: u8| {
-                let arg = k as c_int + 2;
-                if letter == b'q' && ffi::lua_type(l, arg) == ffi::LUA_TSTRING {
+                let arg = c_int::try_from(k).map_or(c_int::MAX, |k| k.saturating_add(2));
+                if letter == b'q' && arg <= top && ffi::lua_type(l, arg) == ffi::LUA_TSTRING {
                     1 + ffi::lua_rawlen(l, arg) / 256
                 } else {
                     1
