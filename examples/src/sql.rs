@@ -640,7 +640,6 @@ pub mod sql {
         "table_info",
         "table_list",
         "table_xinfo",
-        "temp_store",
         "user_version",
         "wal_autocheckpoint",
         "wal_checkpoint",
@@ -685,6 +684,11 @@ pub mod sql {
             [],
             |_| Ok(()),
         )?;
+        // Temporary tables, indices, sorts and statement journals in
+        // memory, under that limit: on disk they went to the system's
+        // temporary directory, outside any policy, which a script could
+        // fill. The authorizer refuses `temp_store` to scripts.
+        c.execute_batch("PRAGMA temp_store = MEMORY")?;
         c.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         c.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         c.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;

@@ -231,6 +231,8 @@ async fn sql_cannot_reach_files_outside_its_policy() {
         try('vacuum into', db:exec(\"VACUUM INTO '\" .. OUTSIDE .. \"/y.db'\"))
         try('load_extension', db:query(\"SELECT load_extension('\" .. OUTSIDE .. \"/evil')\"))
         try('temp dir', db:exec(\"PRAGMA temp_store_directory = '\" .. OUTSIDE .. \"'\"))
+        try('temp on disk', db:exec('PRAGMA temp_store = FILE'))
+        try('temp table', db:exec('CREATE TEMP TABLE tt AS SELECT 1 AS x'))
         try('heap limit', db:query('PRAGMA hard_heap_limit = 0'))
         try('writable schema', db:exec('PRAGMA writable_schema = ON'))
         try('vacuum', db:exec('VACUUM'))
@@ -251,6 +253,8 @@ async fn sql_cannot_reach_files_outside_its_policy() {
             "vacuum into=PERMISSION_DENIED",
             "load_extension=PERMISSION_DENIED",
             "temp dir=PERMISSION_DENIED",
+            "temp on disk=PERMISSION_DENIED",
+            "temp table=ok",
             "heap limit=PERMISSION_DENIED",
             "writable schema=PERMISSION_DENIED",
             "vacuum=ok",
