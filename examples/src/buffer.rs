@@ -10,6 +10,7 @@ pub use self::buffer::{MAX_LABEL, MAX_SIZE, MAX_TOTAL, MODULE};
 pub mod buffer {
     use luamod::mlua;
     use luamod::prelude::*;
+    use luamod::{ExternalMemory, mlua::Lua};
 
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,9 +19,11 @@ pub mod buffer {
     pub const MAX_SIZE: usize = 64 << 20;
 
     /// The most bytes all buffers of the host hold together (512 MiB).
-    /// Their bytes live on the Rust heap, outside the Lua state's memory
-    /// limit, so a script may not size them freely: past either limit,
-    /// `new`, `with`, `write`, `..` and `join` raise "buffer too large".
+    /// Their bytes live on the Rust heap; each buffer counts them against
+    /// its Lua state's memory limit too ([`ExternalMemory`]), and this cap
+    /// bounds states without one: past either limit, `new`, `with`,
+    /// `write`, `..` and `join` raise "buffer too large", and past the
+    /// state's limit "not enough memory".
     pub const MAX_TOTAL: usize = 512 << 20;
 
     /// Bytes held by every live buffer.
@@ -32,21 +35,49 @@ pub mod buffer {
         ))
     }
 
-    /// Bytes, their capacity counted in [`HELD`] for as long as they live.
-    #[derive(Debug, Default, PartialEq)]
-    struct Held(Vec<u8>);
+    /// Bytes, their capacity counted in [`HELD`] and against the state's
+    /// memory limit for as long as they live.
+    #[derive(Debug, Default)]
+    struct Held {
+        bytes: Vec<u8>,
+        charge: ExternalMemory,
+    }
 
-    impl Clone for Held {
-        fn clone(&self) -> Held {
-            let copy = self.0.clone();
-            HELD.fetch_add(copy.capacity(), Ordering::SeqCst);
-            Held(copy)
+    impl Held {
+        /// Room for `capacity` bytes, counted (and refused) before they
+        /// are allocated.
+        fn with_capacity(lua: &Lua, capacity: usize) -> mlua::Result<Held> {
+            let mut held = Held::default();
+            held.reserve(lua, capacity)?;
+            Ok(held)
+        }
+
+        /// Room for `capacity` bytes in all.
+        fn reserve(&mut self, lua: &Lua, capacity: usize) -> mlua::Result<()> {
+            let before = self.bytes.capacity();
+            if capacity <= before {
+                return Ok(());
+            }
+            if capacity > MAX_SIZE {
+                return Err(too_large(capacity, MAX_SIZE));
+            }
+            check_total(capacity - before)?;
+            self.charge.resize(lua, capacity)?;
+            self.bytes.reserve_exact(capacity - self.bytes.len());
+            HELD.fetch_add(self.bytes.capacity() - before, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl PartialEq for Held {
+        fn eq(&self, other: &Held) -> bool {
+            self.bytes == other.bytes
         }
     }
 
     impl Drop for Held {
         fn drop(&mut self) {
-            HELD.fetch_sub(self.0.capacity(), Ordering::SeqCst);
+            HELD.fetch_sub(self.bytes.capacity(), Ordering::SeqCst);
         }
     }
 
@@ -67,47 +98,43 @@ pub mod buffer {
 
     impl Data {
         /// Room for `capacity` bytes, refused past the limits.
-        fn with_capacity(capacity: usize) -> mlua::Result<Data> {
-            if capacity > MAX_SIZE {
-                return Err(too_large(capacity, MAX_SIZE));
-            }
-            check_total(capacity)?;
-            let v = Vec::with_capacity(capacity);
-            HELD.fetch_add(v.capacity(), Ordering::SeqCst);
-            Ok(Data(Arc::new(Held(v))))
+        fn with_capacity(lua: &Lua, capacity: usize) -> mlua::Result<Data> {
+            Ok(Data(Arc::new(Held::with_capacity(lua, capacity)?)))
         }
 
         /// Bytes for `parts`, refused past the limits.
-        fn of(parts: &[&[u8]]) -> mlua::Result<Data> {
+        fn of(lua: &Lua, parts: &[&[u8]]) -> mlua::Result<Data> {
             let mut d = Data::default();
-            d.extend(parts)?;
+            d.extend(lua, parts)?;
             Ok(d)
         }
 
         fn bytes(&self) -> &[u8] {
-            &self.0.0
+            &self.0.bytes
         }
 
-        fn extend(&mut self, parts: &[&[u8]]) -> mlua::Result<()> {
-            let (len, cap) = (self.0.0.len(), self.0.0.capacity());
+        fn extend(&mut self, lua: &Lua, parts: &[&[u8]]) -> mlua::Result<()> {
+            let len = self.bytes().len();
             let add = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
             let size = len.saturating_add(add);
             if size > MAX_SIZE {
                 return Err(too_large(size, MAX_SIZE));
             }
-            // Writing to shared bytes copies them first.
-            let copy = if Arc::strong_count(&self.0) > 1 {
-                len
-            } else {
-                0
+            let held = match Arc::get_mut(&mut self.0) {
+                Some(held) => {
+                    held.reserve(lua, size)?;
+                    held
+                }
+                // Writing to shared bytes copies them first.
+                None => {
+                    let mut copy = Held::with_capacity(lua, size)?;
+                    copy.bytes.extend_from_slice(&self.0.bytes);
+                    self.0 = Arc::new(copy);
+                    Arc::get_mut(&mut self.0).unwrap_or_else(|| unreachable!("just made"))
+                }
             };
-            check_total(copy + size.saturating_sub(cap))?;
-            let bytes = Arc::make_mut(&mut self.0);
-            let before = bytes.0.capacity();
-            bytes.0.reserve_exact(add);
-            HELD.fetch_add(bytes.0.capacity() - before, Ordering::SeqCst);
             for p in parts {
-                bytes.0.extend_from_slice(p);
+                held.bytes.extend_from_slice(p);
             }
             Ok(())
         }
@@ -166,18 +193,18 @@ pub mod buffer {
     #[luamod::methods]
     impl Buffer {
         /// Creates a buffer, optionally with initial contents.
-        pub fn new(init: Option<&[u8]>) -> mlua::Result<Buffer> {
+        pub fn new(lua: &Lua, init: Option<&[u8]>) -> mlua::Result<Buffer> {
             Ok(Buffer {
-                data: Data::of(&[init.unwrap_or_default()])?,
+                data: Data::of(lua, &[init.unwrap_or_default()])?,
                 ..Buffer::default()
             })
         }
 
         /// Creates a buffer from an options table.
-        pub fn with(opts: Options) -> mlua::Result<Buffer> {
+        pub fn with(lua: &Lua, opts: Options) -> mlua::Result<Buffer> {
             let init = opts.init.unwrap_or_default();
-            let mut data = Data::with_capacity(opts.capacity.max(init.len()))?;
-            data.extend(&[init.as_bytes()])?;
+            let mut data = Data::with_capacity(lua, opts.capacity.max(init.len()))?;
+            data.extend(lua, &[init.as_bytes()])?;
             Ok(Buffer {
                 data,
                 label: cut_label(opts.label.as_deref().unwrap_or("")),
@@ -200,9 +227,9 @@ pub mod buffer {
 
         /// Appends every argument (strings, or numbers as Lua formats them)
         /// and returns the new size.
-        pub fn write(&mut self, parts: Variadic<&[u8]>) -> mlua::Result<usize> {
+        pub fn write(&mut self, lua: &Lua, parts: Variadic<&[u8]>) -> mlua::Result<usize> {
             let parts: Vec<&[u8]> = parts.iter().copied().collect();
-            self.data.extend(&parts)?;
+            self.data.extend(lua, &parts)?;
             self.writes += 1;
             Ok(self.data.bytes().len())
         }
@@ -293,9 +320,9 @@ pub mod buffer {
 
         /// `a .. b`: a new buffer with both contents.
         #[lua(meta = "__concat")]
-        pub fn concat(&self, other: &Buffer) -> mlua::Result<Buffer> {
+        pub fn concat(&self, lua: &Lua, other: &Buffer) -> mlua::Result<Buffer> {
             Ok(Buffer {
-                data: Data::of(&[self.data.bytes(), other.data.bytes()])?,
+                data: Data::of(lua, &[self.data.bytes(), other.data.bytes()])?,
                 ..Buffer::default()
             })
         }
@@ -303,7 +330,7 @@ pub mod buffer {
 
     /// Joins buffers into a new one, with an optional separator.
     #[luamod::function]
-    pub fn join(parts: Vec<Buffer>, sep: Option<&str>) -> mlua::Result<Buffer> {
+    pub fn join(lua: &Lua, parts: Vec<Buffer>, sep: Option<&str>) -> mlua::Result<Buffer> {
         let sep = sep.unwrap_or("").as_bytes();
         let mut pieces: Vec<&[u8]> = Vec::with_capacity(parts.len() * 2);
         for (i, p) in parts.iter().enumerate() {
@@ -313,7 +340,7 @@ pub mod buffer {
             pieces.push(p.data.bytes());
         }
         Ok(Buffer {
-            data: Data::of(&pieces)?,
+            data: Data::of(lua, &pieces)?,
             ..Buffer::default()
         })
     }

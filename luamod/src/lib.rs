@@ -66,6 +66,7 @@ pub use command::{Command, CommandId, Pid};
 pub use convert::{Bytes, FromArg, Frozen, IntoReturn, freeze};
 pub use error::{Detail, Error, ErrorKind, LuaError};
 pub use ffi::alloc::MemoryControl;
+pub use ffi::external::{ExternalMemory, MemoryRefused};
 pub use luamod_macros::{Command, LuaRecord, constant, function, methods, module, userdata};
 pub use mlua;
 pub use module::errors::ErrorValue;

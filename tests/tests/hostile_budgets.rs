@@ -684,6 +684,58 @@ async fn decoding_json_past_the_memory_limit_is_refused() {
     assert_eq!(two, 2);
 }
 
+/// A buffer's bytes live on the Rust heap and count against the Lua
+/// state's memory limit (`ExternalMemory`): keeping buffers, or growing
+/// one, past it is refused as Lua's own out-of-memory, and once the
+/// process ends they are given back to the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffers_count_against_the_memory_limit() {
+    let rt = Runtime::builder()
+        .module(&luamod_examples::buffer::MODULE)
+        .workers(1)
+        .memory_limit(32 << 20)
+        .build()
+        .unwrap();
+    for (name, src) in [
+        (
+            "many",
+            "local B, s = require('buffer').Buffer, string.rep('x', 1 << 20)
+             local keep = {} for i = 1, 100 do keep[i] = B.new(s) end",
+        ),
+        (
+            "one grows",
+            "local b, s = require('buffer').Buffer.new(), string.rep('x', 1 << 20)
+             for i = 1, 100 do b:write(s) end",
+        ),
+        (
+            "capacity",
+            "return require('buffer').Buffer.with({ capacity = 48 << 20 })",
+        ),
+        (
+            "copies of one",
+            "local b = require('buffer').Buffer.new(string.rep('x', 1 << 20))
+             local keep = {} for i = 1, 100 do keep[i] = b .. b end",
+        ),
+    ] {
+        let err = rt.run::<()>(src).await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            Some(ErrorKind::ResourceExhausted),
+            "{name}: {err}"
+        );
+        assert!(err.message().contains("not enough memory"), "{name}: {err}");
+    }
+    // The refused processes' buffers were freed: 24 MiB fit again.
+    let n: i64 = rt
+        .run(
+            "local B, s = require('buffer').Buffer, string.rep('x', 1 << 20)
+             local keep = {} for i = 1, 24 do keep[i] = B.new(s) end return #keep",
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 24);
+}
+
 /// Calls whose size comes from a script: each refuses cleanly, and the
 /// host allocates nothing near the size asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -272,6 +272,13 @@ impl std::error::Error for LuaError {
     }
 }
 
+impl From<crate::ffi::external::MemoryRefused> for LuaError {
+    /// `RESOURCE_EXHAUSTED`, with the refusal's words.
+    fn from(e: crate::ffi::external::MemoryRefused) -> LuaError {
+        LuaError::new(ErrorKind::ResourceExhausted, e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,9 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mlua::Lua;
 use mlua::ffi::{self, lua_State};
@@ -39,6 +42,11 @@ pub(crate) struct AllocState {
     inner: ffi::lua_Alloc,
     inner_ud: *mut c_void,
     used: Cell<usize>,
+    /// Rust memory that objects of this state declared they hold
+    /// ([`ExternalMemory`](super::external::ExternalMemory)), counted
+    /// against the limit beside `used`. Atomic: an object may be dropped
+    /// on another thread (grown only on this one).
+    pub(super) external: Arc<AtomicUsize>,
     /// 0: no limit.
     limit: Cell<usize>,
     /// Open windows (nested luamod calls may each open one).
@@ -59,8 +67,7 @@ impl AllocState {
     /// aside), for callers that refuse a large block before asking; a yes
     /// counts as a refusal.
     pub(crate) fn exceeds(&self, grow: usize) -> bool {
-        let limit = self.limit.get();
-        let over = limit != 0 && self.used.get().saturating_add(grow) > limit;
+        let over = self.over_limit(grow);
         if over {
             self.refusals.set(self.refusals.get() + 1);
         }
@@ -76,8 +83,26 @@ impl AllocState {
             }
             self.fail_in.set(Some(n - 1));
         }
+        self.over_limit(grow)
+    }
+
+    /// Whether `grow` more bytes, beside what Lua and the objects' Rust
+    /// sides hold, pass the limit.
+    #[inline(always)]
+    fn over_limit(&self, grow: usize) -> bool {
         let limit = self.limit.get();
-        limit != 0 && self.used.get().saturating_add(grow) > limit
+        limit != 0
+            && self
+                .used
+                .get()
+                .saturating_add(self.external.load(Ordering::Relaxed))
+                .saturating_add(grow)
+                > limit
+    }
+
+    /// The limit (0: none).
+    pub(super) fn limit(&self) -> usize {
+        self.limit.get()
     }
 
     /// Opens a window: allocation failures are deferred until it closes.
@@ -186,7 +211,9 @@ pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a 
 pub struct MemoryControl {
     lua: Lua,
     main: *mut lua_State,
-    state: Box<AllocState>,
+    /// Shared with the [`ExternalMemory`](super::external::ExternalMemory)
+    /// of the state's objects, which may outlive this.
+    state: Rc<AllocState>,
     /// Whether mlua currently runs its own allocating calls protected
     /// (it must while allocations can fail).
     mlua_protects: Cell<bool>,
@@ -223,10 +250,11 @@ impl MemoryControl {
         let mut inner_ud = std::ptr::null_mut();
         // SAFETY: reads the current allocator of a live state.
         let inner = unsafe { ffi::lua_getallocf(main, &mut inner_ud) };
-        let state = Box::new(AllocState {
+        let state = Rc::new(AllocState {
             inner,
             inner_ud,
             used: Cell::new(used),
+            external: Arc::new(AtomicUsize::new(0)),
             limit: Cell::new(limit),
             window: Cell::new(0),
             deferred: Cell::new(false),
@@ -243,17 +271,18 @@ impl MemoryControl {
         };
         mem.sync_mlua();
         mem.put_ours();
+        lua.set_app_data(super::external::Account(mem.state.clone()));
         Ok(mem)
     }
 
     fn put_ours(&self) {
-        // SAFETY: the box lives as long as `self`, whose Drop restores the
-        // previous allocator; luamod_alloc forwards every request to it.
+        // SAFETY: the `Rc` lives as long as `self`, whose Drop restores
+        // the previous allocator; luamod_alloc forwards every request to it.
         unsafe {
             ffi::lua_setallocf(
                 self.main,
                 luamod_alloc,
-                &*self.state as *const AllocState as *mut c_void,
+                Rc::as_ptr(&self.state) as *mut c_void,
             );
         }
     }
@@ -300,9 +329,17 @@ impl MemoryControl {
         self.state.limit.get()
     }
 
-    /// Bytes the state uses now.
+    /// Bytes the state uses now (Lua's own; see
+    /// [`external`](Self::external) for its objects' Rust memory).
     pub fn used(&self) -> usize {
         self.state.used.get()
+    }
+
+    /// Rust memory the state's objects hold by their
+    /// [`ExternalMemory`](crate::ExternalMemory), counted against the
+    /// limit beside [`used`](Self::used).
+    pub fn external(&self) -> usize {
+        self.state.external.load(Ordering::Relaxed)
     }
 
     /// Allocations (requests for more memory) since installation.
@@ -337,6 +374,7 @@ impl MemoryControl {
 
 impl Drop for MemoryControl {
     fn drop(&mut self) {
+        let _ = self.lua.remove_app_data::<super::external::Account>();
         self.put_theirs();
         let _ = self.lua.set_memory_limit(self.state.limit.get());
     }

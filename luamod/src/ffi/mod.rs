@@ -15,6 +15,7 @@
 
 pub mod alloc;
 pub(crate) mod bridge;
+pub mod external;
 mod guard;
 pub(crate) mod interrupt;
 mod mlua_limit;

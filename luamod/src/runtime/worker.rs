@@ -784,7 +784,9 @@ impl Worker {
         let Some(limit) = self.shared.memory_limit else {
             return;
         };
-        let used = self.memory.used();
+        // Objects' Rust memory too: garbage that holds it is freed by the
+        // same finalizers.
+        let used = self.memory.used() + self.memory.external();
         // Grown from the lowest usage seen since, not from a high mark
         // that the collector's own work has left behind.
         if used < self.collected_to.get() {
@@ -799,7 +801,8 @@ impl Worker {
             // when there is no stack room for it; nothing to hand on.
             let _ = self.lua.gc_collect();
             let _ = self.lua.gc_collect();
-            self.collected_to.set(self.memory.used());
+            self.collected_to
+                .set(self.memory.used() + self.memory.external());
             self.refusals_seen.set(self.memory.refusals());
         }
     }
