@@ -64,7 +64,11 @@ pub mod buffer {
             check_total(capacity - before)?;
             self.charge.resize(lua, capacity)?;
             self.bytes.reserve_exact(capacity - self.bytes.len());
-            HELD.fetch_add(self.bytes.capacity() - before, Ordering::SeqCst);
+            let got = self.bytes.capacity();
+            HELD.fetch_add(got - before, Ordering::SeqCst);
+            // The allocator may give a little more than asked: counted
+            // when the limit allows.
+            let _ = self.charge.resize(lua, got);
             Ok(())
         }
     }
@@ -120,22 +124,20 @@ pub mod buffer {
             if size > MAX_SIZE {
                 return Err(too_large(size, MAX_SIZE));
             }
-            let held = match Arc::get_mut(&mut self.0) {
-                Some(held) => {
-                    held.reserve(lua, size)?;
-                    held
+            if let Some(held) = Arc::get_mut(&mut self.0) {
+                held.reserve(lua, size)?;
+                for p in parts {
+                    held.bytes.extend_from_slice(p);
                 }
-                // Writing to shared bytes copies them first.
-                None => {
-                    let mut copy = Held::with_capacity(lua, size)?;
-                    copy.bytes.extend_from_slice(&self.0.bytes);
-                    self.0 = Arc::new(copy);
-                    Arc::get_mut(&mut self.0).unwrap_or_else(|| unreachable!("just made"))
-                }
-            };
-            for p in parts {
-                held.bytes.extend_from_slice(p);
+                return Ok(());
             }
+            // Writing to shared bytes copies them first.
+            let mut copy = Held::with_capacity(lua, size)?;
+            copy.bytes.extend_from_slice(&self.0.bytes);
+            for p in parts {
+                copy.bytes.extend_from_slice(p);
+            }
+            self.0 = Arc::new(copy);
             Ok(())
         }
 

@@ -45,7 +45,11 @@ pub mod sql {
     }
 
     /// SQLite's heap limit, set when a database is opened (SQLite applies
-    /// it to the whole host): 256 MiB.
+    /// it to the whole host): 256 MiB. Temporary tables, sorts and
+    /// `VACUUM`'s copy are kept in memory under it (never in the system's
+    /// temporary directory, which no policy covers): one connection's
+    /// large temporary data can make others' statements fail for memory
+    /// while it lasts, and `VACUUM` works on databases whose copy fits.
     pub const SQLITE_HEAP_LIMIT: usize = 256 << 20;
 
     /// One SQL value: nil, integer, number, string (text) or a blob.

@@ -356,8 +356,9 @@ async fn hostile_scripts_fail_their_own_workflow_and_the_worker_goes_on() {
             "command orders.charge is too large for Temporal",
         ),
         // Refused commands are answered at once: a loop of them is
-        // computing, stopped like a loop of nothing (the time spent
-        // refusing them is not given back to the script).
+        // computing, stopped like a loop of nothing (a refusal must never
+        // count as a wait; that the time spent refusing is not given back
+        // only makes the stop come sooner, which this does not measure).
         (
             "hugeloop",
             "local o, s = require('orders'), ('x'):rep(200000) while true do o.charge(s, 1) end",

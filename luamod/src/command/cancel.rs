@@ -1,6 +1,7 @@
-//! A cancellation token: one flag, many waiters. Owned by a process's
-//! in-flight command; cancelled when the process is cancelled, times out or
-//! the runtime shuts down.
+//! A cancellation token: one flag, many waiters. A runtime process's token
+//! is cancelled when the process ends, however it ends (cancelled, timed
+//! out, stopped by a shutdown, finished); a Temporal activity's when the
+//! activity is cancelled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

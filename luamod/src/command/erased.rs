@@ -62,9 +62,10 @@ impl HandlerCx {
         self.inner.pid
     }
 
-    /// Cancelled when the process ends, however it ends: cancelled, timed
-    /// out, stopped by a shutdown, or finished. Long handlers should stop
-    /// when it fires. (The handler's future is also dropped then: work it
+    /// In a runtime, cancelled when the process ends, however it ends:
+    /// cancelled, timed out, stopped by a shutdown, or finished. (For a
+    /// command run as a Temporal activity, when the activity is
+    /// cancelled.) Long handlers should stop when it fires. (The handler's future is also dropped then: work it
     /// handed to other threads, such as a blocking call, should watch the
     /// token or be interrupted by a guard the future owns.) A resource a
     /// handler opens for its process can be released when it fires, as

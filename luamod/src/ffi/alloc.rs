@@ -100,6 +100,11 @@ impl AllocState {
                 > limit
     }
 
+    /// [`exceeds`](Self::exceeds) without counting a refusal.
+    pub(super) fn would_exceed(&self, grow: usize) -> bool {
+        self.over_limit(grow)
+    }
+
     /// The limit (0: none).
     pub(super) fn limit(&self) -> usize {
         self.limit.get()
@@ -140,8 +145,8 @@ unsafe extern "C" fn luamod_alloc(
     osize: usize,
     nsize: usize,
 ) -> *mut c_void {
-    // SAFETY: `ud` is the boxed AllocState that MemoryControl keeps alive
-    // for as long as this function is installed; Lua calls its allocator
+    // SAFETY: `ud` is the AllocState that MemoryControl keeps alive (an
+    // `Rc` it holds) for as long as this function is installed; Lua calls its allocator
     // from one thread at a time.
     let st = unsafe { &*(ud as *const AllocState) };
     // With `ptr` null, `osize` is a type tag, not a size.
@@ -222,7 +227,9 @@ pub struct MemoryControl {
 impl MemoryControl {
     /// Installs luamod's allocator on `lua`'s state.
     ///
-    /// Fails if one is installed already.
+    /// Fails if one is installed already, or while any of the state's app
+    /// data is borrowed (`Lua::app_data_ref`): the allocator keeps an
+    /// entry there for [`ExternalMemory`](crate::ExternalMemory).
     pub fn install(lua: &Lua) -> mlua::Result<MemoryControl> {
         // SAFETY: finds the main thread (one push, one pop); the pointer
         // stays valid while `lua` (cloned below) lives.
@@ -271,7 +278,7 @@ impl MemoryControl {
         };
         mem.sync_mlua();
         mem.put_ours();
-        lua.set_app_data(super::external::Account(mem.state.clone()));
+        super::external::Account::open(lua, &mem.state)?;
         Ok(mem)
     }
 
@@ -374,7 +381,7 @@ impl MemoryControl {
 
 impl Drop for MemoryControl {
     fn drop(&mut self) {
-        let _ = self.lua.remove_app_data::<super::external::Account>();
+        super::external::Account::close(&self.lua);
         self.put_theirs();
         let _ = self.lua.set_memory_limit(self.state.limit.get());
     }

@@ -8,6 +8,7 @@
 //! resizes it as it grows; growth past the limit is refused, and dropping
 //! the object gives the bytes back.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,9 +18,42 @@ use mlua::Lua;
 
 use super::alloc::AllocState;
 
-/// The app data of a state with luamod's allocator: where its objects
-/// count their Rust memory.
-pub(super) struct Account(pub(super) Rc<AllocState>);
+/// The app data of a state: where its objects count their Rust memory
+/// while luamod's allocator is installed (`None` otherwise). Emptied, not
+/// removed, when the allocator goes: mlua panics on removing app data
+/// while any of it is borrowed.
+pub(super) struct Account(RefCell<Option<Rc<AllocState>>>);
+
+impl Account {
+    /// Points `lua`'s account at `state`.
+    pub(super) fn open(lua: &Lua, state: &Rc<AllocState>) -> mlua::Result<()> {
+        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
+            a.0.replace(Some(state.clone()));
+            return Ok(());
+        }
+        lua.try_set_app_data(Account(RefCell::new(Some(state.clone()))))
+            .map(drop)
+            .map_err(|_| {
+                mlua::Error::runtime(
+                    "luamod's allocator cannot be installed while the state's app data \
+                     is borrowed",
+                )
+            })
+    }
+
+    /// Empties `lua`'s account.
+    pub(super) fn close(lua: &Lua) {
+        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
+            a.0.replace(None);
+        }
+    }
+
+    /// The allocator state of `lua`, if it is luamod's.
+    fn of(lua: &Lua) -> Option<Rc<AllocState>> {
+        let a = lua.try_app_data_ref::<Account>().ok()??;
+        a.0.borrow().clone()
+    }
+}
 
 /// Rust memory held by an object that Lua owns, counted against the
 /// memory limit of the state it grows in (see
@@ -66,9 +100,9 @@ pub(super) struct Account(pub(super) Rc<AllocState>);
 ///
 /// Objects are collected when Lua's collector gets to them, which knows
 /// nothing of their Rust memory: garbage holding external memory is freed
-/// by a full collection (a runtime worker runs one at the end of a process
-/// that left its state nearly full). A refused growth counts as a refusal
-/// of the state's allocator.
+/// by a full collection, which `resize` runs before it refuses (and a
+/// runtime worker at the end of a process that left its state nearly
+/// full). A refused growth counts as a refusal of the state's allocator.
 #[derive(Default)]
 pub struct ExternalMemory {
     /// The count of the state it grew in last.
@@ -88,31 +122,45 @@ impl ExternalMemory {
     }
 
     /// Counts `bytes` in `lua`'s state from now on. Growth that would take
-    /// the state past its limit is refused and changes nothing. (Resized
-    /// with another state than before, the bytes move to that state.)
+    /// the state past its limit is refused and changes nothing; a shrink
+    /// never is. (Resized with another state than before, the bytes move
+    /// to that state.)
+    ///
+    /// Lua's collector paces itself by Lua's own allocations and knows
+    /// nothing of external memory, so garbage objects may hold much of it:
+    /// before refusing, a full collection gives back what they hold. It
+    /// runs finalizers, so call this where Lua code could run (any export
+    /// may).
     pub fn resize(&mut self, lua: &Lua, bytes: usize) -> Result<(), MemoryRefused> {
-        let Some(account) = lua.app_data_ref::<Account>() else {
+        let Some(st) = Account::of(lua) else {
             self.release();
             self.bytes = bytes;
             return Ok(());
         };
-        let st = &account.0;
         let here = self
             .counted_in
             .as_ref()
             .is_some_and(|c| Arc::ptr_eq(c, &st.external));
         let held_here = if here { self.bytes } else { 0 };
-        if bytes > held_here {
+        if bytes > held_here && bytes > self.bytes {
             let grow = bytes - held_here;
-            if st.exceeds(grow) {
-                return Err(MemoryRefused {
-                    asked: grow,
-                    limit: st.limit(),
-                });
+            if st.would_exceed(grow) {
+                // What garbage holds is given back by its finalizers.
+                let _ = lua.gc_collect();
+                if st.exceeds(grow) {
+                    return Err(MemoryRefused {
+                        asked: grow,
+                        limit: st.limit(),
+                    });
+                }
             }
         }
         self.release();
-        st.external.fetch_add(bytes, Ordering::Relaxed);
+        let _ = st
+            .external
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(bytes))
+            });
         self.counted_in = Some(st.external.clone());
         self.bytes = bytes;
         Ok(())
@@ -121,7 +169,10 @@ impl ExternalMemory {
     /// Takes this object's bytes out of the count it is in.
     fn release(&mut self) {
         if let Some(c) = self.counted_in.take() {
-            c.fetch_sub(self.bytes, Ordering::Relaxed);
+            let bytes = self.bytes;
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(bytes))
+            });
         }
     }
 }
@@ -202,6 +253,25 @@ mod tests {
         assert_eq!(mem.external(), 3 << 20);
         drop((a, b));
         assert_eq!(mem.external(), 0);
+    }
+
+    /// An object owned by Lua that holds external memory.
+    struct Blob(#[allow(dead_code)] ExternalMemory);
+
+    impl mlua::UserData for Blob {}
+
+    #[test]
+    fn garbage_objects_give_their_memory_back_before_a_refusal() {
+        let lua = mlua::Lua::new();
+        let mem = MemoryControl::install(&lua).unwrap();
+        mem.set_limit(mem.used() + (8 << 20));
+        for _ in 0..100 {
+            let mut e = ExternalMemory::new();
+            e.resize(&lua, 1 << 20).unwrap();
+            // Garbage as soon as it is made.
+            lua.create_userdata(Blob(e)).unwrap();
+        }
+        assert!(mem.external() <= 8 << 20);
     }
 
     #[test]

@@ -786,7 +786,7 @@ impl Worker {
         };
         // Objects' Rust memory too: garbage that holds it is freed by the
         // same finalizers.
-        let used = self.memory.used() + self.memory.external();
+        let used = self.memory.used().saturating_add(self.memory.external());
         // Grown from the lowest usage seen since, not from a high mark
         // that the collector's own work has left behind.
         if used < self.collected_to.get() {
@@ -802,7 +802,7 @@ impl Worker {
             let _ = self.lua.gc_collect();
             let _ = self.lua.gc_collect();
             self.collected_to
-                .set(self.memory.used() + self.memory.external());
+                .set(self.memory.used().saturating_add(self.memory.external()));
             self.refusals_seen.set(self.memory.refusals());
         }
     }
