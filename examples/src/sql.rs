@@ -230,6 +230,11 @@ pub mod sql {
     struct Conn {
         db: Arc<Mutex<Closing>>,
         interrupt: Arc<rusqlite::InterruptHandle>,
+        /// A transaction was abandoned (its process ended, or the
+        /// coroutine its body ran in was closed): the next statement on
+        /// the connection rolls it back first, so that it never joins it,
+        /// whichever of the two reaches the connection first.
+        rollback_due: Arc<AtomicBool>,
         /// The pool that runs a transaction's ROLLBACK when the process
         /// that began it ends first.
         pool: tokio::runtime::Handle,
@@ -343,6 +348,7 @@ pub mod sql {
         let r = tokio::task::spawn_blocking(move || {
             let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
             let c = guard.open()?;
+            roll_back_if_due(&conn.rollback_due, c);
             if stop.load(Ordering::SeqCst) {
                 return Err(LuaError::new(
                     ErrorKind::Canceled,
@@ -521,22 +527,32 @@ pub mod sql {
         }
     }
 
+    /// Rolls back an abandoned transaction, once, if one is due.
+    fn roll_back_if_due(due: &AtomicBool, c: &rusqlite::Connection) {
+        if due.swap(false, Ordering::SeqCst) && !c.is_autocommit() {
+            let _ = c.execute_batch("ROLLBACK");
+        }
+    }
+
     /// A transaction that has begun; rolled back if dropped while open
-    /// (its process ended with the body still running).
+    /// (its process ended, or the coroutine running its body was closed,
+    /// with the body still running).
     struct OpenTx(Option<Conn>);
 
     impl Drop for OpenTx {
         fn drop(&mut self) {
             if let Some(conn) = self.0.take() {
+                // Due before anything else can reach the connection.
+                conn.rollback_due.store(true, Ordering::SeqCst);
                 let pool = conn.pool.clone();
                 // Waits for the statement the body ran, which the cancel
-                // interrupts; a transaction already ended makes this a no-op.
+                // interrupts; a statement that reaches the connection first
+                // rolls back itself, and a transaction already ended makes
+                // this a no-op.
                 pool.spawn_blocking(move || {
                     let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Ok(c) = guard.open()
-                        && !c.is_autocommit()
-                    {
-                        let _ = c.execute_batch("ROLLBACK");
+                    if let Ok(c) = guard.open() {
+                        roll_back_if_due(&conn.rollback_due, c);
                     }
                 });
             }
@@ -770,6 +786,7 @@ pub mod sql {
             conn: Conn {
                 interrupt,
                 db,
+                rollback_due: Arc::new(AtomicBool::new(false)),
                 pool,
             },
             path,

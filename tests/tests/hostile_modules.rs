@@ -315,6 +315,47 @@ async fn a_cancelled_transaction_rolls_back_at_once() {
     assert_eq!(count, 1, "the cancelled insert was rolled back");
 }
 
+/// A coroutine closed while it waits inside `db:transaction(fn)`: the
+/// transaction rolls back at once, and statements run after the close
+/// are not made part of it (they were, and the collector's late rollback
+/// then took the acknowledged writes with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_coroutine_rolls_its_transaction_back() {
+    let dirs = Dirs::new("sqlco");
+    let rt = runtime_for(&dirs);
+    let db = dirs.allowed.join("co.db");
+    let src = dirs.lua(
+        "local sql = require('sql')
+        local db = assert(sql.open(ALLOWED .. '/co.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        local co = coroutine.create(function()
+          return db:transaction(function()
+            assert(db:exec('INSERT INTO t VALUES (42)'))
+            coroutine.yield()
+          end)
+        end)
+        assert(coroutine.resume(co))
+        assert(coroutine.close(co))
+        assert(db:exec('INSERT INTO t VALUES (1)'))
+        local ok, err = db:transaction(function() assert(db:exec('INSERT INTO t VALUES (2)')) end)
+        assert(ok, tostring(err))
+        return 'ok'",
+    );
+    let r: String = rt.run(&src).await.unwrap();
+    assert_eq!(r, "ok");
+    let rows = tokio::task::spawn_blocking(move || {
+        let c = rusqlite_open(&db);
+        let mut q = c.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        q.query_map([], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows, [1, 2]);
+}
+
 /// Runs `src` until its `deadline` stops it, then writes a row of the
 /// test's own into `db` (waiting for any lock) and counts the rows.
 async fn rows_after_timeout(rt: &Runtime, src: &str, deadline: Duration, db: PathBuf) -> i64 {

@@ -208,6 +208,7 @@ unsafe fn finish(l: *mut lua_State, n: c_int, ctx: ffi::lua_KContext) -> c_int {
                 let prev = preempt::switch_target(co);
                 let closed = crate::ffi::close_thread(co, l);
                 preempt::switch_target(prev);
+                crate::suspend::abandon::closed(co);
                 memory = closed == ffi::LUA_ERRMEM;
                 ffi::lua_xmove(co, l, 1);
                 ffi::lua_replace(l, -2);

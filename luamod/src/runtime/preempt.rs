@@ -775,6 +775,9 @@ unsafe extern "C-unwind" fn close(l: *mut lua_State) -> c_int {
         let prev = switch_target(co);
         let status = crate::ffi::close_thread(co, l);
         switch_target(prev);
+        // What `Invoke` continuations on it owned (an open transaction)
+        // goes now: their frames are gone.
+        crate::suspend::abandon::closed(co);
         if status == ffi::LUA_OK {
             ffi::lua_pushboolean(l, 1);
             1

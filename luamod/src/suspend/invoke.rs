@@ -5,8 +5,9 @@
 //! The export pushes a holder for the continuation closure, the function
 //! and its arguments, and asks `call` to run them with `lua_pcallk`. The
 //! closure lives in a userdata on the export's own stack frame, so it
-//! survives any number of yields inside the callee and is dropped by the
-//! scheduler at once if the process ends first (see `abandon`). When the callee returns or fails,
+//! survives any number of yields inside the callee and is dropped at once
+//! if the process ends first, or the coroutine it runs in is closed (see
+//! `abandon`). When the callee returns or fails,
 //! the continuation ([`invoke_k`]) takes the closure and pushes its result,
 //! which may itself be a [`crate::Yield`].
 
@@ -74,6 +75,7 @@ impl<T: IntoReturn + 'static> IntoReturn for Invoke<T> {
         }
         let pending = cx.lua().create_userdata(Pending(super::abandon::hold(
             Box::new(self.then) as Box<dyn Any>,
+            state,
         )))?;
         cx.push_value(mlua::Value::UserData(pending))?;
         // SAFETY: live state.
