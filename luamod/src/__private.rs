@@ -38,7 +38,7 @@ pub use crate::types::{
 };
 pub use crate::userdata::{
     ClassDef, LuaClass, LuaMethods, MethodsDef, class_type, gc, method_self, method_self_mut,
-    push as ud_push, ud_mut, ud_ref,
+    push as ud_push, ud_clone, ud_mut, ud_ref,
 };
 
 /// The module state of type `T` for an export's `cfg: &T` parameter.

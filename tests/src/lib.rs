@@ -407,6 +407,17 @@ pub mod objects {
             }
         }
 
+        /// Scales the shape in place.
+        pub fn scale(&mut self, by: f64) {
+            match self {
+                Shape::Circle(r) => *r *= by,
+                Shape::Rect(w, h) => {
+                    *w *= by;
+                    *h *= by;
+                }
+            }
+        }
+
         /// `circle` or `rect`.
         #[lua(get)]
         pub fn kind(&self) -> &'static str {
@@ -424,6 +435,14 @@ pub mod objects {
             Shape::Circle(r) => Shape::Circle(r * 2.0),
             Shape::Rect(w, h) => Shape::Rect(w * 2.0, h * 2.0),
         }
+    }
+
+    /// Copies of `shapes` (read by value out of the list), then calls
+    /// `f`, then sums the copies' areas.
+    #[luamod::function]
+    pub fn areas_after(shapes: Vec<Shape>, f: mlua::Function) -> mlua::Result<f64> {
+        f.call::<()>(())?;
+        Ok(shapes.iter().map(Shape::area).sum())
     }
 
     /// Takes a tracked value by reference.

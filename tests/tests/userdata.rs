@@ -352,3 +352,20 @@ fn enums_are_userdata_too() {
     );
     assert_eq!((a, k.as_str(), d), (6.0, "circle", 24.0));
 }
+
+/// An object read by value out of a list is cloned and not kept borrowed:
+/// the list's element is anchored by nothing once read, and the call may
+/// run Lua code that changes the object (or drops the list).
+#[test]
+fn objects_read_by_value_from_a_list_are_not_held_borrowed() {
+    let lua = state();
+    let (copies, now): (f64, f64) = eval(
+        &lua,
+        &format!(
+            "{PRELUDE} local r = O.Shape.rect(2, 3)
+             local copies = O.areas_after({{ r }}, function() r:scale(2) end)
+             return copies, r:area()"
+        ),
+    );
+    assert_eq!((copies, now), (6.0, 24.0));
+}

@@ -105,7 +105,7 @@ fn expand(u: &Userdata) -> TokenStream {
             #[diagnostic::do_not_recommend]
             impl<'a> #p::FromArg<'a> for #ident {
                 fn from_arg(cx: &'a #p::CallCx, idx: #p::c_int) -> #p::Result<Self, #p::ArgError> {
-                    #p::ud_ref::<#ident>(cx, idx).map(<#ident as #p::Clone>::clone)
+                    #p::ud_clone::<#ident>(cx, idx)
                 }
             }
         }

@@ -25,5 +25,5 @@ mod slot;
 pub use class::{ClassDef, LuaClass, LuaMethods, MethodsDef};
 pub use interface::class_type;
 pub(crate) use metatable::statics_table;
-pub use slot::{gc, method_self, method_self_mut, push, ud_mut, ud_ref, ud_try};
+pub use slot::{gc, method_self, method_self_mut, push, ud_clone, ud_mut, ud_ref, ud_try};
 pub(crate) use slot::{is_instance, push_sized};

@@ -150,6 +150,24 @@ pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
     unsafe { borrow_shared::<T, false>(cx, idx, T::CLASS) }
 }
 
+/// A clone of the object at `idx`, for a by-value parameter: checked as a
+/// shared borrow would be, cloned at once, and not held for the rest of
+/// the call. The value may be an element read out of a table, which
+/// nothing anchors once it is read: a borrow recorded until the call
+/// ends would point into an object the collector may free meanwhile.
+#[doc(hidden)]
+pub fn ud_clone<T: LuaClass + Clone>(cx: &CallCx, idx: c_int) -> Result<T, ArgError> {
+    // SAFETY: `T::CLASS` is `T`'s class.
+    let slot = unsafe { slot_at::<T, false>(cx, idx, T::CLASS)? };
+    if slot.borrow.get() < 0 {
+        return Err(in_use(idx, T::CLASS));
+    }
+    // SAFETY: alive (checked), initialised by `push`, and no `&mut` exists
+    // (the flag is not -1); the object stays at `idx` while it is cloned,
+    // and `clone` cannot reach Lua.
+    Ok(unsafe { (*slot.value.get()).assume_init_ref() }.clone())
+}
+
 /// Borrows the object at `idx` exclusively for the rest of the call.
 ///
 /// The `&mut T` comes from the object's memory, not from `cx`; exclusivity
