@@ -688,6 +688,47 @@ async fn decoding_json_past_the_memory_limit_is_refused() {
     assert_eq!(two, 2);
 }
 
+/// Exports called with the Lua stack all but full say "stack overflow",
+/// never "not enough memory" (the memory is there; the stack's room is
+/// not), whether they raise an error value or return `nil, err`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_stack_is_a_stack_overflow_not_a_memory_error() {
+    let rt = runtime();
+    let seen: Vec<String> = rt
+        .run(
+            "local decode = require('json').decode
+             local ops = {
+               function() return errors.new{ kind = 'INVALID', message = 'm' } end,
+               function() local v, err = decode('[') return err end,
+             }
+             local t = {} for i = 1, 1000000 do t[i] = i end
+             local function g(...)
+               local out = {}
+               for i, op in ipairs(ops) do out[i] = tostring(select(2, pcall(op))) end
+               return out
+             end
+             local seen, set = {}, {}
+             for k = 999900, 999990 do
+               local ok, r = pcall(g, table.unpack(t, 1, k))
+               for _, m in ipairs(ok and r or { tostring(r) }) do
+                 m = m:gsub('^.-:%d+: ', '')
+                 if not set[m] then set[m] = true seen[#seen + 1] = m end
+               end
+             end
+             return seen",
+        )
+        .await
+        .unwrap();
+    assert!(
+        seen.iter().all(|m| !m.contains("not enough memory")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| m.contains("stack overflow")),
+        "{seen:?}"
+    );
+}
+
 /// A buffer's bytes live on the Rust heap and count against the Lua
 /// state's memory limit (`ExternalMemory`): keeping buffers, or growing
 /// one, past it is refused as Lua's own out-of-memory, and once the

@@ -122,6 +122,12 @@ unsafe fn conclude(state: *mut lua_State, outcome: Outcome, how: Option<Suspend>
                 ffi::lua_pushlstring(state, MEMORY_MESSAGE.as_ptr().cast(), MEMORY_MESSAGE.len());
                 ffi::lua_error(state)
             }
+            // As above, the frame's values go to make room; the message
+            // may allocate, and a memory error raised from here is sound.
+            Outcome::StackOverflow => {
+                ffi::lua_settop(state, 0);
+                ffi::luaL_error(state, c"stack overflow".as_ptr())
+            }
             Outcome::Suspend(n) => match how {
                 // `Yield` checked that the running coroutine can yield.
                 Some(Suspend::Yield(k)) => crate::ffi::vm::yield_k(state, n, k),

@@ -28,6 +28,9 @@ pub(super) enum Outcome {
     Raise,
     /// Raise Lua's memory error (an allocation failed inside a window).
     OutOfMemory,
+    /// Raise "stack overflow": no room was left on the Lua stack even for
+    /// the error.
+    StackOverflow,
     /// Suspend as the outer frame's slot says, with the top `n` values.
     Suspend(c_int),
 }

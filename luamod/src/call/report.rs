@@ -35,7 +35,7 @@ pub(super) fn report(cx: &CallCx, e: CallError) -> Outcome {
     // much the body had pushed.
     // SAFETY: lua_checkstack reports failure instead of raising.
     if unsafe { ffi::lua_checkstack(cx.state(), 4) } == 0 {
-        return Outcome::OutOfMemory;
+        return Outcome::StackOverflow;
     }
     let pushed = match e {
         CallError::OutOfMemory | CallError::Arg(ArgError::OutOfMemory) => {
@@ -45,7 +45,11 @@ pub(super) fn report(cx: &CallCx, e: CallError) -> Outcome {
             let msg = arg_message(cx, a);
             push_string(cx, &msg)
         }
-        CallError::Raise(le) => cx.push_error_value(&le),
+        CallError::Raise(le) => match cx.push_error_value(&le) {
+            // Making the value raised something else: raise that.
+            Err(CallError::Rethrow(m)) => push_string(cx, &m),
+            pushed => pushed,
+        },
         CallError::Message(m) => {
             // SAFETY: live state; reads the caller's position (level 1).
             let at = unsafe { stack::location(cx.state(), 1) };
@@ -55,6 +59,10 @@ pub(super) fn report(cx: &CallCx, e: CallError) -> Outcome {
         CallError::Return(le) => {
             return match push_nil_and_error(cx, &le) {
                 Ok(()) => Outcome::Return(2),
+                Err(CallError::Rethrow(m)) => match push_string(cx, &m) {
+                    Ok(()) => Outcome::Raise,
+                    Err(e) => failed_to_report(e),
+                },
                 Err(e) => failed_to_report(e),
             };
         }
@@ -65,18 +73,24 @@ pub(super) fn report(cx: &CallCx, e: CallError) -> Outcome {
     }
 }
 
-/// Reporting failed: only for lack of memory or stack, so say that.
+/// Reporting failed: only for lack of memory or stack, so say which.
 #[cold]
-fn failed_to_report(_: CallError) -> Outcome {
-    Outcome::OutOfMemory
+fn failed_to_report(e: CallError) -> Outcome {
+    match e {
+        CallError::Message(m) if m == STACK_OVERFLOW => Outcome::StackOverflow,
+        _ => Outcome::OutOfMemory,
+    }
 }
+
+/// Why pushing the report failed when the stack had no room.
+const STACK_OVERFLOW: &str = "stack overflow";
 
 fn push_nil_and_error(cx: &CallCx, e: &LuaError) -> Result<(), CallError> {
     // SAFETY: lua_checkstack reports failure instead of raising; pushing
     // nil does not allocate.
     unsafe {
         if ffi::lua_checkstack(cx.state(), 3) == 0 {
-            return Err(CallError::Message("stack overflow".to_owned()));
+            return Err(CallError::Message(STACK_OVERFLOW.to_owned()));
         }
         ffi::lua_pushnil(cx.state());
     }
@@ -97,12 +111,14 @@ impl CallCx {
     pub(crate) fn push_error_value(&self, e: &LuaError) -> Result<(), CallError> {
         let state = self.state();
         // SAFETY: room checked; the constructor is called with lua_pcall,
-        // so whatever it raises (only a memory error: it only allocates) is
-        // caught and left on top, where we pop it. `e` outlives the call
-        // that reads it.
+        // so whatever it raises is caught and left on top, where we pop
+        // it: a memory error is reported as one; anything else (a stop
+        // raised by the budget's hook, a C stack overflow) is raised again
+        // by its message (read only from a string: nothing is converted).
+        // `e` outlives the call that reads it.
         unsafe {
             if ffi::lua_checkstack(state, 3) == 0 {
-                return Err(CallError::Message("stack overflow".to_owned()));
+                return Err(CallError::Message(STACK_OVERFLOW.to_owned()));
             }
             if ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, key()) != ffi::LUA_TFUNCTION {
                 // A state without luamod's base: the message must do.
@@ -110,9 +126,24 @@ impl CallCx {
                 return push_string(self, e.message());
             }
             ffi::lua_pushlightuserdata(state, e as *const LuaError as *mut c_void);
-            if ffi::lua_pcall(state, 1, 1, 0) != ffi::LUA_OK {
-                ffi::lua_pop(state, 1);
-                return Err(CallError::OutOfMemory);
+            match ffi::lua_pcall(state, 1, 1, 0) {
+                ffi::LUA_OK => {}
+                ffi::LUA_ERRMEM => {
+                    ffi::lua_pop(state, 1);
+                    return Err(CallError::OutOfMemory);
+                }
+                _ => {
+                    let msg = if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
+                        let mut n = 0usize;
+                        let p = ffi::lua_tolstring(state, -1, &mut n);
+                        String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), n))
+                            .into_owned()
+                    } else {
+                        "error while making an error value".to_owned()
+                    };
+                    ffi::lua_pop(state, 1);
+                    return Err(CallError::Rethrow(msg));
+                }
             }
         }
         Ok(())
