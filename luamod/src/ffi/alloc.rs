@@ -47,6 +47,13 @@ pub(crate) struct AllocState {
     /// against the limit beside `used`. Atomic: an object may be dropped
     /// on another thread (grown only on this one).
     pub(super) external: Arc<AtomicUsize>,
+    /// `external` as the last full collection left it: what is counted
+    /// beyond this may be held by garbage.
+    external_live: Cell<usize>,
+    /// A request was let through that only external memory stood in the
+    /// way of; the state's owner should run a full collection at its next
+    /// safe point (see `refuse`).
+    collect_due: Cell<bool>,
     /// 0: no limit.
     limit: Cell<usize>,
     /// Open windows (nested luamod calls may each open one).
@@ -75,6 +82,15 @@ impl AllocState {
     }
 
     /// Whether the request for `grow` more bytes must fail.
+    ///
+    /// A request that only objects' external memory stands in the way of
+    /// is let through while that memory has grown since the last full
+    /// collection, and a collection is asked for instead: garbage objects
+    /// give their memory back only through finalizers, which the
+    /// collection Lua runs on a failed allocation does not run, so
+    /// refusing would fail whatever process allocates next, however
+    /// little it holds. Lua's own memory never passes the limit; with
+    /// external memory the state may pass it until its owner collects.
     fn refuse(&self, grow: usize) -> bool {
         if let Some(n) = self.fail_in.get() {
             if n == 0 {
@@ -83,7 +99,31 @@ impl AllocState {
             }
             self.fail_in.set(Some(n - 1));
         }
-        self.over_limit(grow)
+        let limit = self.limit.get();
+        if limit == 0 {
+            return false;
+        }
+        let lua = self.used.get().saturating_add(grow);
+        if lua > limit {
+            return true;
+        }
+        let external = self.external.load(Ordering::Relaxed);
+        if lua.saturating_add(external) <= limit {
+            return false;
+        }
+        if external > self.external_live.get() {
+            self.collect_due.set(true);
+            return false;
+        }
+        true
+    }
+
+    /// Notes that a full collection (finalizers included) has just run:
+    /// the external memory still counted is held by live objects.
+    pub(super) fn collected(&self) {
+        self.external_live
+            .set(self.external.load(Ordering::Relaxed));
+        self.collect_due.set(false);
     }
 
     /// Whether `grow` more bytes, beside what Lua and the objects' Rust
@@ -132,6 +172,43 @@ impl AllocState {
     #[inline(always)]
     pub(crate) fn take_deferred(&self) -> bool {
         self.deferred.replace(false)
+    }
+}
+
+/// The app data of a state: where its objects count their Rust memory
+/// while luamod's allocator is installed (`None` otherwise). Emptied, not
+/// removed, when the allocator goes: mlua panics on removing app data
+/// while any of it is borrowed.
+pub(super) struct Account(std::cell::RefCell<Option<Rc<AllocState>>>);
+
+impl Account {
+    /// Points `lua`'s account at `state`.
+    pub(super) fn open(lua: &Lua, state: &Rc<AllocState>) -> mlua::Result<()> {
+        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
+            a.0.replace(Some(state.clone()));
+            return Ok(());
+        }
+        lua.try_set_app_data(Account(std::cell::RefCell::new(Some(state.clone()))))
+            .map(drop)
+            .map_err(|_| {
+                mlua::Error::runtime(
+                    "luamod's allocator cannot be installed while the state's app data \
+                     is borrowed",
+                )
+            })
+    }
+
+    /// Empties `lua`'s account.
+    pub(super) fn close(lua: &Lua) {
+        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
+            a.0.replace(None);
+        }
+    }
+
+    /// The allocator state of `lua`, if it is luamod's.
+    pub(super) fn of(lua: &Lua) -> Option<Rc<AllocState>> {
+        let a = lua.try_app_data_ref::<Account>().ok()??;
+        a.0.borrow().clone()
     }
 }
 
@@ -262,6 +339,8 @@ impl MemoryControl {
             inner_ud,
             used: Cell::new(used),
             external: Arc::new(AtomicUsize::new(0)),
+            external_live: Cell::new(0),
+            collect_due: Cell::new(false),
             limit: Cell::new(limit),
             window: Cell::new(0),
             deferred: Cell::new(false),
@@ -278,7 +357,7 @@ impl MemoryControl {
         };
         mem.sync_mlua();
         mem.put_ours();
-        super::external::Account::open(lua, &mem.state)?;
+        Account::open(lua, &mem.state)?;
         Ok(mem)
     }
 
@@ -360,6 +439,22 @@ impl MemoryControl {
         self.state.refusals.get()
     }
 
+    /// Whether an allocation was let through past the limit because only
+    /// objects' external memory stood in the way (see
+    /// [`ExternalMemory`](crate::ExternalMemory)): the owner should run a
+    /// full collection, finalizers included, and then call
+    /// [`collected`](Self::collected). A runtime worker does so between
+    /// steps.
+    #[inline(always)]
+    pub fn collection_due(&self) -> bool {
+        self.state.collect_due.get()
+    }
+
+    /// Tells the allocator that a full collection has just run.
+    pub fn collected(&self) {
+        self.state.collected();
+    }
+
     /// Failure injection for tests: the `n`-th allocation from now
     /// (`n >= 1`) fails, and so does every later one until
     /// [`stop_failing`](Self::stop_failing).
@@ -381,7 +476,7 @@ impl MemoryControl {
 
 impl Drop for MemoryControl {
     fn drop(&mut self) {
-        super::external::Account::close(&self.lua);
+        Account::close(&self.lua);
         self.put_theirs();
         let _ = self.lua.set_memory_limit(self.state.limit.get());
     }

@@ -8,52 +8,13 @@
 //! resizes it as it grows; growth past the limit is refused, and dropping
 //! the object gives the bytes back.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mlua::Lua;
 
-use super::alloc::AllocState;
-
-/// The app data of a state: where its objects count their Rust memory
-/// while luamod's allocator is installed (`None` otherwise). Emptied, not
-/// removed, when the allocator goes: mlua panics on removing app data
-/// while any of it is borrowed.
-pub(super) struct Account(RefCell<Option<Rc<AllocState>>>);
-
-impl Account {
-    /// Points `lua`'s account at `state`.
-    pub(super) fn open(lua: &Lua, state: &Rc<AllocState>) -> mlua::Result<()> {
-        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
-            a.0.replace(Some(state.clone()));
-            return Ok(());
-        }
-        lua.try_set_app_data(Account(RefCell::new(Some(state.clone()))))
-            .map(drop)
-            .map_err(|_| {
-                mlua::Error::runtime(
-                    "luamod's allocator cannot be installed while the state's app data \
-                     is borrowed",
-                )
-            })
-    }
-
-    /// Empties `lua`'s account.
-    pub(super) fn close(lua: &Lua) {
-        if let Ok(Some(a)) = lua.try_app_data_ref::<Account>() {
-            a.0.replace(None);
-        }
-    }
-
-    /// The allocator state of `lua`, if it is luamod's.
-    fn of(lua: &Lua) -> Option<Rc<AllocState>> {
-        let a = lua.try_app_data_ref::<Account>().ok()??;
-        a.0.borrow().clone()
-    }
-}
+use super::alloc::Account;
 
 /// Rust memory held by an object that Lua owns, counted against the
 /// memory limit of the state it grows in (see
@@ -145,8 +106,12 @@ impl ExternalMemory {
         if bytes > held_here && bytes > self.bytes {
             let grow = bytes - held_here;
             if st.would_exceed(grow) {
-                // What garbage holds is given back by its finalizers.
-                let _ = lua.gc_collect();
+                // What garbage holds is given back by its finalizers; a
+                // growth past the limit itself cannot be helped.
+                if grow <= st.limit() {
+                    let _ = lua.gc_collect();
+                    st.collected();
+                }
                 if st.exceeds(grow) {
                     return Err(MemoryRefused {
                         asked: grow,
@@ -224,7 +189,7 @@ impl From<MemoryRefused> for mlua::Error {
 #[cfg(test)]
 mod tests {
     use super::ExternalMemory;
-    use crate::MemoryControl;
+    use crate::ffi::alloc::MemoryControl;
 
     #[test]
     fn external_memory_and_lua_share_one_limit() {
@@ -272,6 +237,26 @@ mod tests {
             lua.create_userdata(Blob(e)).unwrap();
         }
         assert!(mem.external() <= 8 << 20);
+    }
+
+    #[test]
+    fn lua_allocations_pass_external_memory_until_a_collection_shows_it_live() {
+        let lua = mlua::Lua::new();
+        let mem = MemoryControl::install(&lua).unwrap();
+        mem.set_limit(mem.used() + (4 << 20));
+        let mut live = ExternalMemory::new();
+        live.resize(&lua, 3 << 20).unwrap();
+        let rep = "return #string.rep('x', 1 << 20)";
+        // It may be garbage's: let through, and a collection asked for.
+        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 1 << 20);
+        assert!(mem.collection_due());
+        lua.gc_collect().unwrap();
+        mem.collected();
+        assert!(!mem.collection_due());
+        // Still counted after a full collection: live, and in the way.
+        assert!(lua.load(rep).eval::<usize>().is_err());
+        drop(live);
+        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 1 << 20);
     }
 
     #[test]

@@ -403,6 +403,9 @@ impl Worker {
         loop {
             while let Some(pid) = self.ready.pop_front() {
                 self.step(pid);
+                if self.memory.collection_due() {
+                    self.collect_for_external();
+                }
                 // Between steps: completions, cancels and shutdown come in
                 // while processes keep each other busy.
                 while let Some(msg) = self.rx.try_next() {
@@ -801,10 +804,21 @@ impl Worker {
             // when there is no stack room for it; nothing to hand on.
             let _ = self.lua.gc_collect();
             let _ = self.lua.gc_collect();
+            self.memory.collected();
             self.collected_to
                 .set(self.memory.used().saturating_add(self.memory.external()));
             self.refusals_seen.set(self.memory.refusals());
         }
+    }
+
+    /// The full collection the allocator asked for when it let a request
+    /// through that only objects' external memory stood in the way of
+    /// (see `AllocState::refuse`). Between steps: finalizers run in no
+    /// process's context.
+    #[cold]
+    fn collect_for_external(&self) {
+        let _ = self.lua.gc_collect();
+        self.memory.collected();
     }
 
     /// Drops the context entry of a process that ended (children can no
