@@ -29,6 +29,9 @@ pub mod buffer {
     /// Bytes held by every live buffer.
     static HELD: AtomicUsize = AtomicUsize::new(0);
 
+    /// What a buffer's bytes cost beside themselves: their shared block.
+    const HELD_SIZE: usize = size_of::<Held>() + 2 * size_of::<usize>();
+
     fn too_large(size: usize, limit: usize) -> mlua::Error {
         mlua::Error::runtime(format!(
             "buffer too large ({size} bytes; the limit is {limit} bytes)"
@@ -52,23 +55,35 @@ pub mod buffer {
             Ok(held)
         }
 
-        /// Room for `capacity` bytes in all.
+        /// Room for `capacity` bytes in all, counted with the block that
+        /// holds them before anything is allocated.
         fn reserve(&mut self, lua: &Lua, capacity: usize) -> mlua::Result<()> {
             let before = self.bytes.capacity();
-            if capacity <= before {
-                return Ok(());
-            }
+            let capacity = capacity.max(before);
             if capacity > MAX_SIZE {
                 return Err(too_large(capacity, MAX_SIZE));
             }
-            check_total(capacity - before)?;
-            self.charge.resize(lua, capacity)?;
-            self.bytes.reserve_exact(capacity - self.bytes.len());
-            let got = self.bytes.capacity();
-            HELD.fetch_add(got - before, Ordering::SeqCst);
-            // The allocator may give a little more than asked: counted
-            // when the limit allows.
-            let _ = self.charge.resize(lua, got);
+            if capacity == before && self.charge.bytes() == HELD_SIZE + before {
+                return Ok(());
+            }
+            self.charge.resize(lua, HELD_SIZE + capacity)?;
+            if capacity > before {
+                if let Err(e) = check_total(capacity - before) {
+                    // Other buffers' garbage of this state may hold the
+                    // host's share: collected once before refusing.
+                    let _ = lua.gc_collect();
+                    if check_total(capacity - before).is_err() {
+                        let _ = self.charge.resize(lua, HELD_SIZE + before);
+                        return Err(e);
+                    }
+                }
+                self.bytes.reserve_exact(capacity - self.bytes.len());
+                let got = self.bytes.capacity();
+                HELD.fetch_add(got - before, Ordering::SeqCst);
+                // The allocator may give a little more than asked: counted
+                // when the limit allows.
+                let _ = self.charge.resize(lua, HELD_SIZE + got);
+            }
             Ok(())
         }
     }
@@ -149,6 +164,37 @@ pub mod buffer {
     /// The longest label a buffer keeps (longer ones are cut).
     pub const MAX_LABEL: usize = 256;
 
+    /// A label, counted against the state's memory limit as it lives.
+    #[derive(Debug, Default)]
+    struct Label {
+        text: Arc<str>,
+        /// Counts `text` for as long as the label lives.
+        _charge: ExternalMemory,
+    }
+
+    impl Label {
+        fn new(lua: &Lua, label: &str) -> mlua::Result<Label> {
+            let text = cut_label(label);
+            let mut charge = ExternalMemory::new();
+            charge.resize(lua, text.len())?;
+            Ok(Label {
+                text,
+                _charge: charge,
+            })
+        }
+    }
+
+    /// A copy of a buffer (a by-value argument, read for the length of a
+    /// call) shares the text and counts nothing.
+    impl Clone for Label {
+        fn clone(&self) -> Label {
+            Label {
+                text: self.text.clone(),
+                _charge: ExternalMemory::new(),
+            }
+        }
+    }
+
     fn cut_label(label: &str) -> Arc<str> {
         let mut end = label.len().min(MAX_LABEL);
         while !label.is_char_boundary(end) {
@@ -186,7 +232,7 @@ pub mod buffer {
     #[derive(Clone, Debug, Default)]
     pub struct Buffer {
         data: Data,
-        label: Arc<str>,
+        label: Label,
         /// How many times `write` was called.
         #[lua(get)]
         pub writes: u64,
@@ -209,7 +255,7 @@ pub mod buffer {
             data.extend(lua, &[init.as_bytes()])?;
             Ok(Buffer {
                 data,
-                label: cut_label(opts.label.as_deref().unwrap_or("")),
+                label: Label::new(lua, opts.label.as_deref().unwrap_or(""))?,
                 writes: 0,
             })
         }
@@ -218,13 +264,14 @@ pub mod buffer {
         /// kept).
         #[lua(get)]
         pub fn label(&self) -> &str {
-            &self.label
+            &self.label.text
         }
 
         /// Sets the label (cut to 256 bytes).
         #[lua(set)]
-        pub fn set_label(&mut self, label: &str) {
-            self.label = cut_label(label);
+        pub fn set_label(&mut self, lua: &Lua, label: &str) -> mlua::Result<()> {
+            self.label = Label::new(lua, label)?;
+            Ok(())
         }
 
         /// Appends every argument (strings, or numbers as Lua formats them)
@@ -301,10 +348,14 @@ pub mod buffer {
         /// `tostring(buf)`: `Buffer(label, N bytes)`.
         #[lua(meta = "__tostring")]
         pub fn display(&self) -> String {
-            if self.label.is_empty() {
+            if self.label.text.is_empty() {
                 format!("Buffer({} bytes)", self.data.bytes().len())
             } else {
-                format!("Buffer({}, {} bytes)", self.label, self.data.bytes().len())
+                format!(
+                    "Buffer({}, {} bytes)",
+                    self.label.text,
+                    self.data.bytes().len()
+                )
             }
         }
 

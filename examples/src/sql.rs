@@ -230,11 +230,8 @@ pub mod sql {
     struct Conn {
         db: Arc<Mutex<Closing>>,
         interrupt: Arc<rusqlite::InterruptHandle>,
-        /// A transaction was abandoned (its process ended, or the
-        /// coroutine its body ran in was closed): the next statement on
-        /// the connection rolls it back first, so that it never joins it,
-        /// whichever of the two reaches the connection first.
-        rollback_due: Arc<AtomicBool>,
+        /// The transactions `db:transaction` began on this connection.
+        tx: Arc<Transactions>,
         /// The pool that runs a transaction's ROLLBACK when the process
         /// that began it ends first.
         pool: tokio::runtime::Handle,
@@ -348,7 +345,7 @@ pub mod sql {
         let r = tokio::task::spawn_blocking(move || {
             let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
             let c = guard.open()?;
-            roll_back_if_due(&conn.rollback_due, c);
+            conn.tx.settle(c);
             if stop.load(Ordering::SeqCst) {
                 return Err(LuaError::new(
                     ErrorKind::Canceled,
@@ -380,11 +377,19 @@ pub mod sql {
         conn: Conn,
         sql: String,
         params: Option<Vec<SqlValue>>,
+        /// The number of the transaction this statement begins (`BEGIN`
+        /// of `db:transaction`), or 0.
+        begins: u64,
     }
 
     async fn exec(c: Exec, _: HandlerCx) -> Result<usize, LuaError> {
+        let tx = c.conn.tx.clone();
         blocking(c.conn, move |db| {
-            db.execute(&c.sql, rusqlite::params_from_iter(params(&c.params)))
+            let n = db.execute(&c.sql, rusqlite::params_from_iter(params(&c.params)))?;
+            if c.begins != 0 {
+                tx.open.store(c.begins, Ordering::SeqCst);
+            }
+            Ok(n)
         })
         .await
     }
@@ -475,6 +480,7 @@ pub mod sql {
                 conn: self.conn.clone(),
                 sql,
                 params,
+                begins: 0,
             })
         }
 
@@ -504,13 +510,15 @@ pub mod sql {
         /// at once.
         pub fn transaction(&self, f: Function) -> Then<Exec, Invoke<TxEnd>> {
             let conn = self.conn.clone();
+            let number = conn.tx.last.fetch_add(1, Ordering::SeqCst) + 1;
             Yield(Exec {
                 conn: conn.clone(),
                 sql: "BEGIN".to_owned(),
                 params: None,
+                begins: number,
             })
             .then(move |_| {
-                let open = OpenTx(Some(conn));
+                let open = OpenTx(Some(conn), number);
                 Invoke::new(f, Vec::new(), move |how| {
                     // The guard travels with the command: if the process
                     // ends before the commit or rollback has run, dropping
@@ -527,23 +535,49 @@ pub mod sql {
         }
     }
 
-    /// Rolls back an abandoned transaction, once, if one is due.
-    fn roll_back_if_due(due: &AtomicBool, c: &rusqlite::Connection) {
-        if due.swap(false, Ordering::SeqCst) && !c.is_autocommit() {
-            let _ = c.execute_batch("ROLLBACK");
+    /// The transactions `db:transaction` begins on one connection, by
+    /// number, so that abandoning one never rolls back another: a
+    /// transaction abandoned (its process ended, or the coroutine its body
+    /// ran in was closed) is rolled back by whichever reaches the
+    /// connection first, the next statement or the rollback task, and
+    /// only if it is still the one open.
+    #[derive(Default)]
+    struct Transactions {
+        /// The last number given.
+        last: std::sync::atomic::AtomicU64,
+        /// The transaction `db:transaction` began and that is open, or 0
+        /// (none, or one the script began or ended by hand).
+        open: std::sync::atomic::AtomicU64,
+        /// A transaction abandoned and not rolled back yet, or 0.
+        due: std::sync::atomic::AtomicU64,
+    }
+
+    impl Transactions {
+        /// Before a statement: forget a transaction that is no longer
+        /// open (the script committed or rolled back by hand), and roll
+        /// back an abandoned one that still is.
+        fn settle(&self, c: &rusqlite::Connection) {
+            if c.is_autocommit() {
+                self.open.store(0, Ordering::SeqCst);
+            }
+            let due = self.due.swap(0, Ordering::SeqCst);
+            if due != 0 && due == self.open.load(Ordering::SeqCst) {
+                let _ = c.execute_batch("ROLLBACK");
+                self.open.store(0, Ordering::SeqCst);
+            }
         }
     }
 
-    /// A transaction that has begun; rolled back if dropped while open
+    /// Transaction number `.1`, begun; rolled back if dropped while open
     /// (its process ended, or the coroutine running its body was closed,
     /// with the body still running).
-    struct OpenTx(Option<Conn>);
+    struct OpenTx(Option<Conn>, u64);
 
     impl Drop for OpenTx {
         fn drop(&mut self) {
             if let Some(conn) = self.0.take() {
                 // Due before anything else can reach the connection.
-                conn.rollback_due.store(true, Ordering::SeqCst);
+                conn.tx.due.store(self.1, Ordering::SeqCst);
                 let pool = conn.pool.clone();
                 // Waits for the statement the body ran, which the cancel
                 // interrupts; a statement that reaches the connection first
@@ -552,7 +586,7 @@ pub mod sql {
                 pool.spawn_blocking(move || {
                     let mut guard = conn.db.lock().unwrap_or_else(|p| p.into_inner());
                     if let Ok(c) = guard.open() {
-                        roll_back_if_due(&conn.rollback_due, c);
+                        conn.tx.settle(c);
                     }
                 });
             }
@@ -595,7 +629,12 @@ pub mod sql {
         })
         .await;
         // It ran (whatever it answered): nothing is left to roll back.
-        c.tx.0 = None;
+        if let Some(conn) = c.tx.0.take() {
+            let _ = conn
+                .tx
+                .open
+                .compare_exchange(c.tx.1, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
         ended?.or_else(|()| {
             if commit {
                 Err(LuaError::new(
@@ -736,7 +775,10 @@ pub mod sql {
         let slot = OpenSlot(true);
         let end = cx.cancel().clone();
         let p = path.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        // The place travels with the opening: a process that ends while
+        // its database opens gives it back only once that connection is
+        // gone too.
+        let (conn, slot) = tokio::task::spawn_blocking(move || {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -767,7 +809,7 @@ pub mod sql {
             }
             .map_err(sql_error)?;
             configure(&c).map_err(sql_error)?;
-            Ok::<_, LuaError>(c)
+            Ok::<_, LuaError>((c, slot))
         })
         .await
         .map_err(|e| LuaError::new(ErrorKind::Internal, e.to_string()))??;
@@ -786,7 +828,7 @@ pub mod sql {
             conn: Conn {
                 interrupt,
                 db,
-                rollback_due: Arc::new(AtomicBool::new(false)),
+                tx: Arc::default(),
                 pool,
             },
             path,

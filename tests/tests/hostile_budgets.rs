@@ -793,6 +793,32 @@ async fn buffers_count_against_the_memory_limit() {
         .await
         .unwrap();
     assert_eq!(size, 12 << 20);
+    // Dropped buffers do not make Lua's own allocations fail: Lua's
+    // collection on a failed allocation runs no finalizer, so garbage
+    // buffers would stand in the way of a string until some collection.
+    let n: i64 = rt
+        .run(
+            "local B = require('buffer').Buffer
+             for i = 1, 11 do local b = B.with({ capacity = 5 << 20 }) b:write('h') end
+             return #string.rep('x', 10 << 20)",
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 10 << 20);
+    // A buffer's label and the block that holds its bytes count too: at
+    // least 256 bytes each for buffers labelled with 256 bytes.
+    let made: i64 = rt
+        .run(
+            "local B, l = require('buffer').Buffer, string.rep('L', 256)
+             local keep = {}
+             pcall(function()
+               while true do keep[#keep + 1] = B.with({ label = l, init = 'x' }) end
+             end)
+             return #keep",
+        )
+        .await
+        .unwrap();
+    assert!(made > 1000 && made < (32 << 20) / 256, "{made}");
     rt.shutdown(Duration::from_secs(1)).await;
 }
 

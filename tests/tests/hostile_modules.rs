@@ -356,6 +356,46 @@ async fn a_closed_coroutine_rolls_its_transaction_back() {
     assert_eq!(rows, [1, 2]);
 }
 
+/// An abandoned transaction is rolled back only while it is still the one
+/// open: one ended by hand and then abandoned (its coroutine closed in the
+/// middle of another transaction) leaves the other alone, all or nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoning_an_ended_transaction_leaves_the_open_one_alone() {
+    let dirs = Dirs::new("sqltx2");
+    let rt = runtime_for(&dirs);
+    let db = dirs.allowed.join("tx2.db");
+    let src = dirs.lua(
+        "local sql = require('sql')
+        local db = assert(sql.open(ALLOWED .. '/tx2.db'))
+        assert(db:exec('CREATE TABLE t (x)'))
+        local co = coroutine.create(function()
+          return db:transaction(function() coroutine.yield() end)
+        end)
+        assert(coroutine.resume(co))
+        assert(db:exec('COMMIT'))
+        local ok, err = db:transaction(function()
+          assert(db:exec(\"INSERT INTO t VALUES ('debit')\"))
+          assert(coroutine.close(co))
+          assert(db:exec(\"INSERT INTO t VALUES ('credit')\"))
+        end)
+        assert(ok, tostring(err))
+        return 'ok'",
+    );
+    let r: String = rt.run(&src).await.unwrap();
+    assert_eq!(r, "ok");
+    let rows = tokio::task::spawn_blocking(move || {
+        let c = rusqlite_open(&db);
+        let mut q = c.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        q.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows, ["credit", "debit"]);
+}
+
 /// Runs `src` until its `deadline` stops it, then writes a row of the
 /// test's own into `db` (waiting for any lock) and counts the rows.
 async fn rows_after_timeout(rt: &Runtime, src: &str, deadline: Duration, db: PathBuf) -> i64 {
