@@ -320,7 +320,7 @@ fn exports_with_more_parameters_than_free_stack_slots() {
         .unwrap();
     assert_eq!((none, all), (0, 300));
     let err = lua
-        .load("return require('probe').wide(nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, 'x')")
+        .load("local v = require('probe').wide(nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, 'x') return v")
         .exec()
         .unwrap_err()
         .to_string();
