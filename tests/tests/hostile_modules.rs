@@ -343,17 +343,7 @@ async fn a_closed_coroutine_rolls_its_transaction_back() {
     );
     let r: String = rt.run(&src).await.unwrap();
     assert_eq!(r, "ok");
-    let rows = tokio::task::spawn_blocking(move || {
-        let c = rusqlite_open(&db);
-        let mut q = c.prepare("SELECT x FROM t ORDER BY x").unwrap();
-        q.query_map([], |r| r.get::<_, i64>(0))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(rows, [1, 2]);
+    assert_eq!(column_x::<i64>(db).await, [1, 2]);
 }
 
 /// An abandoned transaction is rolled back only while it is still the one
@@ -383,17 +373,22 @@ async fn abandoning_an_ended_transaction_leaves_the_open_one_alone() {
     );
     let r: String = rt.run(&src).await.unwrap();
     assert_eq!(r, "ok");
-    let rows = tokio::task::spawn_blocking(move || {
+    assert_eq!(column_x::<String>(db).await, ["credit", "debit"]);
+}
+
+/// Column `x` of table `t` in `db`, in order, read by a connection of the
+/// test's own (waiting for any lock).
+async fn column_x<T: rusqlite::types::FromSql + Send + 'static>(db: PathBuf) -> Vec<T> {
+    tokio::task::spawn_blocking(move || {
         let c = rusqlite_open(&db);
         let mut q = c.prepare("SELECT x FROM t ORDER BY x").unwrap();
-        q.query_map([], |r| r.get::<_, String>(0))
+        q.query_map([], |r| r.get::<_, T>(0))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap()
     })
     .await
-    .unwrap();
-    assert_eq!(rows, ["credit", "debit"]);
+    .unwrap()
 }
 
 /// Runs `src` until its `deadline` stops it, then writes a row of the

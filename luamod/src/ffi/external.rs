@@ -61,9 +61,12 @@ use super::alloc::Account;
 ///
 /// Objects are collected when Lua's collector gets to them, which knows
 /// nothing of their Rust memory: garbage holding external memory is freed
-/// by a full collection, which `resize` runs before it refuses (and a
-/// runtime worker at the end of a process that left its state nearly
-/// full). A refused growth counts as a refusal of the state's allocator.
+/// by a full collection, which `resize` runs before it refuses. A Lua
+/// allocation that only external memory stands in the way of is let
+/// through instead, and the allocator asks its owner for that collection
+/// ([`MemoryControl::collection_due`](crate::MemoryControl::collection_due);
+/// a runtime worker runs it between steps). A refused growth counts as a
+/// refusal of the state's allocator.
 #[derive(Default)]
 pub struct ExternalMemory {
     /// The count of the state it grew in last.
