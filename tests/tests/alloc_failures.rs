@@ -424,3 +424,31 @@ fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     lua.load("big = nil").exec().unwrap();
     check_after(&lua, "a push, then a panic", 0);
 }
+
+/// A large string result that would pass the memory limit is refused
+/// before it is made: the state never holds more than its limit (made
+/// inside the allocation window, it stayed as garbage past the limit).
+#[test]
+fn a_string_result_past_the_limit_is_refused_before_it_is_made() {
+    let lua = luamod::lua_with(&[&luamod_examples::greet::MODULE]).unwrap();
+    let mem = MemoryControl::install(&lua).unwrap();
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + (4 << 20));
+    let err = lua
+        .load("return require('greet').chant('x', 6 << 20)")
+        .exec()
+        .unwrap_err();
+    assert!(err.to_string().contains("not enough memory"), "{err}");
+    assert!(
+        mem.used() <= mem.limit(),
+        "{} used of {}",
+        mem.used(),
+        mem.limit()
+    );
+    // Under the limit, the same export is fine.
+    let n: usize = lua
+        .load("return #require('greet').chant('x', 1 << 20)")
+        .eval()
+        .unwrap();
+    assert_eq!(n, 1 << 20);
+}

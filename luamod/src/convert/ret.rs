@@ -107,10 +107,19 @@ impl IntoReturn for &str {
     }
 }
 
+/// Strings longer than this are checked against the memory limit before
+/// they are pushed: inside the allocation window a string past the limit
+/// would be made anyway (its failure deferred), and would stay until the
+/// collector frees it.
+const CHECKED_STRING: usize = 64 << 10;
+
 impl IntoReturn for &[u8] {
     #[inline(always)]
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
         let (p, n) = (self.as_ptr(), self.len());
+        if n > CHECKED_STRING && cx.exceeds_limit(n) {
+            return Err(CallError::OutOfMemory);
+        }
         // SAFETY: a C function always has LUA_MINSTACK free slots;
         // lua_pushlstring copies the `n` bytes at `p`, which outlive it.
         cx.alloc(0, |st| unsafe {
