@@ -34,6 +34,15 @@ fn runtime_with(workers: usize) -> Runtime {
         .unwrap()
 }
 
+/// One worker with `modules`, its state limited to `bytes`.
+fn limited(modules: &[&'static luamod::ModuleDef], bytes: usize) -> Runtime {
+    let mut b = Runtime::builder().workers(1).memory_limit(bytes);
+    for m in modules {
+        b = b.module(m);
+    }
+    b.build().unwrap()
+}
+
 /// Scripts that never give the worker back on their own.
 const SPINNERS: &[(&str, &str)] = &[
     ("loop", "while true do end"),
@@ -667,12 +676,7 @@ async fn memory_limits_swept_across_a_process_fail_cleanly() {
 /// and the worker go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decoding_json_past_the_memory_limit_is_refused() {
-    let rt = Runtime::builder()
-        .module(&luamod_examples::json::MODULE)
-        .workers(1)
-        .memory_limit(16 << 20)
-        .build()
-        .unwrap();
+    let rt = limited(&[&luamod_examples::json::MODULE], 16 << 20);
     // 1.5 million numbers: 3 MiB of text, 24 MiB of Lua array.
     let (kind, after): (String, i64) = rt
         .run(
@@ -736,12 +740,7 @@ async fn a_full_stack_is_a_stack_overflow_not_a_memory_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffers_count_against_the_memory_limit() {
     let _turn = BUFFERS.lock().await;
-    let rt = Runtime::builder()
-        .module(&luamod_examples::buffer::MODULE)
-        .workers(1)
-        .memory_limit(32 << 20)
-        .build()
-        .unwrap();
+    let rt = limited(&[&luamod_examples::buffer::MODULE], 32 << 20);
     for (name, src) in [
         (
             "many",
@@ -1245,11 +1244,7 @@ async fn error_values_kept_by_the_thousand_count_against_the_memory_limit() {
 /// finalizer.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_state_filled_with_garbage_objects_is_collected_before_the_next_process() {
-    let rt = Runtime::builder()
-        .memory_limit(64 << 20)
-        .workers(1)
-        .build()
-        .unwrap();
+    let rt = limited(&[], 64 << 20);
     // Up to 60 MiB, in error values of 1 MiB each, and no further.
     let kept: i64 = rt
         .run(

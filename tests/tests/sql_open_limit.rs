@@ -10,6 +10,13 @@ use luamod_examples::sql;
 /// The count is the whole process's: the tests take turns.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A directory of this test's own, by its real path (the policy names it).
+fn scratch(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("luamod-sql-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::canonicalize(&dir).unwrap()
+}
+
 /// A runtime whose scripts may open databases in `dir`.
 fn runtime(dir: &std::path::Path) -> Runtime {
     Runtime::builder()
@@ -27,9 +34,7 @@ fn runtime(dir: &std::path::Path) -> Runtime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_databases_without_end_is_refused_at_the_cap() {
     let _turn = TURN.lock().await;
-    let dir = std::env::temp_dir().join(format!("luamod-sql-open-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir = std::fs::canonicalize(&dir).unwrap();
+    let dir = scratch("open");
     let rt = runtime(&dir);
     let src = format!(
         "local sql, dir = require('sql'), {:?}
@@ -75,9 +80,7 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_ends_gives_its_databases_back() {
     let _turn = TURN.lock().await;
-    let dir = std::env::temp_dir().join(format!("luamod-sql-end-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir = std::fs::canonicalize(&dir).unwrap();
+    let dir = scratch("end");
     let rt = runtime(&dir);
     let dir_lua = format!("{:?}", dir.display().to_string());
     let fill = format!(

@@ -133,14 +133,10 @@ impl CallCx {
                     return Err(CallError::OutOfMemory);
                 }
                 _ => {
-                    let msg = if ffi::lua_type(state, -1) == ffi::LUA_TSTRING {
-                        let mut n = 0usize;
-                        let p = ffi::lua_tolstring(state, -1, &mut n);
-                        String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), n))
-                            .into_owned()
-                    } else {
-                        "error while making an error value".to_owned()
-                    };
+                    let mut msg = stack::string_at(state, -1);
+                    if msg.is_empty() {
+                        msg = "error while making an error value".to_owned();
+                    }
                     ffi::lua_pop(state, 1);
                     return Err(CallError::Rethrow(msg));
                 }

@@ -194,11 +194,18 @@ mod tests {
     use super::ExternalMemory;
     use crate::ffi::alloc::MemoryControl;
 
-    #[test]
-    fn external_memory_and_lua_share_one_limit() {
+    /// A state with luamod's allocator, limited to `room` bytes more than
+    /// it uses now.
+    fn limited(room: usize) -> (mlua::Lua, MemoryControl) {
         let lua = mlua::Lua::new();
         let mem = MemoryControl::install(&lua).unwrap();
-        mem.set_limit(mem.used() + (4 << 20));
+        mem.set_limit(mem.used() + room);
+        (lua, mem)
+    }
+
+    #[test]
+    fn external_memory_and_lua_share_one_limit() {
+        let (lua, mem) = limited(4 << 20);
         let mut a = ExternalMemory::new();
         a.resize(&lua, 3 << 20).unwrap();
         assert_eq!(mem.external(), 3 << 20);
@@ -230,9 +237,7 @@ mod tests {
 
     #[test]
     fn garbage_objects_give_their_memory_back_before_a_refusal() {
-        let lua = mlua::Lua::new();
-        let mem = MemoryControl::install(&lua).unwrap();
-        mem.set_limit(mem.used() + (8 << 20));
+        let (lua, mem) = limited(8 << 20);
         for _ in 0..100 {
             let mut e = ExternalMemory::new();
             e.resize(&lua, 1 << 20).unwrap();
@@ -244,9 +249,7 @@ mod tests {
 
     #[test]
     fn lua_allocations_pass_external_memory_until_a_collection_shows_it_live() {
-        let lua = mlua::Lua::new();
-        let mem = MemoryControl::install(&lua).unwrap();
-        mem.set_limit(mem.used() + (4 << 20));
+        let (lua, mem) = limited(4 << 20);
         let mut live = ExternalMemory::new();
         live.resize(&lua, 3 << 20).unwrap();
         let rep = "return #string.rep('x', 1 << 20)";
