@@ -34,6 +34,8 @@ fn runtime(dir: &std::path::Path) -> Runtime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_databases_without_end_is_refused_at_the_cap() {
     let _turn = TURN.lock().await;
+    // The other test's databases close as its processes end.
+    all_closed().await;
     let dir = scratch("open");
     let rt = runtime(&dir);
     let src = format!(
@@ -80,6 +82,8 @@ async fn opening_databases_without_end_is_refused_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_ends_gives_its_databases_back() {
     let _turn = TURN.lock().await;
+    // The other test's databases close as its processes end.
+    all_closed().await;
     let dir = scratch("end");
     let rt = runtime(&dir);
     let dir_lua = format!("{:?}", dir.display().to_string());
@@ -99,13 +103,8 @@ async fn a_process_that_ends_gives_its_databases_back() {
     );
     // The ended process's databases close on the blocking pool, soon after
     // it ends. Nothing runs Lua meanwhile, so no collection frees them.
-    let mut waited = 0;
-    while sql::open_now() > 0 && waited < 200 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        waited += 1;
-    }
     assert_eq!(
-        sql::open_now(),
+        all_closed().await,
         0,
         "the ended process's databases are closed"
     );
@@ -113,4 +112,15 @@ async fn a_process_that_ends_gives_its_databases_back() {
     let refill = rt.run::<(usize, String)>(fill.as_str()).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(refill.0, sql::MAX_OPEN);
+}
+
+/// Waits (10 s at most) for every database of the host to be closed;
+/// how many are still open.
+async fn all_closed() -> usize {
+    let mut waited = 0;
+    while sql::open_now() > 0 && waited < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    sql::open_now()
 }
