@@ -5,7 +5,10 @@
 //! [`MemoryControl::install`] puts the allocator on a state (the runtime
 //! does it for every worker; a host may do it for a plain state) and
 //! restores mlua's when dropped. The allocator forwards every request to
-//! the allocator it replaced, so mlua's own accounting stays exact.
+//! the allocator it replaced, except that it keeps small blocks Lua freed
+//! for Lua's next requests of the same size ([`super::free_lists`]), so
+//! every block stays that allocator's and mlua's own accounting stays
+//! exact once they are given back.
 //!
 //! A *window* is opened by luamod around one raw C API call made while
 //! Rust values are alive (pushing a result string, creating a table, ...).
@@ -37,6 +40,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mlua::Lua;
 use mlua::ffi::{self, lua_State};
 
+use super::free_lists::FreeLists;
+
 /// The allocator's bookkeeping for one Lua state.
 pub(crate) struct AllocState {
     inner: ffi::lua_Alloc,
@@ -67,6 +72,8 @@ pub(crate) struct AllocState {
     allocations: Cell<u64>,
     /// Requests refused (or deferred) for the limit or an injected failure.
     refusals: Cell<u64>,
+    /// Small blocks Lua freed, for its next requests of the same size.
+    free: FreeLists,
 }
 
 impl AllocState {
@@ -238,9 +245,27 @@ unsafe extern "C" fn luamod_alloc(
             st.deferred.set(true);
         }
     }
-    // SAFETY: forwards the request unchanged to the allocator that owns
-    // every block of this state (we never allocate on our own).
-    let p = unsafe { (st.inner)(st.inner_ud, ptr, osize, nsize) };
+    // SAFETY: the free lists hold blocks of the wrapped allocator, each
+    // handed back only for a request of its exact size; a freed block is
+    // one Lua gives up with its exact size (`osize`, per lua_Alloc's
+    // contract). Anything else is forwarded unchanged to the allocator
+    // that owns every block of this state (we never allocate on our own).
+    let p = unsafe {
+        if ptr.is_null() {
+            if nsize == 0 {
+                // Lua frees "no block" (an empty array): nothing to do.
+                return std::ptr::null_mut();
+            }
+            match st.free.pop(nsize) {
+                Some(block) => block,
+                None => (st.inner)(st.inner_ud, ptr, osize, nsize),
+            }
+        } else if nsize == 0 && st.free.push(ptr, osize) {
+            std::ptr::null_mut()
+        } else {
+            (st.inner)(st.inner_ud, ptr, osize, nsize)
+        }
+    };
     if nsize == 0 {
         st.used.set(st.used.get().saturating_sub(old));
     } else if !p.is_null() {
@@ -348,6 +373,7 @@ impl MemoryControl {
             injected: Cell::new(false),
             allocations: Cell::new(0),
             refusals: Cell::new(0),
+            free: FreeLists::new(),
         });
         let mem = MemoryControl {
             lua: lua.clone(),
@@ -455,6 +481,27 @@ impl MemoryControl {
         self.state.collected();
     }
 
+    /// Bytes of small blocks Lua freed that the allocator keeps for Lua's
+    /// next requests of the same sizes (at most 16 MiB). They are not
+    /// counted in [`used`](Self::used) or against the limit.
+    pub fn kept(&self) -> usize {
+        self.state.free.held()
+    }
+
+    /// Gives the blocks [`kept`](Self::kept) back to the allocator they
+    /// came from. A runtime worker does so when it goes idle; dropping the
+    /// `MemoryControl` does too.
+    pub fn trim(&self) {
+        // SAFETY: the blocks are the wrapped allocator's, whose state
+        // lives (`self.lua` holds it); the lists are only used from the
+        // state's thread, which this is (`MemoryControl` is not `Send`).
+        unsafe {
+            self.state
+                .free
+                .release(self.state.inner, self.state.inner_ud)
+        };
+    }
+
     /// Failure injection for tests: the `n`-th allocation from now
     /// (`n >= 1`) fails, and so does every later one until
     /// [`stop_failing`](Self::stop_failing).
@@ -478,6 +525,7 @@ impl Drop for MemoryControl {
     fn drop(&mut self) {
         Account::close(&self.lua);
         self.put_theirs();
+        self.trim();
         let _ = self.lua.set_memory_limit(self.state.limit.get());
     }
 }

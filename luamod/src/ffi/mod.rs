@@ -16,6 +16,7 @@
 pub mod alloc;
 pub(crate) mod bridge;
 pub mod external;
+mod free_lists;
 mod guard;
 pub(crate) mod interrupt;
 mod mlua_limit;

@@ -159,6 +159,10 @@ pub(crate) struct Worker {
     spare_task: std::cell::Cell<Option<BoxTask>>,
 }
 
+/// The most bytes of freed blocks a worker keeps for reuse while it waits
+/// for work (see `MemoryControl::trim`).
+const IDLE_KEPT: usize = 1 << 20;
+
 /// Builds a process's global table: reads fall through to a private copy
 /// of the restricted globals (one per context kind, never handed to a
 /// script, so deleting a name of one's own only uncovers the same sandboxed
@@ -414,6 +418,11 @@ impl Worker {
             }
             if self.draining && self.procs.is_empty() {
                 break;
+            }
+            // Idle: the blocks a collection freed in a burst, kept for
+            // the next spawns, go back to the system's allocator.
+            if self.memory.kept() > IDLE_KEPT {
+                self.memory.trim();
             }
             let Some(msg) = self.rx.next() else { break };
             self.handle(msg);
