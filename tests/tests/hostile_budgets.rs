@@ -199,6 +199,33 @@ const SPINNERS: &[(&str, &str)] = &[
          local t = {} for i = 1, 100000 do t[i] = F end
          table.sort(t, pcall)",
     ),
+    // Code that cannot be stopped where it is and spends its time in
+    // coroutines it starts one after another: the signal lands in one of
+    // them, which is stopped, and the loop starts the next.
+    (
+        "comparator resuming spinners",
+        "table.sort({3, 2, 1}, function()
+           while true do coroutine.resume(coroutine.create(function() while true do end end)) end
+         end)",
+    ),
+    (
+        "gsub callback calling wrapped spinners under pcall",
+        "string.gsub('abc', '%w', function()
+           while true do pcall(coroutine.wrap(function() while true do end end)) end
+         end)",
+    ),
+    (
+        "__close resuming spinners",
+        "do local x <close> = setmetatable({}, { __close = function()
+           while true do coroutine.resume(coroutine.create(function() while true do end end)) end
+         end }) end",
+    ),
+    (
+        "callback of a Rust function resuming spinners",
+        "require('buffer').Buffer.new('a'):each_line(function()
+           while true do coroutine.resume(coroutine.create(function() while true do end end)) end
+         end)",
+    ),
     // Lua code that runs on a thread other than the one the process (or its
     // `coroutine` library) resumed: the `__close` handlers of a coroutine
     // being closed, and a callback a Rust function calls through mlua
@@ -373,6 +400,49 @@ async fn a_sleeper_beside_a_spinner_wakes_on_time() {
     let stats = rt.stats().await;
     assert!(stats[0].preemptions > 0, "{stats:?}");
     assert_eq!(stats[0].processes, 0, "{stats:?}");
+}
+
+/// The `__close` handlers of a process that is cancelled or runs out of
+/// time run as it ends, within the unyielding limit; one that spends that
+/// time in coroutines it starts one after another is stopped there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_handler_resuming_spinners_at_the_end_is_stopped_at_the_limit() {
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .workers(1)
+        .unyielding_limit(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let src = "local x <close> = setmetatable({}, { __close = function()
+                 while true do coroutine.resume(coroutine.create(function() while true do end end)) end
+               end })
+               require('time').sleep(100000)";
+    let deadline = Duration::from_millis(100);
+    let started = Instant::now();
+    let err = rt
+        .run_with::<()>(
+            src,
+            SpawnOptions {
+                deadline: Some(deadline),
+                ..SpawnOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Timeout), "{err}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "ended after {took:?}");
+    let pid = rt.spawn(src, SpawnOptions::default()).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asked = Instant::now();
+    rt.cancel(pid);
+    let err = rt.join(pid).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Canceled), "{err}");
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(2), "ended after {took:?}");
+    // The worker is free for the next process.
+    let two: i64 = rt.run("return 1 + 1").await.unwrap();
+    assert_eq!(two, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,11 @@
 //!   until the code is back where it can yield. So it does in a coroutine
 //!   that Rust code resumes, when that coroutine inherited the hook from
 //!   the thread that created it (the watchdog never arms one itself, see
-//!   below).
+//!   below). While a process must stop, every thread of it that the
+//!   worker switches to (a coroutine it resumes, the resumer a stopped
+//!   coroutine returns to) is armed as it is switched to: code that
+//!   cannot be stopped where it is must not escape by spending its time
+//!   in coroutines it starts one after another, each stopped in turn.
 //!
 //! An error raised in a hook leaves hooks off until a `pcall` or the end of
 //! the coroutine (Lua restores them only there), so Lua code that runs
@@ -403,16 +407,30 @@ impl Drop for StepGuard<'_> {
     }
 }
 
-/// Makes `state` the running Lua thread (a coroutine the process resumes)
-/// and returns the previous one.
+/// Makes `state` the running Lua thread (a coroutine the process resumes,
+/// or the resumer it returns to) and returns the previous one.
+///
+/// While the process must stop, `state` is armed as it is switched to.
+/// The signal arms only the thread running when it lands: code that
+/// cannot be stopped where it is (a `table.sort` comparator) and spends
+/// its time in coroutines it resumes one after another would see each
+/// of them stopped and go on starting the next, its own thread never
+/// armed.
 pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
     // A load and a store, not a swap (a locked `xchg`): only this thread
     // writes it, and its signal handler only reads it.
-    TARGET.with(|t| {
+    let previous = TARGET.with(|t| {
         let previous = t.load(LOCAL);
         local_store(|| t.store(state, LOCAL));
         previous
-    })
+    });
+    if !state.is_null() && stopping() {
+        local_store(|| ARMED.with(|a| a.store(true, LOCAL)));
+        // SAFETY: a thread of the process this worker is stepping, alive
+        // (its resumer holds it); lua_sethook may be called at any time.
+        unsafe { arm(state, 1) };
+    }
+    previous
 }
 
 /// Whether the hook raised a stop error during this step, on any thread

@@ -183,8 +183,9 @@ pub(crate) fn park<C: Command>(
     let (true, Some(starter)) = (unsafe { can_yield_to_scheduler(state) }, starter) else {
         return Err(CallError::Message(format!(
             "'{}' cannot wait here: it was called through a C function that cannot be \
-             suspended (a metamethod of a Rust object, table.sort, string.gsub, ...) or \
-             inside a coroutine that Rust code resumes",
+             suspended (a table.sort comparator, a string.gsub callback, an xpcall \
+             message handler, a load reader, a metamethod called from C, a callback of a \
+             Rust function) or inside a coroutine that Rust code resumes",
             cx.info().name
         )));
     };
