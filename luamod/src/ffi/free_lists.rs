@@ -212,38 +212,4 @@ mod tests {
         }
         assert_eq!(live.get(), 0);
     }
-
-    /// mlua's count of its allocator's bytes against Lua's own count.
-    fn counts(lua: &mlua::Lua) -> (f64, f64) {
-        let lua_kib: f64 = lua.load("return collectgarbage('count')").eval().unwrap();
-        (lua.used_memory() as f64 / 1024.0, lua_kib)
-    }
-
-    #[test]
-    fn a_state_reuses_the_blocks_it_freed_and_gives_them_back() {
-        let lua = mlua::Lua::new();
-        let (mlua_kib, lua_kib) = counts(&lua);
-        assert_eq!(mlua_kib, lua_kib, "the two counts agree to begin with");
-        let mem = crate::MemoryControl::install(&lua).unwrap();
-        let churn = "local t for i = 1, 10000 do t = {i, tostring(i)} end";
-        lua.load(churn).exec().unwrap();
-        lua.gc_collect().unwrap();
-        let kept = mem.kept();
-        assert!(kept > 100_000, "a collection's garbage is kept: {kept}");
-        lua.load("local t for i = 1, 100 do t = {i} end")
-            .exec()
-            .unwrap();
-        assert!(mem.kept() < kept, "new objects take kept blocks");
-        mem.trim();
-        assert_eq!(mem.kept(), 0);
-        // Blocks kept when the allocator goes are given back to mlua's.
-        lua.load(churn).exec().unwrap();
-        lua.gc_collect().unwrap();
-        assert!(mem.kept() > 0);
-        drop(mem);
-        lua.gc_collect().unwrap();
-        let (mlua_kib, lua_kib) = counts(&lua);
-        assert_eq!(mlua_kib, lua_kib, "no block is left counted by mlua alone");
-        lua.load(churn).exec().unwrap();
-    }
 }
