@@ -486,3 +486,55 @@ fn a_state_reuses_the_blocks_it_freed_and_gives_them_back() {
     assert_eq!(mlua_kib, lua_kib, "no block is left counted by mlua alone");
     lua.load(churn).exec().unwrap();
 }
+
+/// Blocks kept for reuse count against the limit: a script that frees
+/// blocks of one size after another (each on its own list) cannot make
+/// the state hold more than its limit, and a request that needs their
+/// room gets it.
+#[test]
+fn kept_blocks_stay_within_the_memory_limit() {
+    let lua = Lua::new();
+    let mem = MemoryControl::install(&lua).unwrap();
+    let limit = mem.used() + (2 << 20);
+    mem.set_limit(limit);
+    // About 256 KiB of distinct strings of each length, dropped.
+    let churn: Function = lua
+        .load(
+            "return function(n)
+               local t = {}
+               for i = 1, (256 * 1024) // n do t[i] = ('x'):rep(n - 6) .. ('%06d'):format(i) end
+               t = nil
+               collectgarbage()
+             end",
+        )
+        .eval()
+        .unwrap();
+    let mut most_kept = 0;
+    for n in (60..1000).step_by(10) {
+        churn.call::<()>(n).unwrap();
+        most_kept = most_kept.max(mem.kept());
+        assert!(
+            mem.used() + mem.kept() <= limit,
+            "length {n}: {} used and {} kept under a limit of {limit}",
+            mem.used(),
+            mem.kept()
+        );
+    }
+    assert!(most_kept > 100_000, "blocks were kept: {most_kept}");
+    // A table as large as the room left plus half of what is kept: it
+    // fits only once the kept blocks are given back.
+    churn.call::<()>(500).unwrap();
+    let kept = mem.kept();
+    assert!(kept > 1024, "{kept}");
+    let room = limit - mem.used() - kept;
+    let t = lua
+        .create_table_with_capacity((room + kept / 2) / 16, 0)
+        .unwrap();
+    assert!(
+        mem.used() + mem.kept() <= limit,
+        "{} used and {} kept under a limit of {limit}",
+        mem.used(),
+        mem.kept()
+    );
+    drop(t);
+}

@@ -403,10 +403,10 @@ async fn a_sleeper_beside_a_spinner_wakes_on_time() {
 }
 
 /// The `__close` handlers of a process that is cancelled or runs out of
-/// time run as it ends, within the unyielding limit; one that spends that
-/// time in coroutines it starts one after another is stopped there too.
+/// time run as it ends, and are stopped if they run on; one that spends
+/// its time in coroutines it starts one after another is stopped too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_close_handler_resuming_spinners_at_the_end_is_stopped_at_the_limit() {
+async fn a_close_handler_resuming_spinners_at_the_end_is_stopped() {
     let rt = Runtime::builder()
         .module(&time::MODULE)
         .workers(1)

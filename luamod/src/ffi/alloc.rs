@@ -81,6 +81,7 @@ impl AllocState {
     /// aside), for callers that refuse a large block before asking; a yes
     /// counts as a refusal.
     pub(crate) fn exceeds(&self, grow: usize) -> bool {
+        self.make_room(grow);
         let over = self.over_limit(grow);
         if over {
             self.refusals.set(self.refusals.get() + 1);
@@ -110,6 +111,7 @@ impl AllocState {
         if limit == 0 {
             return false;
         }
+        self.make_room(grow);
         let lua = self.used.get().saturating_add(grow);
         if lua > limit {
             return true;
@@ -149,7 +151,46 @@ impl AllocState {
 
     /// [`exceeds`](Self::exceeds) without counting a refusal.
     pub(super) fn would_exceed(&self, grow: usize) -> bool {
+        self.make_room(grow);
         self.over_limit(grow)
+    }
+
+    /// Kept blocks count against the limit beside Lua's memory in use and
+    /// the objects' external memory: they are given back when `grow` more
+    /// bytes would pass it with them, before the request is judged
+    /// without them.
+    #[inline(always)]
+    fn make_room(&self, grow: usize) {
+        let kept = self.free.held();
+        let limit = self.limit.get();
+        if kept != 0
+            && limit != 0
+            && self
+                .used
+                .get()
+                .saturating_add(self.external.load(Ordering::Relaxed))
+                .saturating_add(kept)
+                .saturating_add(grow)
+                > limit
+        {
+            // SAFETY: called on the state's thread while luamod's
+            // allocator is installed (from the allocator itself, or by a
+            // call that found this state through it or its account), so
+            // the wrapped allocator and its userdata are live.
+            unsafe { self.free.release(self.inner, self.inner_ud) };
+        }
+    }
+
+    /// How many bytes of freed blocks may be kept now: what the limit
+    /// leaves beside Lua's memory in use and the external memory.
+    #[inline(always)]
+    fn room_to_keep(&self) -> usize {
+        match self.limit.get() {
+            0 => usize::MAX,
+            limit => limit
+                .saturating_sub(self.used.get())
+                .saturating_sub(self.external.load(Ordering::Relaxed)),
+        }
     }
 
     /// The limit (0: none).
@@ -260,7 +301,11 @@ unsafe extern "C" fn luamod_alloc(
                 Some(block) => block,
                 None => (st.inner)(st.inner_ud, ptr, osize, nsize),
             }
-        } else if nsize == 0 && st.free.push(ptr, osize) {
+        } else if nsize == 0
+            && st
+                .free
+                .push(ptr, osize, st.room_to_keep().saturating_add(osize))
+        {
             std::ptr::null_mut()
         } else {
             (st.inner)(st.inner_ud, ptr, osize, nsize)
@@ -482,8 +527,10 @@ impl MemoryControl {
     }
 
     /// Bytes of small blocks Lua freed that the allocator keeps for Lua's
-    /// next requests of the same sizes (at most 16 MiB). They are not
-    /// counted in [`used`](Self::used) or against the limit.
+    /// next requests of the same sizes: at most 16 MiB, and with a limit
+    /// at most what the limit leaves beside [`used`](Self::used) and
+    /// [`external`](Self::external) (kept blocks are given back before a
+    /// request they alone would stand in the way of). Not part of `used`.
     pub fn kept(&self) -> usize {
         self.state.free.held()
     }

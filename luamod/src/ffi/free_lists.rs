@@ -16,8 +16,8 @@
 //! its accounting stays exact except for the blocks held here, which it
 //! counts as in use until [`FreeLists::release`] gives them back.
 //!
-//! What this must never do: hold more than [`FreeLists::MAX_HELD`] bytes,
-//! hand a block to a request of another size, or be used from another
+//! What this must never do: hold more than [`FreeLists::MAX_HELD`] bytes
+//! (or than a state's memory limit leaves for them), hand a block to a request of another size, or be used from another
 //! thread than its state's (Lua calls its allocator from one at a time).
 
 use std::cell::Cell;
@@ -48,8 +48,8 @@ impl FreeLists {
     /// The most bytes held. A collection frees its garbage in a burst,
     /// which the lists must take whole to be of use: a runtime worker's
     /// major collection after 10,000 short processes frees about 15 MiB
-    /// (measured). The blocks were Lua's memory in use just before, so
-    /// a state never holds more here than it held in use at its peak;
+    /// (measured). Under a memory limit they hold no more than the limit
+    /// leaves beside the state's memory in use (see `push`'s `room`);
     /// [`MemoryControl::trim`](super::alloc::MemoryControl::trim) gives
     /// them back (a worker does when it goes idle).
     pub(super) const MAX_HELD: usize = 16 << 20;
@@ -81,19 +81,20 @@ impl FreeLists {
     }
 
     /// Keeps `block`, of `size` bytes, which Lua has just freed; false
-    /// (and nothing kept) when the size is not kept or the lists hold
-    /// [`MAX_HELD`](Self::MAX_HELD) bytes.
+    /// (and nothing kept) when the size is not kept or the lists would
+    /// hold more than [`MAX_HELD`](Self::MAX_HELD) bytes or more than
+    /// `room`, what the state's memory limit leaves for them.
     ///
     /// # Safety
     /// `block` is a live allocation of exactly `size` bytes made by the
     /// allocator this state wraps, no longer used by anyone.
     #[inline(always)]
-    pub(super) unsafe fn push(&self, block: *mut c_void, size: usize) -> bool {
+    pub(super) unsafe fn push(&self, block: *mut c_void, size: usize, room: usize) -> bool {
         let Some(head) = self.heads.get(size.wrapping_sub(Self::MIN)) else {
             return false;
         };
         let held = self.held.get() + size;
-        if held > Self::MAX_HELD {
+        if held > Self::MAX_HELD || held > room {
             return false;
         }
         let block = block.cast::<Free>();
@@ -170,20 +171,26 @@ mod tests {
         unsafe {
             let a = counting(ud, std::ptr::null_mut(), 0, 48);
             let b = counting(ud, std::ptr::null_mut(), 0, 48);
-            assert!(lists.push(a, 48));
-            assert!(lists.push(b, 48));
+            assert!(lists.push(a, 48, usize::MAX));
+            assert!(lists.push(b, 48, usize::MAX));
             assert_eq!(lists.held(), 96);
+            // No more than the room the state's limit leaves.
+            let c = counting(ud, std::ptr::null_mut(), 0, 48);
+            assert!(!lists.push(c, 48, 96 + 47), "past the room given");
+            assert!(lists.push(c, 48, 96 + 48));
+            assert_eq!(lists.pop(48), Some(c));
+            counting(ud, c, 48, 0);
             assert_eq!(lists.pop(40), None, "another size");
             assert_eq!(lists.pop(56), None, "another size");
             assert_eq!(lists.pop(48), Some(b), "last freed first");
             assert_eq!(lists.held(), 48);
             // Sizes outside the kept range are left to the allocator.
             let big = counting(ud, std::ptr::null_mut(), 0, FreeLists::MAX + 1);
-            assert!(!lists.push(big, FreeLists::MAX + 1));
+            assert!(!lists.push(big, FreeLists::MAX + 1, usize::MAX));
             counting(ud, big, FreeLists::MAX + 1, 0);
             assert_eq!(lists.pop(FreeLists::MAX + 1), None);
             assert_eq!(lists.pop(0), None);
-            assert!(lists.push(b, 48));
+            assert!(lists.push(b, 48, usize::MAX));
             lists.release(counting, ud);
         }
         assert_eq!(lists.held(), 0);
@@ -202,10 +209,10 @@ mod tests {
         unsafe {
             for _ in 0..fits {
                 let p = counting(ud, std::ptr::null_mut(), 0, size);
-                assert!(lists.push(p, size));
+                assert!(lists.push(p, size, usize::MAX));
             }
             let p = counting(ud, std::ptr::null_mut(), 0, size);
-            assert!(!lists.push(p, size), "past MAX_HELD");
+            assert!(!lists.push(p, size, usize::MAX), "past MAX_HELD");
             counting(ud, p, size, 0);
             assert_eq!(lists.held(), fits * size);
             lists.release(counting, ud);

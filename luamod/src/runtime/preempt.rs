@@ -424,7 +424,10 @@ pub(crate) fn switch_target(state: *mut lua_State) -> *mut lua_State {
         local_store(|| t.store(state, LOCAL));
         previous
     });
-    if !state.is_null() && stopping() {
+    // Only once the signal has landed on this worker (it marks ARMED
+    // for every stop of the process it runs): `stopping` takes the
+    // runtime's stop locks while any process anywhere must stop.
+    if !state.is_null() && ARMED.with(|a| a.load(LOCAL)) && stopping() {
         local_store(|| ARMED.with(|a| a.store(true, LOCAL)));
         // SAFETY: a thread of the process this worker is stepping, alive
         // (its resumer holds it); lua_sethook may be called at any time.

@@ -159,8 +159,8 @@ pub(crate) struct Worker {
     spare_task: std::cell::Cell<Option<BoxTask>>,
 }
 
-/// The most bytes of freed blocks a worker keeps for reuse while it waits
-/// for work (see `MemoryControl::trim`).
+/// The most bytes of freed blocks a worker keeps for reuse when it goes
+/// idle, waiting for work (see `MemoryControl::trim`).
 const IDLE_KEPT: usize = 1 << 20;
 
 /// Builds a process's global table: reads fall through to a private copy
@@ -420,7 +420,9 @@ impl Worker {
                 break;
             }
             // Idle: the blocks a collection freed in a burst, kept for
-            // the next spawns, go back to the system's allocator.
+            // the next spawns, go back to the allocator they came from
+            // (mlua's: Rust's global allocator). A worker that is never
+            // idle keeps them, within the lists' cap and its limit.
             if self.memory.kept() > IDLE_KEPT {
                 self.memory.trim();
             }
