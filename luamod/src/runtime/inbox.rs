@@ -66,6 +66,19 @@ impl<M> Inbox<M> {
         self.taken += 1;
         Some(msg)
     }
+
+    /// Waits up to `wait` for the next message: `Ok(None)` once every
+    /// sender is gone, `Err(())` when the time passed first.
+    pub(crate) fn next_within(&mut self, wait: std::time::Duration) -> Result<Option<M>, ()> {
+        match self.rx.recv_timeout(wait) {
+            Ok(msg) => {
+                self.taken += 1;
+                Ok(Some(msg))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(()),
+        }
+    }
 }
 
 /// A new channel.
@@ -88,6 +101,18 @@ pub(crate) fn inbox<M>() -> (Outbox<M>, Inbox<M>) {
 #[cfg(test)]
 mod tests {
     use super::inbox;
+
+    #[test]
+    fn a_wait_with_a_time_limit_ends_with_the_message_the_time_or_the_senders() {
+        let (tx, mut rx) = inbox();
+        let short = std::time::Duration::from_millis(1);
+        assert_eq!(rx.next_within(short), Err(()), "nothing posted");
+        tx.send(7).unwrap();
+        assert_eq!(rx.next_within(short), Ok(Some(7)));
+        assert_eq!(rx.try_next(), None, "the message was counted as taken");
+        drop(tx);
+        assert_eq!(rx.next_within(short), Ok(None), "every sender gone");
+    }
 
     #[test]
     fn nothing_posted_is_none_and_every_posted_message_comes_out_in_order() {

@@ -115,6 +115,9 @@ pub struct WorkerStats {
     pub waiting: usize,
     /// Bytes the worker's Lua state uses.
     pub lua_memory: usize,
+    /// Bytes of blocks the state freed that its allocator keeps for reuse
+    /// (see [`MemoryControl::kept`](crate::MemoryControl::kept)).
+    pub lua_kept: usize,
     /// Times a process was made to yield at the end of its time slice.
     pub preemptions: u64,
 }
@@ -159,9 +162,12 @@ pub(crate) struct Worker {
     spare_task: std::cell::Cell<Option<BoxTask>>,
 }
 
-/// The most bytes of freed blocks a worker keeps for reuse when it goes
-/// idle, waiting for work (see `MemoryControl::trim`).
+/// The most bytes of freed blocks a worker keeps for reuse once it has
+/// waited [`IDLE_WAIT`] for work (see `MemoryControl::trim`).
 const IDLE_KEPT: usize = 1 << 20;
+
+/// How long a worker waits for work before it gives its kept blocks back.
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Builds a process's global table: reads fall through to a private copy
 /// of the restricted globals (one per context kind, never handed to a
@@ -419,14 +425,24 @@ impl Worker {
             if self.draining && self.procs.is_empty() {
                 break;
             }
-            // Idle: the blocks a collection freed in a burst, kept for
-            // the next spawns, go back to the allocator they came from
-            // (mlua's: Rust's global allocator). A worker that is never
-            // idle keeps them, within the lists' cap and its limit.
-            if self.memory.kept() > IDLE_KEPT {
-                self.memory.trim();
-            }
-            let Some(msg) = self.rx.next() else { break };
+            // Idle for a while: the blocks a collection freed in a burst,
+            // kept for the next spawns, go back to the allocator they
+            // came from (mlua's: Rust's global allocator). Not at every
+            // pause: a host spawning in bursts would lose them between
+            // two. A worker that is never idle keeps them, within the
+            // lists' cap and its limit.
+            let msg = if self.memory.kept() > IDLE_KEPT {
+                match self.rx.next_within(IDLE_WAIT) {
+                    Ok(msg) => msg,
+                    Err(()) => {
+                        self.memory.trim();
+                        self.rx.next()
+                    }
+                }
+            } else {
+                self.rx.next()
+            };
+            let Some(msg) = msg else { break };
             self.handle(msg);
         }
         // Processes left when every sender is gone, and the spare task:
@@ -475,6 +491,7 @@ impl Worker {
                     processes: self.procs.len(),
                     waiting: self.procs.values().filter(|p| p.waiting).count(),
                     lua_memory: self.memory.used(),
+                    lua_kept: self.memory.kept(),
                     preemptions: self.preemptions,
                 });
             }
