@@ -96,7 +96,11 @@ pub mod http_client {
     /// How a runtime's `http_client` behaves
     /// (`Builder::module_with(&http_client::MODULE, HttpConfig { .. })`).
     /// Its HTTP client is made from it, once per runtime, never following
-    /// redirects by itself (the module does, checking each hop).
+    /// redirects by itself (the module does, checking each hop), and
+    /// keeping no connection once its request is done: an idle pool shared
+    /// by every process, one per host, let a script hold a socket and its
+    /// buffers for each address it named (`127.x.y.z` gives 16 million),
+    /// outside its memory limit and for 90 s after it ended.
     #[derive(Debug)]
     pub struct HttpConfig {
         /// The most bytes of response body a request reads; a longer body
@@ -129,6 +133,7 @@ pub mod http_client {
                 .get_or_init(|| {
                     reqwest::Client::builder()
                         .redirect(reqwest::redirect::Policy::none())
+                        .pool_max_idle_per_host(0)
                         .user_agent(self.user_agent.clone())
                         .build()
                         .map_err(|e| e.to_string())

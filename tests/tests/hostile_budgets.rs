@@ -8,6 +8,8 @@
 
 #![cfg(not(feature = "luajit"))]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use luamod::prelude::*;
@@ -1081,6 +1083,77 @@ async fn http_bodies_past_the_limit_are_refused() {
             "{got}"
         );
     }
+}
+
+/// A keep-alive server on every loopback address that counts the
+/// connections open to it.
+async fn counting_server() -> (u16, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let open = Arc::new(AtomicUsize::new(0));
+    let count = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                loop {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if sock.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, open)
+}
+
+/// A request's connection closes with it: none is kept idle for the next
+/// request, where a script naming one loopback address after another
+/// held a socket and its buffers for each, outside its memory limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_are_not_kept_after_their_request() {
+    use luamod_examples::http_client;
+    let (port, open) = counting_server().await;
+    let rt = Runtime::builder()
+        .module(&http_client::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("http_client.request").on("http://127.*"))
+        .workers(1)
+        .build()
+        .unwrap();
+    let src = format!(
+        "local http = require('http_client')
+         local n = 0
+         for i = 2, 21 do
+           local r = assert(http.get(('http://127.0.0.%d:{port}/'):format(i)))
+           if r.body == 'ok' then n = n + 1 end
+         end
+         return n"
+    );
+    let answered: i64 = rt.run(&src).await.unwrap();
+    assert_eq!(answered, 20);
+    let mut left = open.load(Ordering::SeqCst);
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = open.load(Ordering::SeqCst);
+    }
+    assert_eq!(left, 0, "connections left open after their requests");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
