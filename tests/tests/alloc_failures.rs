@@ -538,3 +538,48 @@ fn kept_blocks_stay_within_the_memory_limit() {
     );
     drop(t);
 }
+
+/// A collection result that passes the memory limit stops at the first
+/// element that does not fit: each element is pushed inside an allocation
+/// window, where nothing refuses it, so a result of many elements below
+/// the 64 KiB pre-check left the state holding several times its limit.
+#[test]
+fn a_collection_result_stops_at_the_first_element_past_the_limit() {
+    let _serial = serial();
+    let lua =
+        luamod::lua_with(&[&luamod_examples::greet::MODULE, &luamod_tests::oom::MODULE]).unwrap();
+    let mem = MemoryControl::install(&lua).unwrap();
+    for (case, setup, call) in [
+        // Multiple results (`Variadic`): 200 strings of 60 KB.
+        (
+            "variadic",
+            "s = ('x'):rep(60000) names = {} for i = 1, 200 do names[i] = s end",
+            "return select('#', require('greet').greet_all(table.unpack(names)))",
+        ),
+        // A sequence (`Vec`) of 200,000 objects.
+        ("sequence", "", "return #require('oom').many(200000)"),
+        // A map (`BTreeMap`) of 200,000 keys.
+        (
+            "map",
+            "words = {} for i = 1, 200000 do words[i] = 'word number ' .. i end",
+            "return require('oom').table(words)",
+        ),
+    ] {
+        mem.set_limit(0);
+        lua.load(setup).exec().unwrap();
+        lua.gc_collect().unwrap();
+        let limit = mem.used() + (4 << 20);
+        mem.set_limit(limit);
+        let err = lua.load(call).exec().unwrap_err();
+        assert!(
+            err.to_string().contains("not enough memory"),
+            "{case}: {err}"
+        );
+        assert!(
+            mem.used() <= limit + (512 << 10),
+            "{case}: {} used under a limit of {limit}",
+            mem.used()
+        );
+    }
+    mem.set_limit(0);
+}

@@ -219,11 +219,25 @@ push_tuple!(A B C D E F);
 push_tuple!(A B C D E F G);
 push_tuple!(A B C D E F G H);
 
+/// Stops pushing a collection once an allocation failure was deferred:
+/// the call raises `not enough memory` whatever follows, and each further
+/// element would be made past the limit too (inside allocation windows
+/// nothing refuses them), leaving the state holding several times its
+/// limit until collected.
+#[inline(always)]
+pub(crate) fn stop_if_refused(cx: &CallCx) -> Result<(), CallError> {
+    if cx.has_deferred() {
+        return Err(CallError::OutOfMemory);
+    }
+    Ok(())
+}
+
 /// Every element is a separate return value.
 impl<T: IntoReturn> IntoReturn for mlua::Variadic<T> {
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
         let mut total = 0;
         for v in self {
+            stop_if_refused(cx)?;
             ensure_room(cx, 1)?;
             total += v.push_return(cx)?;
         }

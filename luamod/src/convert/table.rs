@@ -22,6 +22,7 @@ use mlua::ffi;
 use super::arg::FromArg;
 use super::ret::IntoReturn;
 use super::ret::ensure_room as ensure_push_room;
+use super::ret::stop_if_refused;
 use crate::call::{ArgError, CallCx, CallError};
 
 #[inline]
@@ -292,6 +293,7 @@ impl<T: IntoReturn> IntoReturn for Vec<T> {
     fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
         new_table(cx, self.len(), 0)?;
         for (i, v) in self.into_iter().enumerate() {
+            stop_if_refused(cx)?;
             push_one(cx, v)?;
             let i = i as ffi::lua_Integer + 1;
             // SAFETY: table at -2, value at -1; lua_rawseti pops the value.
@@ -308,6 +310,7 @@ fn push_map<K: IntoReturn, V: IntoReturn>(
 ) -> Result<c_int, CallError> {
     new_table(cx, 0, len)?;
     for (k, v) in pairs {
+        stop_if_refused(cx)?;
         push_one(cx, k)?;
         push_one(cx, v)?;
         // SAFETY: table at -3, key at -2, value at -1. A nil or NaN key
