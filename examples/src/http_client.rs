@@ -36,6 +36,11 @@ pub mod http_client {
     /// The most headers one request sets.
     pub const MAX_HEADERS: usize = 256;
 
+    /// The most bytes of header names and values one request sets (servers
+    /// refuse far less; a request holds them, copied twice more, until it
+    /// ends, for as long as its timeout allows).
+    pub const MAX_HEADER_BYTES: usize = 64 << 10;
+
     /// The resource a URL's permission is checked on: scheme, normalized
     /// host, explicit port, path and query (no user info, no fragment).
     /// Only `http` and `https` URLs with a host are accepted.
@@ -233,6 +238,14 @@ pub mod http_client {
                     "too many headers: {} (at most {MAX_HEADERS})",
                     headers.len()
                 ),
+            )
+            .with_retryable(false));
+        }
+        let header_bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            return Err(LuaError::new(
+                ErrorKind::Invalid,
+                format!("headers too large: {header_bytes} bytes (at most {MAX_HEADER_BYTES})"),
             )
             .with_retryable(false));
         }
