@@ -289,13 +289,18 @@ unsafe extern "C" fn luamod_alloc(
     // SAFETY: the free lists hold blocks of the wrapped allocator, each
     // handed back only for a request of its exact size; a freed block is
     // one Lua gives up with its exact size (`osize`, per lua_Alloc's
-    // contract). Anything else is forwarded unchanged to the allocator
-    // that owns every block of this state (we never allocate on our own).
+    // contract). A sweep gives kept blocks back to that allocator, live
+    // while it is wrapped. Anything else is forwarded unchanged to the
+    // allocator that owns every block of this state (we never allocate
+    // on our own).
     let p = unsafe {
         if ptr.is_null() {
             if nsize == 0 {
                 // Lua frees "no block" (an empty array): nothing to do.
                 return std::ptr::null_mut();
+            }
+            if st.free.tick() {
+                st.free.sweep(st.inner, st.inner_ud);
             }
             match st.free.pop(nsize) {
                 Some(block) => block,

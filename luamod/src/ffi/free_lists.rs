@@ -16,9 +16,18 @@
 //! its accounting stays exact except for the blocks held here, which it
 //! counts as in use until [`FreeLists::release`] gives them back.
 //!
+//! Kept blocks are memory neither Lua nor the system allocator can use
+//! for anything else, so the lists keep only what is likely to be asked
+//! for again: no more blocks of a size than Lua has asked for of it (a
+//! block that shrank to a size by `realloc` is not kept), and no size
+//! Lua stopped asking for (a sweep gives those back). Measured with the
+//! demo host: a `load` in a loop peaked at 76 MB of resident memory
+//! with neither rule, 11 MB with them (as without the lists).
+//!
 //! What this must never do: hold more than [`FreeLists::MAX_HELD`] bytes
-//! (or than a state's memory limit leaves for them), hand a block to a request of another size, or be used from another
-//! thread than its state's (Lua calls its allocator from one at a time).
+//! (or than a state's memory limit leaves for them), hand a block to a
+//! request of another size, or be used from another thread than its
+//! state's (Lua calls its allocator from one at a time).
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -30,13 +39,36 @@ struct Free {
     next: *mut Free,
 }
 
+/// The list of one size.
+struct List {
+    /// The last block freed of this size, or null.
+    head: Cell<*mut Free>,
+    /// How many more blocks of this size the list may take: one for
+    /// every request of this size (served or not), one less for every
+    /// block taken. A size Lua frees more often than it asks for (blocks
+    /// that shrank by `realloc` since they were asked for) would
+    /// otherwise fill the lists with blocks nobody takes, which also
+    /// keep the system allocator from reusing their memory for other
+    /// sizes (a `load` in a loop: 65 MB of resident memory for 16 MiB
+    /// kept, measured).
+    credit: Cell<u32>,
+    /// Sweeps since Lua last asked for this size.
+    idle: Cell<u8>,
+}
+
 /// Freed blocks by exact size, for sizes [`MIN`](Self::MIN) to
-/// [`MAX`](Self::MAX) bytes.
+/// [`MAX`](Self::MAX) bytes, as many of each as Lua has asked for.
 pub(super) struct FreeLists {
-    /// `heads[size - MIN]`: the last block freed of that size, or null.
-    heads: Box<[Cell<*mut Free>]>,
+    /// `lists[size - MIN]`.
+    lists: Box<[List]>,
     /// Bytes held on all lists.
     held: Cell<usize>,
+    /// Requests left before the lists next ask whether to sweep.
+    until_sweep: Cell<u32>,
+    /// Times they asked since the last sweep.
+    asks: Cell<u32>,
+    /// What they held after the last sweep.
+    held_after_sweep: Cell<usize>,
 }
 
 impl FreeLists {
@@ -53,20 +85,40 @@ impl FreeLists {
     /// [`MemoryControl::trim`](super::alloc::MemoryControl::trim) gives
     /// them back (a worker does when it goes idle).
     pub(super) const MAX_HELD: usize = 16 << 20;
+    /// Requests between two looks at whether to sweep (see
+    /// [`tick`](Self::tick)): a spawn makes about ten, so a list in use
+    /// is asked for many times between two.
+    const SWEEP_EVERY: u32 = 1 << 13;
+    /// Looks after which the lists sweep whatever they hold.
+    const SWEEP_LOOKS: u32 = 8;
+    /// Growth of what they hold after which they sweep at the next look.
+    const SWEEP_GROWTH: usize = 2 << 20;
 
     pub(super) fn new() -> FreeLists {
         FreeLists {
-            heads: (Self::MIN..=Self::MAX)
-                .map(|_| Cell::new(std::ptr::null_mut()))
+            lists: (Self::MIN..=Self::MAX)
+                .map(|_| List {
+                    head: Cell::new(std::ptr::null_mut()),
+                    credit: Cell::new(0),
+                    idle: Cell::new(0),
+                })
                 .collect(),
             held: Cell::new(0),
+            until_sweep: Cell::new(Self::SWEEP_EVERY),
+            asks: Cell::new(0),
+            held_after_sweep: Cell::new(0),
         }
     }
 
     /// A block of exactly `size` bytes freed earlier, if one is held.
+    /// Every request of a kept size counts, served or not: it lets the
+    /// list take one more block of that size.
     #[inline(always)]
     pub(super) fn pop(&self, size: usize) -> Option<*mut c_void> {
-        let head = self.heads.get(size.wrapping_sub(Self::MIN))?;
+        let list = self.lists.get(size.wrapping_sub(Self::MIN))?;
+        list.credit.set(list.credit.get().saturating_add(1));
+        list.idle.set(0);
+        let head = &list.head;
         let block = head.get();
         if block.is_null() {
             return None;
@@ -81,7 +133,8 @@ impl FreeLists {
     }
 
     /// Keeps `block`, of `size` bytes, which Lua has just freed; false
-    /// (and nothing kept) when the size is not kept or the lists would
+    /// (and nothing kept) when the size is not kept, its list has taken
+    /// as many blocks as Lua asked for of that size, or the lists would
     /// hold more than [`MAX_HELD`](Self::MAX_HELD) bytes or more than
     /// `room`, what the state's memory limit leaves for them.
     ///
@@ -90,13 +143,16 @@ impl FreeLists {
     /// allocator this state wraps, no longer used by anyone.
     #[inline(always)]
     pub(super) unsafe fn push(&self, block: *mut c_void, size: usize, room: usize) -> bool {
-        let Some(head) = self.heads.get(size.wrapping_sub(Self::MIN)) else {
+        let Some(list) = self.lists.get(size.wrapping_sub(Self::MIN)) else {
             return false;
         };
         let held = self.held.get() + size;
-        if held > Self::MAX_HELD || held > room {
+        let credit = list.credit.get();
+        if credit == 0 || held > Self::MAX_HELD || held > room {
             return false;
         }
+        list.credit.set(credit - 1);
+        let head = &list.head;
         let block = block.cast::<Free>();
         // SAFETY: per the contract the block is unused and at least
         // `MIN` bytes, aligned for a pointer.
@@ -111,26 +167,87 @@ impl FreeLists {
         self.held.get()
     }
 
+    /// Counts one request; true when the lists should be swept: at a
+    /// look (every [`SWEEP_EVERY`](Self::SWEEP_EVERY) requests) after
+    /// they grew by [`SWEEP_GROWTH`](Self::SWEEP_GROWTH) since the last
+    /// sweep, else at every [`SWEEP_LOOKS`](Self::SWEEP_LOOKS)th look.
+    /// (Looks are counted in requests, never in frees: a collection's
+    /// burst of frees comes with no request, and must not age the sizes
+    /// its processes keep asking for.)
+    #[inline(always)]
+    pub(super) fn tick(&self) -> bool {
+        let n = self.until_sweep.get();
+        if n != 0 {
+            self.until_sweep.set(n - 1);
+            return false;
+        }
+        self.tick_look()
+    }
+
+    #[cold]
+    fn tick_look(&self) -> bool {
+        self.until_sweep.set(Self::SWEEP_EVERY);
+        let asks = self.asks.get() + 1;
+        let grown = self.held.get() >= self.held_after_sweep.get() + Self::SWEEP_GROWTH;
+        if asks >= Self::SWEEP_LOOKS || grown {
+            self.asks.set(0);
+            return true;
+        }
+        self.asks.set(asks);
+        false
+    }
+
+    /// Gives back, through `free`, the blocks of every size Lua has not
+    /// asked for over the last two sweep periods (their credit stays:
+    /// blocks of that size asked for before may still come back): a script that makes strings of one length after
+    /// another would otherwise leave a list of each length behind, up to
+    /// [`MAX_HELD`](Self::MAX_HELD) of blocks nobody takes. (Two: a
+    /// worker has phases of a few thousand requests that make no process,
+    /// between which its processes' sizes must stay.)
+    ///
+    /// # Safety
+    /// As [`release`](Self::release).
+    #[cold]
+    pub(super) unsafe fn sweep(&self, free: ffi::lua_Alloc, ud: *mut c_void) {
+        for (i, list) in self.lists.iter().enumerate() {
+            let idle = list.idle.get().saturating_add(1);
+            list.idle.set(idle);
+            if idle >= 2 {
+                // SAFETY: forwarded.
+                unsafe { self.release_list(list, i + Self::MIN, free, ud) };
+            }
+        }
+        self.held_after_sweep.set(self.held.get());
+    }
+
+    /// Frees the blocks of `list`, of `size` bytes each, through `free`.
+    ///
+    /// # Safety
+    /// As [`release`](Self::release).
+    unsafe fn release_list(&self, list: &List, size: usize, free: ffi::lua_Alloc, ud: *mut c_void) {
+        let mut block = list.head.replace(std::ptr::null_mut());
+        while !block.is_null() {
+            // SAFETY: as in `pop`; the block is freed with the size it
+            // was allocated with, after its link is read.
+            unsafe {
+                let next = (*block).next;
+                free(ud, block.cast(), size, 0);
+                block = next;
+            }
+            self.held.set(self.held.get() - size);
+        }
+    }
+
     /// Frees every held block through `free` (the wrapped allocator and
     /// its userdata).
     ///
     /// # Safety
     /// `free` is the allocator that made the blocks, and its state is live.
     pub(super) unsafe fn release(&self, free: ffi::lua_Alloc, ud: *mut c_void) {
-        for (i, head) in self.heads.iter().enumerate() {
-            let size = i + Self::MIN;
-            let mut block = head.replace(std::ptr::null_mut());
-            while !block.is_null() {
-                // SAFETY: as in `pop`; the block is freed with the size
-                // it was allocated with, after its link is read.
-                unsafe {
-                    let next = (*block).next;
-                    free(ud, block.cast(), size, 0);
-                    block = next;
-                }
-            }
+        for (i, list) in self.lists.iter().enumerate() {
+            // SAFETY: forwarded.
+            unsafe { self.release_list(list, i + Self::MIN, free, ud) };
         }
-        self.held.set(0);
     }
 }
 
@@ -161,41 +278,81 @@ mod tests {
         }
     }
 
+    /// A request of `size` bytes, as luamod's allocator makes it.
+    ///
+    /// # Safety
+    /// `ud` is the test's counter.
+    unsafe fn ask(lists: &FreeLists, ud: *mut c_void, size: usize) -> *mut c_void {
+        // SAFETY: forwarded.
+        lists
+            .pop(size)
+            .unwrap_or_else(|| unsafe { counting(ud, std::ptr::null_mut(), 0, size) })
+    }
+
     #[test]
     fn a_freed_block_is_reused_only_for_its_own_size_and_released_at_the_end() {
         let live = Cell::new(0isize);
         let ud = &live as *const Cell<isize> as *mut c_void;
         let lists = FreeLists::new();
         // SAFETY: blocks made by `counting` with the sizes given, pushed
-        // once each and not used after.
+        // at most once each and not used after; a refused one is freed.
         unsafe {
-            let a = counting(ud, std::ptr::null_mut(), 0, 48);
-            let b = counting(ud, std::ptr::null_mut(), 0, 48);
+            let a = ask(&lists, ud, 48);
+            let b = ask(&lists, ud, 48);
             assert!(lists.push(a, 48, usize::MAX));
             assert!(lists.push(b, 48, usize::MAX));
             assert_eq!(lists.held(), 96);
-            // No more than the room the state's limit leaves.
-            let c = counting(ud, std::ptr::null_mut(), 0, 48);
-            assert!(!lists.push(c, 48, 96 + 47), "past the room given");
-            assert!(lists.push(c, 48, 96 + 48));
-            assert_eq!(lists.pop(48), Some(c));
-            counting(ud, c, 48, 0);
             assert_eq!(lists.pop(40), None, "another size");
             assert_eq!(lists.pop(56), None, "another size");
-            assert_eq!(lists.pop(48), Some(b), "last freed first");
+            let c = ask(&lists, ud, 48);
+            assert_eq!(c, b, "the last freed first");
             assert_eq!(lists.held(), 48);
+            // No more than the room the state's limit leaves.
+            assert!(!lists.push(c, 48, 48 + 47), "past the room given");
+            assert!(lists.push(c, 48, 48 + 48));
+            // No more blocks of a size than Lua asked for: one that
+            // shrank to it by `realloc` is left to the allocator.
+            let shrunk = counting(ud, std::ptr::null_mut(), 0, 48);
+            assert!(!lists.push(shrunk, 48, usize::MAX), "more than asked for");
+            counting(ud, shrunk, 48, 0);
+            assert_eq!(lists.held(), 96);
             // Sizes outside the kept range are left to the allocator.
-            let big = counting(ud, std::ptr::null_mut(), 0, FreeLists::MAX + 1);
+            let big = ask(&lists, ud, FreeLists::MAX + 1);
             assert!(!lists.push(big, FreeLists::MAX + 1, usize::MAX));
             counting(ud, big, FreeLists::MAX + 1, 0);
-            assert_eq!(lists.pop(FreeLists::MAX + 1), None);
             assert_eq!(lists.pop(0), None);
-            assert!(lists.push(b, 48, usize::MAX));
             lists.release(counting, ud);
         }
         assert_eq!(lists.held(), 0);
         assert_eq!(live.get(), 0, "every block went back to its allocator");
         assert_eq!(lists.pop(48), None);
+    }
+
+    #[test]
+    fn a_sweep_gives_back_the_sizes_nobody_asked_for_over_two_periods() {
+        let live = Cell::new(0isize);
+        let ud = &live as *const Cell<isize> as *mut c_void;
+        let lists = FreeLists::new();
+        // SAFETY: as above.
+        unsafe {
+            let (a, b) = (ask(&lists, ud, 48), ask(&lists, ud, 56));
+            assert!(lists.push(a, 48, usize::MAX));
+            assert!(lists.push(b, 56, usize::MAX));
+            // A period of requests for 56 bytes only.
+            let mut swept = 0;
+            while swept < 3 {
+                if lists.tick() {
+                    lists.sweep(counting, ud);
+                    swept += 1;
+                }
+                let p = ask(&lists, ud, 56);
+                assert!(lists.push(p, 56, usize::MAX));
+            }
+            assert_eq!(lists.held(), 56, "the 48-byte block went back");
+            assert_eq!(live.get(), 1, "only the 56-byte block is kept");
+            lists.release(counting, ud);
+        }
+        assert_eq!(live.get(), 0);
     }
 
     #[test]
@@ -205,15 +362,16 @@ mod tests {
         let lists = FreeLists::new();
         let size = FreeLists::MAX;
         let fits = FreeLists::MAX_HELD / size;
-        // SAFETY: as above; a block refused by `push` is freed here.
+        // SAFETY: as above.
         unsafe {
-            for _ in 0..fits {
-                let p = counting(ud, std::ptr::null_mut(), 0, size);
-                assert!(lists.push(p, size, usize::MAX));
+            let blocks: Vec<_> = (0..=fits).map(|_| ask(&lists, ud, size)).collect();
+            for (i, p) in blocks.into_iter().enumerate() {
+                let kept = lists.push(p, size, usize::MAX);
+                assert_eq!(kept, i < fits, "block {i}");
+                if !kept {
+                    counting(ud, p, size, 0);
+                }
             }
-            let p = counting(ud, std::ptr::null_mut(), 0, size);
-            assert!(!lists.push(p, size, usize::MAX), "past MAX_HELD");
-            counting(ud, p, size, 0);
             assert_eq!(lists.held(), fits * size);
             lists.release(counting, ud);
         }
