@@ -105,7 +105,11 @@ pub mod http_client {
     /// keeping no connection once its request is done: an idle pool shared
     /// by every process, one per host, let a script hold a socket and its
     /// buffers for each address it named (`127.x.y.z` gives 16 million),
-    /// outside its memory limit and for 90 s after it ended.
+    /// outside its memory limit and for 90 s after it ended. The cost:
+    /// every request (and every redirect hop) opens a connection, with
+    /// its TLS handshake, and leaves a socket in `TIME_WAIT` on the host;
+    /// requests in a tight loop to one destination can use up the host's
+    /// ephemeral ports for it (about 28,000 a minute on Linux).
     #[derive(Debug)]
     pub struct HttpConfig {
         /// The most bytes of response body a request reads; a longer body

@@ -1085,14 +1085,25 @@ async fn http_bodies_past_the_limit_are_refused() {
     }
 }
 
-/// A keep-alive server on every loopback address that counts the
-/// connections open to it.
-async fn counting_server() -> (u16, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// Keep-alive servers on loopback addresses 127.0.0.2 to 127.0.0.21,
+/// each on its own port, that count the connections open to them.
+async fn counting_servers() -> (Vec<String>, Arc<AtomicUsize>) {
     let open = Arc::new(AtomicUsize::new(0));
-    let count = open.clone();
+    let mut urls = Vec::new();
+    for i in 2..=21 {
+        let listener = tokio::net::TcpListener::bind(format!("127.0.0.{i}:0"))
+            .await
+            .unwrap();
+        urls.push(format!("http://{}/", listener.local_addr().unwrap()));
+        counting_server(listener, open.clone());
+    }
+    (urls, open)
+}
+
+/// Answers every request on `listener` with `ok`, keeping connections
+/// open, counted in `count`, until the client closes them.
+fn counting_server(listener: tokio::net::TcpListener, count: Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
@@ -1117,7 +1128,6 @@ async fn counting_server() -> (u16, Arc<AtomicUsize>) {
             });
         }
     });
-    (port, open)
 }
 
 /// A request's connection closes with it: none is kept idle for the next
@@ -1126,7 +1136,7 @@ async fn counting_server() -> (u16, Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_connections_are_not_kept_after_their_request() {
     use luamod_examples::http_client;
-    let (port, open) = counting_server().await;
+    let (urls, open) = counting_servers().await;
     let rt = Runtime::builder()
         .module(&http_client::MODULE)
         .actor(Actor::new("tester"))
@@ -1134,14 +1144,16 @@ async fn http_connections_are_not_kept_after_their_request() {
         .workers(1)
         .build()
         .unwrap();
+    let list: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     let src = format!(
         "local http = require('http_client')
          local n = 0
-         for i = 2, 21 do
-           local r = assert(http.get(('http://127.0.0.%d:{port}/'):format(i)))
+         for _, url in ipairs({{ {} }}) do
+           local r = assert(http.get(url))
            if r.body == 'ok' then n = n + 1 end
          end
-         return n"
+         return n",
+        list.join(", ")
     );
     let answered: i64 = rt.run(&src).await.unwrap();
     assert_eq!(answered, 20);

@@ -541,7 +541,9 @@ impl MemoryControl {
     }
 
     /// Gives the blocks [`kept`](Self::kept) back to the allocator they
-    /// came from. A runtime worker does so when it goes idle; dropping the
+    /// came from. A runtime worker does so once it has waited 100 ms for
+    /// work holding more than 1 MiB (any message counts as work: a host
+    /// that polls `Runtime::stats` more often keeps them); dropping the
     /// `MemoryControl` does too.
     pub fn trim(&self) {
         // SAFETY: the blocks are the wrapped allocator's, whose state

@@ -18,9 +18,10 @@
 //!
 //! Kept blocks are memory neither Lua nor the system allocator can use
 //! for anything else, so the lists keep only what is likely to be asked
-//! for again: no more blocks of a size than Lua has asked for of it (a
-//! block that shrank to a size by `realloc` is not kept), and no size
-//! Lua stopped asking for (a sweep gives those back). Measured with the
+//! for again: pushes of a size never outnumber Lua's requests of it (so
+//! blocks that shrank to a size by `realloc` do not pile up on its
+//! list), and no size Lua stopped asking for (a sweep gives those back,
+//! at the second sweep after its last request). Measured with the
 //! demo host: a `load` in a loop peaked at 76 MB of resident memory
 //! with neither rule, 11 MB with them (as without the lists).
 //!
@@ -49,8 +50,8 @@ struct List {
     /// that shrank by `realloc` since they were asked for) would
     /// otherwise fill the lists with blocks nobody takes, which also
     /// keep the system allocator from reusing their memory for other
-    /// sizes (a `load` in a loop: 65 MB of resident memory for 16 MiB
-    /// kept, measured).
+    /// sizes (a `load` in a loop: 76 MB of resident memory instead of
+    /// 11 MB, measured).
     credit: Cell<u32>,
     /// Sweeps since Lua last asked for this size.
     idle: Cell<u8>,
@@ -83,7 +84,8 @@ impl FreeLists {
     /// (measured). Under a memory limit they hold no more than the limit
     /// leaves beside the state's memory in use (see `push`'s `room`);
     /// [`MemoryControl::trim`](super::alloc::MemoryControl::trim) gives
-    /// them back (a worker does when it goes idle).
+    /// them back (a worker does once it has waited 100 ms for work
+    /// holding more than 1 MiB).
     pub(super) const MAX_HELD: usize = 16 << 20;
     /// Requests between two looks at whether to sweep (see
     /// [`tick`](Self::tick)): a spawn makes about ten, so a list in use
@@ -198,12 +200,14 @@ impl FreeLists {
     }
 
     /// Gives back, through `free`, the blocks of every size Lua has not
-    /// asked for over the last two sweep periods (their credit stays:
-    /// blocks of that size asked for before may still come back): a script that makes strings of one length after
-    /// another would otherwise leave a list of each length behind, up to
-    /// [`MAX_HELD`](Self::MAX_HELD) of blocks nobody takes. (Two: a
-    /// worker has phases of a few thousand requests that make no process,
-    /// between which its processes' sizes must stay.)
+    /// asked for since before the last sweep: a size goes at the second
+    /// sweep after its last request. (Its credit stays: blocks of that
+    /// size asked for before may still come back.) A script that makes
+    /// strings of one length after another would otherwise leave a list
+    /// of each length behind, up to [`MAX_HELD`](Self::MAX_HELD) of
+    /// blocks nobody takes. (The second, not the first: a worker has
+    /// phases of a few thousand requests that make no process, across
+    /// which its processes' sizes must stay.)
     ///
     /// # Safety
     /// As [`release`](Self::release).
@@ -248,6 +252,9 @@ impl FreeLists {
             // SAFETY: forwarded.
             unsafe { self.release_list(list, i + Self::MIN, free, ud) };
         }
+        // Growth is counted from here: after a trim from a high mark,
+        // growth would otherwise bring no early sweep until it passed it.
+        self.held_after_sweep.set(0);
     }
 }
 
@@ -329,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_gives_back_the_sizes_nobody_asked_for_over_two_periods() {
+    fn a_sweep_gives_back_a_size_at_the_second_sweep_after_its_last_request() {
         let live = Cell::new(0isize);
         let ud = &live as *const Cell<isize> as *mut c_void;
         let lists = FreeLists::new();
@@ -338,18 +345,49 @@ mod tests {
             let (a, b) = (ask(&lists, ud, 48), ask(&lists, ud, 56));
             assert!(lists.push(a, 48, usize::MAX));
             assert!(lists.push(b, 56, usize::MAX));
-            // A period of requests for 56 bytes only.
-            let mut swept = 0;
-            while swept < 3 {
+            // Requests for 56 bytes only, each freed again.
+            let mut sweeps = 0;
+            while sweeps < 3 {
                 if lists.tick() {
                     lists.sweep(counting, ud);
-                    swept += 1;
+                    sweeps += 1;
+                    let expected = if sweeps == 1 { 48 + 56 } else { 56 };
+                    assert_eq!(lists.held(), expected, "after sweep {sweeps}");
                 }
                 let p = ask(&lists, ud, 56);
                 assert!(lists.push(p, 56, usize::MAX));
             }
-            assert_eq!(lists.held(), 56, "the 48-byte block went back");
-            assert_eq!(live.get(), 1, "only the 56-byte block is kept");
+            assert_eq!(live.get(), 1, "only the 56-byte block is left");
+            lists.release(counting, ud);
+        }
+        assert_eq!(live.get(), 0);
+    }
+
+    #[test]
+    fn the_lists_sweep_at_the_first_look_once_they_have_grown() {
+        let live = Cell::new(0isize);
+        let ud = &live as *const Cell<isize> as *mut c_void;
+        let lists = FreeLists::new();
+        let looks_until_sweep = |lists: &FreeLists| {
+            let mut requests = 1;
+            while !lists.tick() {
+                requests += 1;
+            }
+            requests / (FreeLists::SWEEP_EVERY as usize + 1)
+        };
+        assert_eq!(looks_until_sweep(&lists), FreeLists::SWEEP_LOOKS as usize);
+        // SAFETY: as above.
+        unsafe {
+            let blocks: Vec<_> = (0..FreeLists::SWEEP_GROWTH / 1024)
+                .map(|_| ask(&lists, ud, 1024))
+                .collect();
+            for p in blocks {
+                assert!(lists.push(p, 1024, usize::MAX));
+            }
+            assert_eq!(looks_until_sweep(&lists), 1, "grown by SWEEP_GROWTH");
+            lists.sweep(counting, ud);
+            assert_eq!(lists.held(), FreeLists::SWEEP_GROWTH, "asked for: kept");
+            assert_eq!(looks_until_sweep(&lists), FreeLists::SWEEP_LOOKS as usize);
             lists.release(counting, ud);
         }
         assert_eq!(live.get(), 0);
