@@ -80,8 +80,11 @@ struct Proc {
     /// keeps the coroutine alive (asking mlua for it each step pushes and
     /// pops a value).
     state: *mut mlua::ffi::lua_State,
-    /// Its own `math.random` generator.
-    rng: Box<Rng>,
+    /// Its own `math.random` generator. Not boxed: a step points the
+    /// library at it (`random::enter`) only while it holds the process's
+    /// entry borrowed, or the process itself once removed, so it does not
+    /// move meanwhile.
+    rng: Rng,
     generation: u64,
     waiting: bool,
     cancel: CancelToken,
@@ -601,7 +604,7 @@ impl Worker {
             Proc {
                 thread,
                 state,
-                rng: Box::new(rng),
+                rng,
                 generation: 0,
                 waiting: false,
                 cancel: CancelToken::new(),
