@@ -15,7 +15,9 @@
 //! explicit port (`http://api.example.com:443/*`): a deny-list on hosts
 //! cannot name every address or DNS name that reaches a host.
 
-pub use self::http_client::{DEFAULT_BODY_LIMIT, HttpConfig, MAX_REDIRECTS, MODULE, resource};
+pub use self::http_client::{
+    DEFAULT_BODY_LIMIT, HttpConfig, MAX_HEADER_BYTES, MAX_HEADERS, MAX_REDIRECTS, MODULE, resource,
+};
 
 /// HTTP client. Every request checks the permission `http_client.request`
 /// with the URL as resource.
@@ -98,8 +100,9 @@ pub mod http_client {
     /// The default body limit: 16 MiB.
     pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
 
-    /// How a runtime's `http_client` behaves
-    /// (`Builder::module_with(&http_client::MODULE, HttpConfig { .. })`).
+    /// How a runtime's `http_client` behaves (`let mut cfg =
+    /// HttpConfig::new(); cfg.body_limit = ...;`, then
+    /// `Builder::module_with(&http_client::MODULE, cfg)`).
     /// Its HTTP client is made from it, once per runtime, never following
     /// redirects by itself (the module does, checking each hop), and
     /// keeping no connection once its request is done: an idle pool shared

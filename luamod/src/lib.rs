@@ -28,7 +28,7 @@
 //! The crate is layered; each layer uses only the ones before it:
 //! `ffi` → `error` → `types` → `readonly` → [`security`] → [`command`] →
 //! [`call`] → `convert` → `userdata` → `module` → [`sandbox`] → `suspend`
-//! → [`runtime`] → [`testing`].
+//! → [`runtime`] → [`testing`] → `temporal` (feature `temporal`).
 
 // The runtime is Lua 5.4's (continuations, and closing coroutines with
 // their to-be-closed variables); elsewhere the helpers the lower layers keep

@@ -524,6 +524,18 @@ fn kept_blocks_stay_within_the_memory_limit() {
         );
     }
     assert!(most_kept > 100_000, "blocks were kept: {most_kept}");
+    // A lower limit applies to kept blocks at once.
+    churn.call::<()>(500).unwrap();
+    assert!(mem.kept() > 100_000, "{}", mem.kept());
+    let lower = mem.used() + mem.kept() / 2;
+    mem.set_limit(lower);
+    assert!(
+        mem.used() + mem.kept() <= lower,
+        "{} used and {} kept under a lowered limit of {lower}",
+        mem.used(),
+        mem.kept()
+    );
+    mem.set_limit(limit);
     // A table as large as the room left plus half of what is kept: it
     // fits only once the kept blocks are given back.
     churn.call::<()>(500).unwrap();

@@ -174,9 +174,10 @@ impl AllocState {
                 > limit
         {
             // SAFETY: called on the state's thread while luamod's
-            // allocator is installed (from the allocator itself, or by a
-            // call that found this state through it or its account), so
-            // the wrapped allocator and its userdata are live.
+            // allocator is installed (from the allocator itself, by a call
+            // that found this state through it or its account, or by its
+            // `MemoryControl`), so the wrapped allocator and its userdata
+            // are live.
             unsafe { self.free.release(self.inner, self.inner_ud) };
         }
     }
@@ -483,6 +484,9 @@ impl MemoryControl {
     /// it; the state stays usable.
     pub fn set_limit(&self, bytes: usize) {
         self.state.limit.set(bytes);
+        // Kept blocks count against the limit: a lower one gives back
+        // what no longer fits beside the memory in use.
+        self.state.make_room(0);
         self.sync_mlua();
     }
 

@@ -29,9 +29,10 @@
 //!   until the code is back where it can yield. So it does in a coroutine
 //!   that Rust code resumes, when that coroutine inherited the hook from
 //!   the thread that created it (the watchdog never arms one itself, see
-//!   below). While a process must stop, every thread of it that the
-//!   worker switches to (a coroutine it resumes, the resumer a stopped
-//!   coroutine returns to) is armed as it is switched to: code that
+//!   below). While a process must stop, once the stop's signal has
+//!   reached the worker, every thread of it that the worker switches to
+//!   (a coroutine it resumes, the resumer a stopped coroutine returns to)
+//!   is armed as it is switched to: code that
 //!   cannot be stopped where it is must not escape by spending its time
 //!   in coroutines it starts one after another, each stopped in turn.
 //!

@@ -17,7 +17,8 @@ pub enum ContextKind {
     /// An ordinary process (the default).
     #[default]
     Process,
-    /// A replayable workflow: only `deterministic` or `workflow` modules.
+    /// A replayable workflow: no module with a class that reaches the
+    /// outside world or differs between runs (see `barred_classes`).
     Workflow,
 }
 
