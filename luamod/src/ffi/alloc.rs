@@ -135,18 +135,20 @@ impl AllocState {
         self.collect_due.set(false);
     }
 
+    /// What Lua and the objects' Rust sides hold.
+    #[inline(always)]
+    fn in_use(&self) -> usize {
+        self.used
+            .get()
+            .saturating_add(self.external.load(Ordering::Relaxed))
+    }
+
     /// Whether `grow` more bytes, beside what Lua and the objects' Rust
     /// sides hold, pass the limit.
     #[inline(always)]
     fn over_limit(&self, grow: usize) -> bool {
         let limit = self.limit.get();
-        limit != 0
-            && self
-                .used
-                .get()
-                .saturating_add(self.external.load(Ordering::Relaxed))
-                .saturating_add(grow)
-                > limit
+        limit != 0 && self.in_use().saturating_add(grow) > limit
     }
 
     /// [`exceeds`](Self::exceeds) without counting a refusal.
@@ -165,13 +167,7 @@ impl AllocState {
         let limit = self.limit.get();
         if kept != 0
             && limit != 0
-            && self
-                .used
-                .get()
-                .saturating_add(self.external.load(Ordering::Relaxed))
-                .saturating_add(kept)
-                .saturating_add(grow)
-                > limit
+            && self.in_use().saturating_add(kept).saturating_add(grow) > limit
         {
             // SAFETY: called on the state's thread while luamod's
             // allocator is installed (from the allocator itself, by a call
@@ -188,9 +184,7 @@ impl AllocState {
     fn room_to_keep(&self) -> usize {
         match self.limit.get() {
             0 => usize::MAX,
-            limit => limit
-                .saturating_sub(self.used.get())
-                .saturating_sub(self.external.load(Ordering::Relaxed)),
+            limit => limit.saturating_sub(self.in_use()),
         }
     }
 
