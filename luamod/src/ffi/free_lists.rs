@@ -285,6 +285,11 @@ mod tests {
         }
     }
 
+    /// The userdata `counting` takes: the test's count of live blocks.
+    fn counter(live: &Cell<isize>) -> *mut c_void {
+        live as *const Cell<isize> as *mut c_void
+    }
+
     /// A request of `size` bytes, as luamod's allocator makes it.
     ///
     /// # Safety
@@ -299,7 +304,7 @@ mod tests {
     #[test]
     fn a_freed_block_is_reused_only_for_its_own_size_and_released_at_the_end() {
         let live = Cell::new(0isize);
-        let ud = &live as *const Cell<isize> as *mut c_void;
+        let ud = counter(&live);
         let lists = FreeLists::new();
         // SAFETY: blocks made by `counting` with the sizes given, pushed
         // at most once each and not used after; a refused one is freed.
@@ -338,7 +343,7 @@ mod tests {
     #[test]
     fn a_sweep_gives_back_a_size_at_the_second_sweep_after_its_last_request() {
         let live = Cell::new(0isize);
-        let ud = &live as *const Cell<isize> as *mut c_void;
+        let ud = counter(&live);
         let lists = FreeLists::new();
         // SAFETY: as above.
         unsafe {
@@ -366,7 +371,7 @@ mod tests {
     #[test]
     fn the_lists_sweep_at_the_first_look_once_they_have_grown() {
         let live = Cell::new(0isize);
-        let ud = &live as *const Cell<isize> as *mut c_void;
+        let ud = counter(&live);
         let lists = FreeLists::new();
         let looks_until_sweep = |lists: &FreeLists| {
             let mut requests = 1;
@@ -396,7 +401,7 @@ mod tests {
     #[test]
     fn the_lists_hold_at_most_max_held_bytes() {
         let live = Cell::new(0isize);
-        let ud = &live as *const Cell<isize> as *mut c_void;
+        let ud = counter(&live);
         let lists = FreeLists::new();
         let size = FreeLists::MAX;
         let fits = FreeLists::MAX_HELD / size;
