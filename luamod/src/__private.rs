@@ -26,8 +26,9 @@ pub use crate::command::{
     handler_fn,
 };
 pub use crate::convert::{
-    FastRet, FromArg, IntoReturn, NoRet, RetTag, SlowRet, arg, default_into, expect_table, field,
-    field_is_nil, new_table, set_field,
+    FastRet, FromArg, IntoReturn, NoRet, PrepareArg, PrepareNone, PrepareTag, Prepared, RetTag,
+    SlowRet, arg, arg_prepared, default_into, expect_table, field, field_is_nil, new_table,
+    set_field,
 };
 pub use crate::module::ModuleDef;
 pub use crate::security::{Class, Context};

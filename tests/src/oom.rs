@@ -163,13 +163,23 @@ pub mod oom {
         panic!("kaboom")
     }
 
-    /// A result that pushes a copy of its string, then panics: an
-    /// allocation failure deferred by the push must still be raised.
+    fn after_push() {
+        AFTER_PUSH.with(|h| {
+            if let Some(h) = &*h.borrow() {
+                h()
+            }
+        });
+    }
+
+    /// A result that pushes a copy of its string, runs `AFTER_PUSH`, then
+    /// panics: an allocation failure deferred by the push must still be
+    /// raised.
     pub struct PushThenPanic(pub String);
 
     impl IntoReturn for PushThenPanic {
         fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
             self.0.as_str().push_return(cx)?;
+            after_push();
             panic!("kaboom after a push")
         }
     }
@@ -184,6 +194,39 @@ pub mod oom {
     #[luamod::function]
     pub fn push_then_boom(s: String) -> PushThenPanic {
         PushThenPanic(s)
+    }
+
+    thread_local! {
+        /// What `push_then_call` and `push_then_boom` run right after
+        /// their push.
+        pub static AFTER_PUSH: std::cell::RefCell<Option<Box<dyn Fn()>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    /// A result that pushes a copy of its string, runs `AFTER_PUSH`, then
+    /// calls a Lua function (which may call other exports) and ignores how
+    /// that went.
+    pub struct PushThenCall(pub String, pub mlua::Function);
+
+    impl IntoReturn for PushThenCall {
+        fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
+            let n = self.0.as_str().push_return(cx)?;
+            after_push();
+            let _ = self.1.call::<()>(());
+            Ok(n)
+        }
+    }
+
+    impl luamod::LuaType for PushThenCall {
+        fn lua_type(_: &mut luamod::TypeRegistry) -> luamod::types::Type {
+            luamod::types::Type::String
+        }
+    }
+
+    /// Pushes a copy of `s`, then calls `f`.
+    #[luamod::function]
+    pub fn push_then_call(s: String, f: mlua::Function) -> PushThenCall {
+        PushThenCall(s, f)
     }
 
     /// Reads and returns tables through mlua.

@@ -390,6 +390,19 @@ fn half_a_copy_of_big() -> (Lua, MemoryControl) {
     (lua, mem)
 }
 
+/// A state with a 48 KiB string in the global `big` and a memory limit
+/// that leaves 16 KiB of room: a copy of it is small enough to be made in
+/// an allocation window (larger strings are refused before they are
+/// made), and too large for the room.
+fn a_third_of_a_copy_of_big() -> (Lua, MemoryControl) {
+    let (lua, _) = state();
+    let mem = MemoryControl::install(&lua).unwrap();
+    lua.load("big = string.rep('x', 48 * 1024)").exec().unwrap();
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + 16 * 1024);
+    (lua, mem)
+}
+
 /// A result that does not fit under the memory limit is not handed to the
 /// script: the allocation made while Rust values were alive was let
 /// through, and the call raises `not enough memory` once they are dropped.
@@ -409,12 +422,19 @@ fn a_result_past_the_memory_limit_raises_instead_of_returning() {
 
 /// A failure deferred by a push and then a panic: the call raises `not
 /// enough memory` (not the panic's `INTERNAL` error), and the failure is
-/// not left behind for the next call to raise.
+/// not left behind for the next call to raise. The limit is lifted between
+/// the push and the panic, so that reporting the panic cannot run out of
+/// memory itself.
 #[test]
 fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     let _serial = serial();
-    let (lua, mem) = half_a_copy_of_big();
+    let (lua, mem) = a_third_of_a_copy_of_big();
+    let mem = std::rc::Rc::new(mem);
+    let lift = mem.clone();
+    luamod_tests::oom::oom::AFTER_PUSH
+        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
     let r = lua.load("return require('oom').push_then_boom(big)").exec();
+    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
     let e = r.expect_err("a panic after a push past the limit");
     assert!(e.to_string().contains("not enough memory"), "{e}");
     // The next call, well within the limit, is not charged for it.
@@ -423,6 +443,37 @@ fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     mem.set_limit(0);
     lua.load("big = nil").exec().unwrap();
     check_after(&lua, "a push, then a panic", 0);
+}
+
+/// Each call answers for the allocation failures deferred during it.
+/// Here an export's result goes past the limit (deferred); then, still
+/// inside the call, the limit is lifted and Lua code calls another export:
+/// that call, within the limit, returns its answer, and the first raises
+/// `not enough memory`. (With one flag per state, the second call took the
+/// first one's failure and raised it, and the first returned its result
+/// past the limit.)
+#[test]
+fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
+    let _serial = serial();
+    let (lua, mem) = a_third_of_a_copy_of_big();
+    let mem = std::rc::Rc::new(mem);
+    let lift = mem.clone();
+    luamod_tests::oom::oom::AFTER_PUSH
+        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
+    let r = lua
+        .load(
+            "local oom = require('oom')
+             inner = 'not run'
+             return #oom.push_then_call(big, function() inner = oom.echo('x') end)",
+        )
+        .eval::<i64>();
+    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
+    let e = r.expect_err("a 48 KiB result under 16 KiB of room");
+    assert!(e.to_string().contains("not enough memory"), "{e}");
+    let inner: String = lua.globals().get("inner").unwrap();
+    assert_eq!(inner, "x", "the inner call, within the limit, answered");
+    lua.load("big = nil").exec().unwrap();
+    check_after(&lua, "a failure deferred before a nested call", 0);
 }
 
 /// A large string result that would pass the memory limit is refused

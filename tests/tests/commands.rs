@@ -67,10 +67,12 @@ mod counted {
     pub fn now() -> Yield<CountNow> {
         Yield(CountNow)
     }
-    /// Takes a string: a number passed is converted, which allocates.
+    /// Takes an optional string: a number passed is converted inside the
+    /// call, which allocates in a window (a required string is converted
+    /// before the call starts, where a memory error is raised at once).
     #[luamod::function]
-    pub fn later(s: String) -> Yield<CountLater> {
-        Yield(CountLater(s))
+    pub fn later(s: Option<String>) -> Yield<CountLater> {
+        Yield(CountLater(s.unwrap_or_default()))
     }
     #[luamod::function]
     pub fn slow_start() -> Yield<SlowStart> {

@@ -41,12 +41,13 @@ pub fn function_def(spec: &ExportSpec) -> TokenStream {
 /// The C function and its manifest describer.
 pub fn export_fn(spec: &ExportSpec) -> TokenStream {
     let p = &spec.p;
+    let mut prepared = Vec::new();
     let body = match &spec.body {
         Body::Call {
             path,
             params,
             receiver,
-        } => call_body(spec, path, params, receiver.as_ref()),
+        } => call_body(spec, path, params, receiver.as_ref(), &mut prepared),
         Body::Get {
             self_ty,
             member,
@@ -85,11 +86,23 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
         quote!(#p::ExportKind::Function)
     };
     let describer = sig::describer(spec);
+    let pre_vars: Vec<_> = prepared.iter().map(|a| &a.var).collect();
+    let pre_reads = prepared.iter().map(|a| {
+        let (var, ty, idx) = (&a.var, &a.ty, a.idx);
+        quote_spanned! {ty.span()=>
+            let #var = unsafe { (&&#p::PrepareTag::<#ty>::new()).__luamod_prepare(state, #idx) };
+        }
+    });
     quote! {
         #describer
 
         #[doc(hidden)]
-        #[allow(non_snake_case, clippy::needless_lifetimes, clippy::let_unit_value)]
+        #[allow(
+            non_snake_case,
+            clippy::needless_lifetimes,
+            clippy::let_unit_value,
+            clippy::too_many_arguments
+        )]
         unsafe extern "C-unwind" fn #export_ident(
             state: *mut #p::lua_State,
         ) -> #p::c_int {
@@ -100,12 +113,25 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
             };
             // A safe function of its own, so that user expressions in the
             // body (argument defaults) get no unsafe context from this one.
-            fn __luamod_body(__cx: &#p::CallCx) -> #p::Result<#p::c_int, #p::CallError> {
+            fn __luamod_body(
+                __cx: &#p::CallCx,
+                #(#pre_vars: #p::Prepared,)*
+            ) -> #p::Result<#p::c_int, #p::CallError> {
                 #body
             }
+            #[allow(unused_imports)]
+            use #p::{PrepareArg as _, PrepareNone as _};
+            // SAFETY (of each): nothing is alive in this frame yet, so
+            // converting a number argument may raise; the argument slots
+            // are left alone until the call returns.
+            #(#pre_reads)*
             // SAFETY: Lua calls this as a C function with its running state;
             // `call` raises errors only after every Rust value is dropped.
-            unsafe { #p::call(state, &INFO, __luamod_body) }
+            unsafe {
+                #p::call(state, &INFO, move |__cx: &#p::CallCx| {
+                    __luamod_body(__cx, #(#pre_vars),*)
+                })
+            }
         }
     }
 }
@@ -120,11 +146,24 @@ fn push_result(p: &TokenStream, span: Span) -> TokenStream {
     }
 }
 
+/// An argument read before the export's Rust frame exists (see
+/// `luamod::__private::prepare`).
+struct Prepared {
+    var: syn::Ident,
+    ty: Type,
+    idx: i32,
+}
+
+/// Lua promises a C function 20 free stack slots past its arguments, and
+/// the C API may not be asked about an index beyond them.
+const LUA_MINSTACK: i32 = 20;
+
 fn call_body(
     spec: &ExportSpec,
     path: &TokenStream,
     params: &[Param],
     receiver: Option<&(Type, bool)>,
+    prepared: &mut Vec<Prepared>,
 ) -> TokenStream {
     let p = &spec.p;
     let mut bindings = Vec::new();
@@ -154,6 +193,18 @@ fn call_body(
                 let Some(ty) = &param.ty else { continue };
                 let span = ty.span();
                 let read = match default {
+                    None if lua_idx <= LUA_MINSTACK => {
+                        let pre = format_ident!("__luamod_p{}", i);
+                        let read = quote_spanned! {span=>
+                            let #var: #ty = #p::arg_prepared::<#ty>(__cx, #lua_idx, #pre)?;
+                        };
+                        prepared.push(Prepared {
+                            var: pre,
+                            ty: ty.clone(),
+                            idx: lua_idx,
+                        });
+                        read
+                    }
                     None => quote_spanned! {span=>
                         let #var: #ty = #p::arg::<#ty>(__cx, #lua_idx)?;
                     },
@@ -187,10 +238,8 @@ fn call_body(
         }
         call_args.push(quote!(#var));
     }
-    // Lua promises a C function 20 free stack slots past its arguments,
-    // and the C API may not be asked about an index beyond them: an export
-    // with more parameters than that makes room before reading any.
-    const LUA_MINSTACK: i32 = 20;
+    // An export with more parameters than LUA_MINSTACK makes room before
+    // reading any.
     if lua_idx > LUA_MINSTACK {
         bindings.insert(0, quote!(__cx.reserve_args(#lua_idx)?;));
     }

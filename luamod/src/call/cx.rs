@@ -1,8 +1,8 @@
 //! [`CallCx`]: the context of one call of an export.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::ffi::c_int;
-use std::mem::ManuallyDrop;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use mlua::ffi::{self, lua_State};
@@ -25,7 +25,9 @@ type Borrows = Vec<&'static Cell<isize>>;
 /// Every export call builds one, so its layout is kept for the common
 /// call that borrows nothing and checks no permission: setting it up is a
 /// few stores, and its end one test of [`pending`](Self::pending) (no
-/// out-of-line drop glue).
+/// out-of-line drop glue). Fields a call may never use are left
+/// uninitialised until it does; a bit of `pending`, or `nborrows`, says
+/// which hold a value.
 pub struct CallCx {
     state: *mut lua_State,
     info: &'static ExportInfo,
@@ -34,25 +36,26 @@ pub struct CallCx {
     /// the context test one byte.
     pending: Cell<u8>,
     lua: OnceCell<&'static mlua::Lua>,
-    guard: Cell<Option<Guard>>,
+    /// Set iff `PENDING_GUARD`.
+    guard: Cell<MaybeUninit<Guard>>,
     /// How many userdata borrows are held (most calls take none). The
     /// first [`INLINE_BORROWS`] are in `borrows`, the rest in `more_borrows`.
     nborrows: Cell<u32>,
     /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
     /// the call ends. A method call must not allocate, so the first few
-    /// are kept inline; slots at `nborrows` and above are unused.
-    borrows: [Cell<Option<&'static Cell<isize>>>; INLINE_BORROWS],
-    /// Allocated only when a call holds more than [`INLINE_BORROWS`]
-    /// borrows, and then freed by `release_all` (which runs whenever
-    /// `nborrows` is not zero); one word to set up otherwise. Not dropped
-    /// with the context: it is filled only past [`INLINE_BORROWS`]
-    /// borrows, and then `release_all` runs and empties it.
-    more_borrows: ManuallyDrop<Cell<Option<Box<Borrows>>>>,
-    /// The security context, looked up on first use. Emptied by
-    /// `release_all` when `PENDING_CONTEXT` says it was set (no drop glue
-    /// for the calls that never look it up).
-    context: ManuallyDrop<OnceCell<Arc<Context>>>,
-    suspend: Cell<Option<Suspend>>,
+    /// are kept inline; slots below `nborrows` are set, the others not.
+    borrows: [Cell<MaybeUninit<&'static Cell<isize>>>; INLINE_BORROWS],
+    /// Set iff `nborrows` is above [`INLINE_BORROWS`], and then emptied
+    /// (freed) by `release_borrows`, which runs whenever `nborrows` is not
+    /// zero.
+    more_borrows: Cell<MaybeUninit<Box<Borrows>>>,
+    /// The security context, looked up on first use. Set iff
+    /// `PENDING_CONTEXT`, and then dropped by `release_all` (no drop glue
+    /// for the calls that never look it up). Never replaced while set, so
+    /// `context()` may lend it for as long as `&self` lives.
+    context: UnsafeCell<MaybeUninit<Arc<Context>>>,
+    /// Set iff `PENDING_SUSPEND`.
+    suspend: Cell<MaybeUninit<Suspend>>,
     /// Bytes of Lua strings copied into Rust values by this call's
     /// arguments (see [`CallCx::MAX_COPIED`]).
     copied: Cell<usize>,
@@ -61,13 +64,31 @@ pub struct CallCx {
 /// Bits of [`CallCx::pending`].
 const PENDING_BORROWS: u8 = 1;
 const PENDING_CONTEXT: u8 = 2;
-/// A guard was made: an allocation failure may have been deferred.
+/// A guard was made (`guard` is set).
 const PENDING_GUARD: u8 = 4;
 const PENDING_SUSPEND: u8 = 8;
-/// What the context's drop must undo.
-const PENDING_DROP: u8 = PENDING_BORROWS | PENDING_CONTEXT;
+/// An allocation failure was deferred in one of this call's windows: the
+/// call raises `not enough memory` when it ends.
+const PENDING_DEFERRED: u8 = 16;
+/// What the context's drop must undo or look at (a deferred failure: see
+/// `release_all`).
+const PENDING_DROP: u8 = PENDING_BORROWS | PENDING_CONTEXT | PENDING_DEFERRED;
+
+thread_local! {
+    /// Set by a call context dropped while a panic unwinds it, if the call
+    /// deferred an allocation failure; taken by that call's recovery.
+    static UNWOUND_DEFERRED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the call whose panic is being recovered from had deferred an
+/// allocation failure (its context is gone); clears it.
+pub(crate) fn take_unwound_deferred() -> bool {
+    UNWOUND_DEFERRED.with(|d| d.replace(false))
+}
 
 impl Drop for CallCx {
+    /// Calls that end normally and have nothing to release are forgotten,
+    /// not dropped (see `quick_end`), so this runs for the rest only.
     #[inline(always)]
     fn drop(&mut self) {
         if self.pending.get() & PENDING_DROP != 0 {
@@ -82,9 +103,8 @@ impl CallCx {
     #[inline(always)]
     pub(crate) fn release_self(&self) {
         if self.nborrows.get() == 1 {
-            if let Some(flag) = self.borrows[0].take() {
-                release(flag);
-            }
+            // SAFETY: slots below `nborrows` are set.
+            release(unsafe { self.borrows[0].get().assume_init() });
             self.nborrows.set(0);
             self.pending.set(self.pending.get() & !PENDING_BORROWS);
         }
@@ -93,14 +113,16 @@ impl CallCx {
     /// How a call that produced its results ends, when that is quick to
     /// tell: `Some(false)` returns them, `Some(true)` raises a memory
     /// failure deferred during the call; `None` when there is more to look
-    /// at (a suspension, borrows, a context to drop).
+    /// at (a suspension, borrows, a context to drop). When it says
+    /// `Some`, dropping the context does nothing.
     #[inline(always)]
     pub(crate) fn quick_end(&self) -> Option<bool> {
+        const GUARD_DEFERRED: u8 = PENDING_GUARD | PENDING_DEFERRED;
         match self.pending.get() {
-            0 => Some(false),
-            // Only a guard was used (a result pushed with an allocating
-            // call, the usual case for strings and tables).
-            PENDING_GUARD => Some(self.take_deferred()),
+            // Nothing, or only a guard was used (a result pushed with an
+            // allocating call, the usual case for strings and tables).
+            0 | PENDING_GUARD => Some(false),
+            GUARD_DEFERRED => Some(true),
             _ => None,
         }
     }
@@ -110,14 +132,20 @@ impl CallCx {
         self.pending.set(self.pending.get() | bit);
     }
 
-    // Out of line, so that dropping a call context that borrowed nothing
-    // and looked up no context is inlined as a single test.
+    // Out of line, so that dropping a call context that borrowed nothing,
+    // looked up no context and made no guard is inlined as a single test.
     #[inline(never)]
     fn release_all(&mut self) {
+        if std::thread::panicking() && self.has_deferred() {
+            UNWOUND_DEFERRED.with(|d| d.set(true));
+        }
         self.release_borrows();
         if self.pending.get() & PENDING_CONTEXT != 0 {
-            // Emptied, so a later `context()` would look it up again.
-            drop(self.context.take());
+            // The bit is cleared below, so a later `context()` would look
+            // it up again.
+            // SAFETY: PENDING_CONTEXT says it is set; `&mut self` means
+            // nothing borrows it.
+            unsafe { self.context.get_mut().assume_init_drop() };
         }
         self.pending.set(self.pending.get() & !PENDING_DROP);
     }
@@ -127,20 +155,21 @@ impl CallCx {
         if n == 0 {
             return;
         }
-        if n == 1 {
-            // A method's `self`: the common case.
-            if let Some(flag) = self.borrows[0].take() {
-                release(flag);
-            }
-            return;
-        }
         for slot in &self.borrows[..n.min(INLINE_BORROWS)] {
-            if let Some(flag) = slot.take() {
+            // SAFETY: slots below `nborrows` are set.
+            release(unsafe { slot.get().assume_init() });
+        }
+        if n > INLINE_BORROWS {
+            // SAFETY: set, since `nborrows` was above INLINE_BORROWS; taken
+            // out once, as `nborrows` is zero now.
+            let more = unsafe {
+                self.more_borrows
+                    .replace(MaybeUninit::uninit())
+                    .assume_init()
+            };
+            for flag in *more {
                 release(flag);
             }
-        }
-        for flag in self.more_borrows.take().into_iter().flat_map(|v| *v) {
-            release(flag);
         }
     }
 }
@@ -162,12 +191,12 @@ impl CallCx {
             info,
             pending: Cell::new(0),
             lua: OnceCell::new(),
-            guard: Cell::new(None),
+            guard: Cell::new(MaybeUninit::uninit()),
             nborrows: Cell::new(0),
-            borrows: Default::default(),
-            more_borrows: ManuallyDrop::new(Cell::new(None)),
-            context: ManuallyDrop::new(OnceCell::new()),
-            suspend: Cell::new(None),
+            borrows: [const { Cell::new(MaybeUninit::uninit()) }; INLINE_BORROWS],
+            more_borrows: Cell::new(MaybeUninit::uninit()),
+            context: UnsafeCell::new(MaybeUninit::uninit()),
+            suspend: Cell::new(MaybeUninit::uninit()),
             copied: Cell::new(0),
         }
     }
@@ -248,21 +277,38 @@ impl CallCx {
     /// else the one set on a plain state with [`crate::set_context`], else
     /// none (every permission denied).
     pub fn context(&self) -> &Context {
-        self.context.get_or_init(|| {
+        if self.pending.get() & PENDING_CONTEXT == 0 {
             let c = crate::security::current::of(self.lua());
+            // SAFETY: not set (the bit is clear), so no reference to it
+            // exists; `CallCx` is not `Sync`, and the lookup above has
+            // returned, so nothing else writes it meanwhile.
+            unsafe { (*self.context.get()).write(c) };
             self.mark(PENDING_CONTEXT);
-            c
-        })
+        }
+        // SAFETY: set (the bit), and only dropped by `release_all`, which
+        // takes `&mut self`, so it outlives the returned borrow.
+        unsafe { (*self.context.get()).assume_init_ref() }
+    }
+
+    /// The guard, if this call made one.
+    #[inline(always)]
+    fn guard_made(&self) -> Option<Guard> {
+        if self.pending.get() & PENDING_GUARD != 0 {
+            // SAFETY: PENDING_GUARD says it is set.
+            Some(unsafe { self.guard.get().assume_init() })
+        } else {
+            None
+        }
     }
 
     #[inline(always)]
     fn guard(&self) -> Guard {
-        match self.guard.get() {
+        match self.guard_made() {
             Some(g) => g,
             None => {
                 // SAFETY: live state; the guard is used within this call.
                 let g = unsafe { Guard::of(self.state) };
-                self.guard.set(Some(g));
+                self.guard.set(MaybeUninit::new(g));
                 self.mark(PENDING_GUARD);
                 g
             }
@@ -296,7 +342,10 @@ impl CallCx {
     {
         // SAFETY: `self.state` is the live state of the running call.
         match unsafe { self.guard().run(self.state, nargs, f) } {
-            Ok(()) => Ok(()),
+            Ok(deferred) => {
+                self.deferred_if(deferred);
+                Ok(())
+            }
             Err(e) => Err(self.guard_failed(e)),
         }
     }
@@ -328,38 +377,37 @@ impl CallCx {
         }
     }
 
-    /// Whether an allocation failure was deferred on this state by anything
-    /// (this context's guard, or another call context's, such as the one
-    /// a panic unwound).
-    pub(crate) fn take_any_deferred(&self) -> bool {
-        self.guard().take_deferred()
-    }
-
     /// Whether an allocation failure was deferred during this call (the
-    /// call will raise it when it ends); does not clear it.
+    /// call raises it when it ends).
     #[inline(always)]
     pub(crate) fn has_deferred(&self) -> bool {
-        self.guard.get().is_some_and(Guard::has_deferred)
+        self.pending.get() & PENDING_DEFERRED != 0
     }
 
-    /// Whether an allocation failure was deferred during this call.
+    /// Remembers that one of this call's windows deferred a failure.
     #[inline(always)]
-    pub(crate) fn take_deferred(&self) -> bool {
-        self.guard.get().is_some_and(Guard::take_deferred)
+    fn deferred_if(&self, deferred: bool) {
+        if deferred {
+            self.mark(PENDING_DEFERRED);
+        }
     }
 
     /// Reads the value at `idx` as an mlua value.
     pub(crate) fn value_at(&self, idx: c_int) -> Result<mlua::Value, CallError> {
         // SAFETY: live state of this call; `lua()` is its Lua.
-        unsafe { bridge::value_at(self.state, self.lua(), self.guard(), idx) }
-            .map_err(|e| self.bridge_failed(e))
+        let (v, deferred) = unsafe { bridge::value_at(self.state, self.lua(), self.guard(), idx) }
+            .map_err(|e| self.bridge_failed(e))?;
+        self.deferred_if(deferred);
+        Ok(v)
     }
 
     /// Pushes an mlua value.
     pub(crate) fn push_value(&self, v: mlua::Value) -> Result<(), CallError> {
         // SAFETY: as in value_at.
-        unsafe { bridge::push_value(self.state, self.lua(), self.guard(), v) }
-            .map_err(|e| self.bridge_failed(e))
+        let deferred = unsafe { bridge::push_value(self.state, self.lua(), self.guard(), v) }
+            .map_err(|e| self.bridge_failed(e))?;
+        self.deferred_if(deferred);
+        Ok(())
     }
 
     fn bridge_failed(&self, e: BridgeError) -> CallError {
@@ -372,7 +420,7 @@ impl CallCx {
     /// Asks `call` to yield (with the values the export pushed) and to
     /// resume in `k`.
     pub(crate) fn request_yield(&self, k: crate::ffi::vm::KFunction) {
-        self.suspend.set(Some(Suspend::Yield(k)));
+        self.suspend.set(MaybeUninit::new(Suspend::Yield(k)));
         self.mark(PENDING_SUSPEND);
     }
 
@@ -384,12 +432,18 @@ impl CallCx {
         ctx: crate::ffi::vm::KContext,
         k: crate::ffi::vm::KFunction,
     ) {
-        self.suspend.set(Some(Suspend::PCall { nargs, ctx, k }));
+        self.suspend
+            .set(MaybeUninit::new(Suspend::PCall { nargs, ctx, k }));
         self.mark(PENDING_SUSPEND);
     }
 
     pub(crate) fn suspend(&self) -> Option<Suspend> {
-        self.suspend.get()
+        if self.pending.get() & PENDING_SUSPEND != 0 {
+            // SAFETY: PENDING_SUSPEND says it is set.
+            Some(unsafe { self.suspend.get().assume_init() })
+        } else {
+            None
+        }
     }
 
     /// Remembers a userdata borrow to release when the call ends.
@@ -400,11 +454,23 @@ impl CallCx {
     pub(crate) fn hold_borrow(&self, flag: &'static Cell<isize>) {
         let n = self.nborrows.get() as usize;
         match self.borrows.get(n) {
-            Some(slot) => slot.set(Some(flag)),
+            Some(slot) => slot.set(MaybeUninit::new(flag)),
+            None if n == INLINE_BORROWS => {
+                self.more_borrows
+                    .set(MaybeUninit::new(Box::new(vec![flag])));
+            }
             None => {
-                let mut more = self.more_borrows.take().unwrap_or_default();
+                // SAFETY: set when `nborrows` reached INLINE_BORROWS + 1,
+                // and only taken out by `release_borrows`, which zeroes
+                // `nborrows`. Moved out and back, so it is never dropped
+                // twice or lost.
+                let mut more = unsafe {
+                    self.more_borrows
+                        .replace(MaybeUninit::uninit())
+                        .assume_init()
+                };
                 more.push(flag);
-                self.more_borrows.set(Some(more));
+                self.more_borrows.set(MaybeUninit::new(more));
             }
         }
         self.nborrows.set(n as u32 + 1);

@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::ffi::c_int;
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mlua::ffi::{self, lua_State};
@@ -65,8 +66,8 @@ where
         return unsafe { stack_overflow(state) };
     }
     // How to suspend, when the outcome says so (plain data: this frame
-    // still owns nothing).
-    let how = Cell::new(None);
+    // still owns nothing). Set only then, by `finish`.
+    let how = Cell::new(MaybeUninit::uninit());
     // One `catch_unwind` covers the body and the reporting of its result.
     // SAFETY: forwarded from our caller.
     let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body, &how) })) {
@@ -77,7 +78,7 @@ where
         Outcome::Return(n) => n,
         // SAFETY: forwarded; `run` (or `recover`) has returned, so every
         // Rust value of the call is dropped.
-        other => unsafe { conclude(state, other, how.get()) },
+        other => unsafe { conclude(state, other, &how) },
     }
 }
 
@@ -106,7 +107,11 @@ unsafe fn stack_overflow(state: *mut lua_State) -> c_int {
 /// holds only integers and pointers, so raising, yielding or calling Lua
 /// from here skips nothing.
 #[inline(never)]
-unsafe fn conclude(state: *mut lua_State, outcome: Outcome, how: Option<Suspend>) -> c_int {
+unsafe fn conclude(
+    state: *mut lua_State,
+    outcome: Outcome,
+    how: &Cell<MaybeUninit<Suspend>>,
+) -> c_int {
     // SAFETY: see the function's contract.
     unsafe {
         match outcome {
@@ -128,25 +133,18 @@ unsafe fn conclude(state: *mut lua_State, outcome: Outcome, how: Option<Suspend>
                 ffi::lua_settop(state, 0);
                 ffi::luaL_error(state, c"stack overflow".as_ptr())
             }
-            Outcome::Suspend(n) => match how {
+            // SAFETY (of assume_init): `finish`, the only place that says
+            // `Suspend`, sets the slot first.
+            Outcome::Suspend(n) => match how.get().assume_init() {
                 // `Yield` checked that the running coroutine can yield.
-                Some(Suspend::Yield(k)) => crate::ffi::vm::yield_k(state, n, k),
+                Suspend::Yield(k) => crate::ffi::vm::yield_k(state, n, k),
                 // `Invoke` pushed the function and `nargs` arguments. If
                 // the callee yields, lua_pcallk leaves this frame by
                 // longjmp and Lua later runs `k`; if not, we run `k`
                 // ourselves.
-                Some(Suspend::PCall { nargs, ctx, k }) => {
+                Suspend::PCall { nargs, ctx, k } => {
                     let status = crate::ffi::vm::pcall_k(state, nargs, ctx, k);
                     k(state, status, ctx)
-                }
-                // `finish` writes the slot before it says `Suspend`; were
-                // it ever lost, the script gets an error, not the values
-                // pushed for the suspension.
-                None => {
-                    ffi::lua_settop(state, 0);
-                    let msg = "luamod: an export asked to suspend and the request was lost";
-                    ffi::lua_pushlstring(state, msg.as_ptr().cast(), msg.len());
-                    ffi::lua_error(state)
                 }
             },
         }
@@ -163,24 +161,41 @@ unsafe fn run<F>(
     state: *mut lua_State,
     info: &'static ExportInfo,
     body: F,
-    how: &Cell<Option<Suspend>>,
+    how: &Cell<MaybeUninit<Suspend>>,
 ) -> Outcome
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
     // SAFETY: forwarded.
     let cx = unsafe { CallCx::new(state, info) };
-    let result = body(&cx);
-    // A method's `self` released inline; a call with nothing else pending
-    // then returns after one test, and the context's drop folds away.
-    cx.release_self();
-    match result {
+    // The body's result is matched where it was made (kept in registers).
+    match body(&cx) {
         Ok(n) => match cx.quick_end() {
-            Some(false) => Outcome::Return(n),
-            Some(true) => Outcome::OutOfMemory,
-            None => finish(&cx, n, how),
+            // Nothing borrowed, looked up or asked for, so the drop would
+            // do nothing: said outright, as the optimiser loses track.
+            Some(out_of_memory) => {
+                std::mem::forget(cx);
+                if out_of_memory {
+                    Outcome::OutOfMemory
+                } else {
+                    Outcome::Return(n)
+                }
+            }
+            // A method's `self` released inline; a call with nothing else
+            // pending then returns after one more test.
+            None => {
+                cx.release_self();
+                match cx.quick_end() {
+                    Some(false) => Outcome::Return(n),
+                    Some(true) => Outcome::OutOfMemory,
+                    None => finish(&cx, n, how),
+                }
+            }
         },
-        Err(e) => fail(&cx, e),
+        Err(e) => {
+            cx.release_self();
+            fail(&cx, e)
+        }
     }
 }
 
@@ -188,13 +203,13 @@ where
 /// failure: a suspension, borrows or a looked-up context (dropped with the
 /// context after this returns).
 #[inline(never)]
-fn finish(cx: &CallCx, n: c_int, how: &Cell<Option<Suspend>>) -> Outcome {
-    if cx.take_deferred() {
+fn finish(cx: &CallCx, n: c_int, how: &Cell<MaybeUninit<Suspend>>) -> Outcome {
+    if cx.has_deferred() {
         return Outcome::OutOfMemory;
     }
     match cx.suspend() {
         Some(s) => {
-            how.set(Some(s));
+            how.set(MaybeUninit::new(s));
             Outcome::Suspend(n)
         }
         None => Outcome::Return(n),
@@ -205,7 +220,7 @@ fn finish(cx: &CallCx, n: c_int, how: &Cell<Option<Suspend>>) -> Outcome {
 #[inline(never)]
 fn fail(cx: &CallCx, e: CallError) -> Outcome {
     let outcome = report::report(cx, e);
-    if cx.take_deferred() {
+    if cx.has_deferred() {
         return Outcome::OutOfMemory;
     }
     outcome
@@ -227,10 +242,9 @@ fn recover(
         // back to them).
         let cx = unsafe { CallCx::new(state, info) };
         let outcome = report::report(&cx, CallError::Raise(e));
-        // The body's guard went with its context: a failure it deferred
-        // before panicking is on the state's allocator still, and would
-        // otherwise be raised by the next call.
-        if cx.take_any_deferred() {
+        // The body's guard went with its context, which said as it was
+        // dropped whether the call deferred a failure before panicking.
+        if super::cx::take_unwound_deferred() || cx.has_deferred() {
             return Outcome::OutOfMemory;
         }
         outcome

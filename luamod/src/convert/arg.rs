@@ -32,6 +32,137 @@ use crate::call::{ArgError, CallCx};
 pub trait FromArg<'a>: Sized {
     /// Reads argument `idx` (1-based stack index) of the running call.
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError>;
+
+    /// Whether the export reads this argument with `lua_tolstring` before
+    /// its Rust frame exists (see [`prepare`]). For luamod's string types
+    /// only: it saves them a `lua_type` call per argument.
+    #[doc(hidden)]
+    const PREPARES: bool = false;
+
+    /// Reads argument `idx` given what [`prepare`] read of it; the same as
+    /// [`from_arg`](Self::from_arg) unless [`PREPARES`](Self::PREPARES).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        let _ = pre;
+        Self::from_arg(cx, idx)
+    }
+}
+
+/// What [`prepare`] read of an argument: the string `lua_tolstring`
+/// returned, or null.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Prepared {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Prepared {
+    const NONE: Prepared = Prepared {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+}
+
+/// `(&&PrepareTag::<T>::new()).__luamod_prepare(state, idx)`, generated at
+/// the top of an export for each of its first `LUA_MINSTACK` (20)
+/// arguments, reads the argument as a string with `lua_tolstring` (as C's
+/// `luaL_checklstring` does) when `T` asks for it: a number is converted
+/// in place (the conversion allocates, and its memory error may raise
+/// there), anything else reads as null and is reported by `T`'s
+/// `from_prepared` once the call runs. A type that is not a `FromArg`
+/// reads nothing here ([`PrepareNone`]), so that it is reported once, by
+/// [`arg_prepared`].
+///
+/// # Safety (of `__luamod_prepare`)
+/// `state` is the state of a running C function entered from Lua, `idx`
+/// is at most `LUA_MINSTACK`, and nothing in the caller's frames needs
+/// dropping (a Lua error may `longjmp` over them). Until the call
+/// returns, nothing may replace the value at `idx`: the result points
+/// into it.
+#[doc(hidden)]
+pub struct PrepareTag<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> PrepareTag<T> {
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn new() -> Self {
+        PrepareTag(std::marker::PhantomData)
+    }
+}
+
+/// Picked when the parameter type is a [`FromArg`] (see [`PrepareTag`]).
+#[doc(hidden)]
+pub trait PrepareArg {
+    /// # Safety
+    /// See [`PrepareTag`].
+    unsafe fn __luamod_prepare(self, state: *mut ffi::lua_State, idx: c_int) -> Prepared;
+}
+
+impl<'a, T: FromArg<'a>> PrepareArg for &&PrepareTag<T> {
+    #[inline(always)]
+    unsafe fn __luamod_prepare(self, state: *mut ffi::lua_State, idx: c_int) -> Prepared {
+        if !T::PREPARES {
+            return Prepared::NONE;
+        }
+        let mut len = 0usize;
+        // SAFETY: forwarded; any index up to LUA_MINSTACK is acceptable.
+        let ptr = unsafe { ffi::lua_tolstring(state, idx, &mut len) };
+        Prepared {
+            ptr: ptr.cast(),
+            len,
+        }
+    }
+}
+
+/// Picked when the parameter type is not a [`FromArg`] (a compile error
+/// reported by [`arg_prepared`]).
+#[doc(hidden)]
+pub trait PrepareNone {
+    /// # Safety
+    /// None needed; `unsafe` to match [`PrepareArg`].
+    #[inline(always)]
+    unsafe fn __luamod_prepare(self, _: *mut ffi::lua_State, _: c_int) -> Prepared
+    where
+        Self: Sized,
+    {
+        Prepared::NONE
+    }
+}
+
+impl<T> PrepareNone for &PrepareTag<T> {}
+
+/// Reads argument `idx` as `T` given what [`prepare`] read (generated
+/// code).
+#[doc(hidden)]
+#[inline(always)]
+pub fn arg_prepared<'a, T: FromArg<'a>>(
+    cx: &'a CallCx,
+    idx: c_int,
+    pre: Prepared,
+) -> Result<T, ArgError> {
+    T::from_prepared(cx, idx, pre)
+}
+
+/// The bytes [`prepare`] read of a string argument.
+#[inline(always)]
+fn prepared_bytes(_cx: &CallCx, idx: c_int, pre: Prepared) -> Result<&[u8], ArgError> {
+    if pre.ptr.is_null() {
+        return Err(not_a_string(idx));
+    }
+    // SAFETY: `prepare` read `len` bytes of the string at `idx` of this
+    // call, which stays there, unreplaced (its contract), until the call
+    // returns; the borrow of `cx` the result is tied to ends with the call.
+    Ok(unsafe { std::slice::from_raw_parts(pre.ptr, pre.len) })
+}
+
+#[cold]
+fn not_a_string(idx: c_int) -> ArgError {
+    ArgError::Type {
+        idx,
+        expected: "string",
+    }
 }
 
 #[inline(always)]
@@ -49,12 +180,7 @@ fn bytes_at(cx: &CallCx, idx: c_int) -> Result<&[u8], ArgError> {
     match unsafe { ffi::lua_type(state, idx) } {
         ffi::LUA_TSTRING => {}
         ffi::LUA_TNUMBER => number_to_string(cx, idx)?,
-        _ => {
-            return Err(ArgError::Type {
-                idx,
-                expected: "string",
-            });
-        }
+        _ => return Err(not_a_string(idx)),
     }
     let mut len = 0usize;
     // SAFETY: `idx` holds a string, so lua_tolstring does not allocate; the
@@ -94,14 +220,32 @@ impl<'a> FromArg<'a> for &'a [u8] {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
         bytes_at(cx, idx)
     }
+
+    const PREPARES: bool = true;
+
+    #[inline(always)]
+    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        prepared_bytes(cx, idx, pre)
+    }
 }
 
 impl<'a> FromArg<'a> for &'a str {
     #[inline(always)]
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        let b = bytes_at(cx, idx)?;
-        utf8(b).ok_or_else(|| ArgError::msg(idx, "string is not valid UTF-8"))
+        as_utf8(idx, bytes_at(cx, idx)?)
     }
+
+    const PREPARES: bool = true;
+
+    #[inline(always)]
+    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        as_utf8(idx, prepared_bytes(cx, idx, pre)?)
+    }
+}
+
+#[inline(always)]
+fn as_utf8(idx: c_int, b: &[u8]) -> Result<&str, ArgError> {
+    utf8(b).ok_or_else(|| ArgError::msg(idx, "string is not valid UTF-8"))
 }
 
 /// `b` as UTF-8. Short ASCII strings, the usual argument, are checked
@@ -151,10 +295,21 @@ fn short_ascii(b: &[u8]) -> bool {
 impl<'a> FromArg<'a> for String {
     #[inline(always)]
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        let s = <&str>::from_arg(cx, idx)?;
-        cx.charge_copy(idx, s.len())?;
-        Ok(s.to_owned())
+        owned(cx, idx, <&str>::from_arg(cx, idx)?)
     }
+
+    const PREPARES: bool = true;
+
+    #[inline(always)]
+    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        owned(cx, idx, <&str>::from_prepared(cx, idx, pre)?)
+    }
+}
+
+#[inline(always)]
+fn owned(cx: &CallCx, idx: c_int, s: &str) -> Result<String, ArgError> {
+    cx.charge_copy(idx, s.len())?;
+    Ok(s.to_owned())
 }
 
 /// `luaL_checkinteger`: integers, floats with an exact integer value, and

@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use super::arg::FromArg;
+use super::arg::{FromArg, Prepared};
 use super::ret::IntoReturn;
 use crate::call::{ArgError, CallCx, CallError};
 use crate::types::{LuaType, TypeRegistry};
@@ -38,10 +38,19 @@ impl AsRef<[u8]> for Bytes {
 
 impl<'a> FromArg<'a> for Bytes {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-        let b = <&[u8]>::from_arg(cx, idx)?;
-        cx.charge_copy(idx, b.len())?;
-        Ok(Bytes(b.to_vec()))
+        owned(cx, idx, <&[u8]>::from_arg(cx, idx)?)
     }
+
+    const PREPARES: bool = true;
+
+    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        owned(cx, idx, <&[u8]>::from_prepared(cx, idx, pre)?)
+    }
+}
+
+fn owned(cx: &CallCx, idx: c_int, b: &[u8]) -> Result<Bytes, ArgError> {
+    cx.charge_copy(idx, b.len())?;
+    Ok(Bytes(b.to_vec()))
 }
 
 impl IntoReturn for Bytes {

@@ -21,7 +21,7 @@ pub use frozen::{Frozen, freeze};
 pub use ret::IntoReturn;
 
 #[doc(hidden)]
-pub use arg::{arg, default_into};
+pub use arg::{PrepareArg, PrepareNone, PrepareTag, Prepared, arg, arg_prepared, default_into};
 #[doc(hidden)]
 pub use ret::{FastRet, NoRet, RetTag, SlowRet};
 #[doc(hidden)]

@@ -63,8 +63,10 @@ pub(crate) struct AllocState {
     limit: Cell<usize>,
     /// Open windows (nested luamod calls may each open one).
     window: Cell<u32>,
-    /// A failure happened inside a window and is not reported yet.
-    deferred: Cell<bool>,
+    /// Failures deferred inside windows so far (wrapping). Each window
+    /// compares it before and after, so that it answers for the failures
+    /// deferred during it only, whatever windows nest.
+    deferrals: Cell<u32>,
     /// Allocations left before injected failures start (`None`: off).
     fail_in: Cell<Option<u64>>,
     /// Whether an injected failure has happened since it was armed.
@@ -205,16 +207,11 @@ impl AllocState {
         self.window.set(self.window.get().saturating_sub(1));
     }
 
-    /// Whether a failure was deferred (and not taken yet).
+    /// How many failures were deferred so far (wrapping): a failure was
+    /// deferred since a reading iff this differs from it.
     #[inline(always)]
-    pub(crate) fn has_deferred(&self) -> bool {
-        self.deferred.get()
-    }
-
-    /// Whether a failure was deferred; clears it.
-    #[inline(always)]
-    pub(crate) fn take_deferred(&self) -> bool {
-        self.deferred.replace(false)
+    pub(crate) fn deferrals(&self) -> u32 {
+        self.deferrals.get()
     }
 }
 
@@ -278,7 +275,7 @@ unsafe extern "C" fn luamod_alloc(
             if st.window.get() == 0 {
                 return std::ptr::null_mut();
             }
-            st.deferred.set(true);
+            st.deferrals.set(st.deferrals.get().wrapping_add(1));
         }
     }
     // SAFETY: the free lists hold blocks of the wrapped allocator, each
@@ -341,8 +338,9 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
 /// As [`state_of`], for the state `f` and `ud` were read from.
 #[inline(always)]
 pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a AllocState> {
-    if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) && !ud.is_null() {
-        // SAFETY: our allocator is only ever installed with an AllocState.
+    if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) {
+        // SAFETY: our allocator is private, and only ever installed (by
+        // `MemoryControl::install`) with the AllocState it is given.
         Some(unsafe { &*(ud as *const AllocState) })
     } else {
         None
@@ -413,7 +411,7 @@ impl MemoryControl {
             collect_due: Cell::new(false),
             limit: Cell::new(limit),
             window: Cell::new(0),
-            deferred: Cell::new(false),
+            deferrals: Cell::new(0),
             fail_in: Cell::new(None),
             injected: Cell::new(false),
             allocations: Cell::new(0),

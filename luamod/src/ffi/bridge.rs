@@ -52,7 +52,9 @@ impl From<GuardError> for BridgeError {
     }
 }
 
-/// Reads the value at stack index `idx` of `state` as an mlua value.
+/// Reads the value at stack index `idx` of `state` as an mlua value, and
+/// whether an allocation failure was deferred on the way (see
+/// [`Guard::run`]).
 ///
 /// # Safety
 /// `state` is the live state of a running C function of `lua`'s state.
@@ -61,23 +63,26 @@ pub(crate) unsafe fn value_at(
     lua: &Lua,
     guard: Guard,
     idx: c_int,
-) -> Result<Value, BridgeError> {
+) -> Result<(Value, bool), BridgeError> {
     // SAFETY: the pushed copy is moved into the registry slot by the
     // guarded call, so the stack is balanced.
-    unsafe {
+    let deferred = unsafe {
         if ffi::lua_checkstack(state, 1) == 0 {
             return Err(mlua::Error::StackError.into());
         }
         ffi::lua_pushvalue(state, idx);
-        if let Err(e) = guard.run(state, 1, |st| {
+        match guard.run(state, 1, |st| {
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot())
         }) {
-            if e == GuardError::NoRoom {
-                ffi::lua_pop(state, 1);
+            Ok(deferred) => deferred,
+            Err(e) => {
+                if e == GuardError::NoRoom {
+                    ffi::lua_pop(state, 1);
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
         }
-    }
+    };
     // SAFETY: the closure pushes exactly the one value mlua reads back, and
     // clears the slot so it does not keep the value alive.
     let v = unsafe {
@@ -87,10 +92,11 @@ pub(crate) unsafe fn value_at(
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot());
         })?
     };
-    Ok(v)
+    Ok((v, deferred))
 }
 
-/// Pushes an mlua value onto `state`'s stack.
+/// Pushes an mlua value onto `state`'s stack; says whether an allocation
+/// failure was deferred on the way (see [`Guard::run`]).
 ///
 /// # Safety
 /// As [`value_at`].
@@ -99,7 +105,7 @@ pub(crate) unsafe fn push_value(
     lua: &Lua,
     guard: Guard,
     v: Value,
-) -> Result<(), BridgeError> {
+) -> Result<bool, BridgeError> {
     // SAFETY: mlua pushes `v` as the closure's only argument; the closure
     // moves it into the registry slot, leaving mlua's stack as it found it.
     unsafe {
@@ -115,17 +121,19 @@ pub(crate) unsafe fn push_value(
         }
         ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, slot());
         ffi::lua_pushnil(state);
-        if let Err(e) = guard.run(state, 1, |st| {
+        match guard.run(state, 1, |st| {
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot())
         }) {
-            // Keep the error value on top, drop the value under it.
-            if e == GuardError::Raised {
-                ffi::lua_remove(state, -2);
-            } else {
-                ffi::lua_pop(state, 2);
+            Ok(deferred) => Ok(deferred),
+            Err(e) => {
+                // Keep the error value on top, drop the value under it.
+                if e == GuardError::Raised {
+                    ffi::lua_remove(state, -2);
+                } else {
+                    ffi::lua_pop(state, 2);
+                }
+                Err(e.into())
             }
-            return Err(e.into());
         }
     }
-    Ok(())
 }

@@ -15,7 +15,7 @@ use super::panic::abort_on_escaped_panic;
 #[derive(Clone, Copy)]
 pub(crate) enum Guard {
     /// luamod's allocator: calls run inside a window and a failure is
-    /// deferred (see [`super::alloc`]). Costs two stores.
+    /// deferred (see [`super::alloc`]).
     Window(*const AllocState),
     /// mlua's allocator: calls run directly while it has no limit (then
     /// nothing can fail, see [`super::mlua_limit`]), else as `Protect`.
@@ -60,7 +60,10 @@ impl Guard {
     /// Runs `f`, a few raw C API calls on the top `nargs` values of the
     /// stack (addressed with negative or pseudo indices only), so that a
     /// memory error cannot skip a Rust destructor. Whatever `f` leaves in
-    /// place of those values is left on the stack.
+    /// place of those values is left on the stack. `Ok(true)` says that
+    /// an allocation failure was deferred while `f` ran (what `f` made
+    /// exists, past the memory limit): the caller must fail once no Rust
+    /// value is alive. Under `Protect` failures raise at once instead.
     ///
     /// `f` must not panic, must not call Lua code itself, and must not
     /// create values that need dropping (`Copy` closures capture only
@@ -75,7 +78,7 @@ impl Guard {
         state: *mut lua_State,
         nargs: c_int,
         f: F,
-    ) -> Result<(), GuardError>
+    ) -> Result<bool, GuardError>
     where
         F: FnOnce(*mut lua_State) + Copy,
     {
@@ -83,40 +86,22 @@ impl Guard {
             Guard::Window(st) => {
                 // SAFETY: the AllocState outlives this call (see `of`).
                 let st = unsafe { &*st };
+                // Counted, not flagged: a window nested in this one (an
+                // export called by a finalizer that `f` set off) answers
+                // for its own failures, and this one for all of them.
+                let before = st.deferrals();
                 st.open_window();
                 f(state);
                 st.close_window();
-                Ok(())
+                Ok(st.deferrals() != before)
             }
             // SAFETY: the state `limit` was found on, within one call.
             Guard::Mlua(limit) if unsafe { limit.unlimited() } => {
                 f(state);
-                Ok(())
+                Ok(false)
             }
             // SAFETY: forwarded.
-            Guard::Mlua(_) | Guard::Protect => unsafe { protect(state, nargs, f) },
-        }
-    }
-
-    /// Whether an allocation failure was deferred during this call's
-    /// windows (always false under `Protect`, where failures raise at once).
-    #[inline(always)]
-    pub(crate) fn has_deferred(self) -> bool {
-        match self {
-            // SAFETY: as in `run`.
-            Guard::Window(st) => unsafe { &*st }.has_deferred(),
-            Guard::Mlua(_) | Guard::Protect => false,
-        }
-    }
-
-    /// Whether an allocation failure was deferred; clears it. Only for
-    /// windows (always false under `Protect`, where failures raise at once).
-    #[inline(always)]
-    pub(crate) fn take_deferred(self) -> bool {
-        match self {
-            // SAFETY: as in `run`.
-            Guard::Window(st) => unsafe { &*st }.take_deferred(),
-            Guard::Mlua(_) | Guard::Protect => false,
+            Guard::Mlua(_) | Guard::Protect => unsafe { protect(state, nargs, f).map(|()| false) },
         }
     }
 }
