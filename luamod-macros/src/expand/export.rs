@@ -90,7 +90,8 @@ pub fn export_fn(spec: &ExportSpec) -> TokenStream {
     let pre_reads = prepared.iter().map(|a| {
         let (var, ty, idx) = (&a.var, &a.ty, a.idx);
         quote_spanned! {ty.span()=>
-            let #var = unsafe { (&&#p::PrepareTag::<#ty>::new()).__luamod_prepare(state, #idx) };
+            let #var = &&#p::PrepareTag::<#ty>::new();
+            let #var = unsafe { #var.__luamod_prepare(state, #idx) };
         }
     });
     quote! {
@@ -147,7 +148,7 @@ fn push_result(p: &TokenStream, span: Span) -> TokenStream {
 }
 
 /// An argument read before the export's Rust frame exists (see
-/// `luamod::__private::prepare`).
+/// `luamod::__private::PrepareTag`).
 struct Prepared {
     var: syn::Ident,
     ty: Type,
@@ -195,8 +196,13 @@ fn call_body(
                 let read = match default {
                     None if lua_idx <= LUA_MINSTACK => {
                         let pre = format_ident!("__luamod_p{}", i);
+                        // The type is named outside the unsafe block, so
+                        // that nothing of the user's gets its context.
                         let read = quote_spanned! {span=>
-                            let #var: #ty = #p::arg_prepared::<#ty>(__cx, #lua_idx, #pre)?;
+                            let #var = #p::arg_prepared::<#ty>;
+                            // SAFETY: `#pre` is what the top of this call
+                            // read of this argument.
+                            let #var: #ty = unsafe { #var(__cx, #lua_idx, #pre) }?;
                         };
                         prepared.push(Prepared {
                             var: pre,

@@ -70,25 +70,10 @@ const PENDING_SUSPEND: u8 = 8;
 /// An allocation failure was deferred in one of this call's windows: the
 /// call raises `not enough memory` when it ends.
 const PENDING_DEFERRED: u8 = 16;
-/// What the context's drop must undo or look at (a deferred failure: see
-/// `release_all`).
-const PENDING_DROP: u8 = PENDING_BORROWS | PENDING_CONTEXT | PENDING_DEFERRED;
-
-thread_local! {
-    /// Set by a call context dropped while a panic unwinds it, if the call
-    /// deferred an allocation failure; taken by that call's recovery.
-    static UNWOUND_DEFERRED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether the call whose panic is being recovered from had deferred an
-/// allocation failure (its context is gone); clears it.
-pub(crate) fn take_unwound_deferred() -> bool {
-    UNWOUND_DEFERRED.with(|d| d.replace(false))
-}
+/// What the context's drop must undo.
+const PENDING_DROP: u8 = PENDING_BORROWS | PENDING_CONTEXT;
 
 impl Drop for CallCx {
-    /// Calls that end normally and have nothing to release are forgotten,
-    /// not dropped (see `quick_end`), so this runs for the rest only.
     #[inline(always)]
     fn drop(&mut self) {
         if self.pending.get() & PENDING_DROP != 0 {
@@ -114,7 +99,7 @@ impl CallCx {
     /// tell: `Some(false)` returns them, `Some(true)` raises a memory
     /// failure deferred during the call; `None` when there is more to look
     /// at (a suspension, borrows, a context to drop). When it says
-    /// `Some`, dropping the context does nothing.
+    /// `Some`, the context has nothing to release.
     #[inline(always)]
     pub(crate) fn quick_end(&self) -> Option<bool> {
         const GUARD_DEFERRED: u8 = PENDING_GUARD | PENDING_DEFERRED;
@@ -132,13 +117,10 @@ impl CallCx {
         self.pending.set(self.pending.get() | bit);
     }
 
-    // Out of line, so that dropping a call context that borrowed nothing,
-    // looked up no context and made no guard is inlined as a single test.
+    // Out of line, so that dropping a call context that borrowed nothing
+    // and looked up no context is inlined as a single test.
     #[inline(never)]
     fn release_all(&mut self) {
-        if std::thread::panicking() && self.has_deferred() {
-            UNWOUND_DEFERRED.with(|d| d.set(true));
-        }
         self.release_borrows();
         if self.pending.get() & PENDING_CONTEXT != 0 {
             // The bit is cleared below, so a later `context()` would look
@@ -352,8 +334,10 @@ impl CallCx {
 
     /// What a failed guarded call means for the call. The only errors a
     /// guarded call can raise are allocation failures (its closures only
-    /// allocate), so its error value is always Lua's memory error: it is
-    /// dropped here, and the call raises `not enough memory` at its end.
+    /// allocate), so its error value is Lua's memory error: it is dropped
+    /// here, and the call raises `not enough memory` at its end. (On Lua
+    /// 5.3 it may instead be the error of a finalizer the allocation ran,
+    /// reported the same way.)
     #[cold]
     fn guard_failed(&self, e: GuardError) -> CallError {
         match e {
@@ -394,11 +378,12 @@ impl CallCx {
 
     /// Reads the value at `idx` as an mlua value.
     pub(crate) fn value_at(&self, idx: c_int) -> Result<mlua::Value, CallError> {
+        let mut deferred = false;
         // SAFETY: live state of this call; `lua()` is its Lua.
-        let (v, deferred) = unsafe { bridge::value_at(self.state, self.lua(), self.guard(), idx) }
-            .map_err(|e| self.bridge_failed(e))?;
+        let v =
+            unsafe { bridge::value_at(self.state, self.lua(), self.guard(), idx, &mut deferred) };
         self.deferred_if(deferred);
-        Ok(v)
+        v.map_err(|e| self.bridge_failed(e))
     }
 
     /// Pushes an mlua value.

@@ -68,11 +68,16 @@ where
     // How to suspend, when the outcome says so (plain data: this frame
     // still owns nothing). Set only then, by `finish`.
     let how = Cell::new(MaybeUninit::uninit());
+    // Whether a call that panicked had deferred an allocation failure (its
+    // context is gone by the time `recover` runs).
+    let unwound_deferred = Cell::new(false);
     // One `catch_unwind` covers the body and the reporting of its result.
-    // SAFETY: forwarded from our caller.
-    let outcome = match catch_unwind(AssertUnwindSafe(|| unsafe { run(state, info, body, &how) })) {
+    let outcome = match catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: forwarded from our caller.
+        unsafe { run(state, info, body, &how, &unwound_deferred) }
+    })) {
         Ok(o) => o,
-        Err(payload) => recover(state, info, payload),
+        Err(payload) => recover(state, info, payload, unwound_deferred.get()),
     };
     match outcome {
         Outcome::Return(n) => n,
@@ -162,24 +167,33 @@ unsafe fn run<F>(
     info: &'static ExportInfo,
     body: F,
     how: &Cell<MaybeUninit<Suspend>>,
+    unwound_deferred: &Cell<bool>,
 ) -> Outcome
 where
     F: FnOnce(&CallCx) -> Result<c_int, CallError>,
 {
     // SAFETY: forwarded.
     let cx = unsafe { CallCx::new(state, info) };
+    // Dropped only if a panic unwinds this frame (forgotten on every
+    // return), before the context: it hands the context's deferred
+    // failure to `recover`.
+    let on_unwind = OnUnwind {
+        cx: &cx,
+        deferred: unwound_deferred,
+    };
     // The body's result is matched where it was made (kept in registers).
-    match body(&cx) {
+    let outcome = match body(&cx) {
         Ok(n) => match cx.quick_end() {
             // Nothing borrowed, looked up or asked for, so the drop would
             // do nothing: said outright, as the optimiser loses track.
             Some(out_of_memory) => {
+                std::mem::forget(on_unwind);
                 std::mem::forget(cx);
-                if out_of_memory {
+                return if out_of_memory {
                     Outcome::OutOfMemory
                 } else {
                     Outcome::Return(n)
-                }
+                };
             }
             // A method's `self` released inline; a call with nothing else
             // pending then returns after one more test.
@@ -196,6 +210,20 @@ where
             cx.release_self();
             fail(&cx, e)
         }
+    };
+    std::mem::forget(on_unwind);
+    outcome
+}
+
+/// See `run`.
+struct OnUnwind<'a> {
+    cx: &'a CallCx,
+    deferred: &'a Cell<bool>,
+}
+
+impl Drop for OnUnwind<'_> {
+    fn drop(&mut self) {
+        self.deferred.set(self.cx.has_deferred());
     }
 }
 
@@ -235,6 +263,7 @@ fn recover(
     state: *mut lua_State,
     info: &'static ExportInfo,
     payload: Box<dyn std::any::Any + Send>,
+    deferred: bool,
 ) -> Outcome {
     let reported = catch_unwind(AssertUnwindSafe(|| {
         let e = panicked(info, payload);
@@ -242,9 +271,9 @@ fn recover(
         // back to them).
         let cx = unsafe { CallCx::new(state, info) };
         let outcome = report::report(&cx, CallError::Raise(e));
-        // The body's guard went with its context, which said as it was
-        // dropped whether the call deferred a failure before panicking.
-        if super::cx::take_unwound_deferred() || cx.has_deferred() {
+        // The body's context is gone; `run` said, as the panic unwound it,
+        // whether the call had deferred a failure.
+        if deferred || cx.has_deferred() {
             return Outcome::OutOfMemory;
         }
         outcome

@@ -34,22 +34,26 @@ pub trait FromArg<'a>: Sized {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError>;
 
     /// Whether the export reads this argument with `lua_tolstring` before
-    /// its Rust frame exists (see [`prepare`]). For luamod's string types
-    /// only: it saves them a `lua_type` call per argument.
+    /// its Rust frame exists (see [`PrepareTag`]). For luamod's string
+    /// types only: it saves them a `lua_type` call per argument.
     #[doc(hidden)]
     const PREPARES: bool = false;
 
-    /// Reads argument `idx` given what [`prepare`] read of it; the same as
-    /// [`from_arg`](Self::from_arg) unless [`PREPARES`](Self::PREPARES).
+    /// Reads argument `idx` given what [`PrepareTag`] read of it; the same
+    /// as [`from_arg`](Self::from_arg) unless [`PREPARES`](Self::PREPARES).
+    ///
+    /// # Safety
+    /// `pre` is what `PrepareTag::<Self>` read of argument `idx` at the
+    /// top of this same call (its pointer addresses the argument's string).
     #[doc(hidden)]
     #[inline(always)]
-    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+    unsafe fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
         let _ = pre;
         Self::from_arg(cx, idx)
     }
 }
 
-/// What [`prepare`] read of an argument: the string `lua_tolstring`
+/// What [`PrepareTag`] read of an argument: the string `lua_tolstring`
 /// returned, or null.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
@@ -74,6 +78,12 @@ impl Prepared {
 /// `from_prepared` once the call runs. A type that is not a `FromArg`
 /// reads nothing here ([`PrepareNone`]), so that it is reported once, by
 /// [`arg_prepared`].
+///
+/// Every string argument is read before any argument is checked, so a
+/// number in a later string parameter is converted even when an earlier
+/// argument is bad: where that conversion runs out of memory (or, on Lua
+/// 5.4, runs a finalizer), the call fails with that before it reports
+/// the bad argument. Lua's own C functions check in order.
 ///
 /// # Safety (of `__luamod_prepare`)
 /// `state` is the state of a running C function entered from Lua, `idx`
@@ -133,27 +143,35 @@ pub trait PrepareNone {
 
 impl<T> PrepareNone for &PrepareTag<T> {}
 
-/// Reads argument `idx` as `T` given what [`prepare`] read (generated
+/// Reads argument `idx` as `T` given what [`PrepareTag`] read (generated
 /// code).
+///
+/// # Safety
+/// As [`FromArg::from_prepared`].
 #[doc(hidden)]
 #[inline(always)]
-pub fn arg_prepared<'a, T: FromArg<'a>>(
+pub unsafe fn arg_prepared<'a, T: FromArg<'a>>(
     cx: &'a CallCx,
     idx: c_int,
     pre: Prepared,
 ) -> Result<T, ArgError> {
-    T::from_prepared(cx, idx, pre)
+    // SAFETY: forwarded.
+    unsafe { T::from_prepared(cx, idx, pre) }
 }
 
-/// The bytes [`prepare`] read of a string argument.
+/// The bytes [`PrepareTag`] read of a string argument.
+///
+/// # Safety
+/// As [`FromArg::from_prepared`].
 #[inline(always)]
-fn prepared_bytes(_cx: &CallCx, idx: c_int, pre: Prepared) -> Result<&[u8], ArgError> {
+unsafe fn prepared_bytes(_cx: &CallCx, idx: c_int, pre: Prepared) -> Result<&[u8], ArgError> {
     if pre.ptr.is_null() {
         return Err(not_a_string(idx));
     }
-    // SAFETY: `prepare` read `len` bytes of the string at `idx` of this
-    // call, which stays there, unreplaced (its contract), until the call
-    // returns; the borrow of `cx` the result is tied to ends with the call.
+    // SAFETY: `pre` holds the `len` bytes of the string at `idx` of this
+    // call (the caller's contract), which stays there, unreplaced (the
+    // contract of `__luamod_prepare`), until the call returns; the borrow
+    // of `cx` the result is tied to ends with the call.
     Ok(unsafe { std::slice::from_raw_parts(pre.ptr, pre.len) })
 }
 
@@ -224,8 +242,9 @@ impl<'a> FromArg<'a> for &'a [u8] {
     const PREPARES: bool = true;
 
     #[inline(always)]
-    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
-        prepared_bytes(cx, idx, pre)
+    unsafe fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        // SAFETY: forwarded.
+        unsafe { prepared_bytes(cx, idx, pre) }
     }
 }
 
@@ -238,8 +257,9 @@ impl<'a> FromArg<'a> for &'a str {
     const PREPARES: bool = true;
 
     #[inline(always)]
-    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
-        as_utf8(idx, prepared_bytes(cx, idx, pre)?)
+    unsafe fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        // SAFETY: forwarded.
+        as_utf8(idx, unsafe { prepared_bytes(cx, idx, pre) }?)
     }
 }
 
@@ -301,8 +321,9 @@ impl<'a> FromArg<'a> for String {
     const PREPARES: bool = true;
 
     #[inline(always)]
-    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
-        owned(cx, idx, <&str>::from_prepared(cx, idx, pre)?)
+    unsafe fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        // SAFETY: forwarded.
+        owned(cx, idx, unsafe { <&str>::from_prepared(cx, idx, pre) }?)
     }
 }
 

@@ -43,8 +43,9 @@ impl<'a> FromArg<'a> for Bytes {
 
     const PREPARES: bool = true;
 
-    fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
-        owned(cx, idx, <&[u8]>::from_prepared(cx, idx, pre)?)
+    unsafe fn from_prepared(cx: &'a CallCx, idx: c_int, pre: Prepared) -> Result<Self, ArgError> {
+        // SAFETY: forwarded.
+        owned(cx, idx, unsafe { <&[u8]>::from_prepared(cx, idx, pre) }?)
     }
 }
 

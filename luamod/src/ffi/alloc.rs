@@ -63,10 +63,10 @@ pub(crate) struct AllocState {
     limit: Cell<usize>,
     /// Open windows (nested luamod calls may each open one).
     window: Cell<u32>,
-    /// Failures deferred inside windows so far (wrapping). Each window
+    /// Failures deferred inside windows so far. Each window
     /// compares it before and after, so that it answers for the failures
     /// deferred during it only, whatever windows nest.
-    deferrals: Cell<u32>,
+    deferrals: Cell<u64>,
     /// Allocations left before injected failures start (`None`: off).
     fail_in: Cell<Option<u64>>,
     /// Whether an injected failure has happened since it was armed.
@@ -210,7 +210,7 @@ impl AllocState {
     /// How many failures were deferred so far (wrapping): a failure was
     /// deferred since a reading iff this differs from it.
     #[inline(always)]
-    pub(crate) fn deferrals(&self) -> u32 {
+    pub(crate) fn deferrals(&self) -> u64 {
         self.deferrals.get()
     }
 }
@@ -339,8 +339,10 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
 #[inline(always)]
 pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a AllocState> {
     if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) {
-        // SAFETY: our allocator is private, and only ever installed (by
-        // `MemoryControl::install`) with the AllocState it is given.
+        // SAFETY: our allocator is private, and luamod installs it (in
+        // `MemoryControl::install`) only with its AllocState. (Host code
+        // that copied it out with `lua_getallocf` and installed it with
+        // another userdata would break this, and luamod_alloc itself.)
         Some(unsafe { &*(ud as *const AllocState) })
     } else {
         None

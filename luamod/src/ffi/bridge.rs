@@ -52,9 +52,9 @@ impl From<GuardError> for BridgeError {
     }
 }
 
-/// Reads the value at stack index `idx` of `state` as an mlua value, and
-/// whether an allocation failure was deferred on the way (see
-/// [`Guard::run`]).
+/// Reads the value at stack index `idx` of `state` as an mlua value.
+/// Sets `deferred` if an allocation failure was deferred on the way (see
+/// [`Guard::run`]), whether or not the read then succeeds.
 ///
 /// # Safety
 /// `state` is the live state of a running C function of `lua`'s state.
@@ -63,10 +63,11 @@ pub(crate) unsafe fn value_at(
     lua: &Lua,
     guard: Guard,
     idx: c_int,
-) -> Result<(Value, bool), BridgeError> {
+    deferred: &mut bool,
+) -> Result<Value, BridgeError> {
     // SAFETY: the pushed copy is moved into the registry slot by the
     // guarded call, so the stack is balanced.
-    let deferred = unsafe {
+    unsafe {
         if ffi::lua_checkstack(state, 1) == 0 {
             return Err(mlua::Error::StackError.into());
         }
@@ -74,7 +75,7 @@ pub(crate) unsafe fn value_at(
         match guard.run(state, 1, |st| {
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot())
         }) {
-            Ok(deferred) => deferred,
+            Ok(d) => *deferred |= d,
             Err(e) => {
                 if e == GuardError::NoRoom {
                     ffi::lua_pop(state, 1);
@@ -82,7 +83,7 @@ pub(crate) unsafe fn value_at(
                 return Err(e.into());
             }
         }
-    };
+    }
     // SAFETY: the closure pushes exactly the one value mlua reads back, and
     // clears the slot so it does not keep the value alive.
     let v = unsafe {
@@ -92,7 +93,7 @@ pub(crate) unsafe fn value_at(
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot());
         })?
     };
-    Ok((v, deferred))
+    Ok(v)
 }
 
 /// Pushes an mlua value onto `state`'s stack; says whether an allocation

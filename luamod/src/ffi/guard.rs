@@ -38,11 +38,20 @@ pub(crate) enum GuardError {
 impl Guard {
     /// The guard for `state`'s allocator.
     ///
+    /// Lua 5.3 raises a finalizer's error from whatever allocation ran the
+    /// collector's step (5.4 makes it a warning, LuaJIT an event), so
+    /// there a call that allocates can raise something other than a
+    /// memory error, whatever the allocator: every guarded call runs
+    /// under `lua_pcall`.
+    ///
     /// # Safety
     /// Live state. The guard must not be used after the state's
     /// `MemoryControl` is dropped (it is used within one export call).
     #[inline]
     pub(crate) unsafe fn of(state: *mut lua_State) -> Guard {
+        if cfg!(feature = "lua53") {
+            return Guard::Protect;
+        }
         let mut ud = std::ptr::null_mut();
         // SAFETY: lua_getallocf only reads the global state (once: both
         // allocators are recognised from what it reports).
@@ -63,7 +72,9 @@ impl Guard {
     /// place of those values is left on the stack. `Ok(true)` says that
     /// an allocation failure was deferred while `f` ran (what `f` made
     /// exists, past the memory limit): the caller must fail once no Rust
-    /// value is alive. Under `Protect` failures raise at once instead.
+    /// value is alive. Without a window (`Protect`, or mlua's allocator
+    /// with a limit) failures are caught under `lua_pcall` instead and
+    /// come back as [`GuardError::Raised`].
     ///
     /// `f` must not panic, must not call Lua code itself, and must not
     /// create values that need dropping (`Copy` closures capture only
@@ -152,4 +163,56 @@ where
     }
     // SAFETY: live state.
     unsafe { ffi::lua_gettop(state) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    /// A C function that runs a full collection (which calls pending
+    /// finalizers) as a guarded call, as an allocation inside one may, and
+    /// returns whether the guarded call completed without an error.
+    unsafe extern "C-unwind" fn collect_guarded(state: *mut lua_State) -> c_int {
+        // SAFETY: Lua calls this with its running state; the guarded
+        // closure owns nothing and only collects.
+        unsafe {
+            let r = Guard::of(state).run(state, 0, |st| {
+                ffi::lua_gc(st, ffi::LUA_GCCOLLECT, 0);
+            });
+            if r == Err(GuardError::Raised) {
+                ffi::lua_pop(state, 1);
+            }
+            ffi::lua_pushboolean(state, c_int::from(r.is_ok()));
+        }
+        1
+    }
+
+    /// A finalizer's error never leaves a guarded call by `longjmp` (Lua
+    /// 5.3 raises it from the collector's step; the guard catches it),
+    /// with luamod's allocator or mlua's.
+    #[test]
+    fn a_finalizers_error_never_escapes_a_guarded_call() {
+        for ours in [false, true] {
+            let lua = Lua::new();
+            let _mem = ours.then(|| super::super::alloc::MemoryControl::install(&lua).unwrap());
+            // SAFETY: `collect_guarded` follows the C function protocol.
+            let f = unsafe { lua.create_c_function(collect_guarded) }.unwrap();
+            lua.globals().set("collect_guarded", f).unwrap();
+            let completed: bool = lua
+                .load(
+                    "setmetatable({}, { __gc = function() error('boom') end })
+                     return collect_guarded()",
+                )
+                .eval()
+                .unwrap_or_else(|e| panic!("the error escaped the guarded call: {e}"));
+            // 5.4 makes it a warning and LuaJIT calls no finalizer of a
+            // table: the collection completes. 5.3 raises it, caught.
+            assert_eq!(
+                completed,
+                !cfg!(feature = "lua53"),
+                "luamod's allocator: {ours}"
+            );
+        }
+    }
 }
