@@ -12,13 +12,15 @@
 //! - limits (clear `INVALID` errors, never a crash): tables nest at most
 //!   [`MAX_DEPTH`] deep (decoding too: serde_json's own limit is the
 //!   same), `encode` refuses values whose text would pass [`MAX_TEXT`]
-//!   bytes before escapes (counting 32 bytes per value, so a table that
-//!   lists one large table or string many times cannot multiply the
-//!   host's memory), and `decode` reads at most [`MAX_TEXT`] bytes.
+//!   bytes (counting 32 bytes per value and a string's bytes before it
+//!   writes them, so a table that lists one large table or string many
+//!   times is refused before its text is made, and the text itself), and
+//!   `decode` reads at most [`MAX_TEXT`] bytes.
 
 pub use self::json::{MAX_DEPTH, MAX_TEXT, MODULE};
 
 mod decode;
+mod encode;
 
 /// JSON encoding and decoding.
 #[luamod::module(name = "json", class(encoding, deterministic))]
@@ -39,130 +41,12 @@ pub mod json {
 
     /// The most bytes of JSON text `encode` writes and `decode` reads
     /// (4 MiB). `decode` builds Lua values as it reads, so what it holds
-    /// is Lua's, under the state's memory limit; `encode` builds a value
-    /// tree first, bounded by the same count.
+    /// is Lua's, under the state's memory limit; `encode` writes the text
+    /// as it walks, holding besides it only the keys of the objects on
+    /// its path, bounded by the same count.
     pub const MAX_TEXT: usize = 4 << 20;
 
-    fn invalid(msg: impl Into<String>) -> LuaError {
-        LuaError::new(ErrorKind::Invalid, msg).with_retryable(false)
-    }
-
-    fn too_large() -> LuaError {
-        LuaError::new(
-            ErrorKind::ResourceExhausted,
-            format!("cannot encode: the JSON text would exceed {MAX_TEXT} bytes"),
-        )
-    }
-
-    /// The walk's state: the tables on the path (cycles, depth) and the
-    /// bytes of text still allowed (a cheap over-estimate per value).
-    struct Walk {
-        path: Vec<*const std::ffi::c_void>,
-        budget: usize,
-        pretty: bool,
-    }
-
-    impl Walk {
-        fn spend(&mut self, n: usize) -> Result<(), LuaError> {
-            self.budget = self.budget.checked_sub(n).ok_or_else(too_large)?;
-            Ok(())
-        }
-    }
-
-    fn to_json(v: &Value, walk: &mut Walk) -> Result<serde_json::Value, LuaError> {
-        use serde_json::Value as J;
-        // Every value costs a tree node and writes at least a separator;
-        // pretty text indents it by two spaces per level.
-        walk.spend(
-            32 + if walk.pretty {
-                2 * walk.path.len() + 1
-            } else {
-                0
-            },
-        )?;
-        Ok(match v {
-            Value::Nil => J::Null,
-            Value::LightUserData(p) if p.0.is_null() => J::Null,
-            Value::Boolean(b) => J::Bool(*b),
-            Value::Integer(i) => J::from(*i),
-            Value::Number(n) => serde_json::Number::from_f64(*n)
-                .map(J::Number)
-                .ok_or_else(|| invalid(format!("cannot encode {n} as JSON")))?,
-            Value::String(s) => J::String({
-                // Escapes at most sextuple a byte; quotes add two.
-                walk.spend(s.as_bytes().len())?;
-                s.to_str()
-                    .map_err(|_| invalid("cannot encode a string that is not UTF-8"))?
-                    .to_owned()
-            }),
-            Value::Table(t) => {
-                // Each table is walked twice by `pairs`, which costs its
-                // allocated size, not its entries: a table emptied of 2^17
-                // entries, referenced 131,000 times, is minutes of walking
-                // in one call.
-                if luamod::stop_requested() {
-                    return Err(LuaError::new(
-                        ErrorKind::Canceled,
-                        "the process was stopped",
-                    ));
-                }
-                let ptr = t.to_pointer();
-                if walk.path.contains(&ptr) {
-                    return Err(invalid("cannot encode a table that contains itself"));
-                }
-                if walk.path.len() >= MAX_DEPTH {
-                    return Err(invalid(format!(
-                        "cannot encode tables nested more than {MAX_DEPTH} deep"
-                    )));
-                }
-                walk.path.push(ptr);
-                let len = t.raw_len();
-                let mut count = 0usize;
-                let mut int_keys = true;
-                for pair in t.clone().pairs::<Value, Value>() {
-                    let (k, _) = pair.map_err(|e| invalid(e.to_string()))?;
-                    count += 1;
-                    if !matches!(k, Value::Integer(i) if i >= 1 && (i as usize) <= len) {
-                        int_keys = false;
-                    }
-                }
-                let out = if len > 0 && int_keys && count == len {
-                    let mut arr = Vec::with_capacity(len);
-                    for i in 1..=len {
-                        let item: Value = t.raw_get(i).map_err(|e| invalid(e.to_string()))?;
-                        arr.push(to_json(&item, walk)?);
-                    }
-                    J::Array(arr)
-                } else {
-                    let mut obj = serde_json::Map::new();
-                    for pair in t.clone().pairs::<Value, Value>() {
-                        let (k, item) = pair.map_err(|e| invalid(e.to_string()))?;
-                        let Value::String(k) = k else {
-                            return Err(invalid(format!(
-                                "cannot encode a table with a {} key as a JSON object (keys must be strings, or exactly 1..n for an array)",
-                                k.type_name()
-                            )));
-                        };
-                        let key = k
-                            .to_str()
-                            .map_err(|_| invalid("cannot encode a key that is not UTF-8"))?
-                            .to_owned();
-                        walk.spend(key.len())?;
-                        obj.insert(key, to_json(&item, walk)?);
-                    }
-                    J::Object(obj)
-                };
-                walk.path.pop();
-                out
-            }
-            other => {
-                return Err(invalid(format!(
-                    "cannot encode a {} as JSON",
-                    other.type_name()
-                )));
-            }
-        })
-    }
+    use super::encode::invalid;
 
     /// Encodes a Lua value as JSON text (see the module docs for how tables
     /// map to arrays and objects).
@@ -172,18 +56,7 @@ pub mod json {
         opts: Option<EncodeOptions>,
     ) -> Result<String, LuaError> {
         let pretty = opts.and_then(|o| o.pretty).unwrap_or(false);
-        let mut walk = Walk {
-            path: Vec::new(),
-            budget: MAX_TEXT,
-            pretty,
-        };
-        let j = to_json(&value, &mut walk)?;
-        let text = if pretty {
-            serde_json::to_string_pretty(&j)
-        } else {
-            serde_json::to_string(&j)
-        };
-        text.map_err(|e| invalid(e.to_string()))
+        super::encode::encode(&value, pretty)
     }
 
     /// Decodes JSON text; `null` becomes `json.null`. Malformed input is
