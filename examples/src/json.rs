@@ -42,8 +42,8 @@ pub mod json {
     /// The most bytes of JSON text `encode` writes and `decode` reads
     /// (4 MiB). `decode` builds Lua values as it reads, so what it holds
     /// is Lua's, under the state's memory limit; `encode` writes the text
-    /// as it walks, holding besides it only the keys of the objects on
-    /// its path, bounded by the same count.
+    /// as it walks, holding besides it only the entries (key and value
+    /// handles) of the objects on its path, bounded by the same count.
     pub const MAX_TEXT: usize = 4 << 20;
 
     use super::encode::invalid;

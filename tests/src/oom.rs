@@ -229,6 +229,34 @@ pub mod oom {
         PushThenCall(s, f)
     }
 
+    /// A result pushed by a guarded call that first runs a full
+    /// collection, as an allocation may run the collector's step (and
+    /// with it finalizers, which may call exports).
+    pub struct CollectThenPush;
+
+    impl IntoReturn for CollectThenPush {
+        fn push_return(self, cx: &CallCx) -> Result<c_int, CallError> {
+            // SAFETY: the closure only collects and pushes a literal.
+            cx.alloc(0, |st| unsafe {
+                mlua::ffi::lua_gc(st, mlua::ffi::LUA_GCCOLLECT, 0);
+                mlua::ffi::lua_pushlstring(st, c"pushed".as_ptr(), 6);
+            })?;
+            Ok(1)
+        }
+    }
+
+    impl luamod::LuaType for CollectThenPush {
+        fn lua_type(_: &mut luamod::TypeRegistry) -> luamod::types::Type {
+            luamod::types::Type::String
+        }
+    }
+
+    /// Collects, then pushes `"pushed"`, in one guarded call.
+    #[luamod::function]
+    pub fn collect_then_push() -> CollectThenPush {
+        CollectThenPush
+    }
+
     /// Reads and returns tables through mlua.
     #[luamod::function]
     pub fn handle(lua: &Lua, t: Table) -> mlua::Result<Table> {

@@ -437,7 +437,10 @@ fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
     let e = r.expect_err("a panic after a push past the limit");
     assert!(e.to_string().contains("not enough memory"), "{e}");
-    // The next call, well within the limit, is not charged for it.
+    // The next call, well within the limit (set again), is not charged
+    // for it.
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + (16 << 10));
     let n: i64 = lua.load("return #require('oom').echo('x')").eval().unwrap();
     assert_eq!(n, 1);
     mem.set_limit(0);
@@ -474,6 +477,45 @@ fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
     assert_eq!(inner, "x", "the inner call, within the limit, answered");
     lua.load("big = nil").exec().unwrap();
     check_after(&lua, "a failure deferred before a nested call", 0);
+}
+
+/// A window inside a window: an export whose guarded push runs a
+/// finalizer that calls another export, which goes past the limit. The
+/// inner call raises `not enough memory` (in the finalizer), and so does
+/// the outer one, in whose window the memory was made. (With one flag per
+/// state, the inner call took it and the outer returned.)
+#[test]
+fn a_failure_deferred_in_a_nested_window_is_raised_by_both_calls() {
+    let _serial = serial();
+    let (lua, mem) = a_third_of_a_copy_of_big();
+    let mem = std::rc::Rc::new(mem);
+    // The inner call lifts the limit right after its push, so that nothing
+    // after it is deferred: the outer call answers for the inner one's
+    // failure alone.
+    let lift = mem.clone();
+    luamod_tests::oom::oom::AFTER_PUSH
+        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
+    lua.load(
+        "ok, err = true, ''
+         local function noop() end
+         setmetatable({}, { __gc = function()
+           ok, err = pcall(require('oom').push_then_call, big, noop)
+         end })",
+    )
+    .exec()
+    .unwrap();
+    let r = lua
+        .load("return require('oom').collect_then_push()")
+        .eval::<String>();
+    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
+    let e = r.expect_err("the outer call's window holds the inner's failure");
+    assert!(e.to_string().contains("not enough memory"), "{e}");
+    let (ok, err): (bool, String) = lua.load("return ok, tostring(err)").eval().unwrap();
+    assert!(!ok, "the inner call raised");
+    assert!(err.contains("not enough memory"), "{err}");
+    mem.set_limit(0);
+    lua.load("big = nil").exec().unwrap();
+    check_after(&lua, "a failure deferred in a nested window", 0);
 }
 
 /// A large string result that would pass the memory limit is refused
@@ -647,5 +689,36 @@ fn a_collection_result_stops_at_the_first_element_past_the_limit() {
             mem.used()
         );
     }
+    mem.set_limit(0);
+}
+
+/// Once a call has made something past the memory limit, it makes nothing
+/// more: converting number arguments to strings (each in an allocation
+/// window, where nothing refuses it) went on to the call's end, and
+/// 990,000 of them left a state several times past its limit. Counted by
+/// the allocator's refusals, each a request let through past the limit
+/// inside a window (what is left after the call is no measure: the error
+/// that ends it runs an emergency collection).
+#[test]
+fn argument_conversions_stop_at_the_first_past_the_limit() {
+    let _serial = serial();
+    let lua = luamod::lua_with(&[&luamod_examples::greet::MODULE]).unwrap();
+    let mem = MemoryControl::install(&lua).unwrap();
+    // 200,000 distinct numbers: each converts to a string of its own,
+    // 8 MB of them in all, past the room left once `table.unpack` has
+    // grown the stack (about 6 MB).
+    lua.load("nums = {} for i = 1, 200000 do nums[i] = i + 0.5 end")
+        .exec()
+        .unwrap();
+    lua.gc_collect().unwrap();
+    mem.set_limit(mem.used() + (10 << 20));
+    let refused = mem.refusals();
+    let err = lua
+        .load("return select('#', require('greet').greet_all(table.unpack(nums)))")
+        .exec()
+        .unwrap_err();
+    assert!(err.to_string().contains("not enough memory"), "{err}");
+    let past = mem.refusals() - refused;
+    assert!(past <= 4, "{past} requests were let through past the limit");
     mem.set_limit(0);
 }

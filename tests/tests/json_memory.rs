@@ -112,3 +112,26 @@ fn encoding_many_small_objects_holds_about_its_text() {
         "encoding held {peak} bytes at its peak for {len} bytes of text"
     );
 }
+
+#[test]
+fn encoding_stops_writing_at_the_text_limit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let lua = luamod::lua_with(&[&json::MODULE]).unwrap();
+    // 1 MiB of control characters: 6 MiB of text once escaped, which the
+    // budget (a string's bytes, counted once) lets through to the writer.
+    lua.load("s = ('\\1'):rep(1 << 20)").exec().unwrap();
+    let before = HELD.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let kind: String = lua
+        .load("local v, err = require('json').encode(s) assert(v == nil) return err:kind()")
+        .eval()
+        .unwrap();
+    assert_eq!(kind, "RESOURCE_EXHAUSTED");
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    // The text stops at MAX_TEXT (its buffer at a power of two, 4 MiB);
+    // written whole, it was 6 MiB in an 8 MiB buffer.
+    assert!(
+        peak <= json::MAX_TEXT + json::MAX_TEXT / 4,
+        "encoding held {peak} bytes at its peak"
+    );
+}

@@ -1,7 +1,10 @@
 //! Lua values straight into JSON text: no `serde_json::Value` tree in
-//! between, so an encode holds the text it writes and the keys of the
-//! objects on its current path, nothing more (a tree cost about 630 bytes
-//! per object against the 32 its budget counted).
+//! between, so an encode holds the text it writes and the entries (key
+//! and value handles) of the objects on its current path, nothing more (a
+//! tree cost about 630 bytes per object against the 32 its budget
+//! counted).
+
+use std::io;
 
 use luamod::mlua::{self, Value};
 use luamod::prelude::*;
@@ -68,17 +71,15 @@ impl Walk {
     }
 
     /// A JSON string: quoted and escaped as serde_json writes it. Escapes
-    /// can make the text up to six times the string, so the text's own
-    /// length is checked too.
+    /// can make the text up to six times the string (which the budget
+    /// counts once), so the text's own length is checked as it is
+    /// written.
     fn string(&mut self, s: &mlua::LuaString, what: &str) -> Result<(), LuaError> {
         let s = s
             .to_str()
             .map_err(|_| invalid(format!("cannot encode a {what} that is not UTF-8")))?;
-        serde_json::to_writer(&mut self.out, &*s).map_err(|e| invalid(e.to_string()))?;
-        if self.out.len() > MAX_TEXT {
-            return Err(too_large());
-        }
-        Ok(())
+        // Escaping a `str` can only fail by the writer refusing.
+        serde_json::to_writer(Bounded(&mut self.out), &*s).map_err(|_| too_large())
     }
 
     /// A new line and the indent of the current depth, when `pretty`.
@@ -110,7 +111,6 @@ impl Walk {
                 self.push(n.to_string().as_bytes())
             }
             Value::String(s) => {
-                // Escapes at most sextuple a byte; quotes add two.
                 self.spend(s.as_bytes().len())?;
                 self.string(s, "string")
             }
@@ -168,8 +168,10 @@ impl Walk {
             self.push(b"]")
         } else {
             // Sorted by key, as serde_json's map writes them. Each entry
-            // spends its value's cost and its key's bytes as it is
-            // collected, so the list is bounded by the budget too.
+            // spends its value's cost (at the entry's depth) and its key's
+            // bytes as it is collected, so the list is bounded by the
+            // budget too.
+            self.path.push(ptr);
             let mut entries = Vec::new();
             for pair in t.clone().pairs::<Value, Value>() {
                 let (k, item) = pair.map_err(|e| invalid(e.to_string()))?;
@@ -184,7 +186,6 @@ impl Walk {
             }
             // Keys are unique: an unstable sort gives the one order.
             entries.sort_unstable_by(|a, b| Ord::cmp(&*a.0.as_bytes(), &*b.0.as_bytes()));
-            self.path.push(ptr);
             self.push(b"{")?;
             for (i, (k, item)) in entries.iter().enumerate() {
                 if i > 0 {
@@ -202,6 +203,23 @@ impl Walk {
             }
             self.push(b"}")
         }
+    }
+}
+
+/// The text buffer, refusing to grow past [`MAX_TEXT`].
+struct Bounded<'a>(&'a mut Vec<u8>);
+
+impl io::Write for Bounded<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.0.len() + bytes.len() > MAX_TEXT {
+            return Err(io::Error::other("the JSON text would be too large"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -156,6 +156,17 @@ impl CallCx {
     }
 }
 
+#[cold]
+fn copied_too_much(idx: c_int) -> ArgError {
+    ArgError::msg(
+        idx,
+        format!(
+            "arguments too large: more than {} MiB copied out of Lua in one call",
+            CallCx::MAX_COPIED >> 20
+        ),
+    )
+}
+
 /// Releases one userdata borrow (`-1`: exclusive, `n > 0`: shared).
 #[inline(always)]
 fn release(flag: &Cell<isize>) {
@@ -191,21 +202,27 @@ impl CallCx {
     /// limit does not see.
     pub const MAX_COPIED: usize = 64 << 20;
 
+    /// What a heap block holding `n` bytes costs, about: `n`, and the
+    /// system allocator's header and rounding (a 1-byte block takes 32).
+    /// So that a million one-byte strings are counted near the 32 MB they
+    /// hold, not at 1 MB. One addition: it is on every `String`
+    /// argument's path. (`n` is a Lua string's length, far below
+    /// `usize::MAX`.)
+    #[inline(always)]
+    pub(crate) fn block_cost(n: usize) -> usize {
+        n + 24
+    }
+
     /// Counts `n` bytes copied out of argument `idx`; refused past
     /// [`MAX_COPIED`](Self::MAX_COPIED).
     #[inline(always)]
     pub(crate) fn charge_copy(&self, idx: c_int, n: usize) -> Result<(), ArgError> {
-        let total = self.copied.get().saturating_add(n);
-        self.copied.set(total);
-        if total > Self::MAX_COPIED {
-            return Err(ArgError::msg(
-                idx,
-                format!(
-                    "arguments too large: more than {} MiB copied out of Lua in one call",
-                    Self::MAX_COPIED >> 20
-                ),
-            ));
+        // `copied` never passes MAX_COPIED, so the sum cannot overflow.
+        let copied = self.copied.get();
+        if n > Self::MAX_COPIED - copied {
+            return Err(copied_too_much(idx));
         }
+        self.copied.set(copied + n);
         Ok(())
     }
 
@@ -322,6 +339,13 @@ impl CallCx {
     where
         F: FnOnce(*mut lua_State) + Copy,
     {
+        // A call that already made something past the limit fails at its
+        // end whatever follows: making more (argument conversions, result
+        // elements, each let through by its window) would only leave the
+        // state holding several times its limit until collected.
+        if self.has_deferred() {
+            return Err(CallError::OutOfMemory);
+        }
         // SAFETY: `self.state` is the live state of the running call.
         match unsafe { self.guard().run(self.state, nargs, f) } {
             Ok(deferred) => {
@@ -335,9 +359,9 @@ impl CallCx {
     /// What a failed guarded call means for the call. The only errors a
     /// guarded call can raise are allocation failures (its closures only
     /// allocate), so its error value is Lua's memory error: it is dropped
-    /// here, and the call raises `not enough memory` at its end. (On Lua
-    /// 5.3 it may instead be the error of a finalizer the allocation ran,
-    /// reported the same way.)
+    /// here, and the call raises `not enough memory` at its end. On Lua
+    /// 5.3 it may instead be the error of a finalizer the allocation ran:
+    /// the call raises that message.
     #[cold]
     fn guard_failed(&self, e: GuardError) -> CallError {
         match e {
@@ -345,6 +369,24 @@ impl CallCx {
                 // SAFETY: the error value is on top; popping never allocates.
                 unsafe { ffi::lua_pop(self.state, 1) };
                 CallError::OutOfMemory
+            }
+            #[cfg(feature = "lua53")]
+            GuardError::Finalizer => {
+                // SAFETY: the error value is on top. Lua 5.3 makes it a
+                // string ("error in __gc metamethod (...)"); one is read
+                // without allocating, anything else is not read. Popping
+                // never allocates.
+                let msg = unsafe {
+                    let msg = (ffi::lua_type(self.state, -1) == ffi::LUA_TSTRING).then(|| {
+                        let mut len = 0;
+                        let p = ffi::lua_tolstring(self.state, -1, &mut len);
+                        String::from_utf8_lossy(std::slice::from_raw_parts(p.cast(), len))
+                            .into_owned()
+                    });
+                    ffi::lua_pop(self.state, 1);
+                    msg
+                };
+                CallError::Message(msg.unwrap_or_else(|| "error in __gc metamethod".to_owned()))
             }
             GuardError::NoRoom => CallError::Message("stack overflow".to_owned()),
         }
@@ -378,6 +420,10 @@ impl CallCx {
 
     /// Reads the value at `idx` as an mlua value.
     pub(crate) fn value_at(&self, idx: c_int) -> Result<mlua::Value, CallError> {
+        // As in `alloc`.
+        if self.has_deferred() {
+            return Err(CallError::OutOfMemory);
+        }
         let mut deferred = false;
         // SAFETY: live state of this call; `lua()` is its Lua.
         let v =
@@ -388,6 +434,10 @@ impl CallCx {
 
     /// Pushes an mlua value.
     pub(crate) fn push_value(&self, v: mlua::Value) -> Result<(), CallError> {
+        // As in `alloc`.
+        if self.has_deferred() {
+            return Err(CallError::OutOfMemory);
+        }
         // SAFETY: as in value_at.
         let deferred = unsafe { bridge::push_value(self.state, self.lua(), self.guard(), v) }
             .map_err(|e| self.bridge_failed(e))?;
@@ -447,15 +497,10 @@ impl CallCx {
             None => {
                 // SAFETY: set when `nborrows` reached INLINE_BORROWS + 1,
                 // and only taken out by `release_borrows`, which zeroes
-                // `nborrows`. Moved out and back, so it is never dropped
-                // twice or lost.
-                let mut more = unsafe {
-                    self.more_borrows
-                        .replace(MaybeUninit::uninit())
-                        .assume_init()
-                };
-                more.push(flag);
-                self.more_borrows.set(MaybeUninit::new(more));
+                // `nborrows`. Pushed to in place, so it stays set even if
+                // `push` unwinds; no other reference to it exists meanwhile
+                // (`CallCx` is not `Sync`, and nothing here re-enters it).
+                unsafe { (*self.more_borrows.as_ptr()).assume_init_mut().push(flag) };
             }
         }
         self.nborrows.set(n as u32 + 1);

@@ -304,3 +304,68 @@ fn panicked(info: &ExportInfo, payload: Box<dyn std::any::Any + Send>) -> LuaErr
         format!("panic in '{}': {what}", info.qualified_name()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::ExportKind;
+    use crate::ffi::alloc::MemoryControl;
+
+    static INFO: ExportInfo = ExportInfo {
+        owner: || "t",
+        name: "collect_then_push",
+        kind: ExportKind::Function,
+    };
+
+    /// An export whose guarded push runs a full collection first (as an
+    /// allocation may run the collector's step, and with it finalizers).
+    unsafe extern "C-unwind" fn collect_then_push(state: *mut lua_State) -> c_int {
+        // SAFETY: Lua calls this with its running state.
+        unsafe {
+            call(state, &INFO, |cx| {
+                cx.alloc(0, |st| {
+                    ffi::lua_gc(st, ffi::LUA_GCCOLLECT, 0);
+                    ffi::lua_pushlstring(st, c"pushed".as_ptr(), 6);
+                })?;
+                Ok(1)
+            })
+        }
+    }
+
+    /// A finalizer that raises while an export pushes its result (Lua 5.3
+    /// re-raises it from the allocation) fails that call with the
+    /// finalizer's message, and leaves the memory limit working: raised
+    /// over the export's frames, it had left the allocator's window open,
+    /// which let every later allocation through.
+    #[test]
+    fn a_finalizer_raising_inside_an_export_leaves_the_limit_working() {
+        let lua = mlua::Lua::new();
+        let mem = MemoryControl::install(&lua).unwrap();
+        // SAFETY: `collect_then_push` follows the C function protocol.
+        let f = unsafe { lua.create_c_function(collect_then_push) }.unwrap();
+        lua.globals().set("collect_then_push", f).unwrap();
+        let r = lua
+            .load(
+                "setmetatable({}, { __gc = function() error('boom') end })
+                 return collect_then_push()",
+            )
+            .eval::<String>();
+        if cfg!(feature = "lua53") {
+            let e = r.expect_err("the finalizer's error");
+            assert!(e.to_string().contains("__gc"), "{e}");
+        } else {
+            // 5.4 makes it a warning; LuaJIT calls no finalizer of a table.
+            assert_eq!(r.unwrap(), "pushed");
+        }
+        mem.set_limit(mem.used() + (256 << 10));
+        let r = lua
+            .load("local t = {} for i = 1, 1e6 do t[i] = i end")
+            .exec();
+        assert!(
+            r.expect_err("a table past the limit")
+                .to_string()
+                .contains("not enough memory")
+        );
+        mem.set_limit(0);
+    }
+}

@@ -2,8 +2,11 @@
 //!
 //! Every `#[luamod::function]` (and method, field accessor, metamethod,
 //! continuation) becomes a raw Lua C function whose body is
-//! `call(state, &INFO, |cx| { read args; run; push results })`. This layer
-//! owns the rules that make that sound:
+//! `call(state, &INFO, |cx| { read args; run; push results })`, after it
+//! has read its string arguments (among the first 20) with
+//! `lua_tolstring` while it owns nothing (see `convert::PrepareTag`: a
+//! number converts in place, and a memory error may raise there). This
+//! layer owns the rules that make that sound:
 //!
 //! - **A Lua error is raised only from a frame that owns nothing to drop.**
 //!   Argument checks, the user's body, result conversion and error

@@ -7,8 +7,11 @@
 //! expected and numeric strings where numbers are; an absent argument reads
 //! `got no value`, an explicit nil `got nil`.
 //!
-//! Nothing here raises a Lua error: failures are returned as [`ArgError`] and
-//! raised by [`crate::call()`] once no Rust value is alive.
+//! Nothing here raises a Lua error while Rust values are alive: failures are
+//! returned as [`ArgError`] and raised by [`crate::call()`] once none is.
+//! The one call that may raise, [`PrepareTag`]'s `lua_tolstring` of a
+//! string argument, runs at the top of the generated C function, before
+//! any exists.
 
 use std::ffi::c_int;
 
@@ -35,7 +38,9 @@ pub trait FromArg<'a>: Sized {
 
     /// Whether the export reads this argument with `lua_tolstring` before
     /// its Rust frame exists (see [`PrepareTag`]). For luamod's string
-    /// types only: it saves them a `lua_type` call per argument.
+    /// types only: a number converts there as in C, where a memory error
+    /// may raise (after Lua's emergency collection), and the call needs
+    /// no `lua_type` first.
     #[doc(hidden)]
     const PREPARES: bool = false;
 
@@ -159,7 +164,8 @@ pub unsafe fn arg_prepared<'a, T: FromArg<'a>>(
     unsafe { T::from_prepared(cx, idx, pre) }
 }
 
-/// The bytes [`PrepareTag`] read of a string argument.
+/// The bytes [`PrepareTag`] read of a string argument. `_cx` only ties
+/// the result's lifetime to the call.
 ///
 /// # Safety
 /// As [`FromArg::from_prepared`].
@@ -329,7 +335,7 @@ impl<'a> FromArg<'a> for String {
 
 #[inline(always)]
 fn owned(cx: &CallCx, idx: c_int, s: &str) -> Result<String, ArgError> {
-    cx.charge_copy(idx, s.len())?;
+    cx.charge_copy(idx, CallCx::block_cost(s.len()))?;
     Ok(s.to_owned())
 }
 
@@ -451,7 +457,11 @@ impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
 impl<'a, T: FromArg<'a>> FromArg<'a> for mlua::Variadic<T> {
     fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
         let top = cx.top();
-        let mut out = mlua::Variadic::with_capacity((top - idx + 1).max(0) as usize);
+        let n = (top - idx + 1).max(0) as usize;
+        // Rust memory the Lua limit does not see: a script can pass about
+        // a million arguments.
+        cx.charge_copy(idx, n.saturating_mul(std::mem::size_of::<T>()))?;
+        let mut out = mlua::Variadic::with_capacity(n);
         for i in idx..=top {
             out.push(T::from_arg(cx, i)?);
         }

@@ -50,7 +50,7 @@ impl<'a> FromArg<'a> for Bytes {
 }
 
 fn owned(cx: &CallCx, idx: c_int, b: &[u8]) -> Result<Bytes, ArgError> {
-    cx.charge_copy(idx, b.len())?;
+    cx.charge_copy(idx, CallCx::block_cost(b.len()))?;
     Ok(Bytes(b.to_vec()))
 }
 

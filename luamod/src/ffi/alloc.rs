@@ -338,7 +338,7 @@ pub(crate) unsafe fn state_of<'a>(state: *mut lua_State) -> Option<&'a AllocStat
 /// As [`state_of`], for the state `f` and `ud` were read from.
 #[inline(always)]
 pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a AllocState> {
-    if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) {
+    if std::ptr::fn_addr_eq(f, luamod_alloc as ffi::lua_Alloc) && !ud.is_null() {
         // SAFETY: our allocator is private, and luamod installs it (in
         // `MemoryControl::install`) only with its AllocState. (Host code
         // that copied it out with `lua_getallocf` and installed it with
@@ -359,7 +359,9 @@ pub(crate) unsafe fn ours<'a>(f: ffi::lua_Alloc, ud: *mut c_void) -> Option<&'a 
 /// `Lua::set_memory_limit` works: while mlua's limit is set, luamod
 /// exports protect each allocating call with `lua_pcall` instead of a
 /// window (sound, but slower for exports that return strings or tables);
-/// without a limit nothing can fail and nothing is protected.
+/// without a limit nothing can fail and nothing is protected. On Lua 5.3
+/// every allocating call of an export is protected, with either
+/// allocator: 5.3 raises a finalizer's error from an allocation.
 pub struct MemoryControl {
     lua: Lua,
     main: *mut lua_State,

@@ -128,7 +128,7 @@ pub(crate) unsafe fn push_value(
             Ok(deferred) => Ok(deferred),
             Err(e) => {
                 // Keep the error value on top, drop the value under it.
-                if e == GuardError::Raised {
+                if e != GuardError::NoRoom {
                     ffi::lua_remove(state, -2);
                 } else {
                     ffi::lua_pop(state, 2);

@@ -20,6 +20,7 @@ pub(crate) enum Guard {
     /// mlua's allocator: calls run directly while it has no limit (then
     /// nothing can fail, see [`super::mlua_limit`]), else as `Protect`.
     /// The limit is read at each call: the body of an export may set one.
+    /// (Neither this nor `Window` is used on Lua 5.3: see [`Guard::of`].)
     Mlua(MluaLimit),
     /// Any other allocator: calls run under `lua_pcall` (about 30 ns).
     Protect,
@@ -31,6 +32,10 @@ pub(crate) enum GuardError {
     /// It raised; the error value is on top of the stack (in place of the
     /// values it was given).
     Raised,
+    /// A finalizer the allocation ran raised (Lua 5.3 only); its error
+    /// value is on top of the stack, as for `Raised`.
+    #[cfg(feature = "lua53")]
+    Finalizer,
     /// There was no stack room to run it; nothing was pushed or popped.
     NoRoom,
 }
@@ -139,6 +144,8 @@ where
         ffi::lua_pushlightuserdata(state, &f as *const F as *mut std::ffi::c_void);
         match ffi::lua_pcall(state, nargs + 1, ffi::LUA_MULTRET, 0) {
             ffi::LUA_OK => Ok(()),
+            #[cfg(feature = "lua53")]
+            ffi::LUA_ERRGCMM => Err(GuardError::Finalizer),
             _ => Err(GuardError::Raised),
         }
     }
