@@ -390,6 +390,25 @@ fn half_a_copy_of_big() -> (Lua, MemoryControl) {
     (lua, mem)
 }
 
+/// Makes the `oom` module's pushes lift the memory limit right after they
+/// push (its `AFTER_PUSH`), until dropped.
+struct LiftAfterPush;
+
+impl LiftAfterPush {
+    fn new(mem: &std::rc::Rc<MemoryControl>) -> LiftAfterPush {
+        let mem = mem.clone();
+        luamod_tests::oom::oom::AFTER_PUSH
+            .with(|h| *h.borrow_mut() = Some(Box::new(move || mem.set_limit(0))));
+        LiftAfterPush
+    }
+}
+
+impl Drop for LiftAfterPush {
+    fn drop(&mut self) {
+        luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
+    }
+}
+
 /// A state with a 48 KiB string in the global `big` and a memory limit
 /// that leaves 16 KiB of room: a copy of it is small enough to be made in
 /// an allocation window (larger strings are refused before they are
@@ -430,11 +449,8 @@ fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     let _serial = serial();
     let (lua, mem) = a_third_of_a_copy_of_big();
     let mem = std::rc::Rc::new(mem);
-    let lift = mem.clone();
-    luamod_tests::oom::oom::AFTER_PUSH
-        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
+    let _lifting = LiftAfterPush::new(&mem);
     let r = lua.load("return require('oom').push_then_boom(big)").exec();
-    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
     let e = r.expect_err("a panic after a push past the limit");
     assert!(e.to_string().contains("not enough memory"), "{e}");
     // The next call, well within the limit (set again), is not charged
@@ -460,9 +476,7 @@ fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
     let _serial = serial();
     let (lua, mem) = a_third_of_a_copy_of_big();
     let mem = std::rc::Rc::new(mem);
-    let lift = mem.clone();
-    luamod_tests::oom::oom::AFTER_PUSH
-        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
+    let _lifting = LiftAfterPush::new(&mem);
     let r = lua
         .load(
             "local oom = require('oom')
@@ -470,7 +484,6 @@ fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
              return #oom.push_then_call(big, function() inner = oom.echo('x') end)",
         )
         .eval::<i64>();
-    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
     let e = r.expect_err("a 48 KiB result under 16 KiB of room");
     assert!(e.to_string().contains("not enough memory"), "{e}");
     let inner: String = lua.globals().get("inner").unwrap();
@@ -492,9 +505,7 @@ fn a_failure_deferred_in_a_nested_window_is_raised_by_both_calls() {
     // The inner call lifts the limit right after its push, so that nothing
     // after it is deferred: the outer call answers for the inner one's
     // failure alone.
-    let lift = mem.clone();
-    luamod_tests::oom::oom::AFTER_PUSH
-        .with(|h| *h.borrow_mut() = Some(Box::new(move || lift.set_limit(0))));
+    let _lifting = LiftAfterPush::new(&mem);
     lua.load(
         "ok, err = true, ''
          local function noop() end
@@ -507,7 +518,6 @@ fn a_failure_deferred_in_a_nested_window_is_raised_by_both_calls() {
     let r = lua
         .load("return require('oom').collect_then_push()")
         .eval::<String>();
-    luamod_tests::oom::oom::AFTER_PUSH.with(|h| h.borrow_mut().take());
     let e = r.expect_err("the outer call's window holds the inner's failure");
     assert!(e.to_string().contains("not enough memory"), "{e}");
     let (ok, err): (bool, String) = lua.load("return ok, tostring(err)").eval().unwrap();

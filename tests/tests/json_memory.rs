@@ -56,6 +56,15 @@ static COUNTING: Counting = Counting;
 /// The tests measure one peak: they must not overlap.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Runs `f` and returns what it returned and the most bytes held at once
+/// while it ran, beyond what was held before.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = HELD.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed) - before)
+}
+
 #[test]
 fn decoding_a_large_array_holds_about_what_lua_holds() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,14 +81,12 @@ fn decoding_a_large_array_holds_about_what_lua_holds() {
     lua.globals().set("text", text.as_str()).unwrap();
     drop(text);
     let lua_before = mem.used();
-    let before = HELD.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let len: usize = lua
-        .load("local v = require('json').decode(text) return #v")
-        .eval()
-        .unwrap();
+    let (len, peak) = peak_of(|| {
+        lua.load("local v = require('json').decode(text) return #v")
+            .eval::<usize>()
+            .unwrap()
+    });
     assert_eq!(len, n);
-    let peak = PEAK.load(Ordering::Relaxed) - before;
     let in_lua = mem.used() - lua_before;
     // Lua's own blocks are in the peak too (mlua allocates through the
     // global allocator), with the table's last growth (its old array
@@ -98,13 +105,11 @@ fn encoding_many_small_objects_holds_about_its_text() {
     lua.load("t = {} for i = 1, 60000 do t[i] = { a = i } end")
         .exec()
         .unwrap();
-    let before = HELD.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let len: usize = lua
-        .load("local s = assert(require('json').encode(t)) return #s")
-        .eval()
-        .unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let (len, peak) = peak_of(|| {
+        lua.load("local s = assert(require('json').encode(t)) return #s")
+            .eval::<usize>()
+            .unwrap()
+    });
     // Printed for BENCHMARKS.md (`-- --nocapture`).
     eprintln!("encode of 60,000 objects: peak {peak} bytes, text {len} bytes");
     // The text, its buffer's last growth, and its copy into Lua: 1.8 MB,
@@ -122,14 +127,12 @@ fn encoding_stops_writing_at_the_text_limit() {
     // 1 MiB of control characters: 6 MiB of text once escaped, which the
     // budget (a string's bytes, counted once) lets through to the writer.
     lua.load("s = ('\\1'):rep(1 << 20)").exec().unwrap();
-    let before = HELD.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let kind: String = lua
-        .load("local v, err = require('json').encode(s) assert(v == nil) return err:kind()")
-        .eval()
-        .unwrap();
+    let (kind, peak) = peak_of(|| {
+        lua.load("local v, err = require('json').encode(s) assert(v == nil) return err:kind()")
+            .eval::<String>()
+            .unwrap()
+    });
     assert_eq!(kind, "RESOURCE_EXHAUSTED");
-    let peak = PEAK.load(Ordering::Relaxed) - before;
     eprintln!("encode of 1 MiB of control characters: peak {peak} bytes");
     // The text stops at MAX_TEXT (its buffer at a power of two, 4 MiB);
     // written whole, it was 6 MiB in an 8 MiB buffer.
