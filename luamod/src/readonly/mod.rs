@@ -324,10 +324,17 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Freezes `t` and, first, every table inside it (keys and values, to any
-/// depth; a table met twice is frozen once): a frozen table never hands
-/// out a writable one. For data the host builds to share, such as module
-/// constants.
+/// Freezes `t` and every table inside it (keys and values, to any depth;
+/// a table met twice, or inside itself, is frozen once): a frozen table
+/// never hands out a writable one. For data the host builds to share, such
+/// as module constants.
+///
+/// A table's own metatable is followed too. The proxy's reads fall
+/// through to the table, and from there through its metatable's
+/// `__index`: an object made the usual way (`Class.__index = Class`)
+/// would hand out `Class` itself, writable and shared, otherwise. The
+/// metatable stays a plain table (Lua reads metatables raw); the tables
+/// in it are frozen.
 pub(crate) fn freeze_deep(lua: &Lua, name: &str, t: Table) -> mlua::Result<Table> {
     let mut done: Vec<(usize, Table)> = Vec::new();
     deep(lua, name, t, &mut done, 0)
@@ -340,7 +347,6 @@ fn deep(
     done: &mut Vec<(usize, Table)>,
     depth: usize,
 ) -> mlua::Result<Table> {
-    const MAX_DEPTH: usize = 64;
     if is_frozen(lua, &t)? {
         return Ok(t);
     }
@@ -348,6 +354,26 @@ fn deep(
     if let Some((_, f)) = done.iter().find(|(p, _)| *p == id) {
         return Ok(f.clone());
     }
+    // The proxy reads through to `t`, so it can be made first: a table
+    // met again inside itself gets it.
+    let frozen = freeze(lua, name, t.clone())?;
+    done.push((id, frozen.clone()));
+    freeze_inside(lua, name, &t, done, depth)?;
+    if let Some(mt) = t.metatable() {
+        freeze_inside(lua, name, &mt, done, depth)?;
+    }
+    Ok(frozen)
+}
+
+/// Replaces every table key and value of `t` by its frozen proxy.
+fn freeze_inside(
+    lua: &Lua,
+    name: &str,
+    t: &Table,
+    done: &mut Vec<(usize, Table)>,
+    depth: usize,
+) -> mlua::Result<()> {
+    const MAX_DEPTH: usize = 64;
     if depth > MAX_DEPTH {
         return Err(mlua::Error::runtime(format!(
             "'{name}' is nested too deeply to freeze"
@@ -370,9 +396,7 @@ fn deep(
         t.raw_set(k, mlua::Value::Nil)?;
         t.raw_set(fk, fv)?;
     }
-    let frozen = freeze(lua, name, t)?;
-    done.push((id, frozen.clone()));
-    Ok(frozen)
+    Ok(())
 }
 
 /// Wraps `inner` in a read-only proxy named `name` (used in messages).

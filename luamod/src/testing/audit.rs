@@ -8,7 +8,8 @@ use mlua::{Lua, Table, Value, Variadic};
 
 /// The tables reachable from `env` that are neither `env` itself nor
 /// frozen: shared places another process could write. Walks table keys
-/// and values (through frozen proxies too, to what they forward),
+/// and values (through frozen proxies too, to what they forward and to
+/// what that table's own metatable's `__index` gives),
 /// metatables as `getmetatable` returns them, and the upvalues of
 /// functions (which Lua code cannot read without `debug`, so this is
 /// stricter than an attacker). Returns a path for each finding.
@@ -27,7 +28,20 @@ pub fn writable_shared_tables(lua: &Lua, env: &Table) -> mlua::Result<Vec<String
             Value::Table(t) => {
                 let frozen = crate::readonly::is_frozen(lua, t)?;
                 let contents = if frozen {
-                    crate::readonly::inner_of(lua, t)?
+                    let inner = crate::readonly::inner_of(lua, t)?;
+                    // Reads through the proxy fall through to the table,
+                    // and from there through its own metatable's
+                    // `__index`: what that gives is reachable too.
+                    if let Some(index) = inner
+                        .as_ref()
+                        .and_then(|i| i.metatable())
+                        .map(|m| m.raw_get::<Value>("__index"))
+                        .transpose()?
+                        .filter(|i| !i.is_nil())
+                    {
+                        queue.push((format!("{path}<__index behind>"), index));
+                    }
+                    inner
                 } else {
                     if t != env {
                         found.push(path.clone());
