@@ -83,6 +83,7 @@ pub mod fs {
     pub async fn write(cx: HandlerCx, path: String, data: Bytes) -> Result<usize, LuaError> {
         blocking(move || {
             let target = paths::beneath_checked(cx.context(), "fs.write", "write", &path)?;
+            paths::refuse_companion("write", &path)?;
             let mut file = paths::create_beneath(&target, "write", &path)?;
             file.write_all(&data.0)
                 .map_err(|e| io_error("write", &path, e))?;
@@ -149,6 +150,7 @@ pub mod fs {
     pub async fn remove(cx: HandlerCx, path: String) -> Result<bool, LuaError> {
         blocking(move || {
             let target = paths::beneath_checked(cx.context(), "fs.write", "remove", &path)?;
+            paths::refuse_companion("remove", &path)?;
             std::fs::remove_file(target.path())
                 .map(|()| true)
                 .map_err(|e| io_error("remove", &path, e))

@@ -9,7 +9,8 @@
 //! passed by `http://127.0.0.1:1@127.0.0.2:8080/` (user info) or
 //! `http://2130706434/` (127.0.0.2 as one number); an IPv4-mapped IPv6
 //! address is its IPv4 address, and the unspecified addresses (`0.0.0.0`,
-//! `[::]`) are refused. Redirects are followed by hand, at most
+//! `[::]`) are refused, as is a path with a slash or backslash written as
+//! `%2f` or `%5c` (which a server may decode, then resolve `..` around). Redirects are followed by hand, at most
 //! [`MAX_REDIRECTS`], each hop checked the same way; a script cannot set
 //! the `Host` header. Write policies as allow-lists ending in `/*` with an
 //! explicit port (`http://api.example.com:443/*`): a deny-list on hosts
@@ -77,7 +78,19 @@ pub mod http_client {
             return Err(bad("no host"));
         }
         let port = url.port_or_known_default().ok_or_else(|| bad("no port"))?;
-        let mut out = format!("{}://{host}:{port}{}", url.scheme(), url.path());
+        // `..` is resolved by the parser, but a slash or backslash written
+        // as `%2f` or `%5c` is not: many servers decode it and then
+        // resolve `..` themselves, so `/public/..%2fsecret` passes a
+        // policy on `/public/*` and serves `/secret`.
+        let path = url.path();
+        let lower = path.to_ascii_lowercase();
+        if lower.contains("%2f") || lower.contains("%5c") {
+            return Err(bad(
+                "a slash or backslash written as %2f or %5c in the path: servers disagree on \
+                 what it names",
+            ));
+        }
+        let mut out = format!("{}://{host}:{port}{path}", url.scheme());
         if let Some(q) = url.query() {
             out.push('?');
             out.push_str(q);

@@ -90,6 +90,28 @@ fn invalid(op: &str, path: &str, why: &str) -> LuaError {
         .with_detail("path", path)
 }
 
+/// Suffixes of the files SQLite keeps beside a database (`x.db-journal`,
+/// `x.db-wal`, `x.db-shm`).
+pub const COMPANIONS: &[&str] = &["-journal", "-wal", "-shm"];
+
+/// Refuses a name that is one of a database's own files: a script that
+/// writes one could forge a journal SQLite plays back, and truncating
+/// the `-shm` file SQLite maps into memory for a database in WAL mode
+/// kills the host with `SIGBUS` at the database's next access. The
+/// `sql` module does not open them as databases, nor `fs` write or
+/// remove them. `path` is checked as given: its last component is the
+/// name [`beneath_checked`] creates, replaces or removes.
+pub fn refuse_companion(op: &str, path: &str) -> Result<(), LuaError> {
+    if COMPANIONS.iter().any(|s| path.ends_with(s)) {
+        return Err(invalid(
+            op,
+            path,
+            "a name ending in -journal, -wal or -shm belongs to a database's files",
+        ));
+    }
+    Ok(())
+}
+
 /// The path the kernel reports for an open descriptor.
 #[cfg(target_os = "linux")]
 fn real_path_of(file: &File, _opened_as: &Path) -> std::io::Result<PathBuf> {

@@ -647,10 +647,6 @@ pub mod sql {
         })
     }
 
-    /// Suffixes of the files SQLite keeps beside a database: opening one as
-    /// a database would let a script forge them.
-    const COMPANIONS: &[&str] = &["-journal", "-wal", "-shm"];
-
     /// Pragmas a script may use: they read the schema or tune this
     /// connection. The others can reach past the database file (a
     /// directory for temporary files), lift host-wide limits (the heap
@@ -787,15 +783,8 @@ pub mod sql {
             let c = if p == ":memory:" {
                 rusqlite::Connection::open_in_memory_with_flags(flags)
             } else {
-                if COMPANIONS.iter().any(|s| p.ends_with(s)) {
-                    return Err(LuaError::new(
-                        ErrorKind::Invalid,
-                        format!(
-                            "open '{p}': a name ending in -journal, -wal or -shm belongs to \
-                             another database's files"
-                        ),
-                    ));
-                }
+                // Opening one as a database would let a script forge it.
+                crate::paths::refuse_companion("open", &p)?;
                 let target = crate::paths::beneath_checked(cx.context(), "sql.open", "open", &p)?;
                 // The checked real path has no link in it, and with
                 // NOFOLLOW SQLite refuses a path that has one by the time

@@ -4,9 +4,10 @@
 //!
 //! When SQLite finds a hot rollback journal next to a database, it plays
 //! it back and then deletes the super-journal whose path the journal's
-//! trailer names — any path. A script that can write a file named like a
-//! database's journal (through `fs.write`, or by opening `x.db-journal`
-//! itself as a database) could make SQLite delete any file the host can.
+//! trailer names — any path. Whoever can write a file named like a
+//! database's journal could make SQLite delete any file the host can. A
+//! script cannot (`fs` refuses to write such a name, `sql` to open one as
+//! a database); another program that writes the directory can.
 //! Super-journals exist only for transactions across attached databases,
 //! which the module's authorizer refuses, so refusing to open one loses
 //! nothing; SQLite deletes a super-journal only after opening it.

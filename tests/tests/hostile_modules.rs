@@ -618,6 +618,8 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
         try('good', http.get(GOOD .. '/hello'))
         try('good upper case', http.get('HTTP://127.0.0.1:' .. GP .. '/hello'))
         try('good dots', http.get(GOOD .. '/a/../hello'))
+        try('encoded slash', http.get(GOOD .. '/a/..%2fhello'))
+        try('encoded backslash', http.get(GOOD .. '/a/..%5Chello'))
         try('redirect in', http.get(GOOD .. '/to?/hello'))
         return out"
     );
@@ -642,6 +644,8 @@ async fn http_policies_hold_against_url_tricks_and_redirects() {
             "good=ok",
             "good upper case=PERMISSION_DENIED",
             "good dots=ok",
+            "encoded slash=INVALID",
+            "encoded backslash=INVALID",
             "redirect in=ok",
         ]
     );
@@ -747,34 +751,78 @@ async fn comparisons_and_error_constructors_answer_plainly() {
 }
 
 /// A forged hot journal names a file outside as its super-journal: SQLite
-/// would delete that file when it rolls the journal back. Forged through
-/// `fs.write`, or by opening the journal's name as a database.
+/// would delete that file when it rolls the journal back. A script cannot
+/// forge one (`fs` refuses to write a journal's name, `sql` to open one as
+/// a database); another program that writes the directory can, and the
+/// module's file layer then refuses to open the super-journal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_journal_cannot_delete_files_outside() {
     let dirs = Dirs::new("journal");
     let victim = dirs.outside.join("victim");
     std::fs::write(&victim, "still here").unwrap();
     let rt = runtime_for(&dirs);
-    let src = dirs.lua(&format!(
-        "local fs, sql = require('fs'), require('sql')
-        local victim = {:?}
-        local db = assert(sql.open(ALLOWED .. '/h.db'))
+    // A database with a row, closed as its process ends.
+    let make = dirs.lua(
+        "local db = assert(require('sql').open(ALLOWED .. '/h.db'))
         assert(db:exec('CREATE TABLE t (x)'))
         assert(db:exec('INSERT INTO t VALUES (1)'))
-        local sum = 0
-        for i = 1, #victim do sum = sum + victim:byte(i) end
-        local journal = 'X' .. string.rep('\\0', 3) .. victim
-          .. string.pack('>I4>I4', #victim, sum % 2^32)
-          .. '\\217\\213\\005\\249\\032\\161\\099\\215'
-        assert(fs.write(ALLOWED .. '/h.db-journal', journal))
+        return true",
+    );
+    assert!(rt.run::<bool>(&make).await.unwrap());
+    // A hot journal beside it, naming the victim as its super-journal.
+    let name = victim.display().to_string().into_bytes();
+    let sum = name
+        .iter()
+        .map(|&b| u32::from(b))
+        .fold(0u32, u32::wrapping_add);
+    let mut journal = b"X\0\0\0".to_vec();
+    journal.extend_from_slice(&name);
+    journal.extend_from_slice(&(name.len() as u32).to_be_bytes());
+    journal.extend_from_slice(&sum.to_be_bytes());
+    journal.extend_from_slice(&[0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+    std::fs::write(dirs.allowed.join("h.db-journal"), journal).unwrap();
+    let src = dirs.lua(
+        "local fs, sql = require('fs'), require('sql')
+        local w, werr = fs.write(ALLOWED .. '/x.db-journal', 'forged')
+        local db = assert(sql.open(ALLOWED .. '/h.db'))
         local rows, err = db:query('SELECT * FROM t')
         local other, oerr = sql.open(ALLOWED .. '/h.db-journal')
-        return tostring(other) .. ' ' .. oerr:kind()",
-        victim.display().to_string()
-    ));
+        return tostring(w) .. ' ' .. werr:kind() .. ' ' .. tostring(other) .. ' ' .. oerr:kind()",
+    );
     let r: String = rt.run(&src).await.unwrap();
-    assert_eq!(r, "nil INVALID");
+    assert_eq!(r, "nil INVALID nil INVALID");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "still here");
+}
+
+/// A database's `-shm` file is mapped into the host's memory while the
+/// database is in WAL mode: truncating it through `fs.write` made the
+/// database's next access kill the host with `SIGBUS`. `fs` refuses to
+/// write or remove a database's own files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_databases_own_files_cannot_be_written_or_removed() {
+    let dirs = Dirs::new("shm");
+    let rt = runtime_for(&dirs);
+    let src = dirs.lua(
+        "local fs, sql = require('fs'), require('sql')
+        local db = assert(sql.open(ALLOWED .. '/w.db'))
+        local mode = db:query('PRAGMA journal_mode=WAL')[1].journal_mode
+        assert(db:exec('CREATE TABLE t (x)'))
+        assert(db:exec('INSERT INTO t VALUES (1)'))
+        local out = { mode }
+        for _, f in ipairs({ 'w.db-shm', 'w.db-wal' }) do
+          local ok, err = fs.write(ALLOWED .. '/' .. f, '')
+          out[#out + 1] = 'write ' .. f .. '=' .. (ok and 'ok' or err:kind())
+          ok, err = fs.remove(ALLOWED .. '/' .. f)
+          out[#out + 1] = 'remove ' .. f .. '=' .. (ok and 'ok' or err:kind())
+        end
+        out[#out + 1] = 'rows=' .. #db:query('SELECT * FROM t')
+        return table.concat(out, ' ')",
+    );
+    let r: String = rt.run(&src).await.unwrap();
+    assert_eq!(
+        r,
+        "wal write w.db-shm=INVALID remove w.db-shm=INVALID write w.db-wal=INVALID remove w.db-wal=INVALID rows=1"
+    );
 }
 
 /// An export that takes a sequence whose elements may be nil.
