@@ -301,7 +301,22 @@ impl Preempt {
         self.stops.lock().ok().and_then(|m| m.get(&pid).cloned())
     }
 
-    fn must_stop(&self, pid: Pid) -> bool {
+    /// How many whole slices the step that just ended on worker `index`
+    /// ran past its own, as the watchdog timed it (0 if the watchdog did
+    /// not see that step). Reads the clock: called after preempted steps
+    /// only.
+    pub(crate) fn slices_over(&self, index: usize) -> u64 {
+        let s = &self.slices[index];
+        // The step that ended had the odd number just below `seq`.
+        let seq = s.seq.load(Ordering::Relaxed);
+        if s.seen_seq.load(Ordering::Acquire) != seq.wrapping_sub(1) {
+            return 0;
+        }
+        let ran = self.now().saturating_sub(s.seen_at.load(Ordering::Relaxed));
+        (ran / self.slice_ns.max(1)).saturating_sub(1)
+    }
+
+    pub(crate) fn must_stop(&self, pid: Pid) -> bool {
         self.any_stop.load(Ordering::SeqCst)
             && (self.stop_all.lock().is_ok_and(|s| s.is_some())
                 || self.stops.lock().is_ok_and(|m| m.contains_key(&pid)))

@@ -2,7 +2,8 @@
 //! (coroutines) in it, and runs them until they finish, yield a command, or
 //! are cancelled.
 //!
-//! The worker owns: process table, ready queue, per-process generation,
+//! The worker owns: process table, ready queue (with the turns a process
+//! owes after overrunning its slice), per-process generation,
 //! the spare task. It never blocks on a handler: an export starts its
 //! command's handler and polls it once, inside the step (`starter`); a
 //! handler ready then is answered in the call, and a task that is not is
@@ -107,7 +108,14 @@ struct Proc {
     /// The preemption hook raised a stop error on its thread in its last
     /// step (that thread's hooks may be off: it is not closed).
     hook_raised: bool,
+    /// Turns it gives up to the others: the slices its last step ran past
+    /// its own where it could not be made to yield (see `owes_turn`).
+    owed: u32,
 }
+
+/// The most turns a process gives up after one step (a step ran past its
+/// slice by at most the unyielding limit: 100 slices by default).
+const MAX_OWED: u64 = 1000;
 
 /// A snapshot of one worker.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -159,6 +167,9 @@ pub(crate) struct Worker {
     /// Seeds the generators of processes that bring none.
     seeds: Rng,
     preemptions: u64,
+    /// How many processes owe turns (see `owes_turn`): while none does,
+    /// the ready loop looks nothing up.
+    owing: usize,
     resumer: super::resume::Resumer,
     /// A finished task (its output taken) whose allocation the next
     /// handler of its type reuses.
@@ -392,6 +403,7 @@ impl Worker {
             scripts: idmap::new(),
             seeds: Rng::from_entropy(),
             preemptions: 0,
+            owing: 0,
             resumer: super::resume::Resumer::new(&lua)?,
             spare_task: std::cell::Cell::new(None),
             lua,
@@ -415,6 +427,10 @@ impl Worker {
         let _tokio = shared.tokio.enter();
         loop {
             while let Some(pid) = self.ready.pop_front() {
+                if self.owing > 0 && !self.ready.is_empty() && self.owes_turn(pid) {
+                    self.ready.push_back(pid);
+                    continue;
+                }
                 self.step(pid);
                 if self.memory.collection_due() {
                     self.collect_for_external();
@@ -615,6 +631,7 @@ impl Worker {
                 done: Some(done),
                 held: Rc::new(Held::default()),
                 hook_raised: false,
+                owed: 0,
             },
         );
         if let Some(d) = deadline {
@@ -706,6 +723,9 @@ impl Worker {
                 // others.
                 Ok(Stepped::Yielded { .. }) => {
                     self.preemptions += u64::from(preempted);
+                    if preempted {
+                        self.charge_overrun(pid);
+                    }
                     self.ready.push_back(pid);
                 }
                 Ok(Stepped::Returned(values)) => self.finish(pid, Ok(values)),
@@ -717,6 +737,46 @@ impl Worker {
         if let Some(parked) = parked {
             drop_task(parked.task, pid);
         }
+    }
+
+    /// A process whose step ran well past its slice (inside code that
+    /// cannot yield, such as a `table.sort` comparator, for up to the
+    /// unyielding limit) owes the others that many turns: otherwise one
+    /// that spends just under the limit there at every step, and yields
+    /// in between, kept almost all of its worker's CPU.
+    fn charge_overrun(&mut self, pid: Pid) {
+        let over = self.shared.preempt.slices_over(self.index);
+        if let Some(p) = self.procs.get_mut(&pid) {
+            let owed = u32::try_from(over.min(MAX_OWED)).unwrap_or(u32::MAX);
+            match (p.owed > 0, owed > 0) {
+                (false, true) => self.owing += 1,
+                (true, false) => self.owing -= 1,
+                _ => {}
+            }
+            p.owed = owed;
+        }
+    }
+
+    /// Whether `pid`, next in line with others behind it, gives its turn
+    /// up (one of those it owes). A process that must stop never does:
+    /// its stop would wait for the others.
+    fn owes_turn(&mut self, pid: Pid) -> bool {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return false;
+        };
+        if p.owed == 0 {
+            return false;
+        }
+        if self.shared.preempt.must_stop(pid) {
+            p.owed = 0;
+            self.owing -= 1;
+            return false;
+        }
+        p.owed -= 1;
+        if p.owed == 0 {
+            self.owing -= 1;
+        }
+        true
     }
 
     /// Waits, off the worker, for the handler the process's export
@@ -752,6 +812,9 @@ impl Worker {
         let Some(mut p) = self.procs.remove(&pid) else {
             return;
         };
+        if p.owed > 0 {
+            self.owing -= 1;
+        }
         self.shared.preempt.forget(pid);
         p.cancel.cancel();
         self.close(pid, &mut p);
