@@ -2,7 +2,8 @@
 //! commands run on the blocking pool, never on a scheduler worker.
 
 pub use self::sql::{
-    DEFAULT_RESULT_LIMIT, MAX_OPEN, MODULE, SQLITE_HEAP_LIMIT, SqlConfig, open_now,
+    DEFAULT_RESULT_LIMIT, MAX_OPEN, MAX_OPEN_PER_PROCESS, MODULE, SQLITE_HEAP_LIMIT, SqlConfig,
+    open_now,
 };
 
 /// SQLite databases. Opening checks the permission `sql.open` with the
@@ -137,7 +138,65 @@ pub mod sql {
     /// then holds its place until it is collected or the process ends.
     pub const MAX_OPEN: usize = 256;
 
+    /// The most databases one process keeps open at once: a process could
+    /// otherwise take all of [`MAX_OPEN`] while it runs, refusing every
+    /// other process of the host.
+    pub const MAX_OPEN_PER_PROCESS: usize = 32;
+
     static OPEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Databases open per process (its handler context, which tells
+    /// processes of different runtimes apart); at most a few hundred
+    /// entries, as places are at most [`MAX_OPEN`].
+    static PER_PROCESS: Mutex<Vec<(HandlerCx, usize)>> = Mutex::new(Vec::new());
+
+    /// Takes a place among [`MAX_OPEN`] and the process's share of them.
+    fn take_place(cx: &HandlerCx) -> Result<(), LuaError> {
+        let mut per = PER_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+        let i = match per.iter().position(|(c, _)| c.same_process(cx)) {
+            Some(i) => i,
+            None => {
+                per.push((cx.clone(), 0));
+                per.len() - 1
+            }
+        };
+        let refused = if per[i].1 >= MAX_OPEN_PER_PROCESS {
+            Some(format!(
+                "too many open databases (at most {MAX_OPEN_PER_PROCESS} in a process)"
+            ))
+        } else if OPEN.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN {
+            OPEN.fetch_sub(1, Ordering::SeqCst);
+            Some(format!(
+                "too many open databases (at most {MAX_OPEN} in the host)"
+            ))
+        } else {
+            None
+        };
+        match refused {
+            Some(msg) => {
+                if per[i].1 == 0 {
+                    per.swap_remove(i);
+                }
+                Err(LuaError::new(ErrorKind::ResourceExhausted, msg))
+            }
+            None => {
+                per[i].1 += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives a place back, and the process's share of it.
+    fn give_back(cx: &HandlerCx) {
+        OPEN.fetch_sub(1, Ordering::SeqCst);
+        let mut per = PER_PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = per.iter().position(|(c, _)| c.same_process(cx)) {
+            per[i].1 -= 1;
+            if per[i].1 == 0 {
+                per.swap_remove(i);
+            }
+        }
+    }
 
     /// How many databases are open in the host now (for a host's
     /// metrics; at most [`MAX_OPEN`]).
@@ -153,6 +212,9 @@ pub mod sql {
     struct Closing {
         /// `None` once closed.
         conn: Option<rusqlite::Connection>,
+        /// The process that opened it, whose share of [`MAX_OPEN`] it
+        /// holds.
+        owner: HandlerCx,
         pool: tokio::runtime::Handle,
         /// Dropped with this: ends the task that closes the connection at
         /// its process's end (see `close_at_end`).
@@ -173,7 +235,7 @@ pub mod sql {
 
         fn close(&mut self) {
             if let Some(conn) = self.conn.take() {
-                let closed = Closed(Some(conn));
+                let closed = Closed(Some(conn), self.owner.clone());
                 // A pool shutting down drops the task unrun: `Closed` then
                 // closes the connection here and still gives its place back.
                 self.pool.spawn_blocking(move || drop(closed));
@@ -216,12 +278,12 @@ pub mod sql {
 
     /// A connection on its way to be closed; gives its place among
     /// [`MAX_OPEN`] back once closed, wherever it is dropped.
-    struct Closed(Option<rusqlite::Connection>);
+    struct Closed(Option<rusqlite::Connection>, HandlerCx);
 
     impl Drop for Closed {
         fn drop(&mut self) {
             drop(self.0.take());
-            OPEN.fetch_sub(1, Ordering::SeqCst);
+            give_back(&self.1);
         }
     }
 
@@ -760,15 +822,10 @@ pub mod sql {
     #[luamod::function(permission = "sql.open", resource = path)]
     pub async fn open(cx: HandlerCx, path: String) -> Result<Db, LuaError> {
         use rusqlite::OpenFlags;
-        if OPEN.fetch_add(1, Ordering::SeqCst) >= MAX_OPEN {
-            OPEN.fetch_sub(1, Ordering::SeqCst);
-            return Err(LuaError::new(
-                ErrorKind::ResourceExhausted,
-                format!("too many open databases (at most {MAX_OPEN} in the host)"),
-            ));
-        }
+        take_place(&cx)?;
+        let owner = cx.clone();
         // Counted from here; given back if the open fails.
-        let slot = OpenSlot(true);
+        let slot = OpenSlot(Some(cx.clone()));
         let end = cx.cancel().clone();
         let p = path.clone();
         // The place travels with the opening: a process that ends while
@@ -809,6 +866,7 @@ pub mod sql {
         let interrupt = Arc::new(conn.get_interrupt_handle());
         let db = Arc::new(Mutex::new(Closing {
             conn: Some(conn),
+            owner,
             pool: pool.clone(),
             _dropped: dropped,
         }));
@@ -825,18 +883,20 @@ pub mod sql {
     }
 
     /// A place among [`MAX_OPEN`], given back unless kept.
-    struct OpenSlot(bool);
+    struct OpenSlot(Option<HandlerCx>);
 
     impl OpenSlot {
+        /// The place now goes with the connection (`Closed` gives it
+        /// back).
         fn keep(mut self) {
-            self.0 = false;
+            self.0 = None;
         }
     }
 
     impl Drop for OpenSlot {
         fn drop(&mut self) {
-            if self.0 {
-                OPEN.fetch_sub(1, Ordering::SeqCst);
+            if let Some(cx) = self.0.take() {
+                give_back(&cx);
             }
         }
     }

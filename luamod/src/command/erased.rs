@@ -62,6 +62,23 @@ impl HandlerCx {
         self.inner.pid
     }
 
+    /// Whether `other` is a context of the same process. Unlike
+    /// [`pid`](Self::pid), which is unique within one runtime, this tells
+    /// processes of different runtimes apart (a process has one shared
+    /// context; see the type's docs).
+    ///
+    /// ```
+    /// # use luamod::runtime::{CancelToken, HandlerCx};
+    /// # use luamod::Pid;
+    /// # use std::sync::Arc;
+    /// let a = HandlerCx::new(Pid(1), CancelToken::new(), Arc::default(), Default::default());
+    /// let b = HandlerCx::new(Pid(1), CancelToken::new(), Arc::default(), Default::default());
+    /// assert!(a.same_process(&a.clone()) && !a.same_process(&b));
+    /// ```
+    pub fn same_process(&self, other: &HandlerCx) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// In a runtime, cancelled when the process ends, however it ends:
     /// cancelled, timed out, stopped by a shutdown, or finished. (For a
     /// command run as a Temporal activity, when the activity is
