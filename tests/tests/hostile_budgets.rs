@@ -1595,36 +1595,40 @@ async fn a_source_that_parses_for_minutes_is_stopped_by_its_deadline() {
 /// assertion, not a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_overruns_its_slices_lets_the_others_catch_up() {
-    let rt = runtime_with(1);
-    let per_ms: f64 = rt
-        .run(
-            "local time, n = require('time'), 4000000
-             local t0 = time.now()
-             for i = 1, n do end
-             return n / math.max(1, time.now() - t0)",
-        )
-        .await
-        .unwrap();
-    let round = (per_ms * 150.0) as i64;
-    let hog = format!(
-        "for r = 1, 10 do
-           table.sort({{1, 2}}, function(a, b) for i = 1, {round} do end return a < b end)
-           for i = 1, 100000 do end
-         end"
-    );
-    let sibling = format!("for i = 1, {} do end", round * 4);
-    let hog = rt.spawn(hog.as_str(), SpawnOptions::default()).unwrap();
-    let sibling = rt.spawn(sibling.as_str(), SpawnOptions::default()).unwrap();
-    let order = std::sync::Mutex::new(Vec::new());
-    tokio::join!(
-        async {
-            rt.join(hog).await.unwrap();
-            order.lock().unwrap().push("hog");
-        },
-        async {
-            rt.join(sibling).await.unwrap();
-            order.lock().unwrap().push("sibling");
-        }
-    );
-    assert_eq!(*order.lock().unwrap(), ["sibling", "hog"]);
+    // Made to yield by the hook in a loop after the sort, or yielding of
+    // its own accord.
+    for then in ["for i = 1, 100000 do end", "coroutine.yield()"] {
+        let rt = runtime_with(1);
+        let per_ms: f64 = rt
+            .run(
+                "local time, n = require('time'), 4000000
+                 local t0 = time.now()
+                 for i = 1, n do end
+                 return n / math.max(1, time.now() - t0)",
+            )
+            .await
+            .unwrap();
+        let round = (per_ms * 150.0) as i64;
+        let hog = format!(
+            "for r = 1, 10 do
+               table.sort({{1, 2}}, function(a, b) for i = 1, {round} do end return a < b end)
+               {then}
+             end"
+        );
+        let sibling = format!("for i = 1, {} do end", round * 4);
+        let hog = rt.spawn(hog.as_str(), SpawnOptions::default()).unwrap();
+        let sibling = rt.spawn(sibling.as_str(), SpawnOptions::default()).unwrap();
+        let order = std::sync::Mutex::new(Vec::new());
+        tokio::join!(
+            async {
+                rt.join(hog).await.unwrap();
+                order.lock().unwrap().push("hog");
+            },
+            async {
+                rt.join(sibling).await.unwrap();
+                order.lock().unwrap().push("sibling");
+            }
+        );
+        assert_eq!(*order.lock().unwrap(), ["sibling", "hog"], "{then}");
+    }
 }

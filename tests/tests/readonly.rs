@@ -191,3 +191,27 @@ fn the_audit_reads_through_a_frozen_objects_class() {
     let found = luamod::testing::writable_shared_tables(&lua, &env).unwrap();
     assert!(found.is_empty(), "{found:?}");
 }
+
+/// Data that contains itself freezes (it was refused as nested too
+/// deeply): the table met again inside itself is its own proxy.
+#[test]
+fn data_that_contains_itself_freezes() {
+    let lua = luamod::lua_with(&[]).unwrap();
+    let data: luamod::mlua::Table = lua
+        .load("local t = { n = 1 } t.self = t return t")
+        .eval()
+        .unwrap();
+    let frozen = luamod::freeze(&lua, "cfg", data).unwrap();
+    lua.globals().set("cfg", frozen).unwrap();
+    let (same, n, e): (bool, i64, String) = lua
+        .load(
+            "local ok, e = pcall(function() cfg.self.n = 2 end)
+             assert(not ok)
+             return cfg.self == cfg, cfg.self.self.n, tostring(e)",
+        )
+        .eval()
+        .unwrap();
+    assert!(same);
+    assert_eq!(n, 1);
+    assert!(e.contains("read-only table 'cfg'"), "{e}");
+}

@@ -87,8 +87,8 @@ impl Prepared {
 /// Every string argument is read before any argument is checked, so a
 /// number in a later string parameter is converted even when an earlier
 /// argument is bad: where that conversion runs out of memory (or, on Lua
-/// 5.4, runs a finalizer), the call fails with that before it reports
-/// the bad argument. Lua's own C functions check in order.
+/// 5.3, runs a finalizer that raises), the call fails with that before
+/// it reports the bad argument. Lua's own C functions check in order.
 ///
 /// # Safety (of `__luamod_prepare`)
 /// `state` is the state of a running C function entered from Lua, `idx`

@@ -302,9 +302,9 @@ impl Preempt {
     }
 
     /// How many whole slices the step that just ended on worker `index`
-    /// ran past its own, as the watchdog timed it (0 if the watchdog did
-    /// not see that step). Reads the clock: called after preempted steps
-    /// only.
+    /// ran past its own, as the watchdog timed it: 0 unless the watchdog
+    /// saw that step overrun and signalled it (the clock is read only
+    /// then, so asking after every step costs a few loads).
     pub(crate) fn slices_over(&self, index: usize) -> u64 {
         let s = &self.slices[index];
         // The step that ended had the odd number just below `seq`.
@@ -312,7 +312,11 @@ impl Preempt {
         if s.seen_seq.load(Ordering::Acquire) != seq.wrapping_sub(1) {
             return 0;
         }
-        let ran = self.now().saturating_sub(s.seen_at.load(Ordering::Relaxed));
+        let started = s.seen_at.load(Ordering::Relaxed);
+        if s.signalled.load(Ordering::SeqCst) < started {
+            return 0;
+        }
+        let ran = self.now().saturating_sub(started);
         (ran / self.slice_ns.max(1)).saturating_sub(1)
     }
 

@@ -714,6 +714,7 @@ impl Worker {
             match r {
                 Err(e) => self.finish(pid, Err(Error::from(e))),
                 Ok(Stepped::Yielded { system: true }) if parked.is_some() => {
+                    self.charge_overrun(pid);
                     if let Some(parked) = parked.take() {
                         self.dispatch(pid, parked);
                     }
@@ -723,9 +724,7 @@ impl Worker {
                 // others.
                 Ok(Stepped::Yielded { .. }) => {
                     self.preemptions += u64::from(preempted);
-                    if preempted {
-                        self.charge_overrun(pid);
-                    }
+                    self.charge_overrun(pid);
                     self.ready.push_back(pid);
                 }
                 Ok(Stepped::Returned(values)) => self.finish(pid, Ok(values)),
@@ -741,7 +740,8 @@ impl Worker {
 
     /// A process whose step ran well past its slice (inside code that
     /// cannot yield, such as a `table.sort` comparator, for up to the
-    /// unyielding limit) owes the others that many turns: otherwise one
+    /// unyielding limit) owes the others that many turns, however the
+    /// step ended (preempted, `coroutine.yield`, a command): otherwise one
     /// that spends just under the limit there at every step, and yields
     /// in between, kept almost all of its worker's CPU.
     fn charge_overrun(&mut self, pid: Pid) {
