@@ -63,11 +63,7 @@ impl Walk {
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<(), LuaError> {
-        if self.out.len() + bytes.len() > MAX_TEXT {
-            return Err(too_large());
-        }
-        self.out.extend_from_slice(bytes);
-        Ok(())
+        io::Write::write_all(&mut Bounded(&mut self.out), bytes).map_err(|_| too_large())
     }
 
     /// A JSON string: quoted and escaped as serde_json writes it. Escapes

@@ -746,6 +746,11 @@ impl Worker {
     /// in between, kept almost all of its worker's CPU.
     fn charge_overrun(&mut self, pid: Pid) {
         let over = self.shared.preempt.slices_over(self.index);
+        // The usual step: no overrun, and no process owing anything, so
+        // there is nothing to change (and no lookup on every step).
+        if over == 0 && self.owing == 0 {
+            return;
+        }
         if let Some(p) = self.procs.get_mut(&pid) {
             let owed = u32::try_from(over.min(MAX_OWED)).unwrap_or(u32::MAX);
             match (p.owed > 0, owed > 0) {
