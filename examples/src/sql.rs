@@ -59,31 +59,29 @@ pub mod sql {
 
     impl<'a> FromArg<'a> for SqlValue {
         fn from_arg(cx: &'a CallCx, idx: c_int) -> Result<Self, ArgError> {
-            if let Ok(None) = <Option<bool>>::from_arg(cx, idx) {
-                return Ok(SqlValue(Sql::Null));
+            // By the value's own type: a string that reads as a number
+            // ("007", "4111111111111111111111") stays text, and a float
+            // that is whole (2.0) stays a real.
+            match luamod::mlua::Value::from_arg(cx, idx)? {
+                luamod::mlua::Value::Nil => Ok(SqlValue(Sql::Null)),
+                luamod::mlua::Value::Boolean(b) => Ok(SqlValue(Sql::Integer(b as i64))),
+                luamod::mlua::Value::Integer(i) => Ok(SqlValue(Sql::Integer(i))),
+                luamod::mlua::Value::Number(n) => Ok(SqlValue(Sql::Real(n))),
+                // Through `Bytes`, whose copy counts against the call's
+                // limit (a script can pass one large string many times
+                // over).
+                luamod::mlua::Value::String(_) => {
+                    let luamod::Bytes(b) = luamod::Bytes::from_arg(cx, idx)?;
+                    Ok(SqlValue(match String::from_utf8(b) {
+                        Ok(s) => Sql::Text(s),
+                        Err(e) => Sql::Blob(e.into_bytes()),
+                    }))
+                }
+                _ => Err(ArgError::msg(
+                    idx,
+                    "nil, boolean, number or string expected",
+                )),
             }
-            if let Ok(Some(b)) = <Option<bool>>::from_arg(cx, idx) {
-                return Ok(SqlValue(Sql::Integer(b as i64)));
-            }
-            if let Ok(i) = i64::from_arg(cx, idx) {
-                return Ok(SqlValue(Sql::Integer(i)));
-            }
-            if let Ok(n) = f64::from_arg(cx, idx) {
-                return Ok(SqlValue(Sql::Real(n)));
-            }
-            // Through `Bytes`, whose copy counts against the call's limit
-            // (a script can pass one large string many times over).
-            if <&[u8]>::from_arg(cx, idx).is_ok() {
-                let luamod::Bytes(b) = luamod::Bytes::from_arg(cx, idx)?;
-                return Ok(SqlValue(match String::from_utf8(b) {
-                    Ok(s) => Sql::Text(s),
-                    Err(e) => Sql::Blob(e.into_bytes()),
-                }));
-            }
-            Err(ArgError::msg(
-                idx,
-                "nil, boolean, number or string expected",
-            ))
         }
     }
 

@@ -341,3 +341,51 @@ async fn sql_persists_to_a_file_across_runtimes() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A parameter keeps its Lua type in SQLite: a string that reads as a
+/// number (an id, a card number, a zero-padded code) is stored as text,
+/// and a whole float as a real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_parameters_keep_their_lua_type() {
+    let dir = std::env::temp_dir().join(format!("luamod-sql-types-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("types.db").display().to_string();
+    let rt = Runtime::builder()
+        .module(&luamod_examples::sql::MODULE)
+        .actor(Actor::new("tester"))
+        .policy(Policy::allow("sql.open").on(db.as_str()))
+        .workers(1)
+        .build()
+        .unwrap();
+    let (rows, same): (Vec<String>, i64) = eval(
+        &rt,
+        &format!(
+            r#"
+            local db = assert(require('sql').open({db:?}))
+            assert(db:exec('CREATE TABLE t (a)'))
+            assert(db:exec('INSERT INTO t VALUES (?1), (?2), (?3), (?4), (?5), (?6), (?7)',
+              {{ '007', '4111111111111111111111', '0x1F', ' 12 ', 7, 2.0, 1.5 }}))
+            local out = {{}}
+            for _, r in ipairs(db:query('SELECT a, typeof(a) AS t FROM t ORDER BY rowid')) do
+              out[#out + 1] = tostring(r.a) .. ':' .. r.t
+            end
+            return out, db:query("SELECT ?1 = '007' AS same", {{ '007' }})[1].same
+            "#
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![
+            "007:text",
+            "4111111111111111111111:text",
+            "0x1F:text",
+            " 12 :text",
+            "7:integer",
+            "2.0:real",
+            "1.5:real",
+        ]
+    );
+    assert_eq!(same, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
