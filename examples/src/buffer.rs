@@ -122,7 +122,7 @@ pub mod buffer {
         }
 
         /// Bytes for `parts`, refused past the limits.
-        fn of(lua: &Lua, parts: &[&[u8]]) -> mlua::Result<Data> {
+        fn of<'p>(lua: &Lua, parts: impl Iterator<Item = &'p [u8]> + Clone) -> mlua::Result<Data> {
             let mut d = Data::default();
             d.extend(lua, parts)?;
             Ok(d)
@@ -132,9 +132,16 @@ pub mod buffer {
             &self.0.bytes
         }
 
-        fn extend(&mut self, lua: &Lua, parts: &[&[u8]]) -> mlua::Result<()> {
+        /// Appends `parts`, read twice (once to size the result): a join
+        /// of a million buffers needs no list of them besides its
+        /// argument.
+        fn extend<'p>(
+            &mut self,
+            lua: &Lua,
+            parts: impl Iterator<Item = &'p [u8]> + Clone,
+        ) -> mlua::Result<()> {
             let len = self.bytes().len();
-            let add = parts.iter().fold(0usize, |n, p| n.saturating_add(p.len()));
+            let add = parts.clone().fold(0usize, |n, p| n.saturating_add(p.len()));
             let size = len.saturating_add(add);
             if size > MAX_SIZE {
                 return Err(too_large(size, MAX_SIZE));
@@ -243,7 +250,7 @@ pub mod buffer {
         /// Creates a buffer, optionally with initial contents.
         pub fn new(lua: &Lua, init: Option<&[u8]>) -> mlua::Result<Buffer> {
             Ok(Buffer {
-                data: Data::of(lua, &[init.unwrap_or_default()])?,
+                data: Data::of(lua, std::iter::once(init.unwrap_or_default()))?,
                 ..Buffer::default()
             })
         }
@@ -252,7 +259,7 @@ pub mod buffer {
         pub fn with(lua: &Lua, opts: Options) -> mlua::Result<Buffer> {
             let init = opts.init.unwrap_or_default();
             let mut data = Data::with_capacity(lua, opts.capacity.max(init.len()))?;
-            data.extend(lua, &[init.as_bytes()])?;
+            data.extend(lua, std::iter::once(init.as_bytes()))?;
             Ok(Buffer {
                 data,
                 label: Label::new(lua, opts.label.as_deref().unwrap_or(""))?,
@@ -277,8 +284,7 @@ pub mod buffer {
         /// Appends every argument (strings, or numbers as Lua formats them)
         /// and returns the new size.
         pub fn write(&mut self, lua: &Lua, parts: Variadic<&[u8]>) -> mlua::Result<usize> {
-            let parts: Vec<&[u8]> = parts.iter().copied().collect();
-            self.data.extend(lua, &parts)?;
+            self.data.extend(lua, parts.iter().copied())?;
             self.writes += 1;
             Ok(self.data.bytes().len())
         }
@@ -375,7 +381,7 @@ pub mod buffer {
         #[lua(meta = "__concat")]
         pub fn concat(&self, lua: &Lua, other: &Buffer) -> mlua::Result<Buffer> {
             Ok(Buffer {
-                data: Data::of(lua, &[self.data.bytes(), other.data.bytes()])?,
+                data: Data::of(lua, [self.data.bytes(), other.data.bytes()].into_iter())?,
                 ..Buffer::default()
             })
         }
@@ -385,15 +391,15 @@ pub mod buffer {
     #[luamod::function]
     pub fn join(lua: &Lua, parts: Vec<Buffer>, sep: Option<&str>) -> mlua::Result<Buffer> {
         let sep = sep.unwrap_or("").as_bytes();
-        let mut pieces: Vec<&[u8]> = Vec::with_capacity(parts.len() * 2);
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                pieces.push(sep);
-            }
-            pieces.push(p.data.bytes());
-        }
+        // Read in place: a list of the pieces would be Rust memory the
+        // call's copy limit does not count (16 bytes per piece, a
+        // separator and a part per buffer).
+        let pieces = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| [if i > 0 { sep } else { &[][..] }, p.data.bytes()]);
         Ok(Buffer {
-            data: Data::of(lua, &pieces)?,
+            data: Data::of(lua, pieces)?,
             ..Buffer::default()
         })
     }

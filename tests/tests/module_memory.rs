@@ -1,14 +1,15 @@
-//! `json.decode` holds no Rust memory that the Lua memory limit does not
-//! see: what it builds is Lua's; `json.encode` holds about the text it
-//! writes. A binary of its own, with an allocator that counts every block,
-//! so that the peak is this test's alone (its tests run one at a time).
+//! The example modules hold no Rust memory that the limits do not see:
+//! what `json.decode` builds is Lua's, `json.encode` holds about the text
+//! it writes, and `buffer.join` about the buffers its call copies. A
+//! binary of its own, with an allocator that counts every block, so that
+//! the peak is this test's alone (its tests run one at a time).
 
 #![cfg(not(feature = "luajit"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use luamod_examples::json;
+use luamod_examples::{buffer, json};
 
 /// The system allocator, counting the bytes it holds and their peak.
 struct Counting;
@@ -139,5 +140,34 @@ fn encoding_stops_writing_at_the_text_limit() {
     assert!(
         peak <= json::MAX_TEXT + json::MAX_TEXT / 4,
         "encoding held {peak} bytes at its peak"
+    );
+}
+
+#[test]
+fn joining_many_buffers_holds_about_its_argument() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let lua = luamod::lua_with(&[&buffer::MODULE]).unwrap();
+    // One empty buffer, 65,536 times (a sequence's first reservation,
+    // so its vector is not grown): the joined buffer is empty too.
+    let n = 65_536;
+    lua.load(format!(
+        "local b = require('buffer').Buffer.new() t = {{}} for i = 1, {n} do t[i] = b end"
+    ))
+    .exec()
+    .unwrap();
+    let (len, peak) = peak_of(|| {
+        lua.load("return #require('buffer').join(t, '')")
+            .eval::<usize>()
+            .unwrap()
+    });
+    assert_eq!(len, 0);
+    eprintln!("join of {n} buffers: peak {peak} bytes");
+    // The argument read into Rust (a `Vec` of the buffers, which the
+    // call's copy limit counts) and a little more: a list of the pieces
+    // besides it was 32 bytes per buffer more, uncounted.
+    let argument = n * std::mem::size_of::<buffer::buffer::Buffer>();
+    assert!(
+        peak <= argument + n * 8,
+        "joining held {peak} bytes at its peak for {argument} bytes of argument"
     );
 }
