@@ -892,3 +892,42 @@ fn a_table_passed_many_times_over_is_refused_past_the_copy_limit() {
         .unwrap();
     assert_eq!(small, 9);
 }
+
+/// An export that takes any number of strings.
+#[luamod::module(name = "strings")]
+mod strings {
+    #[luamod::function]
+    pub fn count(xs: luamod::mlua::Variadic<String>) -> usize {
+        xs.len()
+    }
+}
+
+/// Short strings count against the copy limit at what their copies hold:
+/// each one-byte argument is a `String` in the `Vec` (24 bytes) and a heap
+/// block (about 25), not one byte. A million of them would otherwise be
+/// counted at 1 MB while holding about 50.
+#[test]
+fn short_strings_count_against_the_copy_limit_with_their_overhead() {
+    let lua = luamod::lua_with(&[&strings::MODULE]).unwrap();
+    // What the big argument leaves of the limit.
+    let room = 3_500_000;
+    let call = |short: usize| -> (bool, String) {
+        lua.load(format!(
+            "local big = ('x'):rep({big})
+             local t = {{}} for i = 1, {short} do t[i] = 'a' end
+             local ok, e = pcall(require('strings').count, big, table.unpack(t))
+             return ok, tostring(e)",
+            big = luamod::CallCx::MAX_COPIED - room,
+        ))
+        .eval()
+        .unwrap()
+    };
+    // 100,000 bytes of text, about 4.9 MB of copies.
+    let (ok, e) = call(100_000);
+    assert!(!ok, "{e}");
+    assert!(e.contains("arguments too large"), "{e}");
+    // Half as many fit.
+    let (ok, n) = call(50_000);
+    assert!(ok, "{n}");
+    assert_eq!(n, "50001");
+}
