@@ -244,6 +244,36 @@ async fn late_completions_never_reach_another_process() {
     assert_eq!(v, 4);
 }
 
+/// A process that ends before its deadline takes the deadline's timer
+/// with it: a host spawning short processes with long deadlines kept a
+/// task per process until each deadline passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_ends_early_leaves_no_deadline_timer() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    for _ in 0..1000 {
+        let opts = SpawnOptions {
+            deadline: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        };
+        rt.run_with::<()>("return", opts).await.unwrap();
+    }
+    // Each timer sees its process end on the tokio pool, shortly after.
+    let mut alive = metrics.num_alive_tasks();
+    for _ in 0..500 {
+        if alive <= before + 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        alive = metrics.num_alive_tasks();
+    }
+    assert!(
+        alive <= before + 10,
+        "{alive} tasks alive after 1,000 processes ended ({before} before)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_hooks_and_shutdown() {
     let clock = FakeClock::new();

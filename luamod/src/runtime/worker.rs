@@ -637,8 +637,18 @@ impl Worker {
         if let Some(d) = deadline {
             let tx = self.tx.clone();
             let preempt = self.shared.preempt.clone();
+            // Cancelled when the process ends (`finish`).
+            let ended = self.procs.get(&pid).map(|p| p.cancel.clone());
             self.shared.tokio.spawn(async move {
-                tokio::time::sleep(d).await;
+                // A process that ends first takes its timer with it: a
+                // host spawning short processes with long deadlines
+                // would otherwise keep a task (and the worker's channel)
+                // per process until each deadline passed.
+                let Some(ended) = ended else { return };
+                tokio::select! {
+                    _ = ended.cancelled() => return,
+                    _ = tokio::time::sleep(d) => {}
+                }
                 let e = LuaError::new(
                     ErrorKind::Timeout,
                     format!(
