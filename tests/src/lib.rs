@@ -303,6 +303,35 @@ pub mod objects {
     /// How many `Tracked` values have been dropped.
     pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
 
+    /// How many `Pending` values have been dropped.
+    pub static PENDING_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A value whose `Drop` is counted, for the finalizer test alone.
+    #[luamod::userdata]
+    pub struct Pending {}
+
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            PENDING_DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[luamod::methods]
+    impl Pending {
+        /// A new value.
+        pub fn new() -> Pending {
+            Pending {}
+        }
+
+        /// Calls `f` while holding `&self`; says whether the value was
+        /// dropped meanwhile.
+        pub fn dropped_during(&self, f: Function) -> mlua::Result<bool> {
+            let before = PENDING_DROPPED.load(Ordering::SeqCst);
+            f.call::<()>(())?;
+            Ok(PENDING_DROPPED.load(Ordering::SeqCst) != before)
+        }
+    }
+
     /// A value whose `Drop` is counted.
     #[luamod::userdata]
     pub struct Tracked {

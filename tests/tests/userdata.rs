@@ -369,3 +369,40 @@ fn objects_read_by_value_from_a_list_are_not_held_borrowed() {
     );
     assert_eq!((copies, now), (6.0, 24.0));
 }
+
+/// A finalizer that runs while a method holds its object drops the value
+/// when the method is done with it, not under it. A script reaches such
+/// an object through a weak-keyed table, which keeps an object whose
+/// finalizer is pending until it is freed. (LuaJIT runs no emergency
+/// collection, which this test uses to leave a finalizer pending.)
+#[cfg(not(feature = "luajit"))]
+#[test]
+fn a_finalizer_never_drops_an_object_a_method_holds() {
+    let lua = state();
+    let mem = luamod::MemoryControl::install(&lua).unwrap();
+    mem.set_limit(mem.used() + (4 << 20));
+    let before = objects::PENDING_DROPPED.load(Ordering::SeqCst);
+    let (during, finalized): (bool, String) = eval(
+        &lua,
+        "local O = require('objects')
+         -- No collection but the ones below.
+         collectgarbage('stop')
+         local wk = setmetatable({}, { __mode = 'k' })
+         wk[O.Pending.new()] = true
+         -- Refused at the limit: Lua's emergency collection queues the
+         -- object's finalizer and runs none.
+         local s = ('x'):rep(1 << 20)
+         assert(not pcall(function() return s .. s .. s .. s .. s .. s end))
+         local o = assert(next(wk), 'the weak table keeps the object')
+         local during = o:dropped_during(function() collectgarbage() end)
+         local ok, e = pcall(o.dropped_during, o, function() end)
+         assert(not ok)
+         collectgarbage('restart')
+         return during, tostring(e)",
+    );
+    assert!(!during, "the value was dropped while its method held it");
+    // Dropped once, when the method released it.
+    assert_eq!(objects::PENDING_DROPPED.load(Ordering::SeqCst), before + 1);
+    assert!(finalized.contains("has been finalized"), "{finalized}");
+    mem.set_limit(0);
+}

@@ -17,7 +17,7 @@ use crate::security::Context;
 const INLINE_BORROWS: usize = 4;
 
 /// Borrow flags of userdata held by a call.
-type Borrows = Vec<&'static Cell<isize>>;
+type Borrows = Vec<&'static BorrowFlag>;
 
 /// The context of one call of an export: the Lua stack it reads and
 /// writes, the userdata it borrows, its security context.
@@ -44,7 +44,7 @@ pub struct CallCx {
     /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
     /// the call ends. A method call must not allocate, so the first few
     /// are kept inline; slots below `nborrows` are set, the others not.
-    borrows: [Cell<MaybeUninit<&'static Cell<isize>>>; INLINE_BORROWS],
+    borrows: [Cell<MaybeUninit<&'static BorrowFlag>>; INLINE_BORROWS],
     /// Set iff `nborrows` is above [`INLINE_BORROWS`], and then emptied
     /// (freed) by `release_borrows`, which runs whenever `nborrows` is not
     /// zero.
@@ -167,11 +167,47 @@ fn copied_too_much(idx: c_int) -> ArgError {
     )
 }
 
+/// The borrow state of one userdata object, first in its memory.
+#[repr(C)]
+pub(crate) struct BorrowFlag {
+    /// 0 free, n > 0 shared borrows, -1 borrowed mutably.
+    pub(crate) count: Cell<isize>,
+    /// Set by a finalizer that ran while the object was borrowed: drops
+    /// the object's value, once the last borrow is released. (A script
+    /// can hand a running method an object whose finalizer is pending: a
+    /// weak-keyed table keeps such objects until they are freed.)
+    pub(crate) doomed: Cell<Option<unsafe fn(&BorrowFlag)>>,
+}
+
+impl BorrowFlag {
+    pub(crate) const fn new() -> BorrowFlag {
+        BorrowFlag {
+            count: Cell::new(0),
+            doomed: Cell::new(None),
+        }
+    }
+}
+
 /// Releases one userdata borrow (`-1`: exclusive, `n > 0`: shared).
 #[inline(always)]
-fn release(flag: &Cell<isize>) {
-    let b = flag.get();
-    flag.set(if b < 0 { 0 } else { b - 1 });
+fn release(flag: &BorrowFlag) {
+    let b = flag.count.get();
+    let now = if b < 0 { 0 } else { b - 1 };
+    flag.count.set(now);
+    if now == 0 && flag.doomed.get().is_some() {
+        drop_doomed(flag);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_doomed(flag: &BorrowFlag) {
+    if let Some(drop_value) = flag.doomed.take() {
+        // SAFETY: set only by the object's own `__gc`, with the function
+        // that drops this object's value; no borrow is left, and the
+        // finalizer cleared the object's `alive`, so none can be taken.
+        unsafe { drop_value(flag) }
+    }
 }
 
 impl CallCx {
@@ -486,7 +522,7 @@ impl CallCx {
     /// The `'static` is a promise the caller keeps: `flag` lives in a
     /// userdata anchored on this call's stack, so it outlives the call.
     #[inline(always)]
-    pub(crate) fn hold_borrow(&self, flag: &'static Cell<isize>) {
+    pub(crate) fn hold_borrow(&self, flag: &'static BorrowFlag) {
         let n = self.nborrows.get() as usize;
         match self.borrows.get(n) {
             Some(slot) => slot.set(MaybeUninit::new(flag)),

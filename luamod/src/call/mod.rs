@@ -35,6 +35,7 @@ mod outcome;
 mod permission;
 mod report;
 
+pub(crate) use cx::BorrowFlag;
 pub use cx::CallCx;
 pub use entry::call;
 pub(crate) use entry::call_continuation;

@@ -10,13 +10,15 @@ use mlua::ffi::{self, lua_State};
 
 use super::class::{ClassDef, LuaClass, LuaMethods, registry_key as key};
 use super::metatable::build_metatable;
+use crate::call::BorrowFlag;
 use crate::call::{ArgError, CallCx, CallError};
 
 /// The memory of one object inside a Lua full userdata.
 #[repr(C)]
 struct Slot<T> {
-    /// 0 free, n > 0 shared borrows, -1 borrowed mutably.
-    borrow: Cell<isize>,
+    /// First, so that a finalizer that finds the object borrowed can
+    /// leave its drop to the last release (see [`BorrowFlag`]).
+    borrow: BorrowFlag,
     /// False once `__gc` has dropped the value.
     alive: Cell<bool>,
     value: UnsafeCell<MaybeUninit<T>>,
@@ -159,7 +161,7 @@ pub fn ud_ref<T: LuaClass>(cx: &CallCx, idx: c_int) -> Result<&T, ArgError> {
 pub fn ud_clone<T: LuaClass + Clone>(cx: &CallCx, idx: c_int) -> Result<T, ArgError> {
     // SAFETY: `T::CLASS` is `T`'s class.
     let slot = unsafe { slot_at::<T, false>(cx, idx, T::CLASS)? };
-    if slot.borrow.get() < 0 {
+    if slot.borrow.count.get() < 0 {
         return Err(in_use(idx, T::CLASS));
     }
     // SAFETY: alive (checked), initialised by `push`, and no `&mut` exists
@@ -189,14 +191,14 @@ unsafe fn borrow_shared<'a, T: 'static, const ENTRY: bool>(
 ) -> Result<&'a T, ArgError> {
     // SAFETY: forwarded.
     let slot = unsafe { slot_at::<T, ENTRY>(cx, idx, class)? };
-    let b = slot.borrow.get();
+    let b = slot.borrow.count.get();
     if b < 0 {
         return Err(in_use(idx, class));
     }
-    slot.borrow.set(b + 1);
+    slot.borrow.count.set(b + 1);
     // SAFETY: the userdata is anchored on this call's stack, so the flag
     // outlives the call, and CallCx releases it when the call ends.
-    cx.hold_borrow(unsafe { &*(&slot.borrow as *const Cell<isize>) });
+    cx.hold_borrow(unsafe { &*(&slot.borrow as *const BorrowFlag) });
     // SAFETY: alive (checked), initialised by `push`, and no `&mut` exists
     // (the flag was not -1); the shared borrow is recorded until the call ends.
     Ok(unsafe { (*slot.value.get()).assume_init_ref() })
@@ -213,12 +215,12 @@ unsafe fn borrow_mut<'a, T: 'static, const ENTRY: bool>(
 ) -> Result<&'a mut T, ArgError> {
     // SAFETY: forwarded.
     let slot = unsafe { slot_at::<T, ENTRY>(cx, idx, class)? };
-    if slot.borrow.get() != 0 {
+    if slot.borrow.count.get() != 0 {
         return Err(in_use(idx, class));
     }
-    slot.borrow.set(-1);
+    slot.borrow.count.set(-1);
     // SAFETY: as in ud_ref.
-    cx.hold_borrow(unsafe { &*(&slot.borrow as *const Cell<isize>) });
+    cx.hold_borrow(unsafe { &*(&slot.borrow as *const BorrowFlag) });
     // SAFETY: alive, initialised, and no other borrow exists (flag was 0);
     // the flag now excludes any other borrow until the call ends.
     Ok(unsafe { (*slot.value.get()).assume_init_mut() })
@@ -266,7 +268,7 @@ pub(crate) fn push_sized<T: LuaClass>(
         })?;
         let block = ffi::lua_touserdata(state, -1);
         slot_ptr::<T>(block).write(Slot {
-            borrow: Cell::new(0),
+            borrow: BorrowFlag::new(),
             alive: Cell::new(true),
             value: UnsafeCell::new(MaybeUninit::new(value)),
         });
@@ -277,26 +279,60 @@ pub(crate) fn push_sized<T: LuaClass>(
 }
 
 /// `__gc` of class `T`: drops the value once; a panic in `Drop` is caught.
+/// An object a running call still borrows (a script can hand a method an
+/// object whose finalizer is pending: weak-keyed tables keep them) is
+/// dropped when that call releases it instead.
 ///
 /// # Safety
-/// Only installed as `__gc` in `T`'s metatable, so argument 1 is a block
-/// created by `push::<T>`.
+/// Only installed as `__gc` in `T`'s metatable.
 #[doc(hidden)]
 pub unsafe extern "C-unwind" fn gc<T: LuaClass>(state: *mut lua_State) -> c_int {
-    // SAFETY: see the function's contract. No Rust value is alive when this
-    // returns to Lua; a panic is caught so it never unwinds into C.
+    // SAFETY: see the function's contract. The mark is checked before the
+    // block is read as a `Slot<T>` (with the `debug` library a script can
+    // call this `__gc` on another object); a `__gc` has LUA_MINSTACK free
+    // slots for the check. No Rust value is alive when this returns to
+    // Lua; a panic is caught so it never unwinds into C.
     unsafe {
         let block = ffi::lua_touserdata(state, 1);
-        if block.is_null() {
+        if block.is_null() || !crate::ffi::vm::has_mark(state, 1, key(T::CLASS)) {
             return 0;
         }
         let slot = &*slot_ptr::<T>(block);
         if slot.alive.replace(false) {
-            let value = slot.value.get();
-            let _ = catch_unwind(AssertUnwindSafe(|| (*value).assume_init_drop()));
+            if slot.borrow.count.get() != 0 {
+                // `alive` is false: no new borrow, and the last release
+                // drops the value.
+                slot.borrow.doomed.set(Some(drop_doomed::<T>));
+            } else {
+                drop_value::<T>(slot);
+            }
         }
     }
     0
+}
+
+/// Drops the value of a finalized object that was borrowed when its
+/// finalizer ran, once the last borrow is released.
+///
+/// # Safety
+/// `flag` is the borrow flag of a `Slot<T>` whose value is initialised,
+/// not borrowed, and never used again.
+unsafe fn drop_doomed<T>(flag: &BorrowFlag) {
+    // SAFETY: the flag is the first field of a `#[repr(C)]` `Slot<T>`, so
+    // its address is the slot's; the rest is the caller's promise.
+    unsafe { drop_value::<T>(&*(flag as *const BorrowFlag as *const Slot<T>)) }
+}
+
+/// Drops the value in `slot`, catching a panic of its `Drop`.
+///
+/// # Safety
+/// The value is initialised, not borrowed, and never used again.
+unsafe fn drop_value<T>(slot: &Slot<T>) {
+    let value = slot.value.get();
+    // SAFETY: the caller's promise.
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| unsafe { (*value).assume_init_drop() })) {
+        crate::ffi::forget_panic(p);
+    }
 }
 
 fn ensure_metatable(cx: &CallCx, class: &'static ClassDef) -> Result<(), CallError> {
