@@ -406,3 +406,43 @@ fn a_finalizer_never_drops_an_object_a_method_holds() {
     assert!(finalized.contains("has been finalized"), "{finalized}");
     mem.set_limit(0);
 }
+
+/// A map is read with `lua_next`, which raises (over the Rust values being
+/// built) when the key it resumes from has left the table; a finalizer
+/// that an element's conversion sets off (a number key made a string
+/// allocates) can make it leave. The read refuses a table that changes
+/// under it instead. (LuaJIT runs no finalizer of a table.)
+#[cfg(not(feature = "luajit"))]
+#[test]
+fn a_map_that_changes_while_it_is_read_is_refused() {
+    let lua = state();
+    let e: String = eval(
+        &lua,
+        "local O = require('objects')
+         local t = {}
+         for i = 1, 100000 do t[i + 0.5] = 1 end
+         local armed, done = false, false
+         collectgarbage('stop')
+         for i = 1, 100 do
+           setmetatable({}, { __gc = function()
+             if armed and not done then
+               done = true
+               for k in pairs(t) do t[k] = nil end
+               -- More keys than it has room for: the table is rebuilt,
+               -- without the keys just cleared.
+               for j = 1, 200000 do t['n' .. j] = j end
+             end
+           end })
+         end
+         -- Collections back to back, from the first allocation on.
+         collectgarbage('incremental', 0, 1000)
+         armed = true
+         collectgarbage('restart')
+         local ok, e = pcall(O.weights, t)
+         collectgarbage('incremental', 200, 100)
+         assert(done, 'a finalizer ran during the read')
+         assert(not ok)
+         return tostring(e)",
+    );
+    assert!(e.contains("changed while it was read"), "{e}");
+}

@@ -171,14 +171,26 @@ fn for_each_pair(
     }
     let state = cx.state();
     ensure_room(cx, idx, 4)?;
-    // SAFETY: standard lua_next loop; on early return the key and value
-    // are popped so the stack stays balanced.
+    // SAFETY: standard lua_next loop; on early return the key (and the
+    // value) are popped so the stack stays balanced. `lua_next` raises
+    // when its key is no longer in the table, which a finalizer run by an
+    // element's conversion can bring about (clearing the table and
+    // filling it anew rebuilds it without its dead keys): the key is
+    // looked up first (raw, so nothing runs), and a table that lost it
+    // is refused.
     unsafe {
+        let t = ffi::lua_absindex(state, idx);
         ffi::lua_pushnil(state);
-        while ffi::lua_next(state, idx) != 0 {
+        while ffi::lua_next(state, t) != 0 {
             if let Err(e) = each() {
                 ffi::lua_pop(state, 2);
                 return Err(e);
+            }
+            ffi::lua_pop(state, 1);
+            ffi::lua_pushvalue(state, -1);
+            if ffi::lua_rawget(state, t) == ffi::LUA_TNIL {
+                ffi::lua_pop(state, 2);
+                return Err(ArgError::msg(idx, "the table changed while it was read"));
             }
             ffi::lua_pop(state, 1);
         }
