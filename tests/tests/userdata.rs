@@ -446,3 +446,33 @@ fn a_map_that_changes_while_it_is_read_is_refused() {
     );
     assert!(e.contains("changed while it was read"), "{e}");
 }
+
+/// Arguments that fill the Lua stack to its last slots: reading a function
+/// argument (through the registry, which pushes one more value on LuaJIT's
+/// compatibility `lua_rawsetp`) fails with an error, never an abort.
+#[test]
+fn an_export_called_at_the_stacks_end_fails_cleanly() {
+    let lua = state();
+    // LuaJIT's LUAI_MAXCSTACK, Lua 5.4's LUAI_MAXSTACK.
+    let limit = if cfg!(feature = "luajit") {
+        8_000
+    } else {
+        1_000_000
+    };
+    let calls: i64 = eval(
+        &lua,
+        &format!(
+            "local O = require('objects')
+             local unpack = table.unpack or unpack
+             local o, f = O.Tracked.new(1), function() end
+             local t = {{}} for i = 1, {limit} do t[i] = i end
+             local calls = 0
+             for n = {limit} - 40, {limit} do
+               pcall(function() return o:with_mut(f, unpack(t, 1, n)) end)
+               calls = calls + 1
+             end
+             return calls"
+        ),
+    );
+    assert_eq!(calls, 41);
+}

@@ -31,6 +31,28 @@ fn slot() -> *mut c_void {
     &SLOT as *const u8 as *mut c_void
 }
 
+/// Pops the top value into the registry slot. It may allocate (a memory
+/// error), and needs room for one more value on LuaJIT, where it never
+/// raises for stack room: mlua's compatibility `lua_rawsetp` there asks
+/// `luaL_checkstack` for 21 more slots first, which raises (unguarded,
+/// over the call's Rust values) near the stack's end.
+///
+/// # Safety
+/// Live state with a value on top and room for one more.
+#[inline(always)]
+unsafe fn set_slot(st: *mut lua_State) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        if cfg!(feature = "luajit") {
+            ffi::lua_pushlightuserdata(st, slot());
+            ffi::lua_insert(st, -2);
+            ffi::lua_rawset(st, ffi::LUA_REGISTRYINDEX);
+        } else {
+            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot());
+        }
+    }
+}
+
 /// Why a value could not cross.
 #[derive(Debug)]
 pub(crate) enum BridgeError {
@@ -66,15 +88,14 @@ pub(crate) unsafe fn value_at(
     deferred: &mut bool,
 ) -> Result<Value, BridgeError> {
     // SAFETY: the pushed copy is moved into the registry slot by the
-    // guarded call, so the stack is balanced.
+    // guarded call, so the stack is balanced (room for one more: the key
+    // `set_slot` pushes on LuaJIT).
     unsafe {
-        if ffi::lua_checkstack(state, 1) == 0 {
+        if ffi::lua_checkstack(state, 2) == 0 {
             return Err(mlua::Error::StackError.into());
         }
         ffi::lua_pushvalue(state, idx);
-        match guard.run(state, 1, |st| {
-            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot())
-        }) {
+        match guard.run(state, 1, |st| set_slot(st)) {
             Ok(d) => *deferred |= d,
             Err(e) => {
                 if e == GuardError::NoRoom {
@@ -114,17 +135,16 @@ pub(crate) unsafe fn push_value(
             ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot());
         })?;
     }
-    // SAFETY: one value pushed after checking room; the slot is cleared
-    // (a guarded registry write) so the registry does not keep it alive.
+    // SAFETY: two values pushed after checking room (and one more for the
+    // key `set_slot` pushes on LuaJIT); the slot is cleared (a guarded
+    // registry write) so the registry does not keep it alive.
     unsafe {
-        if ffi::lua_checkstack(state, 2) == 0 {
+        if ffi::lua_checkstack(state, 3) == 0 {
             return Err(mlua::Error::StackError.into());
         }
         ffi::lua_rawgetp(state, ffi::LUA_REGISTRYINDEX, slot());
         ffi::lua_pushnil(state);
-        match guard.run(state, 1, |st| {
-            ffi::lua_rawsetp(st, ffi::LUA_REGISTRYINDEX, slot())
-        }) {
+        match guard.run(state, 1, |st| set_slot(st)) {
             Ok(deferred) => Ok(deferred),
             Err(e) => {
                 // Keep the error value on top, drop the value under it.
