@@ -1632,3 +1632,65 @@ async fn a_process_that_overruns_its_slices_lets_the_others_catch_up() {
         assert_eq!(*order.lock().unwrap(), ["sibling", "hog"], "{then}");
     }
 }
+
+/// A full collection that the worker runs between steps, because a
+/// process's allocation was let through past external memory that may be
+/// garbage, is charged to that process like an overrun of its step. It
+/// takes time in proportion to the whole heap, and the script below sets
+/// one off at every step (a buffer, then a string past the limit beside
+/// the buffers): uncharged, its sibling got one slice per round. The
+/// order of the two completions is the assertion, not a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_a_process_sets_off_is_charged_to_it() {
+    let _turn = BUFFERS.lock().await;
+    let rt = Runtime::builder()
+        .module(&time::MODULE)
+        .module(&luamod_examples::buffer::MODULE)
+        .workers(1)
+        .memory_limit(64 << 20)
+        .time_slice(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let per_ms: f64 = rt
+        .run(
+            "local time, n = require('time'), 4000000
+             local t0 = time.now()
+             for i = 1, n do end
+             return n / math.max(1, time.now() - t0)",
+        )
+        .await
+        .unwrap();
+    let hog = "local B = require('buffer').Buffer
+         local heap = {} for i = 1, 400000 do heap[i] = {} end
+         local big = B.with{ capacity = 24 << 20 }
+         coroutine.yield()
+         for r = 1, 20 do
+           local b = B.with{ capacity = 1 << 20 }
+           local s = ('x'):rep(6 << 20)
+           b, s = nil, nil
+           coroutine.yield()
+         end";
+    // A hundred slices of work, started once the hog's heap is built (it
+    // would share the building's slices).
+    let sibling = format!("for i = 1, {} do end", (per_ms * 100.0) as i64);
+    let hog = rt.spawn(hog, SpawnOptions::default()).unwrap();
+    for _ in 0..10_000 {
+        if rt.stats().await[0].lua_memory > 25 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let sibling = rt.spawn(sibling.as_str(), SpawnOptions::default()).unwrap();
+    let order = std::sync::Mutex::new(Vec::new());
+    tokio::join!(
+        async {
+            rt.join(hog).await.unwrap();
+            order.lock().unwrap().push("hog");
+        },
+        async {
+            rt.join(sibling).await.unwrap();
+            order.lock().unwrap().push("sibling");
+        }
+    );
+    assert_eq!(*order.lock().unwrap(), ["sibling", "hog"]);
+}

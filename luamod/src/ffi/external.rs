@@ -63,7 +63,8 @@ use super::alloc::Account;
 /// nothing of their Rust memory: garbage holding external memory is freed
 /// by a full collection, which `resize` runs before it refuses. A Lua
 /// allocation that only external memory stands in the way of is let
-/// through instead, and the allocator asks its owner for that collection
+/// through instead (up to an eighth of the limit past it), and the
+/// allocator asks its owner for that collection
 /// ([`MemoryControl::collection_due`](crate::MemoryControl::collection_due);
 /// a runtime worker runs it between steps). A refused growth counts as a
 /// refusal of the state's allocator.
@@ -252,9 +253,10 @@ mod tests {
         let (lua, mem) = limited(4 << 20);
         let mut live = ExternalMemory::new();
         live.resize(&lua, 3 << 20).unwrap();
-        let rep = "return #string.rep('x', 1 << 20)";
-        // It may be garbage's: let through, and a collection asked for.
-        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 1 << 20);
+        let rep = "return #string.rep('x', 10 << 16)";
+        // It may be garbage's: let through (a little past the limit), and
+        // a collection asked for.
+        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 10 << 16);
         assert!(mem.collection_due());
         lua.gc_collect().unwrap();
         mem.collected();
@@ -262,7 +264,34 @@ mod tests {
         // Still counted after a full collection: live, and in the way.
         assert!(lua.load(rep).eval::<usize>().is_err());
         drop(live);
-        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 1 << 20);
+        assert_eq!(lua.load(rep).eval::<usize>().unwrap(), 10 << 16);
+    }
+
+    /// What Lua is let through past external memory that may be garbage
+    /// stops an eighth of the limit past it: the external memory may all
+    /// be live.
+    #[test]
+    fn lua_passes_the_limit_by_an_eighth_at_most() {
+        let (lua, mem) = limited(4 << 20);
+        let mut live = ExternalMemory::new();
+        live.resize(&lua, 3 << 20).unwrap();
+        let kept: usize = lua
+            .load(
+                "local keep, n = {}, 0
+                 while pcall(function() keep[#keep + 1] = string.rep('x', 1 << 16) end) do
+                   n = n + 1
+                 end
+                 return n",
+            )
+            .eval()
+            .unwrap();
+        let limit = mem.limit();
+        assert!(
+            mem.used() + mem.external() <= limit + limit / 8,
+            "{} bytes held under a limit of {limit} ({kept} strings kept)",
+            mem.used() + mem.external()
+        );
+        assert!(mem.collection_due());
     }
 
     #[test]

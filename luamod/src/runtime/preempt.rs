@@ -320,6 +320,11 @@ impl Preempt {
         (ran / self.slice_ns.max(1)).saturating_sub(1)
     }
 
+    /// How many whole slices `d` is.
+    pub(crate) fn slices_in(&self, d: Duration) -> u64 {
+        u64::try_from(d.as_nanos() / u128::from(self.slice_ns.max(1))).unwrap_or(u64::MAX)
+    }
+
     pub(crate) fn must_stop(&self, pid: Pid) -> bool {
         self.any_stop.load(Ordering::SeqCst)
             && (self.stop_all.lock().is_ok_and(|s| s.is_some())

@@ -433,7 +433,7 @@ impl Worker {
                 }
                 self.step(pid);
                 if self.memory.collection_due() {
-                    self.collect_for_external();
+                    self.collect_for_external(pid);
                 }
                 // Between steps: completions, cancels and shutdown come in
                 // while processes keep each other busy.
@@ -922,12 +922,26 @@ impl Worker {
 
     /// The full collection the allocator asked for when it let a request
     /// through that only objects' external memory stood in the way of
-    /// (see `AllocState::refuse`). Between steps: finalizers run in no
-    /// process's context.
+    /// (see `AllocState::refuse`), during `pid`'s step. Between steps:
+    /// finalizers run in no process's context. It takes time in
+    /// proportion to the whole heap, and a script can set one off at
+    /// every step: its whole slices are owed by `pid`, as an overrun of
+    /// its step would be.
     #[cold]
-    fn collect_for_external(&self) {
+    fn collect_for_external(&mut self, pid: Pid) {
+        let started = std::time::Instant::now();
         let _ = self.lua.gc_collect();
         self.memory.collected();
+        let slices = self.shared.preempt.slices_in(started.elapsed());
+        if slices > 0
+            && let Some(p) = self.procs.get_mut(&pid)
+        {
+            let owed = (u64::from(p.owed) + slices).min(MAX_OWED);
+            if p.owed == 0 {
+                self.owing += 1;
+            }
+            p.owed = u32::try_from(owed).unwrap_or(u32::MAX);
+        }
     }
 
     /// Drops the context entry of a process that ended (children can no
