@@ -80,6 +80,14 @@ impl Sandbox {
     /// Sends each line `print` writes to `f` (default: standard output).
     /// A line longer than 64 KiB reaches `f` cut to its first 64 KiB, with
     /// a note of how many bytes were cut.
+    ///
+    /// `f` runs on the worker thread, inside the printing process's step,
+    /// where nothing can interrupt it: while it blocks, so do the worker's
+    /// other processes, their deadlines and cancels. The default writes to
+    /// standard output, which blocks while a pipe there is full (a reader
+    /// that stalls held a worker six seconds past a 1 s deadline); a host
+    /// whose output may stall gives a hook that does not block (a bounded
+    /// queue that drops lines when full, say).
     pub fn print_to(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.print = Some(Arc::new(f));
         self
