@@ -308,6 +308,7 @@ pub mod objects {
 
     /// A value whose `Drop` is counted, for the finalizer test alone.
     #[luamod::userdata]
+    #[derive(Default)]
     pub struct Pending {}
 
     impl Drop for Pending {

@@ -244,6 +244,33 @@ async fn late_completions_never_reach_another_process() {
     assert_eq!(v, 4);
 }
 
+/// A handler that cancels its own process's token (its handle on the
+/// process's cancellation, which it may use) does not end the process's
+/// deadline with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_cancelling_its_token_leaves_the_deadline() {
+    let rt = Runtime::builder()
+        .module(&cmds::MODULE)
+        .handler(handler_fn(|_: Fails, cx: HandlerCx| {
+            cx.cancel().cancel();
+            async { Ok(1) }
+        }))
+        .workers(1)
+        .build()
+        .unwrap();
+    let opts = SpawnOptions {
+        deadline: Some(Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let run = rt.run_with::<()>("require('cmds').fails() while true do end", opts);
+    // A guard against a hang only: the deadline ends it in 50 ms.
+    let e = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the deadline ended the process")
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Timeout), "{e}");
+}
+
 /// A process that ends before its deadline takes the deadline's timer
 /// with it: a host spawning short processes with long deadlines kept a
 /// task per process until each deadline passed.

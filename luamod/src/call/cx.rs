@@ -3,6 +3,7 @@
 use std::cell::{Cell, OnceCell, UnsafeCell};
 use std::ffi::c_int;
 use std::mem::MaybeUninit;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use mlua::ffi::{self, lua_State};
@@ -17,7 +18,7 @@ use crate::security::Context;
 const INLINE_BORROWS: usize = 4;
 
 /// Borrow flags of userdata held by a call.
-type Borrows = Vec<&'static BorrowFlag>;
+type Borrows = Vec<NonNull<BorrowFlag>>;
 
 /// The context of one call of an export: the Lua stack it reads and
 /// writes, the userdata it borrows, its security context.
@@ -44,7 +45,7 @@ pub struct CallCx {
     /// Userdata borrows taken by `&T`/`&mut T` parameters, released when
     /// the call ends. A method call must not allocate, so the first few
     /// are kept inline; slots below `nborrows` are set, the others not.
-    borrows: [Cell<MaybeUninit<&'static BorrowFlag>>; INLINE_BORROWS],
+    borrows: [Cell<MaybeUninit<NonNull<BorrowFlag>>>; INLINE_BORROWS],
     /// Set iff `nborrows` is above [`INLINE_BORROWS`], and then emptied
     /// (freed) by `release_borrows`, which runs whenever `nborrows` is not
     /// zero.
@@ -176,8 +177,12 @@ pub(crate) struct BorrowFlag {
     /// the object's value, once the last borrow is released. (A script
     /// can hand a running method an object whose finalizer is pending: a
     /// weak-keyed table keeps such objects until they are freed.)
-    pub(crate) doomed: Cell<Option<unsafe fn(&BorrowFlag)>>,
+    pub(crate) doomed: Cell<Option<DropDoomed>>,
 }
+
+/// Drops the value of the object whose flag it is given (see
+/// [`BorrowFlag::doomed`]).
+pub(crate) type DropDoomed = unsafe fn(NonNull<BorrowFlag>);
 
 impl BorrowFlag {
     pub(crate) const fn new() -> BorrowFlag {
@@ -190,23 +195,28 @@ impl BorrowFlag {
 
 /// Releases one userdata borrow (`-1`: exclusive, `n > 0`: shared).
 #[inline(always)]
-fn release(flag: &BorrowFlag) {
+fn release(held: NonNull<BorrowFlag>) {
+    // SAFETY: `hold_borrow`'s promise: the object is anchored on the
+    // call's stack until the call ends.
+    let flag = unsafe { held.as_ref() };
     let b = flag.count.get();
     let now = if b < 0 { 0 } else { b - 1 };
     flag.count.set(now);
     if now == 0 && flag.doomed.get().is_some() {
-        drop_doomed(flag);
+        run_doomed_drop(held);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_doomed(flag: &BorrowFlag) {
-    if let Some(drop_value) = flag.doomed.take() {
+fn run_doomed_drop(held: NonNull<BorrowFlag>) {
+    // SAFETY: as in `release`.
+    if let Some(drop_value) = unsafe { held.as_ref() }.doomed.take() {
         // SAFETY: set only by the object's own `__gc`, with the function
-        // that drops this object's value; no borrow is left, and the
-        // finalizer cleared the object's `alive`, so none can be taken.
-        unsafe { drop_value(flag) }
+        // that drops this object's value, and given the pointer
+        // `hold_borrow` was (the whole object's); no borrow is left, and
+        // the finalizer cleared the object's `alive`, so none can be taken.
+        unsafe { drop_value(held) }
     }
 }
 
@@ -519,10 +529,13 @@ impl CallCx {
 
     /// Remembers a userdata borrow to release when the call ends.
     ///
-    /// The `'static` is a promise the caller keeps: `flag` lives in a
-    /// userdata anchored on this call's stack, so it outlives the call.
+    /// # Safety
+    /// `flag` points to the flag at the start of a userdata object, with
+    /// the provenance of the whole object (a finalizer's deferred drop
+    /// reads the object through it), and the object is anchored on this
+    /// call's stack, so it outlives the call.
     #[inline(always)]
-    pub(crate) fn hold_borrow(&self, flag: &'static BorrowFlag) {
+    pub(crate) unsafe fn hold_borrow(&self, flag: NonNull<BorrowFlag>) {
         let n = self.nborrows.get() as usize;
         match self.borrows.get(n) {
             Some(slot) => slot.set(MaybeUninit::new(flag)),

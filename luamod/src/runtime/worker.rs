@@ -89,6 +89,10 @@ struct Proc {
     generation: u64,
     waiting: bool,
     cancel: CancelToken,
+    /// Ends the deadline's timer when the process ends (its own: handlers
+    /// can cancel `cancel`, which must not end the deadline). Only with a
+    /// deadline.
+    ended: Option<CancelToken>,
     /// What its handlers receive (its pid, cancel token, context and the
     /// module states): one shared handle, so a command costs one reference
     /// count for all of it. Made at its first command (a process that never
@@ -170,6 +174,11 @@ pub(crate) struct Worker {
     /// How many processes owe turns (see `owes_turn`): while none does,
     /// the ready loop looks nothing up.
     owing: usize,
+    /// The last process whose step grew the objects' external memory: the
+    /// collection the allocator asks for (see `collect_for_external`) is
+    /// for that memory, whichever process's allocation then crossed the
+    /// limit.
+    external_grower: Option<Pid>,
     resumer: super::resume::Resumer,
     /// A finished task (its output taken) whose allocation the next
     /// handler of its type reuses.
@@ -404,6 +413,7 @@ impl Worker {
             seeds: Rng::from_entropy(),
             preemptions: 0,
             owing: 0,
+            external_grower: None,
             resumer: super::resume::Resumer::new(&lua)?,
             spare_task: std::cell::Cell::new(None),
             lua,
@@ -431,9 +441,14 @@ impl Worker {
                     self.ready.push_back(pid);
                     continue;
                 }
+                let external = self.memory.external();
                 self.step(pid);
+                if self.memory.external() > external {
+                    self.external_grower = Some(pid);
+                }
                 if self.memory.collection_due() {
-                    self.collect_for_external(pid);
+                    let grower = self.external_grower.take();
+                    self.collect_for_external(grower.unwrap_or(pid));
                 }
                 // Between steps: completions, cancels and shutdown come in
                 // while processes keep each other busy.
@@ -615,6 +630,7 @@ impl Worker {
             (None, false) => Rng::seeded(self.seeds.next_u64()),
         };
         let state = thread.to_pointer() as *mut mlua::ffi::lua_State;
+        let ended = deadline.map(|_| CancelToken::new());
         self.procs.insert(
             pid,
             Proc {
@@ -624,6 +640,7 @@ impl Worker {
                 generation: 0,
                 waiting: false,
                 cancel: CancelToken::new(),
+                ended: ended.clone(),
                 cx: None,
                 result: None,
                 map: None,
@@ -634,17 +651,14 @@ impl Worker {
                 owed: 0,
             },
         );
-        if let Some(d) = deadline {
+        if let (Some(d), Some(ended)) = (deadline, ended) {
             let tx = self.tx.clone();
             let preempt = self.shared.preempt.clone();
-            // Cancelled when the process ends (`finish`).
-            let ended = self.procs.get(&pid).map(|p| p.cancel.clone());
             self.shared.tokio.spawn(async move {
                 // A process that ends first takes its timer with it: a
                 // host spawning short processes with long deadlines
                 // would otherwise keep a task (and the worker's channel)
                 // per process until each deadline passed.
-                let Some(ended) = ended else { return };
                 tokio::select! {
                     _ = ended.cancelled() => return,
                     _ = tokio::time::sleep(d) => {}
@@ -761,8 +775,13 @@ impl Worker {
         if over == 0 && self.owing == 0 {
             return;
         }
+        self.set_owed(pid, over);
+    }
+
+    /// Sets the turns `pid` owes (at most `MAX_OWED`), keeping `owing`.
+    fn set_owed(&mut self, pid: Pid, turns: u64) {
         if let Some(p) = self.procs.get_mut(&pid) {
-            let owed = u32::try_from(over.min(MAX_OWED)).unwrap_or(u32::MAX);
+            let owed = u32::try_from(turns.min(MAX_OWED)).unwrap_or(u32::MAX);
             match (p.owed > 0, owed > 0) {
                 (false, true) => self.owing += 1,
                 (true, false) => self.owing -= 1,
@@ -832,6 +851,9 @@ impl Worker {
         }
         self.shared.preempt.forget(pid);
         p.cancel.cancel();
+        if let Some(ended) = &p.ended {
+            ended.cancel();
+        }
         self.close(pid, &mut p);
         p.held.drop_all();
         // A finished task not delivered yet (the process ended between its
@@ -922,7 +944,7 @@ impl Worker {
 
     /// The full collection the allocator asked for when it let a request
     /// through that only objects' external memory stood in the way of
-    /// (see `AllocState::refuse`), during `pid`'s step. Between steps:
+    /// (see `AllocState::refuse`), for `pid`'s objects. Between steps:
     /// finalizers run in no process's context. It takes time in
     /// proportion to the whole heap, and a script can set one off at
     /// every step: its whole slices are owed by `pid`, as an overrun of
@@ -933,14 +955,9 @@ impl Worker {
         let _ = self.lua.gc_collect();
         self.memory.collected();
         let slices = self.shared.preempt.slices_in(started.elapsed());
-        if slices > 0
-            && let Some(p) = self.procs.get_mut(&pid)
-        {
-            let owed = (u64::from(p.owed) + slices).min(MAX_OWED);
-            if p.owed == 0 {
-                self.owing += 1;
-            }
-            p.owed = u32::try_from(owed).unwrap_or(u32::MAX);
+        if slices > 0 {
+            let owed = self.procs.get(&pid).map_or(0, |p| u64::from(p.owed));
+            self.set_owed(pid, owed + slices);
         }
     }
 

@@ -5,6 +5,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_int, c_void};
 use std::mem::{MaybeUninit, align_of, size_of};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
 
 use mlua::ffi::{self, lua_State};
 
@@ -19,7 +20,8 @@ struct Slot<T> {
     /// First, so that a finalizer that finds the object borrowed can
     /// leave its drop to the last release (see [`BorrowFlag`]).
     borrow: BorrowFlag,
-    /// False once `__gc` has dropped the value.
+    /// False once `__gc` has run (the value is dropped then, or by the
+    /// last release of a borrow it found).
     alive: Cell<bool>,
     value: UnsafeCell<MaybeUninit<T>>,
 }
@@ -196,9 +198,11 @@ unsafe fn borrow_shared<'a, T: 'static, const ENTRY: bool>(
         return Err(in_use(idx, class));
     }
     slot.borrow.count.set(b + 1);
-    // SAFETY: the userdata is anchored on this call's stack, so the flag
-    // outlives the call, and CallCx releases it when the call ends.
-    cx.hold_borrow(unsafe { &*(&slot.borrow as *const BorrowFlag) });
+    // SAFETY: the flag is first in the slot (`#[repr(C)]`), the pointer
+    // is the whole slot's, and the userdata is anchored on this call's
+    // stack, so it outlives the call; CallCx releases it when the call
+    // ends.
+    unsafe { cx.hold_borrow(NonNull::from(slot).cast()) };
     // SAFETY: alive (checked), initialised by `push`, and no `&mut` exists
     // (the flag was not -1); the shared borrow is recorded until the call ends.
     Ok(unsafe { (*slot.value.get()).assume_init_ref() })
@@ -219,8 +223,8 @@ unsafe fn borrow_mut<'a, T: 'static, const ENTRY: bool>(
         return Err(in_use(idx, class));
     }
     slot.borrow.count.set(-1);
-    // SAFETY: as in ud_ref.
-    cx.hold_borrow(unsafe { &*(&slot.borrow as *const BorrowFlag) });
+    // SAFETY: as in borrow_shared.
+    unsafe { cx.hold_borrow(NonNull::from(slot).cast()) };
     // SAFETY: alive, initialised, and no other borrow exists (flag was 0);
     // the flag now excludes any other borrow until the call ends.
     Ok(unsafe { (*slot.value.get()).assume_init_mut() })
@@ -315,12 +319,11 @@ pub unsafe extern "C-unwind" fn gc<T: LuaClass>(state: *mut lua_State) -> c_int 
 /// finalizer ran, once the last borrow is released.
 ///
 /// # Safety
-/// `flag` is the borrow flag of a `Slot<T>` whose value is initialised,
-/// not borrowed, and never used again.
-unsafe fn drop_doomed<T>(flag: &BorrowFlag) {
-    // SAFETY: the flag is the first field of a `#[repr(C)]` `Slot<T>`, so
-    // its address is the slot's; the rest is the caller's promise.
-    unsafe { drop_value::<T>(&*(flag as *const BorrowFlag as *const Slot<T>)) }
+/// `flag` points to a whole `Slot<T>` (as `hold_borrow` was given it)
+/// whose value is initialised, not borrowed, and never used again.
+unsafe fn drop_doomed<T>(flag: NonNull<BorrowFlag>) {
+    // SAFETY: the caller's promise.
+    unsafe { drop_value::<T>(flag.cast::<Slot<T>>().as_ref()) }
 }
 
 /// Drops the value in `slot`, catching a panic of its `Drop`.
