@@ -100,8 +100,7 @@ impl AllocState {
     /// collection Lua runs on a failed allocation does not run, so
     /// refusing would fail whatever process allocates next, however
     /// little it holds. Lua's own memory never passes the limit; with
-    /// external memory the state may pass it by up to an eighth until its
-    /// owner collects.
+    /// external memory the state may pass it until its owner collects.
     fn refuse(&self, grow: usize) -> bool {
         if let Some(n) = self.fail_in.get() {
             if n == 0 {
@@ -125,11 +124,7 @@ impl AllocState {
         }
         if external > self.external_live.get() {
             self.collect_due.set(true);
-            // Not past an eighth of the limit: the external memory may
-            // all be live (a script holding buffers, then filling Lua's
-            // heap in one step reached twice its limit before the
-            // collection showed them live).
-            return lua.saturating_add(external) > limit.saturating_add(limit / 8);
+            return false;
         }
         true
     }

@@ -63,8 +63,7 @@ use super::alloc::Account;
 /// nothing of their Rust memory: garbage holding external memory is freed
 /// by a full collection, which `resize` runs before it refuses. A Lua
 /// allocation that only external memory stands in the way of is let
-/// through instead (up to an eighth of the limit past it), and the
-/// allocator asks its owner for that collection
+/// through instead, and the allocator asks its owner for that collection
 /// ([`MemoryControl::collection_due`](crate::MemoryControl::collection_due);
 /// a runtime worker runs it between steps). A refused growth counts as a
 /// refusal of the state's allocator.
@@ -275,28 +274,6 @@ mod tests {
         assert!(string_of(&lua, n).is_err());
         drop(live);
         assert!(string_of(&lua, n).is_ok());
-    }
-
-    /// What Lua is let through past external memory that may be garbage
-    /// stops an eighth of the limit past it: the external memory may all
-    /// be live.
-    #[test]
-    fn lua_passes_the_limit_by_an_eighth_at_most() {
-        let (lua, mem) = limited(4 << 20);
-        let mut live = ExternalMemory::new();
-        live.resize(&lua, 3 << 20).unwrap();
-        let mut kept = Vec::new();
-        while let Ok(s) = string_of(&lua, 1 << 16) {
-            kept.push(s);
-        }
-        let limit = mem.limit();
-        assert!(
-            mem.used() + mem.external() <= limit + limit / 8,
-            "{} bytes held under a limit of {limit} ({} strings kept)",
-            mem.used() + mem.external(),
-            kept.len()
-        );
-        assert!(mem.collection_due());
     }
 
     #[test]
