@@ -45,6 +45,39 @@ fn limited(modules: &[&'static luamod::ModuleDef], bytes: usize) -> Runtime {
     b.build().unwrap()
 }
 
+/// How many iterations of an empty Lua loop `rt`'s worker runs per
+/// millisecond, for tests that size work in time slices.
+async fn loop_iterations_per_ms(rt: &Runtime) -> f64 {
+    rt.run(
+        "local time, n = require('time'), 4000000
+         local t0 = time.now()
+         for i = 1, n do end
+         return n / math.max(1, time.now() - t0)",
+    )
+    .await
+    .unwrap()
+}
+
+/// The order in which `hog` and `sibling` finish.
+async fn finishing_order(
+    rt: &Runtime,
+    hog: luamod::Pid,
+    sibling: luamod::Pid,
+) -> Vec<&'static str> {
+    let order = std::sync::Mutex::new(Vec::new());
+    tokio::join!(
+        async {
+            rt.join(hog).await.unwrap();
+            order.lock().unwrap().push("hog");
+        },
+        async {
+            rt.join(sibling).await.unwrap();
+            order.lock().unwrap().push("sibling");
+        }
+    );
+    order.into_inner().unwrap()
+}
+
 /// Scripts that never give the worker back on their own.
 const SPINNERS: &[(&str, &str)] = &[
     ("loop", "while true do end"),
@@ -1599,15 +1632,7 @@ async fn a_process_that_overruns_its_slices_lets_the_others_catch_up() {
     // its own accord.
     for then in ["for i = 1, 100000 do end", "coroutine.yield()"] {
         let rt = runtime_with(1);
-        let per_ms: f64 = rt
-            .run(
-                "local time, n = require('time'), 4000000
-                 local t0 = time.now()
-                 for i = 1, n do end
-                 return n / math.max(1, time.now() - t0)",
-            )
-            .await
-            .unwrap();
+        let per_ms = loop_iterations_per_ms(&rt).await;
         let round = (per_ms * 150.0) as i64;
         let hog = format!(
             "for r = 1, 10 do
@@ -1618,18 +1643,11 @@ async fn a_process_that_overruns_its_slices_lets_the_others_catch_up() {
         let sibling = format!("for i = 1, {} do end", round * 4);
         let hog = rt.spawn(hog.as_str(), SpawnOptions::default()).unwrap();
         let sibling = rt.spawn(sibling.as_str(), SpawnOptions::default()).unwrap();
-        let order = std::sync::Mutex::new(Vec::new());
-        tokio::join!(
-            async {
-                rt.join(hog).await.unwrap();
-                order.lock().unwrap().push("hog");
-            },
-            async {
-                rt.join(sibling).await.unwrap();
-                order.lock().unwrap().push("sibling");
-            }
+        assert_eq!(
+            finishing_order(&rt, hog, sibling).await,
+            ["sibling", "hog"],
+            "{then}"
         );
-        assert_eq!(*order.lock().unwrap(), ["sibling", "hog"], "{then}");
     }
 }
 
@@ -1651,15 +1669,7 @@ async fn a_collection_a_process_sets_off_is_charged_to_it() {
         .time_slice(Duration::from_millis(1))
         .build()
         .unwrap();
-    let per_ms: f64 = rt
-        .run(
-            "local time, n = require('time'), 4000000
-             local t0 = time.now()
-             for i = 1, n do end
-             return n / math.max(1, time.now() - t0)",
-        )
-        .await
-        .unwrap();
+    let per_ms = loop_iterations_per_ms(&rt).await;
     let hog = "local B = require('buffer').Buffer
          local heap = {} for i = 1, 400000 do heap[i] = {} end
          local big = B.with{ capacity = 24 << 20 }
@@ -1681,16 +1691,5 @@ async fn a_collection_a_process_sets_off_is_charged_to_it() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let sibling = rt.spawn(sibling.as_str(), SpawnOptions::default()).unwrap();
-    let order = std::sync::Mutex::new(Vec::new());
-    tokio::join!(
-        async {
-            rt.join(hog).await.unwrap();
-            order.lock().unwrap().push("hog");
-        },
-        async {
-            rt.join(sibling).await.unwrap();
-            order.lock().unwrap().push("sibling");
-        }
-    );
-    assert_eq!(*order.lock().unwrap(), ["sibling", "hog"]);
+    assert_eq!(finishing_order(&rt, hog, sibling).await, ["sibling", "hog"]);
 }
