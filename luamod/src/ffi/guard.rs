@@ -165,7 +165,9 @@ where
     };
     // `f` owns nothing, so a memory error raised inside it skips nothing;
     // a panic must not unwind into Lua's C frames.
-    if catch_unwind(AssertUnwindSafe(|| f(state))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(state))) {
+        // Not dropped: its `Drop` could panic into Lua's C frames first.
+        std::mem::forget(payload);
         abort_on_escaped_panic("a guarded Lua C API call");
     }
     // SAFETY: live state.
