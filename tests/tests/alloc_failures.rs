@@ -412,14 +412,17 @@ impl Drop for LiftAfterPush {
 /// A state with a 48 KiB string in the global `big` and a memory limit
 /// that leaves 16 KiB of room: a copy of it is small enough to be made in
 /// an allocation window (larger strings are refused before they are
-/// made), and too large for the room.
-fn a_third_of_a_copy_of_big() -> (Lua, MemoryControl) {
+/// made), and too large for the room. The limit is lifted after the next
+/// push past it, for as long as the returned guard lives (see
+/// `LiftAfterPush`).
+fn a_third_of_a_copy_of_big() -> (Lua, std::rc::Rc<MemoryControl>, LiftAfterPush) {
     let (lua, _) = state();
-    let mem = MemoryControl::install(&lua).unwrap();
+    let mem = std::rc::Rc::new(MemoryControl::install(&lua).unwrap());
     lua.load("big = string.rep('x', 48 * 1024)").exec().unwrap();
     lua.gc_collect().unwrap();
     mem.set_limit(mem.used() + 16 * 1024);
-    (lua, mem)
+    let lifting = LiftAfterPush::new(&mem);
+    (lua, mem, lifting)
 }
 
 /// A result that does not fit under the memory limit is not handed to the
@@ -447,9 +450,7 @@ fn a_result_past_the_memory_limit_raises_instead_of_returning() {
 #[test]
 fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
     let _serial = serial();
-    let (lua, mem) = a_third_of_a_copy_of_big();
-    let mem = std::rc::Rc::new(mem);
-    let _lifting = LiftAfterPush::new(&mem);
+    let (lua, mem, _lifting) = a_third_of_a_copy_of_big();
     let r = lua.load("return require('oom').push_then_boom(big)").exec();
     let e = r.expect_err("a panic after a push past the limit");
     assert!(e.to_string().contains("not enough memory"), "{e}");
@@ -474,9 +475,7 @@ fn a_deferred_failure_before_a_panic_is_raised_by_that_call_only() {
 #[test]
 fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
     let _serial = serial();
-    let (lua, mem) = a_third_of_a_copy_of_big();
-    let mem = std::rc::Rc::new(mem);
-    let _lifting = LiftAfterPush::new(&mem);
+    let (lua, _mem, _lifting) = a_third_of_a_copy_of_big();
     let r = lua
         .load(
             "local oom = require('oom')
@@ -500,12 +499,10 @@ fn a_deferred_failure_is_raised_by_the_call_that_deferred_it() {
 #[test]
 fn a_failure_deferred_in_a_nested_window_is_raised_by_both_calls() {
     let _serial = serial();
-    let (lua, mem) = a_third_of_a_copy_of_big();
-    let mem = std::rc::Rc::new(mem);
     // The inner call lifts the limit right after its push, so that nothing
     // after it is deferred: the outer call answers for the inner one's
     // failure alone.
-    let _lifting = LiftAfterPush::new(&mem);
+    let (lua, mem, _lifting) = a_third_of_a_copy_of_big();
     lua.load(
         "ok, err = true, ''
          local function noop() end

@@ -57,6 +57,14 @@ static COUNTING: Counting = Counting;
 /// The tests measure one peak: they must not overlap.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A state with `module`, and this binary's turn to measure a peak.
+fn alone_with(
+    module: &'static luamod::ModuleDef,
+) -> (std::sync::MutexGuard<'static, ()>, luamod::mlua::Lua) {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    (serial, luamod::lua_with(&[module]).unwrap())
+}
+
 /// Runs `f` and returns what it returned and the most bytes held at once
 /// while it ran, beyond what was held before.
 fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
@@ -68,8 +76,7 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 #[test]
 fn decoding_a_large_array_holds_about_what_lua_holds() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let lua = luamod::lua_with(&[&json::MODULE]).unwrap();
+    let (_serial, lua) = alone_with(&json::MODULE);
     let mem = luamod::MemoryControl::install(&lua).unwrap();
     // Two million small numbers: the most text `decode` reads.
     let n = (json::MAX_TEXT - 2) / 2;
@@ -101,8 +108,7 @@ fn decoding_a_large_array_holds_about_what_lua_holds() {
 
 #[test]
 fn encoding_many_small_objects_holds_about_its_text() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let lua = luamod::lua_with(&[&json::MODULE]).unwrap();
+    let (_serial, lua) = alone_with(&json::MODULE);
     lua.load("t = {} for i = 1, 60000 do t[i] = { a = i } end")
         .exec()
         .unwrap();
@@ -123,8 +129,7 @@ fn encoding_many_small_objects_holds_about_its_text() {
 
 #[test]
 fn encoding_stops_writing_at_the_text_limit() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let lua = luamod::lua_with(&[&json::MODULE]).unwrap();
+    let (_serial, lua) = alone_with(&json::MODULE);
     // 1 MiB of control characters: 6 MiB of text once escaped, which the
     // budget (a string's bytes, counted once) lets through to the writer.
     lua.load("s = ('\\1'):rep(1 << 20)").exec().unwrap();
@@ -145,8 +150,7 @@ fn encoding_stops_writing_at_the_text_limit() {
 
 #[test]
 fn joining_many_buffers_holds_about_its_argument() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let lua = luamod::lua_with(&[&buffer::MODULE]).unwrap();
+    let (_serial, lua) = alone_with(&buffer::MODULE);
     // One empty buffer, 65,536 times (a sequence's first reservation,
     // so its vector is not grown): the joined buffer is empty too.
     let n = 65_536;
